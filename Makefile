@@ -1,0 +1,73 @@
+# diffad — plain Makefile. Targets:
+#   make            library (static + shared) and the `diffad` CLI
+#   make test       build and run every tests/test_*.c program (and the PyTorch cross-checks)
+#   make san-test   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
+#   make bench      build the benchmarks in bench/
+#   make demo       the built-in sample end to end (see README)
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+BUILD   ?= build
+OPT     ?= -O3 -march=native
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -g -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc
+LDLIBS  += -ldnnl -lm -lpthread
+LDFLAGS += -fopenmp
+
+ifeq ($(SAN),1)
+  BUILD  = build-san
+  OPT    = -O1 -march=native
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC   := $(wildcard src/*.c)
+LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+TOOL_SRC  := $(wildcard tools/*.c)
+EX_SRC    := $(wildcard examples/*.c)
+EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: all test san-test bench demo clean
+all: $(BUILD)/libdiffad.a $(BUILD)/libdiffad.so $(BUILD)/diffad $(EX_BIN)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libdiffad.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libdiffad.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/diffad: $(TOOL_SRC) $(BUILD)/libdiffad.a $(wildcard src/*.h include/*.h)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libdiffad.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libdiffad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdiffad.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libdiffad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdiffad.a $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libdiffad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdiffad.a $(LDLIBS)
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh scripts/run_tests.sh $(TEST_BIN)
+
+san-test:
+	$(MAKE) SAN=1 test
+
+bench: $(BENCH_BIN)
+
+demo: all
+	sh scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf build build-san
