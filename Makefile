@@ -9,7 +9,7 @@ PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 OPT     ?= -O3 -march=native
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -g -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc
-LDLIBS  += -ldnnl -lm -lpthread
+LDLIBS  += -ldnnl -lstb -lm -lpthread
 LDFLAGS += -fopenmp
 
 ifeq ($(SAN),1)
