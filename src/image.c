@@ -1,0 +1,577 @@
+/* image.c — image decoding, PNG writing and resampling (see image.h). */
+#include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+/* Exported by libstb (stb_image_write's deflate) but not declared in its
+ * header; used for 16-bit PNGs, which stbi_write_png cannot produce. */
+extern unsigned char *stbi_zlib_compress(unsigned char *data, int data_len, int *out_len,
+                                         int quality);
+
+int dd_image_alloc(dd_image *img, int h, int w, int c, dd_error *err) {
+    img->data = NULL;
+    img->h = img->w = img->c = 0;
+    if (h <= 0 || w <= 0 || (c != 1 && c != 3))
+        return dd_fail(err, DD_E_INVALID, "image alloc: bad shape %dx%dx%d", h, w, c);
+    size_t n = (size_t)h * (size_t)w * (size_t)c;
+    img->data = calloc(n, sizeof(float));
+    if (!img->data)
+        return dd_fail(err, DD_E_NOMEM, "image alloc: no memory for %dx%dx%d floats", h, w, c);
+    img->h = h;
+    img->w = w;
+    img->c = c;
+    return DD_OK;
+}
+
+void dd_image_free(dd_image *img) {
+    if (!img) return;
+    free(img->data);
+    img->data = NULL;
+    img->h = img->w = img->c = 0;
+}
+
+int dd_read_file(const char *path, long max_bytes, unsigned char **buf, size_t *len,
+                 dd_error *err) {
+    *buf = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return dd_fail(err, DD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return dd_fail(err, DD_E_IO, "%s: not a regular file", path);
+    }
+    if (st.st_size > max_bytes) {
+        fclose(f);
+        return dd_fail(err, DD_E_RANGE, "%s: file is %lld bytes, above the %ld-byte limit",
+                       path, (long long)st.st_size, max_bytes);
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *b = malloc(n ? n : 1);
+    if (!b) {
+        fclose(f);
+        return dd_fail(err, DD_E_NOMEM, "%s: no memory for %zu bytes", path, n);
+    }
+    size_t got = n ? fread(b, 1, n, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || got != n) {
+        free(b);
+        return dd_fail(err, DD_E_IO, "%s: read failed after %zu of %zu bytes", path, got, n);
+    }
+    *buf = b;
+    *len = n;
+    return DD_OK;
+}
+
+/* ---- format sniffing and structural checks ------------------------------ */
+
+enum { FMT_NONE, FMT_PNG, FMT_JPEG, FMT_BMP, FMT_PNM };
+
+static int sniff(const unsigned char *b, size_t n) {
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    if (n >= 8 && memcmp(b, png, 8) == 0) return FMT_PNG;
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return FMT_JPEG;
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return FMT_BMP;
+    if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return FMT_PNM;
+    return FMT_NONE;
+}
+
+/* stb_image decodes a JPEG cut short as if the missing data were zeros, so a
+ * truncated file would load as a half-grey image. The main image ends with an
+ * EOI marker (FF D9) after its last scan header (FF DA); entropy-coded data
+ * cannot contain either (0xFF is byte-stuffed there), so "no EOI after the
+ * last SOS" means truncated. An EXIF thumbnail's EOI comes before the main
+ * image's SOS and does not fool the check. */
+static int jpeg_complete(const unsigned char *b, size_t n) {
+    size_t last_sos = 0, last_eoi = 0;
+    for (size_t i = 2; i + 1 < n; i++) {
+        if (b[i] != 0xFF) continue;
+        if (b[i + 1] == 0xDA) last_sos = i;
+        else if (b[i + 1] == 0xD9) last_eoi = i;
+    }
+    return last_sos > 0 && last_eoi > last_sos;
+}
+
+static uint32_t rd_le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* stb_image also pads a short BMP with zeros. For the uncompressed layouts it
+ * supports, the pixel array size follows from the header: check it is all
+ * there. */
+static int bmp_complete(const unsigned char *b, size_t n) {
+    if (n < 34) return 0;
+    uint32_t off = rd_le32(b + 10), hsz = rd_le32(b + 14);
+    if (hsz < 40) return 1; /* OS/2 core header: leave it to stb */
+    int32_t w = (int32_t)rd_le32(b + 18), h = (int32_t)rd_le32(b + 22);
+    unsigned bpp = (unsigned)b[28] | (unsigned)b[29] << 8;
+    uint32_t comp = rd_le32(b + 30);
+    if (comp != 0 && comp != 3 && comp != 6) return 1; /* stb rejects the rest itself */
+    if (w <= 0 || h == 0 || h == INT32_MIN || bpp == 0) return 1;
+    uint64_t ah = (uint64_t)(h < 0 ? -(int64_t)h : h);
+    uint64_t stride = (((uint64_t)w * bpp + 31) / 32) * 4;
+    return (uint64_t)off + stride * ah <= (uint64_t)n;
+}
+
+int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
+                    long max_pixels, dd_image *out, dd_error *err) {
+    out->data = NULL;
+    out->h = out->w = out->c = 0;
+    if (!name) name = "<memory>";
+    if (channels != 1 && channels != 3)
+        return dd_fail(err, DD_E_INVALID, "%s: channels must be 1 or 3, got %d", name,
+                       channels);
+    if (max_pixels <= 0) max_pixels = DD_IMAGE_MAX_PIXELS_DEFAULT;
+    const unsigned char *b = buf;
+    if (len == 0) return dd_fail(err, DD_E_FORMAT, "%s: empty file (0 bytes)", name);
+    if (len > (size_t)INT_MAX)
+        return dd_fail(err, DD_E_RANGE, "%s: file too large (%zu bytes)", name, len);
+    int fmt = sniff(b, len);
+    if (fmt == FMT_NONE) {
+        if (len >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '4')
+            return dd_fail(err, DD_E_FORMAT,
+                           "%s: ASCII PBM/PGM/PPM is not supported (use binary P5/P6)", name);
+        return dd_fail(err, DD_E_FORMAT,
+                       "%s: not an image in a supported format (PNG, JPEG, BMP, PGM/PPM)",
+                       name);
+    }
+    int w = 0, h = 0, comp = 0;
+    if (!stbi_info_from_memory(b, (int)len, &w, &h, &comp))
+        return dd_fail(err, DD_E_FORMAT, "%s: unreadable image header (%s)", name,
+                       stbi_failure_reason() ? stbi_failure_reason() : "unknown");
+    if (w <= 0 || h <= 0)
+        return dd_fail(err, DD_E_FORMAT, "%s: image has zero size (%dx%d)", name, w, h);
+    if ((double)w * (double)h > (double)max_pixels)
+        return dd_fail(err, DD_E_RANGE,
+                       "%s: image is %dx%d = %.0f pixels, above the cap of %ld pixels", name,
+                       w, h, (double)w * (double)h, max_pixels);
+    if (fmt == FMT_JPEG && !jpeg_complete(b, len))
+        return dd_fail(err, DD_E_FORMAT, "%s: JPEG is truncated (no end-of-image marker)",
+                       name);
+    if (fmt == FMT_BMP && !bmp_complete(b, len))
+        return dd_fail(err, DD_E_FORMAT, "%s: BMP is truncated (pixel data too short)", name);
+
+    int is16 = stbi_is_16_bit_from_memory(b, (int)len);
+    int x = 0, y = 0, nc = 0;
+    void *px = is16 ? (void *)stbi_load_16_from_memory(b, (int)len, &x, &y, &nc, channels)
+                    : (void *)stbi_load_from_memory(b, (int)len, &x, &y, &nc, channels);
+    if (!px)
+        return dd_fail(err, DD_E_FORMAT, "%s: cannot decode image (%s)", name,
+                       stbi_failure_reason() ? stbi_failure_reason() : "unknown");
+    if (x != w || y != h) { /* header and data disagree: distrust both */
+        stbi_image_free(px);
+        return dd_fail(err, DD_E_FORMAT, "%s: decoded size %dx%d differs from header %dx%d",
+                       name, x, y, w, h);
+    }
+    int rc = dd_image_alloc(out, h, w, channels, err);
+    if (rc) {
+        stbi_image_free(px);
+        return rc;
+    }
+    size_t n = (size_t)h * (size_t)w * (size_t)channels;
+    if (is16) {
+        const unsigned short *p = px;
+        for (size_t i = 0; i < n; i++) out->data[i] = (float)p[i] * (1.0f / 65535.0f);
+    } else {
+        const unsigned char *p = px;
+        for (size_t i = 0; i < n; i++) out->data[i] = (float)p[i] * (1.0f / 255.0f);
+    }
+    stbi_image_free(px);
+    return DD_OK;
+}
+
+int dd_image_load(const char *path, int channels, long max_pixels, dd_image *out,
+                  dd_error *err) {
+    out->data = NULL;
+    out->h = out->w = out->c = 0;
+    unsigned char *buf;
+    size_t len;
+    int rc = dd_read_file(path, DD_IMAGE_MAX_FILE_BYTES, &buf, &len, err);
+    if (rc) return rc;
+    rc = dd_image_decode(buf, len, path, channels, max_pixels, out, err);
+    free(buf);
+    return rc;
+}
+
+int dd_image_load_rgb(const char *path, dd_image *out, dd_error *err) {
+    return dd_image_load(path, 3, 0, out, err);
+}
+
+int dd_image_load_mask(const char *path, dd_image *out, dd_error *err) {
+    return dd_image_load(path, 1, 0, out, err);
+}
+
+int dd_image_info(const char *path, int *h, int *w, int *c, dd_error *err) {
+    /* Headers sit in the first bytes for every accepted format except a
+     * JPEG with large APP segments, so read a bounded prefix first and
+     * fall back to the whole file only when that is not enough. */
+    FILE *f = fopen(path, "rb");
+    if (!f) return dd_fail(err, DD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char head[65536];
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (n == 0) return dd_fail(err, DD_E_FORMAT, "%s: empty file (0 bytes)", path);
+    if (sniff(head, n) == FMT_NONE)
+        return dd_fail(err, DD_E_FORMAT,
+                       "%s: not an image in a supported format (PNG, JPEG, BMP, PGM/PPM)",
+                       path);
+    int x, y, comp;
+    if (stbi_info_from_memory(head, (int)n, &x, &y, &comp)) {
+        *h = y;
+        *w = x;
+        *c = comp;
+        return DD_OK;
+    }
+    unsigned char *buf;
+    size_t len;
+    int rc = dd_read_file(path, DD_IMAGE_MAX_FILE_BYTES, &buf, &len, err);
+    if (rc) return rc;
+    int ok = stbi_info_from_memory(buf, (int)(len > INT_MAX ? INT_MAX : len), &x, &y, &comp);
+    free(buf);
+    if (!ok)
+        return dd_fail(err, DD_E_FORMAT, "%s: unreadable image header (%s)", path,
+                       stbi_failure_reason() ? stbi_failure_reason() : "unknown");
+    *h = y;
+    *w = x;
+    *c = comp;
+    return DD_OK;
+}
+
+/* ---- resampling ---------------------------------------------------------- */
+
+/* For one axis: output o reads src[start[o] .. start[o]+count[o]) with the
+ * weights in wt[off[o] ...]. */
+typedef struct {
+    int *start, *count, *off;
+    float *wt;
+} axis_plan;
+
+static void plan_free(axis_plan *p) {
+    free(p->start);
+    free(p->count);
+    free(p->off);
+    free(p->wt);
+}
+
+static int plan_make(axis_plan *p, int sn, int dn) {
+    memset(p, 0, sizeof *p);
+    /* Each output touches at most ceil(sn/dn) + 2 inputs when shrinking, 2
+     * when enlarging. */
+    size_t per = (dn < sn) ? (size_t)(sn / dn) + 3 : 2;
+    p->start = malloc(sizeof(int) * (size_t)dn);
+    p->count = malloc(sizeof(int) * (size_t)dn);
+    p->off = malloc(sizeof(int) * (size_t)dn);
+    p->wt = malloc(sizeof(float) * per * (size_t)dn);
+    if (!p->start || !p->count || !p->off || !p->wt) {
+        plan_free(p);
+        return -1;
+    }
+    int k = 0;
+    for (int o = 0; o < dn; o++) {
+        p->off[o] = k;
+        if (dn == sn) {
+            p->start[o] = o;
+            p->count[o] = 1;
+            p->wt[k++] = 1.0f;
+        } else if (dn < sn) {
+            /* Exact box filter: output o covers source [a, b). */
+            double s = (double)sn / dn, a = o * s, b = (o + 1) * s;
+            int i0 = (int)floor(a), i1 = (int)ceil(b);
+            if (i1 > sn) i1 = sn;
+            p->start[o] = i0;
+            p->count[o] = i1 - i0;
+            for (int i = i0; i < i1; i++) {
+                double lo = a > i ? a : i, hi = b < i + 1 ? b : i + 1;
+                p->wt[k++] = (float)((hi - lo) / s);
+            }
+        } else {
+            double x = (o + 0.5) * (double)sn / dn - 0.5;
+            if (x < 0) x = 0;
+            int i0 = (int)floor(x);
+            if (i0 > sn - 1) i0 = sn - 1;
+            double f = x - i0;
+            if (i0 + 1 <= sn - 1 && f > 0) {
+                p->start[o] = i0;
+                p->count[o] = 2;
+                p->wt[k++] = (float)(1.0 - f);
+                p->wt[k++] = (float)f;
+            } else {
+                p->start[o] = i0;
+                p->count[o] = 1;
+                p->wt[k++] = 1.0f;
+            }
+        }
+    }
+    return 0;
+}
+
+int dd_resize(const float *src, int sh, int sw, int c, float *dst, int dh, int dw,
+              dd_error *err) {
+    if (!src || !dst || sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0 || c <= 0)
+        return dd_fail(err, DD_E_INVALID, "resize: bad shapes %dx%dx%d -> %dx%d", sh, sw, c,
+                       dh, dw);
+    if (sh == dh && sw == dw) {
+        memcpy(dst, src, sizeof(float) * (size_t)sh * sw * c);
+        return DD_OK;
+    }
+    axis_plan px, py;
+    if (plan_make(&px, sw, dw)) return dd_fail(err, DD_E_NOMEM, "resize: no memory");
+    if (plan_make(&py, sh, dh)) {
+        plan_free(&px);
+        return dd_fail(err, DD_E_NOMEM, "resize: no memory");
+    }
+    float *tmp = malloc(sizeof(float) * (size_t)sh * dw * c); /* rows resampled in x */
+    if (!tmp) {
+        plan_free(&px);
+        plan_free(&py);
+        return dd_fail(err, DD_E_NOMEM, "resize: no memory for %dx%dx%d", sh, dw, c);
+    }
+    for (int y = 0; y < sh; y++) {
+        const float *row = src + (size_t)y * sw * c;
+        float *trow = tmp + (size_t)y * dw * c;
+        for (int o = 0; o < dw; o++) {
+            const float *wt = px.wt + px.off[o];
+            for (int ch = 0; ch < c; ch++) {
+                float acc = 0;
+                for (int j = 0; j < px.count[o]; j++)
+                    acc += wt[j] * row[(size_t)(px.start[o] + j) * c + ch];
+                trow[(size_t)o * c + ch] = acc;
+            }
+        }
+    }
+    size_t rowlen = (size_t)dw * c;
+    for (int o = 0; o < dh; o++) {
+        float *drow = dst + (size_t)o * rowlen;
+        const float *wt = py.wt + py.off[o];
+        for (size_t i = 0; i < rowlen; i++) drow[i] = 0;
+        for (int j = 0; j < py.count[o]; j++) {
+            const float *trow = tmp + (size_t)(py.start[o] + j) * rowlen;
+            float wj = wt[j];
+            for (size_t i = 0; i < rowlen; i++) drow[i] += wj * trow[i];
+        }
+    }
+    free(tmp);
+    plan_free(&px);
+    plan_free(&py);
+    return DD_OK;
+}
+
+int dd_image_resized(const dd_image *src, int h, int w, dd_image *out, dd_error *err) {
+    int rc = dd_image_alloc(out, h, w, src->c, err);
+    if (rc) return rc;
+    rc = dd_resize(src->data, src->h, src->w, src->c, out->data, h, w, err);
+    if (rc) dd_image_free(out);
+    return rc;
+}
+
+void dd_mask_binarize(float *m, size_t n, float thr) {
+    for (size_t i = 0; i < n; i++) m[i] = m[i] > thr ? 1.0f : 0.0f;
+}
+
+/* ---- PNG writing ----------------------------------------------------------- */
+
+/* Writes go to "<path>.tmp-XXXXXX" in the same directory and are renamed over
+ * the target only when complete. */
+typedef struct {
+    FILE *f;
+    int bad;
+} sink;
+
+static void sink_write(void *ctx, void *data, int size) {
+    sink *s = ctx;
+    if (size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->bad = 1;
+}
+
+static int tmp_open(const char *path, char **tmp, sink *s, dd_error *err) {
+    size_t n = strlen(path) + 16;
+    *tmp = malloc(n);
+    if (!*tmp) return dd_fail(err, DD_E_NOMEM, "%s: no memory", path);
+    snprintf(*tmp, n, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(*tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(*tmp);
+        *tmp = NULL;
+        return dd_fail(err, DD_E_IO, "%s: cannot create file: %s", path, strerror(e));
+    }
+    (void)fchmod(fd, 0644); /* mkstemp makes 0600; outputs are meant to be shared */
+    s->f = fdopen(fd, "wb");
+    s->bad = 0;
+    if (!s->f) {
+        close(fd);
+        unlink(*tmp);
+        free(*tmp);
+        *tmp = NULL;
+        return dd_fail(err, DD_E_IO, "%s: cannot open for writing", path);
+    }
+    return DD_OK;
+}
+
+static int tmp_commit(const char *path, char *tmp, sink *s, int ok, dd_error *err) {
+    int bad = !ok || s->bad || ferror(s->f);
+    if (fclose(s->f) != 0) bad = 1;
+    int rc = DD_OK;
+    if (bad) {
+        rc = dd_fail(err, DD_E_IO, "%s: write failed (disk full or I/O error)", path);
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        rc = dd_fail(err, DD_E_IO, "%s: cannot rename temporary file into place: %s", path,
+                     strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+static unsigned char to_u8(float v) {
+    if (!(v > 0)) return 0; /* NaN -> 0 */
+    if (v >= 1) return 255;
+    return (unsigned char)(v * 255.0f + 0.5f);
+}
+
+static unsigned short to_u16(float v) {
+    if (!(v > 0)) return 0;
+    if (v >= 1) return 65535;
+    return (unsigned short)(v * 65535.0f + 0.5f);
+}
+
+static int write_png8(const char *path, const float *v, int h, int w, int comp,
+                      dd_error *err) {
+    if (!path || !v || h <= 0 || w <= 0)
+        return dd_fail(err, DD_E_INVALID, "%s: cannot write a %dx%d image", path ? path : "?",
+                       h, w);
+    size_t n = (size_t)h * w * comp;
+    unsigned char *px = malloc(n);
+    if (!px) return dd_fail(err, DD_E_NOMEM, "%s: no memory", path);
+    for (size_t i = 0; i < n; i++) px[i] = to_u8(v[i]);
+    char *tmp;
+    sink s;
+    int rc = tmp_open(path, &tmp, &s, err);
+    if (!rc) {
+        int ok = stbi_write_png_to_func(sink_write, &s, w, h, comp, px, w * comp);
+        rc = tmp_commit(path, tmp, &s, ok, err);
+    }
+    free(px);
+    return rc;
+}
+
+int dd_write_png_gray8(const char *path, const float *v, int h, int w, dd_error *err) {
+    return write_png8(path, v, h, w, 1, err);
+}
+
+int dd_write_png_rgb8(const char *path, const float *rgb, int h, int w, dd_error *err) {
+    return write_png8(path, rgb, h, w, 3, err);
+}
+
+int dd_image_write_png(const char *path, const dd_image *img, dd_error *err) {
+    if (!img || (img->c != 1 && img->c != 3))
+        return dd_fail(err, DD_E_INVALID, "%s: can only write 1- or 3-channel images",
+                       path ? path : "?");
+    return write_png8(path, img->data, img->h, img->w, img->c, err);
+}
+
+static uint32_t crc_table[256];
+static void crc_init(void) {
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[n] = c;
+    }
+}
+
+static uint32_t crc32_of(const unsigned char *a, size_t na, const unsigned char *b,
+                         size_t nb) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < na; i++) c = crc_table[(c ^ a[i]) & 0xFF] ^ (c >> 8);
+    for (size_t i = 0; i < nb; i++) c = crc_table[(c ^ b[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static void put_be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void png_chunk(sink *s, const char *type, const unsigned char *data, size_t n) {
+    unsigned char hdr[8], crc[4];
+    put_be32(hdr, (uint32_t)n);
+    memcpy(hdr + 4, type, 4);
+    put_be32(crc, crc32_of(hdr + 4, 4, data, n));
+    sink_write(s, hdr, 8);
+    if (n) sink_write(s, (void *)data, (int)n);
+    sink_write(s, crc, 4);
+}
+
+int dd_write_png_gray16(const char *path, const float *v, int h, int w, dd_error *err) {
+    if (!path || !v || h <= 0 || w <= 0)
+        return dd_fail(err, DD_E_INVALID, "%s: cannot write a %dx%d image", path ? path : "?",
+                       h, w);
+    size_t stride = (size_t)w * 2 + 1, n = stride * (size_t)h;
+    if (n > (size_t)INT_MAX / 2) return dd_fail(err, DD_E_RANGE, "%s: image too large", path);
+    unsigned char *raw = malloc(n);
+    if (!raw) return dd_fail(err, DD_E_NOMEM, "%s: no memory", path);
+    for (int y = 0; y < h; y++) {
+        unsigned char *r = raw + (size_t)y * stride;
+        r[0] = 0; /* filter: none */
+        for (int x = 0; x < w; x++) {
+            unsigned short q = to_u16(v[(size_t)y * w + x]);
+            r[1 + 2 * x] = (unsigned char)(q >> 8); /* PNG is big-endian */
+            r[2 + 2 * x] = (unsigned char)q;
+        }
+    }
+    int zlen = 0;
+    unsigned char *z = stbi_zlib_compress(raw, (int)n, &zlen, 8);
+    free(raw);
+    if (!z) return dd_fail(err, DD_E_NOMEM, "%s: compression failed", path);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    unsigned char ihdr[13];
+    put_be32(ihdr, (uint32_t)w);
+    put_be32(ihdr + 4, (uint32_t)h);
+    ihdr[8] = 16; /* bit depth */
+    ihdr[9] = 0;  /* grayscale */
+    ihdr[10] = ihdr[11] = ihdr[12] = 0;
+    static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+    pthread_once(&crc_once, crc_init);
+    char *tmp;
+    sink s;
+    int rc = tmp_open(path, &tmp, &s, err);
+    if (!rc) {
+        sink_write(&s, (void *)sig, 8);
+        png_chunk(&s, "IHDR", ihdr, 13);
+        png_chunk(&s, "IDAT", z, (size_t)zlen);
+        png_chunk(&s, "IEND", NULL, 0);
+        rc = tmp_commit(path, tmp, &s, 1, err);
+    }
+    free(z);
+    return rc;
+}
+
+void dd_image_paste(float *dst, int dh, int dw, const float *src, int sh, int sw, int sc,
+                    int y0, int x0) {
+    for (int y = 0; y < sh; y++) {
+        int ty = y0 + y;
+        if (ty < 0 || ty >= dh) continue;
+        for (int x = 0; x < sw; x++) {
+            int tx = x0 + x;
+            if (tx < 0 || tx >= dw) continue;
+            float *d = dst + ((size_t)ty * dw + tx) * 3;
+            const float *s = src + ((size_t)y * sw + x) * sc;
+            for (int k = 0; k < 3; k++) d[k] = s[sc == 1 ? 0 : k];
+        }
+    }
+}
