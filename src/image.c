@@ -126,11 +126,122 @@ static int bmp_complete(const unsigned char *b, size_t n) {
     return (uint64_t)off + stride * ah <= (uint64_t)n;
 }
 
+/* Width and height from the header, parsed here rather than by stb: stb
+ * refuses very large headers with a generic "unknown image type", and the
+ * user deserves "too many pixels" instead. Returns 0 when not found. */
+static uint32_t rd_be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static int header_dims(const unsigned char *b, size_t n, int fmt, double *w, double *h) {
+    if (fmt == FMT_PNG) {
+        if (n < 24 || memcmp(b + 12, "IHDR", 4) != 0) return 0;
+        *w = rd_be32(b + 16);
+        *h = rd_be32(b + 20);
+        return 1;
+    }
+    if (fmt == FMT_BMP) {
+        if (n < 26 || rd_le32(b + 14) < 40) return 0;
+        int32_t x = (int32_t)rd_le32(b + 18), y = (int32_t)rd_le32(b + 22);
+        *w = fabs((double)x);
+        *h = fabs((double)y);
+        return 1;
+    }
+    if (fmt == FMT_JPEG) { /* walk marker segments up to the frame header */
+        size_t i = 2;
+        while (i + 9 < n) {
+            if (b[i] != 0xFF) return 0;
+            unsigned m = b[i + 1];
+            if (m == 0xFF) { i++; continue; }
+            size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                *h = (double)((unsigned)b[i + 5] << 8 | b[i + 6]);
+                *w = (double)((unsigned)b[i + 7] << 8 | b[i + 8]);
+                return 1;
+            }
+            if (len < 2) return 0;
+            i += 2 + len;
+        }
+    }
+    return 0;
+}
+
+/* ---- PNM (P5/P6) ---------------------------------------------------------
+ * Decoded here rather than by stb_image, whose 2022 PNM reader returns 16-bit
+ * samples byte-swapped and pads truncated files with zeros. */
+static int pnm_num(const unsigned char *b, size_t n, size_t *i, long *v) {
+    for (;;) { /* whitespace and # comments */
+        while (*i < n && (b[*i] == ' ' || b[*i] == '\t' || b[*i] == '\n' || b[*i] == '\r'))
+            (*i)++;
+        if (*i < n && b[*i] == '#') {
+            while (*i < n && b[*i] != '\n') (*i)++;
+            continue;
+        }
+        break;
+    }
+    if (*i >= n || b[*i] < '0' || b[*i] > '9') return 0;
+    long x = 0;
+    while (*i < n && b[*i] >= '0' && b[*i] <= '9') {
+        x = x * 10 + (b[*i] - '0');
+        if (x > 100000000L) return 0;
+        (*i)++;
+    }
+    *v = x;
+    return 1;
+}
+
+static int decode_pnm(const unsigned char *b, size_t n, const char *name, int channels,
+                      long max_pixels, dd_image *out, dd_error *err) {
+    int nc = b[1] == '5' ? 1 : 3;
+    size_t i = 2;
+    long w, h, maxv;
+    if (!pnm_num(b, n, &i, &w) || !pnm_num(b, n, &i, &h) || !pnm_num(b, n, &i, &maxv) ||
+        i >= n)
+        return dd_fail(err, DD_E_FORMAT, "%s: bad PGM/PPM header", name);
+    i++; /* exactly one whitespace byte before the samples */
+    if (w <= 0 || h <= 0)
+        return dd_fail(err, DD_E_FORMAT, "%s: image has zero size (%ldx%ld)", name, w, h);
+    if (maxv <= 0 || maxv > 65535)
+        return dd_fail(err, DD_E_FORMAT, "%s: PGM/PPM maxval %ld not in 1..65535", name, maxv);
+    if ((double)w * (double)h > (double)max_pixels)
+        return dd_fail(err, DD_E_RANGE,
+                       "%s: image is %ldx%ld = %.0f pixels, above the cap of %ld pixels", name,
+                       w, h, (double)w * (double)h, max_pixels);
+    int bps = maxv > 255 ? 2 : 1;
+    size_t need = (size_t)w * (size_t)h * (size_t)nc * (size_t)bps;
+    if (n - i < need)
+        return dd_fail(err, DD_E_FORMAT, "%s: PGM/PPM is truncated (%zu of %zu data bytes)",
+                       name, n - i, need);
+    int rc = dd_image_alloc(out, (int)h, (int)w, channels, err);
+    if (rc) return rc;
+    const unsigned char *p = b + i;
+    size_t np = (size_t)w * (size_t)h;
+    float s[3];
+    for (size_t k = 0; k < np; k++) {
+        for (int c = 0; c < nc; c++) {
+            size_t o = (k * nc + c) * bps;
+            unsigned v = bps == 2 ? ((unsigned)p[o] << 8 | p[o + 1]) : p[o];
+            if (v > (unsigned)maxv) v = (unsigned)maxv;
+            s[c] = (float)v / (float)maxv;
+        }
+        float *d = out->data + k * channels;
+        if (channels == nc) {
+            for (int c = 0; c < nc; c++) d[c] = s[c];
+        } else if (channels == 3) {
+            d[0] = d[1] = d[2] = s[0];
+        } else { /* same luminance weights as stb_image */
+            d[0] = (77.0f * s[0] + 150.0f * s[1] + 29.0f * s[2]) / 256.0f;
+        }
+    }
+    return DD_OK;
+}
+
 int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
                     long max_pixels, dd_image *out, dd_error *err) {
     out->data = NULL;
     out->h = out->w = out->c = 0;
     if (!name) name = "<memory>";
+    if (!buf && len) return dd_fail(err, DD_E_INVALID, "%s: no buffer", name);
     if (channels != 1 && channels != 3)
         return dd_fail(err, DD_E_INVALID, "%s: channels must be 1 or 3, got %d", name,
                        channels);
@@ -148,6 +259,12 @@ int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
                        "%s: not an image in a supported format (PNG, JPEG, BMP, PGM/PPM)",
                        name);
     }
+    if (fmt == FMT_PNM) return decode_pnm(b, len, name, channels, max_pixels, out, err);
+    double hw = 0, hh = 0;
+    if (header_dims(b, len, fmt, &hw, &hh) && hw * hh > (double)max_pixels)
+        return dd_fail(err, DD_E_RANGE,
+                       "%s: image is %.0fx%.0f = %.0f pixels, above the cap of %ld pixels",
+                       name, hw, hh, hw * hh, max_pixels);
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(b, (int)len, &w, &h, &comp))
         return dd_fail(err, DD_E_FORMAT, "%s: unreadable image header (%s)", name,
@@ -182,12 +299,14 @@ int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
         return rc;
     }
     size_t n = (size_t)h * (size_t)w * (size_t)channels;
+    /* Divide rather than multiply by a reciprocal: k/255 is then the float
+     * nearest the true value, the same a caller computes. */
     if (is16) {
         const unsigned short *p = px;
-        for (size_t i = 0; i < n; i++) out->data[i] = (float)p[i] * (1.0f / 65535.0f);
+        for (size_t i = 0; i < n; i++) out->data[i] = (float)p[i] / 65535.0f;
     } else {
         const unsigned char *p = px;
-        for (size_t i = 0; i < n; i++) out->data[i] = (float)p[i] * (1.0f / 255.0f);
+        for (size_t i = 0; i < n; i++) out->data[i] = (float)p[i] / 255.0f;
     }
     stbi_image_free(px);
     return DD_OK;
@@ -229,6 +348,15 @@ int dd_image_info(const char *path, int *h, int *w, int *c, dd_error *err) {
                        "%s: not an image in a supported format (PNG, JPEG, BMP, PGM/PPM)",
                        path);
     int x, y, comp;
+    double dw, dh;
+    if (sniff(head, n) != FMT_PNM && header_dims(head, n, sniff(head, n), &dw, &dh) &&
+        dw * dh > (double)DD_IMAGE_MAX_PIXELS_DEFAULT) {
+        /* stb refuses such headers; report them as they are */
+        *h = dh > INT_MAX ? INT_MAX : (int)dh;
+        *w = dw > INT_MAX ? INT_MAX : (int)dw;
+        *c = 0;
+        return DD_OK;
+    }
     if (stbi_info_from_memory(head, (int)n, &x, &y, &comp)) {
         *h = y;
         *w = x;
