@@ -43,7 +43,7 @@ void dd_aug_posterize(float *img, int h, int w, int bits);
 void dd_aug_invert(float *img, int h, int w);
 void dd_aug_autocontrast(float *img, int h, int w, int cutoff_pct);
 void dd_aug_equalize(float *img, int h, int w);
-/* Rotate about the image centre by deg (counter-clockwise on screen). */
+/* Rotate about the image centre by deg (clockwise on screen, y pointing down). */
 void dd_aug_rotate(float *img, int h, int w, float deg, float *scratch);
 
 /* Draw the parameters of `kind` from r (ranges above) and apply it. */
