@@ -105,6 +105,62 @@ static int jpeg_complete(const unsigned char *b, size_t n) {
     return last_sos > 0 && last_eoi > last_sos;
 }
 
+/* stb_image 2.27 (Debian's) trusts two things in a JPEG that a hostile file
+ * controls, and the fuzzer crashed it through both: a DHT table with more
+ * than 256 symbols overruns its arrays, and a scan may use a Huffman table
+ * that was never defined (the decoder state is malloc'ed, not zeroed). Walk
+ * the marker segments and refuse such files before stb sees them. */
+static int jpeg_tables_ok(const unsigned char *b, size_t n) {
+    int defined[2][4] = {{0}};
+    int progressive = 0;
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (b[i] != 0xFF) { /* entropy-coded data: skip to the next real marker */
+            i++;
+            continue;
+        }
+        unsigned m = b[i + 1];
+        if (m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD7)) {
+            i += (m == 0xFF) ? 1 : 2;
+            continue;
+        }
+        if (m == 0xD9) return 1; /* EOI */
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len < 2 || i + 2 + len > n) return 0;
+        const unsigned char *seg = b + i + 4;
+        size_t sl = len - 2;
+        if (m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE) progressive = 1;
+        if (m == 0xC4) { /* DHT: one or more tables */
+            size_t k = 0;
+            while (k < sl) {
+                if (k + 17 > sl) return 0;
+                int tc = seg[k] >> 4, th = seg[k] & 15;
+                if (tc > 1 || th > 3) return 0;
+                size_t cnt = 0;
+                for (int j = 1; j <= 16; j++) cnt += seg[k + j];
+                if (cnt > 256 || k + 17 + cnt > sl) return 0;
+                defined[tc][th] = 1;
+                k += 17 + cnt;
+            }
+        } else if (m == 0xDA) { /* SOS: the tables it uses must exist */
+            if (sl < 1) return 0;
+            int ns = seg[0];
+            if (sl < (size_t)(1 + 2 * ns + 3)) return 0;
+            int ss = seg[1 + 2 * ns], se = seg[2 + 2 * ns], ah = seg[3 + 2 * ns] >> 4;
+            for (int c = 0; c < ns; c++) {
+                int td = seg[2 + 2 * c] >> 4, ta = seg[2 + 2 * c] & 15;
+                if (td > 3 || ta > 3) return 0;
+                int need_dc = !progressive || (ss == 0 && ah == 0);
+                int need_ac = !progressive || se > 0;
+                if (need_dc && !defined[0][td]) return 0;
+                if (need_ac && !defined[1][ta]) return 0;
+            }
+        }
+        i += 2 + len;
+    }
+    return 1;
+}
+
 static uint32_t rd_le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
@@ -277,6 +333,9 @@ int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
                        w, h, (double)w * (double)h, max_pixels);
     if (fmt == FMT_JPEG && !jpeg_complete(b, len))
         return dd_fail(err, DD_E_FORMAT, "%s: JPEG is truncated (no end-of-image marker)",
+                       name);
+    if (fmt == FMT_JPEG && !jpeg_tables_ok(b, len))
+        return dd_fail(err, DD_E_FORMAT, "%s: corrupt JPEG (bad or missing Huffman table)",
                        name);
     if (fmt == FMT_BMP && !bmp_complete(b, len))
         return dd_fail(err, DD_E_FORMAT, "%s: BMP is truncated (pixel data too short)", name);
