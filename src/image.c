@@ -105,6 +105,22 @@ static int jpeg_complete(const unsigned char *b, size_t n) {
     return last_sos > 0 && last_eoi > last_sos;
 }
 
+/* stb_image grows its IDAT buffer to the chunk length a PNG declares before
+ * reading the data, so a 100-byte file can demand gigabytes (found by
+ * fuzzing). Every chunk must fit in the file; a file that ends before IEND is
+ * truncated. */
+static int png_chunks_ok(const unsigned char *b, size_t n) {
+    size_t i = 8;
+    while (i + 12 <= n) {
+        uint32_t len = (uint32_t)b[i] << 24 | (uint32_t)b[i + 1] << 16 |
+                       (uint32_t)b[i + 2] << 8 | (uint32_t)b[i + 3];
+        if (len > 0x7FFFFFFFu || (size_t)len > n - i - 12) return 0;
+        if (memcmp(b + i + 4, "IEND", 4) == 0) return 1;
+        i += 12 + (size_t)len;
+    }
+    return 0;
+}
+
 /* stb_image 2.27 (Debian's) trusts two things in a JPEG that a hostile file
  * controls, and the fuzzer crashed it through both: a DHT table with more
  * than 256 symbols overruns its arrays, and a scan may use a Huffman table
@@ -333,6 +349,9 @@ int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
                        w, h, (double)w * (double)h, max_pixels);
     if (fmt == FMT_JPEG && !jpeg_complete(b, len))
         return dd_fail(err, DD_E_FORMAT, "%s: JPEG is truncated (no end-of-image marker)",
+                       name);
+    if (fmt == FMT_PNG && !png_chunks_ok(b, len))
+        return dd_fail(err, DD_E_FORMAT, "%s: PNG is truncated or has a corrupt chunk length",
                        name);
     if (fmt == FMT_JPEG && !jpeg_tables_ok(b, len))
         return dd_fail(err, DD_E_FORMAT, "%s: corrupt JPEG (bad or missing Huffman table)",
