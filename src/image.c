@@ -198,6 +198,28 @@ static int bmp_complete(const unsigned char *b, size_t n) {
     return (uint64_t)off + stride * ah <= (uint64_t)n;
 }
 
+static int jpeg_complete(const unsigned char *b, size_t n);
+static int png_chunks_ok(const unsigned char *b, size_t n);
+static int jpeg_tables_ok(const unsigned char *b, size_t n);
+static int bmp_complete(const unsigned char *b, size_t n);
+
+/* Checks made before any stb function sees the bytes. */
+static int structure_ok(const unsigned char *b, size_t len, int fmt, const char *name,
+                        dd_error *err) {
+    if (fmt == FMT_PNG && !png_chunks_ok(b, len))
+        return dd_fail(err, DD_E_FORMAT, "%s: PNG is truncated or has a corrupt chunk length",
+                       name);
+    if (fmt == FMT_JPEG && !jpeg_complete(b, len))
+        return dd_fail(err, DD_E_FORMAT, "%s: JPEG is truncated (no end-of-image marker)",
+                       name);
+    if (fmt == FMT_JPEG && !jpeg_tables_ok(b, len))
+        return dd_fail(err, DD_E_FORMAT, "%s: corrupt JPEG (bad or missing Huffman table)",
+                       name);
+    if (fmt == FMT_BMP && !bmp_complete(b, len))
+        return dd_fail(err, DD_E_FORMAT, "%s: BMP is truncated (pixel data too short)", name);
+    return DD_OK;
+}
+
 /* Width and height from the header, parsed here rather than by stb: stb
  * refuses very large headers with a generic "unknown image type", and the
  * user deserves "too many pixels" instead. Returns 0 when not found. */
@@ -337,6 +359,9 @@ int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
         return dd_fail(err, DD_E_RANGE,
                        "%s: image is %.0fx%.0f = %.0f pixels, above the cap of %ld pixels",
                        name, hw, hh, hw * hh, max_pixels);
+    /* Structure first: even stbi_info parses JPEG tables, see jpeg_tables_ok. */
+    int rc = structure_ok(b, len, fmt, name, err);
+    if (rc) return rc;
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(b, (int)len, &w, &h, &comp))
         return dd_fail(err, DD_E_FORMAT, "%s: unreadable image header (%s)", name,
@@ -347,17 +372,6 @@ int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
         return dd_fail(err, DD_E_RANGE,
                        "%s: image is %dx%d = %.0f pixels, above the cap of %ld pixels", name,
                        w, h, (double)w * (double)h, max_pixels);
-    if (fmt == FMT_JPEG && !jpeg_complete(b, len))
-        return dd_fail(err, DD_E_FORMAT, "%s: JPEG is truncated (no end-of-image marker)",
-                       name);
-    if (fmt == FMT_PNG && !png_chunks_ok(b, len))
-        return dd_fail(err, DD_E_FORMAT, "%s: PNG is truncated or has a corrupt chunk length",
-                       name);
-    if (fmt == FMT_JPEG && !jpeg_tables_ok(b, len))
-        return dd_fail(err, DD_E_FORMAT, "%s: corrupt JPEG (bad or missing Huffman table)",
-                       name);
-    if (fmt == FMT_BMP && !bmp_complete(b, len))
-        return dd_fail(err, DD_E_FORMAT, "%s: BMP is truncated (pixel data too short)", name);
 
     int is16 = stbi_is_16_bit_from_memory(b, (int)len);
     int x = 0, y = 0, nc = 0;
@@ -371,7 +385,7 @@ int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
         return dd_fail(err, DD_E_FORMAT, "%s: decoded size %dx%d differs from header %dx%d",
                        name, x, y, w, h);
     }
-    int rc = dd_image_alloc(out, h, w, channels, err);
+    rc = dd_image_alloc(out, h, w, channels, err);
     if (rc) {
         stbi_image_free(px);
         return rc;
@@ -412,48 +426,36 @@ int dd_image_load_mask(const char *path, dd_image *out, dd_error *err) {
 }
 
 int dd_image_info(const char *path, int *h, int *w, int *c, dd_error *err) {
-    /* Headers sit in the first bytes for every accepted format except a
-     * JPEG with large APP segments, so read a bounded prefix first and
-     * fall back to the whole file only when that is not enough. */
-    FILE *f = fopen(path, "rb");
-    if (!f) return dd_fail(err, DD_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char head[65536];
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    if (n == 0) return dd_fail(err, DD_E_FORMAT, "%s: empty file (0 bytes)", path);
-    if (sniff(head, n) == FMT_NONE)
-        return dd_fail(err, DD_E_FORMAT,
-                       "%s: not an image in a supported format (PNG, JPEG, BMP, PGM/PPM)",
-                       path);
-    int x, y, comp;
-    double dw, dh;
-    if (sniff(head, n) != FMT_PNM && header_dims(head, n, sniff(head, n), &dw, &dh) &&
-        dw * dh > (double)DD_IMAGE_MAX_PIXELS_DEFAULT) {
-        /* stb refuses such headers; report them as they are */
-        *h = dh > INT_MAX ? INT_MAX : (int)dh;
-        *w = dw > INT_MAX ? INT_MAX : (int)dw;
-        *c = 0;
-        return DD_OK;
+    /* The whole file is read and checked as for decoding: stb's header
+     * parsers are not safe on hostile input either (see jpeg_tables_ok). */
+    unsigned char *b;
+    size_t n;
+    int rc = dd_read_file(path, DD_IMAGE_MAX_FILE_BYTES, &b, &n, err);
+    if (rc) return rc;
+    int fmt = n ? sniff(b, n) : FMT_NONE;
+    double dw = 0, dh = 0;
+    int x = 0, y = 0, comp = 0;
+    if (n == 0) rc = dd_fail(err, DD_E_FORMAT, "%s: empty file (0 bytes)", path);
+    else if (n > (size_t)INT_MAX) rc = dd_fail(err, DD_E_RANGE, "%s: file too large", path);
+    else if (fmt == FMT_NONE)
+        rc = dd_fail(err, DD_E_FORMAT,
+                     "%s: not an image in a supported format (PNG, JPEG, BMP, PGM/PPM)", path);
+    else if (fmt != FMT_PNM && header_dims(b, n, fmt, &dw, &dh) &&
+             dw * dh > (double)DD_IMAGE_MAX_PIXELS_DEFAULT) {
+        x = dw > INT_MAX ? INT_MAX : (int)dw; /* stb refuses such headers: report them */
+        y = dh > INT_MAX ? INT_MAX : (int)dh;
+    } else if (!(rc = structure_ok(b, n, fmt, path, err)) &&
+               !stbi_info_from_memory(b, (int)n, &x, &y, &comp)) {
+        rc = dd_fail(err, DD_E_FORMAT, "%s: unreadable image header (%s)", path,
+                     stbi_failure_reason() ? stbi_failure_reason() : "unknown");
     }
-    if (stbi_info_from_memory(head, (int)n, &x, &y, &comp)) {
+    free(b);
+    if (!rc) {
         *h = y;
         *w = x;
         *c = comp;
-        return DD_OK;
     }
-    unsigned char *buf;
-    size_t len;
-    int rc = dd_read_file(path, DD_IMAGE_MAX_FILE_BYTES, &buf, &len, err);
-    if (rc) return rc;
-    int ok = stbi_info_from_memory(buf, (int)(len > INT_MAX ? INT_MAX : len), &x, &y, &comp);
-    free(buf);
-    if (!ok)
-        return dd_fail(err, DD_E_FORMAT, "%s: unreadable image header (%s)", path,
-                       stbi_failure_reason() ? stbi_failure_reason() : "unknown");
-    *h = y;
-    *w = x;
-    *c = comp;
-    return DD_OK;
+    return rc;
 }
 
 /* ---- resampling ---------------------------------------------------------- */
