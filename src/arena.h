@@ -44,7 +44,12 @@ typedef struct dd_param {
     size_t numel;
     int trainable;              /* 0 for buffers such as BatchNorm running stats */
     int group;                  /* optimiser group (learning rate) */
+    int kind;                   /* DD_PK_*: what the tensor is, for initialisation */
 } dd_param;
+
+/* Parameter kinds. */
+enum { DD_PK_WEIGHT = 0, DD_PK_BIAS, DD_PK_NORM_WEIGHT, DD_PK_NORM_BIAS, DD_PK_RUN_MEAN,
+       DD_PK_RUN_VAR, DD_PK_COUNTER };
 
 typedef struct dd_params {
     dd_param *items;

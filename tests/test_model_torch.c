@@ -1,0 +1,302 @@
+/* test_model_torch.c — the two networks and the joint training step against the
+ * PyTorch reference written from METHOD.md (tests/py/ref_model.py):
+ *  - small config (32x64, base 16, attention, batch 3 with normal and anomalous
+ *    samples): denoiser outputs at both scales, guided reconstruction, mask, every
+ *    loss term, every gradient, and parameters + BatchNorm buffers after two Adam
+ *    steps;
+ *  - paper config (256 px, base 128, 1,1,2,2,4,4, attention 32/16/8, 4 heads; seg
+ *    width 64): parameter counts and the inference forward pass.
+ * Weights on both sides come from the same counter-based hash (test_fill), so no
+ * weight file is exchanged. A perturbed weight must make the comparison fail. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "model.h"
+#include "tensorfile.h"
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ULL;
+    return h;
+}
+static void hash_uniform(const char *name, float *out, size_t n) {
+    uint64_t base = 7ULL ^ fnv1a(name);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = base + (uint64_t)i * 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        out[i] = (float)((double)(z >> 40) / (double)(1 << 24) * 2.0 - 1.0);
+    }
+}
+/* Same rule as fill() in ref_model.py. */
+static void test_fill(dd_params *p) {
+    for (int i = 0; i < p->count; i++) {
+        dd_param *t = &p->items[i];
+        float *v = p->value + t->offset;
+        if (t->kind == DD_PK_COUNTER) {
+            v[0] = 0;
+            continue;
+        }
+        hash_uniform(t->name, v, t->numel);
+        for (size_t k = 0; k < t->numel; k++) {
+            float u = v[k];
+            switch (t->kind) {
+            case DD_PK_RUN_VAR: v[k] = 1.0f + 0.2f * fabsf(u); break;
+            case DD_PK_RUN_MEAN: v[k] = 0.1f * u; break;
+            case DD_PK_NORM_WEIGHT: v[k] = 1.0f + 0.2f * u; break;
+            case DD_PK_NORM_BIAS: v[k] = 0.1f * u; break;
+            case DD_PK_WEIGHT: v[k] = u / sqrtf((float)(t->numel / (size_t)t->shape[0])); break;
+            default: v[k] = 0.2f * u; break;
+            }
+        }
+    }
+}
+
+static tf_file F;
+static tf_tensor *get(const char *name) {
+    tf_tensor *t = tf_get(&F, name);
+    if (!t) {
+        fprintf(stderr, "reference dump lacks %s\n", name);
+        exit(2);
+    }
+    return t;
+}
+
+static int run_ref(const char *which, char *path) {
+    int fd = mkstemp(path);
+    if (fd < 0) return 1;
+    close(fd);
+    char args[64];
+    snprintf(args, sizeof args, "%s", which);
+    int rc = tf_run_python("tests/py/ref_model.py", path, args);
+    if (rc == 1) {
+        remove(path);
+        return 1;
+    }
+    if (rc != 0 || tf_read(path, &F)) {
+        remove(path);
+        return -1;
+    }
+    remove(path);
+    return 0;
+}
+
+static void small_config(dd_model_config *c) {
+    dd_model_config_paper(c, 32, 64);
+    c->unet.base = 16;
+    c->unet.levels = 2;
+    c->unet.mult[0] = 1, c->unet.mult[1] = 2;
+    c->unet.res_blocks = 1;
+    c->unet.n_attn = 1;
+    c->unet.attn[0] = 16;
+    c->unet.heads = 2;
+    c->seg_width = 4;
+    c->unet.groups = 8;
+}
+
+static int counts_match(dd_model *m) {
+    tf_tensor *cnt = get("cfg.counts");
+    int nt[2] = {0, 0};
+    for (int i = 0; i < m->params.count; i++) nt[m->params.items[i].group]++;
+    int ok = 1;
+    CHECK((double)dd_model_param_count(m, 0) == cnt->data[0], "denoiser parameters %zu vs PyTorch %.0f",
+          dd_model_param_count(m, 0), cnt->data[0]);
+    CHECK((double)dd_model_param_count(m, 1) == cnt->data[1], "segmentation parameters %zu vs PyTorch %.0f",
+          dd_model_param_count(m, 1), cnt->data[1]);
+    CHECK(nt[0] == (int)cnt->data[2] && nt[1] == (int)cnt->data[3], "tensor counts %d/%d vs PyTorch %.0f/%.0f",
+          nt[0], nt[1], cnt->data[2], cnt->data[3]);
+    ok = (double)dd_model_param_count(m, 0) == cnt->data[0] && (double)dd_model_param_count(m, 1) == cnt->data[1];
+    return ok;
+}
+
+static void cmp(const char *what, const float *got, tf_tensor *ref, double tol) {
+    double e = check_max_err(got, ref->data, (long)ref->numel);
+    CHECK(e < tol, "%s: max rel err %.3g (tol %.1g)", what, e, tol);
+}
+
+/* Parameters after `steps` Adam updates against the dump. The updates are ~lr in
+ * size, so trainable tensors are compared relative to lr; buffers (BatchNorm running
+ * statistics) relative to their values. Adam's first steps are ~lr * sign(g), so an
+ * element whose true gradient is zero (a conv bias before BatchNorm, the key bias of
+ * attention: both cancel exactly) moves by the sign of rounding noise on either side;
+ * elements whose reference gradient is below 1e-5 of the largest are not compared. */
+static void compare_params(dd_model *m, const dd_model_config *cfg, const char *pfx, const char *buf_pfx, int steps,
+                           double gmax) {
+    size_t off_elems = 0, total = 0;
+    for (int i = 0; i < m->params.count; i++) {
+        dd_param *t = &m->params.items[i];
+        char nm[160];
+        if (t->trainable) snprintf(nm, sizeof nm, "%s.%s", pfx, t->name);
+        else if (buf_pfx && t->kind != DD_PK_COUNTER) snprintf(nm, sizeof nm, "%s.%s", buf_pfx, t->name);
+        else continue;
+        tf_tensor *r = tf_get(&F, nm);
+        if (!r) continue;
+        float lr = t->group == 0 ? cfg->lr_unet : cfg->lr_seg;
+        const float *v = m->params.value + t->offset;
+        snprintf(nm, sizeof nm, "grad.%s", t->name);
+        tf_tensor *g = t->trainable ? tf_get(&F, nm) : NULL;
+        size_t off_here = 0;
+        for (size_t k = 0; k < t->numel; k++) {
+            if (g && fabs(g->data[k]) < 1e-5 * gmax) continue;
+            double d = fabs(v[k] - r->data[k]);
+            double tolk = t->trainable ? 0.02 * lr + 1e-6 * fabs(r->data[k]) : 1e-4 * (fabs(r->data[k]) + 1);
+            total++;
+            if (d > tolk) off_elems++, off_here++;
+        }
+        if (off_here > (steps == 1 ? 0 : t->numel / 100)) fprintf(stderr, "  after %d steps %s: %zu of %zu off\n", steps, t->name, off_here, t->numel);
+    }
+    /* Step 2 mixes two gradients in Adam's ratio m / sqrt(v), which is ill-conditioned
+     * where both are small: allow one element in a thousand outside the band. */
+    CHECK(off_elems <= (steps == 1 ? 0 : total / 1000), "parameters after %d Adam steps: %zu of %zu elements off", steps, off_elems, total);
+    printf("small config: after %d steps %zu of %zu parameter elements outside 2%% of lr\n", steps, off_elems, total);
+}
+
+/* Train-step reference at the small config. */
+static void test_small(int perturb) {
+    char path[] = "/tmp/diffad_model_XXXXXX";
+    int rc = run_ref("small", path);
+    if (rc == 1) {
+        SKIP("PyTorch (Debian python3-torch) not available: network reference test skipped");
+        return;
+    }
+    CHECK(rc == 0, "tests/py/ref_model.py small failed");
+    if (rc) return;
+    dd_model_config cfg;
+    small_config(&cfg);
+    dd_model *m;
+    dd_error err = {0};
+    rc = dd_model_create(&cfg, 3, 1, 2, &m, &err);
+    CHECK(rc == 0, "model create: %s", err.msg);
+    if (rc) return;
+    counts_match(m);
+    /* Every tensor of ours exists in the reference with the same shape, and back. */
+    int missing = 0;
+    for (int i = 0; i < m->params.count; i++) {
+        dd_param *t = &m->params.items[i];
+        if (!t->trainable) continue;
+        char nm[160];
+        snprintf(nm, sizeof nm, "grad.%s", t->name);
+        tf_tensor *r = tf_get(&F, nm);
+        if (!r || r->numel != t->numel) missing++;
+    }
+    CHECK(missing == 0, "%d parameter names or shapes differ from the PyTorch state_dict", missing);
+    test_fill(&m->params);
+    if (perturb) dd_params_value(&m->params, dd_params_find(&m->params, "unet.down.1.0.in_layers.2.weight"))[7] += 0.05f;
+    int ts[3], tb[3], labels[3];
+    for (int b = 0; b < 3; b++) ts[b] = (int)get("in.ts")->data[b], tb[b] = (int)get("in.tb")->data[b], labels[b] = (int)get("in.labels")->data[b];
+    dd_step_stats st;
+    rc = dd_model_train_step_with(m, get("in.x0")->data, get("in.mask")->data, labels, ts, tb, get("in.eps")->data, &st, &err);
+    CHECK(rc == 0, "train step: %s", err.msg);
+    if (perturb) {
+        /* One changed weight must show in the outputs. */
+        double e = check_max_err(m->unet.eps, get("out.e")->data, (long)get("out.e")->numel);
+        CHECK(e > 1e-3, "a perturbed weight went unnoticed (denoiser output error %.3g)", e);
+        dd_model_free(m);
+        tf_free(&F);
+        return;
+    }
+    double tol = 1e-4;
+    cmp("denoiser outputs e_s|e_b", m->unet.eps, get("out.e"), tol);
+    cmp("guided reconstruction x0_hat", m->x0_hat, get("out.x0_hat"), tol);
+    cmp("anomaly mask", m->seg.mask, get("out.mask"), tol);
+    float *lref = get("out.losses")->data;
+    CHECK(check_rel(st.loss, lref[0], 1e-12) < tol, "loss %.8g vs %.8g", st.loss, lref[0]);
+    CHECK(check_rel(st.noise, lref[1], 1e-12) < tol, "noise loss %.8g vs %.8g", st.noise, lref[1]);
+    CHECK(check_rel(st.focal, lref[2], 1e-12) < tol, "focal loss %.8g vs %.8g", st.focal, lref[2]);
+    CHECK(check_rel(st.smoothl1, lref[3], 1e-12) < tol, "smoothl1 loss %.8g vs %.8g", st.smoothl1, lref[3]);
+    /* A conv bias right before a BatchNorm has a true gradient of zero (the batch
+     * mean removes it); both sides then hold rounding noise. Errors are therefore
+     * relative to max(|reference|, 1e-3 * the largest gradient of the network). */
+    double gmax = 0;
+    for (int i = 0; i < m->params.count; i++) {
+        dd_param *t = &m->params.items[i];
+        char nm[160];
+        snprintf(nm, sizeof nm, "grad.%s", t->name);
+        tf_tensor *r = t->trainable ? tf_get(&F, nm) : NULL;
+        for (size_t k = 0; r && k < r->numel; k++) gmax = fmax(gmax, fabs(r->data[k]));
+    }
+    int bad = 0, n = 0;
+    double worst = 0;
+    char worst_name[128] = "";
+    for (int i = 0; i < m->params.count; i++) {
+        dd_param *t = &m->params.items[i];
+        if (!t->trainable) continue;
+        char nm[160];
+        snprintf(nm, sizeof nm, "grad.%s", t->name);
+        tf_tensor *r = tf_get(&F, nm);
+        if (!r) continue;
+        double e = 0, s = 1e-3 * gmax;
+        for (size_t k = 0; k < r->numel; k++) s = fmax(s, fabs(r->data[k]));
+        for (size_t k = 0; k < r->numel; k++) e = fmax(e, fabs(m->params.grad[t->offset + k] - r->data[k]) / s);
+        n++;
+        if (e > worst) worst = e, snprintf(worst_name, sizeof worst_name, "%s", t->name);
+        if (e > 1e-3) bad++, fprintf(stderr, "  grad %s: %.3g\n", t->name, e);
+    }
+    CHECK(bad == 0 && n > 0, "%d of %d gradients differ from PyTorch by more than 1e-3 (worst %s: %.3g)", bad, n, worst_name, worst);
+    printf("small config: %d gradients, worst relative error %.3g (%s)\n", n, worst, worst_name);
+    compare_params(m, &cfg, "param1", NULL, 1, gmax);
+    /* Step 2 starts from the reference's step-1 weights: the loss surface is not
+     * smooth (ReLU, max-pool, the clamps), so rounding-level differences after one
+     * step would otherwise change which side of a kink an element falls; what step 2
+     * tests is the Adam state (moments, step count, bias corrections) and the
+     * gradient at the new weights. */
+    for (int i = 0; i < m->params.count; i++) {
+        dd_param *t = &m->params.items[i];
+        char nm[160];
+        snprintf(nm, sizeof nm, "param1.%s", t->name);
+        tf_tensor *r = t->trainable ? tf_get(&F, nm) : NULL;
+        if (r) memcpy(m->params.value + t->offset, r->data, r->numel * 4);
+    }
+    /* Second step, then parameters and BatchNorm buffers after two Adam updates. */
+    rc = dd_model_train_step_with(m, get("in.x0")->data, get("in.mask")->data, labels, ts, tb, get("in.eps")->data, &st, &err);
+    CHECK(rc == 0, "train step 2: %s", err.msg);
+    compare_params(m, &cfg, "param2", "buf2", 2, gmax);
+    dd_model_free(m);
+    tf_free(&F);
+}
+
+static void test_paper(void) {
+    char path[] = "/tmp/diffad_paper_XXXXXX";
+    int rc = run_ref("paper", path);
+    if (rc == 1) {
+        SKIP("PyTorch not available: paper-config forward check skipped");
+        return;
+    }
+    CHECK(rc == 0, "tests/py/ref_model.py paper failed");
+    if (rc) return;
+    dd_model_config cfg;
+    dd_model_config_paper(&cfg, 256, 256);
+    dd_model *m;
+    dd_error err = {0};
+    rc = dd_model_create(&cfg, 1, 0, 2, &m, &err);
+    CHECK(rc == 0, "paper model create: %s", err.msg);
+    if (rc) return;
+    counts_match(m);
+    CHECK(dd_model_param_count(m, 0) == 131654403, "paper denoiser has %zu parameters, METHOD.md says 131,654,403", dd_model_param_count(m, 0));
+    CHECK(dd_model_param_count(m, 1) == 28373569, "paper segmentation net has %zu parameters, METHOD.md says 28,373,569", dd_model_param_count(m, 1));
+    int nt0 = 0;
+    for (int i = 0; i < m->params.count; i++) nt0 += m->params.items[i].group == 0;
+    CHECK(nt0 == 566, "paper denoiser has %d tensors, METHOD.md says 566", nt0);
+    test_fill(&m->params);
+    rc = dd_model_infer_with(m, get("in.x0")->data, get("in.eps")->data, NULL, NULL, &err);
+    CHECK(rc == 0, "paper forward: %s", err.msg);
+    cmp("paper config: denoiser outputs", m->unet.eps, get("out.e"), 1e-4);
+    cmp("paper config: reconstruction", m->x0_hat, get("out.x0_hat"), 1e-4);
+    cmp("paper config: anomaly mask", m->seg.mask, get("out.mask"), 1e-4);
+    printf("paper config: memory %.1f MiB (parameters %.1f MiB)\n", dd_model_memory(m) / 1048576.0,
+           m->params.total * 4 / 1048576.0);
+    dd_model_free(m);
+    tf_free(&F);
+}
+
+int main(int argc, char **argv) {
+    test_small(0);
+    test_small(1);
+    if (argc > 1 && strcmp(argv[1], "--no-paper") == 0) SKIP("paper config skipped on request");
+    else test_paper();
+    return check_summary("test_model_torch");
+}
