@@ -99,7 +99,9 @@ static void small_config(dd_model_config *c) {
 }
 
 static int counts_match(dd_model *m) {
-    tf_tensor *cnt = get("cfg.counts");
+    tf_tensor *raw = get("cfg.counts");
+    struct { double data[4]; } c4, *cnt = &c4;
+    for (int i = 0; i < 4; i++) c4.data[i] = raw->data[2 * i] * 65536.0 + raw->data[2 * i + 1];
     int nt[2] = {0, 0};
     for (int i = 0; i < m->params.count; i++) nt[m->params.items[i].group]++;
     int ok = 1;

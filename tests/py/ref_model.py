@@ -320,9 +320,10 @@ def main():
         if labels[b] == 1:
             mask[b, :, H // 4: H // 2, W // 3: W // 2] = 1.0
     eps_s, eps_b = torch.randn(B, 3, H, W), torch.randn(B, 3, H, W)
-    outs = [("cfg.counts", torch.tensor([sum(p.numel() for p in unet.parameters()),
-                                          sum(p.numel() for p in seg.parameters()),
-                                          len(unet.state_dict()), len(seg.state_dict())], dtype=torch.float64)),
+    counts = [sum(p.numel() for p in unet.parameters()), sum(p.numel() for p in seg.parameters()),
+              len(unet.state_dict()), len(seg.state_dict())]
+    # float32 holds integers exactly only up to 2^24: store each as (high, low) 16-bit halves
+    outs = [("cfg.counts", torch.tensor([v for c in counts for v in (c >> 16, c & 0xFFFF)], dtype=torch.float64)),
             ("in.x0", nhwc(x0)), ("in.mask", nhwc(mask)), ("in.labels", labels.float()),
             ("in.ts", torch.tensor(ts).float()), ("in.tb", torch.tensor(tb).float()),
             ("in.eps", torch.cat([nhwc(eps_s), nhwc(eps_b)]))]
