@@ -1,0 +1,29 @@
+/* diffad.c — the command-line entry point: dispatches to tools/cmd_<name>.c.
+ * Exit status: 0 success, 1 "NG found" where a command documents it, 2 error. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "diffad — DiffusionAD anomaly detection\n"
+            "\n"
+            "usage: diffad <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  synth     write a grid of synthetic training samples (what the model learns from)\n"
+            "\n"
+            "Run 'diffad <command> --help' for the options of a command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "synth")) return cmd_synth(argc - 1, argv + 1);
+    fprintf(stderr, "diffad: unknown command '%s' (try 'diffad --help')\n", cmd);
+    return 2;
+}
