@@ -134,7 +134,14 @@ void dd_feeder_free(dd_feeder *f) {
 int dd_feeder_create(const dd_dataset *ds, const int *indices, int n_indices,
                      const dd_synth_config *cfg, int batch, int n_workers, uint64_t seed,
                      dd_feeder **out, dd_error *err) {
+    return dd_feeder_create_at(ds, indices, n_indices, cfg, batch, n_workers, seed, 0, out, err);
+}
+
+int dd_feeder_create_at(const dd_dataset *ds, const int *indices, int n_indices,
+                        const dd_synth_config *cfg, int batch, int n_workers, uint64_t seed,
+                        long start_batch, dd_feeder **out, dd_error *err) {
     *out = NULL;
+    if (start_batch < 0) return dd_fail(err, DD_E_RANGE, "feeder: negative start batch %ld", start_batch);
     if (!ds || !cfg) return dd_fail(err, DD_E_INVALID, "feeder: no dataset or config");
     if (batch < 1 || batch > 4096)
         return dd_fail(err, DD_E_RANGE, "feeder: batch size %d not in 1..4096", batch);
@@ -160,6 +167,8 @@ int dd_feeder_create(const dd_dataset *ds, const int *indices, int n_indices,
     f->w = cfg->w;
     f->n_slots = n_workers > 0 ? n_workers + 2 : 1;
     f->sync_perm.epoch = -1;
+    /* Batches are a pure function of (seed, batch number): resuming just starts later. */
+    f->next_prod = f->next_cons = f->released = start_batch;
     int rc = dd_synth_create(ds, cfg, &f->synth, err);
     if (rc) {
         dd_feeder_free(f);

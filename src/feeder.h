@@ -37,6 +37,11 @@ int dd_feeder_create(const dd_dataset *ds, const int *indices, int n_indices,
                      const dd_synth_config *cfg, int batch, int n_workers, uint64_t seed,
                      dd_feeder **out, dd_error *err);
 
+/* The same, with the stream starting at batch `start_batch` (to resume a run). */
+int dd_feeder_create_at(const dd_dataset *ds, const int *indices, int n_indices,
+                        const dd_synth_config *cfg, int batch, int n_workers, uint64_t seed,
+                        long start_batch, dd_feeder **out, dd_error *err);
+
 /* The next batch; its buffers stay valid until the next call or
  * dd_feeder_free. A worker's error (e.g. an unreadable image) is returned
  * here, with its message. */

@@ -7,6 +7,14 @@
 
 #include "ops.h"
 
+#include <time.h>
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
 void dd_model_config_paper(dd_model_config *c, int h, int w) {
     memset(c, 0, sizeof *c);
     dd_unet_config_paper(&c->unet, h, w);
@@ -146,15 +154,20 @@ static int forward_core(dd_model *m, const float *images, const int *ts, const i
         dd_q_sample(&m->sched, ts[b], images + b * n3, eps + b * n3, m->x_in + b * n3, n3);
         dd_q_sample(&m->sched, tb[b], images + b * n3, eps + (B + b) * n3, m->x_in + (B + b) * n3, n3);
     }
+    double t0 = now_ms();
     int rc = dd_unet_forward(&m->unet, &m->params, m->x_in, m->tvec, err);
     if (rc) return rc;
+    double t1 = now_ms();
+    m->ms_unet = t1 - t0;
     const float *e = m->unet.eps;
     for (size_t b = 0; b < B; b++)
         dd_guided_recon(&m->sched, ts[b], tb[b], m->cfg.guide_w, m->x_in + b * n3, m->x_in + (B + b) * n3,
                         e + b * n3, e + (B + b) * n3, m->x0_hat + b * n3, NULL, n3);
     /* seg input: concat(image, x0_hat) [B,H,W,6] */
     dd_concat_forward(images, 3, m->x0_hat, 3, m->seg_in, B * HW);
-    return dd_segnet_forward(&m->seg, &m->params, m->seg_in, err);
+    rc = dd_segnet_forward(&m->seg, &m->params, m->seg_in, err);
+    m->ms_seg = now_ms() - t1;
+    return rc;
 }
 
 /* Loss terms and their gradients (dmask, de from the noise loss). */

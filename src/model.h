@@ -59,6 +59,7 @@ typedef struct dd_model {
     float *seg_in;    /* [B,H,W,6] */
     float *dseg_in, *dx0_hat, *de, *dmask; /* training */
     int *tvec;        /* [2B] */
+    double ms_unet, ms_seg; /* wall time of the last forward's two parts */
 } dd_model;
 
 typedef struct dd_step_stats {

@@ -3,20 +3,20 @@
 #include <math.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "ops.h"
 
 #define SET_OR_ADD(dst, v, acc) ((acc) ? ((dst) += (v)) : ((dst) = (v)))
 
 void dd_silu_forward(const float *x, float *y, size_t n) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+    for (size_t i = 0; i < n; i++) y[i] = dd_siluf(x[i]);
 }
 
 void dd_silu_backward(const float *x, const float *dy, float *dx, size_t n, int acc) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + expf(-x[i]));
-        float g = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+        float g = dy[i] * dd_silu_grad(x[i]);
         SET_OR_ADD(dx[i], g, acc);
     }
 }
@@ -36,7 +36,7 @@ void dd_relu_backward(const float *y, const float *dy, float *dx, size_t n, int 
 
 void dd_sigmoid_forward(const float *x, float *y, size_t n) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+    for (size_t i = 0; i < n; i++) y[i] = dd_sigmoidf(x[i]);
 }
 
 void dd_sigmoid_backward(const float *y, const float *dy, float *dx, size_t n, int acc) {

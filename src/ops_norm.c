@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "ops.h"
 
 #define CB 16
@@ -46,7 +47,6 @@ int dd_groupnorm_groups(int c, int wanted) {
     return a;
 }
 
-static inline float silu_f(float z) { return z / (1.0f + expf(-z)); }
 
 static int gn_check(const char *op, int n, int hw, int c, int g, dd_error *err) {
     if (n <= 0 || hw <= 0 || c <= 0 || g <= 0 || c % g || c > MAX_C)
@@ -88,7 +88,7 @@ int dd_groupnorm_forward(const float *x, const float *gamma, const float *beta, 
             const float *xv = xb + (size_t)p * c;
             float *yv = yb + (size_t)p * c;
             if (silu)
-                for (int k = 0; k < c; k++) yv[k] = silu_f(xv[k] * scale[k] + shift[k]);
+                for (int k = 0; k < c; k++) yv[k] = dd_siluf(xv[k] * scale[k] + shift[k]);
             else
                 for (int k = 0; k < c; k++) yv[k] = xv[k] * scale[k] + shift[k];
         }
@@ -104,32 +104,43 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
     if (rc) return rc;
     double sdz[MAX_C], sdzx[MAX_C]; /* per channel: sum dz, sum dz * xhat */
     float gm[MAX_C], gmx[MAX_C];    /* per channel's group: mean gamma*dz, mean gamma*dz*xhat */
+    float mc[MAX_C], rc_[MAX_C];    /* per channel: its group's mean and 1/std */
     int cg = c / g;
     int nblk = (c + CB - 1) / CB;
     double cnt = (double)hw * cg;
     for (int b = 0; b < n; b++) {
         size_t base = (size_t)b * hw * c;
-        const float *mb = mean + b * g, *rb = rstd + b * g;
-        /* Pass 1: dz = dy * silu'(z) (or dy); per-channel sums of dz and dz*xhat. */
+        for (int k = 0; k < c; k++) mc[k] = mean[b * g + k / cg], rc_[k] = rstd[b * g + k / cg];
+        /* Pass 1: dz = dy * silu'(z) (or dy); per-channel sums of dz and dz*xhat,
+         * one block of 16 channels per work item, pixels in order. */
 #pragma omp parallel for schedule(static)
         for (int blk = 0; blk < nblk; blk++) {
             int k0 = blk * CB, kn = (k0 + CB < c ? k0 + CB : c) - k0;
             double s[CB] = {0}, sx[CB] = {0};
-            float m[CB], r[CB];
-            for (int k = 0; k < kn; k++) m[k] = mb[(k0 + k) / cg], r[k] = rb[(k0 + k) / cg];
-            for (int p = 0; p < hw; p++) {
-                size_t o = base + (size_t)p * c + k0;
-                for (int k = 0; k < kn; k++) {
-                    float xh = (x[o + k] - m[k]) * r[k];
-                    float dz = dy[o + k];
-                    if (silu) {
-                        float z = xh * gamma[k0 + k] + beta[k0 + k];
-                        float sg = 1.0f / (1.0f + expf(-z));
-                        dz *= sg * (1.0f + z * (1.0f - sg));
+            float m[CB] = {0}, r[CB] = {0}, ga[CB] = {0}, be[CB] = {0};
+            for (int k = 0; k < kn; k++) m[k] = mc[k0 + k], r[k] = rc_[k0 + k], ga[k] = gamma[k0 + k], be[k] = beta[k0 + k];
+            if (kn == CB) {
+                for (int p = 0; p < hw; p++) {
+                    const float *xv = x + base + (size_t)p * c + k0, *gv = dy + base + (size_t)p * c + k0;
+                    float fs[CB], fx[CB];
+#pragma omp simd
+                    for (int k = 0; k < CB; k++) {
+                        float xh = (xv[k] - m[k]) * r[k];
+                        float dz = silu ? gv[k] * dd_silu_grad(xh * ga[k] + be[k]) : gv[k];
+                        fs[k] = dz;
+                        fx[k] = dz * xh;
                     }
-                    s[k] += dz;
-                    sx[k] += (double)dz * xh;
+                    for (int k = 0; k < CB; k++) s[k] += fs[k], sx[k] += fx[k];
                 }
+            } else {
+                for (int p = 0; p < hw; p++)
+                    for (int k = 0; k < kn; k++) {
+                        size_t o = base + (size_t)p * c + k0 + k;
+                        float xh = (x[o] - m[k]) * r[k];
+                        float dz = silu ? dy[o] * dd_silu_grad(xh * ga[k] + be[k]) : dy[o];
+                        s[k] += dz;
+                        sx[k] += (double)dz * xh;
+                    }
             }
             for (int k = 0; k < kn; k++) sdz[k0 + k] = s[k], sdzx[k0 + k] = sx[k];
         }
@@ -146,18 +157,14 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
 #pragma omp parallel for schedule(static)
         for (int p = 0; p < hw; p++) {
             size_t o = base + (size_t)p * c;
+            const float *xv = x + o, *gv = dy + o;
+            float *dv = dx + o;
+#pragma omp simd
             for (int k = 0; k < c; k++) {
-                float r = rb[k / cg];
-                float xh = (x[o + k] - mb[k / cg]) * r;
-                float dz = dy[o + k];
-                if (silu) {
-                    float z = xh * gamma[k] + beta[k];
-                    float sg = 1.0f / (1.0f + expf(-z));
-                    dz *= sg * (1.0f + z * (1.0f - sg));
-                }
-                float v = r * (gamma[k] * dz - gm[k] - xh * gmx[k]);
-                if (acc) dx[o + k] += v;
-                else dx[o + k] = v;
+                float xh = (xv[k] - mc[k]) * rc_[k];
+                float dz = silu ? gv[k] * dd_silu_grad(xh * gamma[k] + beta[k]) : gv[k];
+                float v = rc_[k] * (gamma[k] * dz - gm[k] - xh * gmx[k]);
+                dv[k] = acc ? dv[k] + v : v;
             }
         }
     }

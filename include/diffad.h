@@ -1,0 +1,94 @@
+/* diffad.h — the public C API of diffad (DiffusionAD anomaly detection).
+ *
+ * Typical use:
+ *     diffad_params p;
+ *     diffad_params_init(&p);
+ *     p.threads = 2;
+ *     diffad_ctx *ctx;
+ *     char msg[512];
+ *     if (diffad_create("model.safetensors", &p, &ctx, msg, sizeof msg)) { puts(msg); ... }
+ *     diffad_image img = {pixels, width, height, 3, width * 3, DIFFAD_U8};
+ *     diffad_result r;
+ *     if (diffad_predict(ctx, &img, &r)) puts(diffad_error(ctx));
+ *     else printf("score %.4f %s\n", r.score, r.is_ng ? "NG" : "OK");
+ *     diffad_free(ctx);
+ *
+ * Every function returns DIFFAD_OK (0) or an error code; the message is in
+ * diffad_error(ctx) (or in the caller's buffer for diffad_create). The library
+ * never prints (use the log callback), never exits, and keeps no global state:
+ * two contexts can run in two threads. All memory of a context is allocated by
+ * diffad_create; predictions allocate nothing. */
+#ifndef DIFFAD_H
+#define DIFFAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DIFFAD_VERSION "0.1.0"
+
+enum {
+    DIFFAD_OK = 0,
+    DIFFAD_E_INVALID = 1, /* bad argument: NULL or too-small buffer, bad size */
+    DIFFAD_E_NOMEM = 2,   /* allocation failed or over the memory budget */
+    DIFFAD_E_IO = 3,      /* file could not be read */
+    DIFFAD_E_FORMAT = 4,  /* model file malformed, truncated or for another version */
+    DIFFAD_E_BACKEND = 5, /* oneDNN failure */
+    DIFFAD_E_RANGE = 6    /* value out of range */
+};
+
+enum { DIFFAD_U8 = 0, DIFFAD_F32 = 1 }; /* pixel formats: 0..255 bytes or 0..1 floats */
+enum { DIFFAD_LOG_ERROR = 0, DIFFAD_LOG_WARN = 1, DIFFAD_LOG_INFO = 2 };
+
+typedef struct diffad_params {
+    int threads;          /* compute threads; 0 = all cores */
+    size_t memory_budget; /* bytes; 0 = no limit. diffad_create fails if the model needs more */
+    uint64_t seed;        /* noise seed of the two denoiser passes (same seed, same result) */
+    void (*log)(int level, const char *message, void *user); /* may be NULL */
+    void *log_user;
+} diffad_params;
+
+typedef struct diffad_image {
+    const void *data;     /* top-left pixel */
+    int width, height;
+    int channels;         /* 1 (grey) or 3 (RGB, interleaved) */
+    size_t stride;        /* bytes from one row to the next (>= width * channels * sample size) */
+    int format;           /* DIFFAD_U8 or DIFFAD_F32 */
+} diffad_image;
+
+typedef struct diffad_result {
+    float score;          /* raw image score: mean of the top-k anomaly-map values */
+    float normalized;     /* score mapped so that the threshold is 0.5 (0..1, clipped) */
+    float threshold;      /* stored image threshold (0 if the model is not calibrated) */
+    int is_ng;            /* score > threshold (0 if not calibrated) */
+    int calibrated;
+    int map_width, map_height;  /* model size */
+    const float *map;     /* anomaly map [map_height * map_width] in [0,1]; owned by ctx */
+    const float *recon;   /* reconstruction [map_height * map_width * 3] in [-1,1]; owned by ctx */
+    float pixel_threshold;
+    double ms_preprocess, ms_denoise, ms_segment, ms_postprocess;
+} diffad_result;
+
+typedef struct diffad_ctx diffad_ctx;
+
+void diffad_params_init(diffad_params *p);
+/* Load a model file and allocate everything for prediction. On failure *out is
+ * NULL and the message is written to errbuf (may be NULL). */
+int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **out, char *errbuf,
+                  size_t errlen);
+/* Score one image of any size (resized to the model size inside). The result's
+ * arrays stay valid until the next call on this context. */
+int diffad_predict(diffad_ctx *ctx, const diffad_image *img, diffad_result *res);
+const char *diffad_error(const diffad_ctx *ctx);
+/* Model size and the bytes this context holds. */
+void diffad_model_size(const diffad_ctx *ctx, int *height, int *width);
+size_t diffad_memory(const diffad_ctx *ctx);
+void diffad_free(diffad_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,186 @@
+/* api.c — the public API of include/diffad.h over the model (model.h) and the
+ * model file (modelfile.h). One context = one inference model (batch 1) plus the
+ * buffers for preprocessing; nothing is allocated per prediction. */
+#include "diffad.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "image.h"
+#include "metrics.h"
+#include "modelfile.h"
+
+struct diffad_ctx {
+    diffad_params params;
+    dd_model *model;
+    int h, w;
+    long topk;
+    float *input;    /* [H,W,3] model-size image in [0,1] */
+    float *staging;  /* [max source pixels * 3] float copy of the caller's pixels, grown once */
+    size_t staging_cap;
+    float *map;      /* [H,W] */
+    char err[512];
+};
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int set_err(diffad_ctx *c, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    if (c->params.log) c->params.log(DIFFAD_LOG_ERROR, c->err, c->params.log_user);
+    return code;
+}
+
+void diffad_params_init(diffad_params *p) {
+    memset(p, 0, sizeof *p);
+    p->seed = 0x5EEDULL;
+}
+
+int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **out, char *errbuf,
+                  size_t errlen) {
+    dd_error err = {0};
+    if (out) *out = NULL;
+    if (!model_path || !out) {
+        if (errbuf && errlen) snprintf(errbuf, errlen, "diffad_create: NULL model path or output");
+        return DIFFAD_E_INVALID;
+    }
+    diffad_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        if (errbuf && errlen) snprintf(errbuf, errlen, "diffad_create: out of memory");
+        return DIFFAD_E_NOMEM;
+    }
+    if (p) c->params = *p;
+    else diffad_params_init(&c->params);
+    int rc = dd_model_load(model_path, 1, 0, c->params.threads, &c->model, &err);
+    if (!rc) {
+        c->h = c->model->cfg.unet.h, c->w = c->model->cfg.unet.w;
+        c->topk = dd_model_topk(&c->model->cfg);
+        c->input = malloc((size_t)c->h * c->w * 3 * sizeof(float));
+        c->map = malloc((size_t)c->h * c->w * sizeof(float));
+        if (!c->input || !c->map) rc = dd_fail(&err, DD_E_NOMEM, "%s: out of memory for the image buffers", model_path);
+    }
+    if (!rc && c->params.memory_budget && diffad_memory(c) > c->params.memory_budget)
+        rc = dd_fail(&err, DD_E_NOMEM, "%s: the model needs %.1f MiB, over the budget of %.1f MiB", model_path,
+                     diffad_memory(c) / 1048576.0, c->params.memory_budget / 1048576.0);
+    if (rc) {
+        if (errbuf && errlen) snprintf(errbuf, errlen, "%s", err.msg);
+        if (c->params.log) c->params.log(DIFFAD_LOG_ERROR, err.msg, c->params.log_user);
+        diffad_free(c);
+        return rc;
+    }
+    if (c->params.log) {
+        char m[256];
+        snprintf(m, sizeof m, "loaded %s: %dx%d, %.1f MiB", model_path, c->h, c->w, diffad_memory(c) / 1048576.0);
+        c->params.log(DIFFAD_LOG_INFO, m, c->params.log_user);
+    }
+    *out = c;
+    return DIFFAD_OK;
+}
+
+/* Caller's pixels -> float [0,1] RGB at source size (staging) -> model size (input). */
+static int preprocess(diffad_ctx *c, const diffad_image *img) {
+    if (!img || !img->data) return set_err(c, DIFFAD_E_INVALID, "predict: NULL image or pixel buffer");
+    if (img->width <= 0 || img->height <= 0 || img->width > 65536 || img->height > 65536 ||
+        (long long)img->width * img->height > (1LL << 28))
+        return set_err(c, DIFFAD_E_INVALID, "predict: image size %dx%d out of range", img->width, img->height);
+    if (img->channels != 1 && img->channels != 3)
+        return set_err(c, DIFFAD_E_INVALID, "predict: %d channels; 1 (grey) or 3 (RGB) expected", img->channels);
+    if (img->format != DIFFAD_U8 && img->format != DIFFAD_F32)
+        return set_err(c, DIFFAD_E_INVALID, "predict: unknown pixel format %d", img->format);
+    size_t sample = img->format == DIFFAD_U8 ? 1 : sizeof(float);
+    size_t row = (size_t)img->width * img->channels * sample;
+    if (img->stride < row)
+        return set_err(c, DIFFAD_E_INVALID, "predict: stride %zu bytes is smaller than a row of %zu bytes", img->stride, row);
+    size_t n = (size_t)img->width * img->height * 3;
+    if (n > c->staging_cap) { /* grows only when a larger source size first appears */
+        float *s = realloc(c->staging, n * sizeof(float));
+        if (!s) return set_err(c, DIFFAD_E_NOMEM, "predict: out of memory for a %dx%d image", img->width, img->height);
+        c->staging = s, c->staging_cap = n;
+    }
+    for (int y = 0; y < img->height; y++) {
+        const unsigned char *r = (const unsigned char *)img->data + (size_t)y * img->stride;
+        float *o = c->staging + (size_t)y * img->width * 3;
+        for (int x = 0; x < img->width; x++)
+            for (int k = 0; k < 3; k++) {
+                int ch = img->channels == 1 ? 0 : k;
+                float v = img->format == DIFFAD_U8 ? r[(size_t)x * img->channels + ch] / 255.0f
+                                                   : ((const float *)r)[(size_t)x * img->channels + ch];
+                if (!(v >= -1e30f && v <= 1e30f))
+                    return set_err(c, DIFFAD_E_INVALID, "predict: pixel (%d,%d) is NaN or infinite", x, y);
+                o[(size_t)x * 3 + k] = v;
+            }
+    }
+    dd_error e = {0};
+    if (img->width == c->w && img->height == c->h) memcpy(c->input, c->staging, n * sizeof(float));
+    else if (dd_resize(c->staging, img->height, img->width, 3, c->input, c->h, c->w, &e))
+        return set_err(c, DIFFAD_E_INVALID, "predict: %s", e.msg);
+    return DIFFAD_OK;
+}
+
+int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
+    if (!c) return DIFFAD_E_INVALID;
+    if (!res) return set_err(c, DIFFAD_E_INVALID, "predict: NULL result");
+    memset(res, 0, sizeof *res);
+    double t0 = now_ms();
+    int rc = preprocess(c, img);
+    if (rc) return rc;
+    double t1 = now_ms();
+    dd_error e = {0};
+    dd_model *m = c->model;
+    if ((rc = dd_model_infer(m, c->input, c->params.seed, NULL, NULL, &e)))
+        return set_err(c, rc, "predict: %s", e.msg);
+    double t3 = now_ms();
+    double score = 0;
+    if ((rc = dd_topk_mean(m->seg.mask, (long)c->h * c->w, c->topk, &score, &e)))
+        return set_err(c, rc, "predict: %s", e.msg);
+    const dd_model_config *cfg = &m->cfg;
+    res->score = (float)score;
+    res->threshold = cfg->image_threshold;
+    res->pixel_threshold = cfg->pixel_threshold;
+    res->calibrated = cfg->score_hi > cfg->score_lo;
+    res->is_ng = res->calibrated && res->score > cfg->image_threshold;
+    if (res->calibrated) {
+        float v = 0.5f * (res->score - cfg->score_lo) / (cfg->image_threshold - cfg->score_lo);
+        res->normalized = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    res->map_width = c->w, res->map_height = c->h;
+    res->map = m->seg.mask;
+    res->recon = m->x0_hat;
+    double t4 = now_ms();
+    res->ms_preprocess = t1 - t0;
+    res->ms_denoise = m->ms_unet;
+    res->ms_segment = m->ms_seg;
+    (void)t3;
+    res->ms_postprocess = t4 - t3;
+    return DIFFAD_OK;
+}
+
+const char *diffad_error(const diffad_ctx *c) { return c ? c->err : "NULL context"; }
+
+void diffad_model_size(const diffad_ctx *c, int *h, int *w) {
+    if (h) *h = c ? c->h : 0;
+    if (w) *w = c ? c->w : 0;
+}
+
+size_t diffad_memory(const diffad_ctx *c) {
+    if (!c || !c->model) return 0;
+    return dd_model_memory(c->model) + ((size_t)c->h * c->w * 4 + c->staging_cap) * sizeof(float);
+}
+
+void diffad_free(diffad_ctx *c) {
+    if (!c) return;
+    dd_model_free(c->model);
+    free(c->input);
+    free(c->staging);
+    free(c->map);
+    free(c);
+}

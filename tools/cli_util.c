@@ -1,0 +1,43 @@
+/* cli_util.c — helpers for the subcommands (see cli_util.h). */
+#include "cli_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "image.h"
+
+int cli_score_file(diffad_ctx *ctx, const char *path, diffad_result *res, dd_error *err) {
+    dd_image im = {0};
+    int rc = dd_image_load_rgb(path, &im, err);
+    if (rc) return rc;
+    diffad_image di = {im.data, im.w, im.h, 3, (size_t)im.w * 3 * sizeof(float), DIFFAD_F32};
+    rc = diffad_predict(ctx, &di, res);
+    if (rc) dd_fail(err, rc, "%s: %s", path, diffad_error(ctx));
+    dd_image_free(&im);
+    return rc;
+}
+
+double cli_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void cli_fmt_duration(double s, char *buf, size_t cap) {
+    if (s < 0 || s != s) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+    else snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+}
+
+double cli_peak_rss_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    double v = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) v = atof(line + 6) / 1024.0;
+    fclose(f);
+    return v;
+}

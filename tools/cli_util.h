@@ -1,0 +1,20 @@
+/* cli_util.h — small helpers shared by the subcommands: option parsing of
+ * "--key value", progress output, calibrated scoring of a dataset split. */
+#ifndef DD_CLI_UTIL_H
+#define DD_CLI_UTIL_H
+
+#include <stdio.h>
+
+#include "dataset.h"
+#include "diffad.h"
+#include "status.h"
+
+/* Score one dataset image through the public API (the same path as predict). */
+int cli_score_file(diffad_ctx *ctx, const char *path, diffad_result *res, dd_error *err);
+double cli_now(void);
+/* "12m05s" */
+void cli_fmt_duration(double seconds, char *buf, size_t cap);
+/* Peak resident memory of this process in MiB (VmHWM). */
+double cli_peak_rss_mib(void);
+
+#endif
