@@ -371,13 +371,14 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
         for (int i = 0; i < u->nmod; i++) cmax = u->mod[i].c_out > cmax ? u->mod[i].c_out : cmax;
         ALLOC(u->deproj, N * (size_t)cmax);
     }
-    /* Attention backward needs an [L,L] scratch: the largest attention map. */
-    if (tr)
-        for (int i = 0; i < u->nmod; i++)
-            if (u->mod[i].kind == DD_MOD_ATTN) {
-                size_t l = (size_t)u->mod[i].ho * u->mod[i].wo;
-                if (l * l > mx) return dd_fail(err, DD_E_RANGE, "denoiser: attention map of %zu pixels too large", l);
-            }
+    /* Attention backward needs an [L,L] scratch for the largest attention map. */
+    size_t ll = 0;
+    for (int i = 0; tr && i < u->nmod; i++)
+        if (u->mod[i].kind == DD_MOD_ATTN) {
+            size_t l = (size_t)u->mod[i].ho * u->mod[i].wo;
+            if (l * l > ll) ll = l * l;
+        }
+    if (ll) ALLOC(u->lscratch, ll);
     return DD_OK;
 }
 
@@ -532,9 +533,9 @@ static int attn_backward(dd_unet *u, dd_attnblock *t, dd_params *p, const float 
                          int acc, dd_error *err) {
     int rc, n = u->n, l = t->h * t->w, m = n * l;
     float *S0 = u->scratch[0], *S1 = u->scratch[1], *S2 = u->scratch[2];
-    /* proj: d a -> S0; attention: d qkv -> S1 (S2 as the [L,L] scratch); to_qkv: d hn -> S2 */
+    /* proj: d a -> S0; attention: d qkv -> S1; to_qkv: d hn -> S2 */
     if ((rc = dd_linl_backward(&t->proj, p, t->a, dout, S0, m, 0, err)) ||
-        (rc = dd_attention_backward(t->qkvb, t->probs, S0, S1, S2, n, l, t->c, t->heads, 0, err)) ||
+        (rc = dd_attention_backward(t->qkvb, t->probs, S0, S1, u->lscratch, n, l, t->c, t->heads, 0, err)) ||
         (rc = dd_linl_backward(&t->qkv, p, t->hn, S1, S2, m, 0, err)) ||
         (rc = dd_gnl_backward(&t->norm, p, t->x, S2, dx, n, l, 0, acc, err)))
         return rc;

@@ -91,6 +91,7 @@ typedef struct dd_unet {
     float *scratch[4];                    /* shared temporaries, max activation size each */
     float *dsemb, *demb, *ds1, *de1;      /* [N,4C] gradients */
     float *deproj;                        /* [N, max channels] */
+    float *lscratch;                      /* [L,L] of the largest attention map (training) */
     size_t max_act;                       /* floats in each scratch buffer */
     int *t;                               /* [N] timesteps of the last forward */
     int tcap;

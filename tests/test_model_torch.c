@@ -86,13 +86,13 @@ static int run_ref(const char *which, char *path) {
 }
 
 static void small_config(dd_model_config *c) {
-    dd_model_config_paper(c, 32, 64);
+    dd_model_config_paper(c, 64, 128);
     c->unet.base = 16;
     c->unet.levels = 2;
     c->unet.mult[0] = 1, c->unet.mult[1] = 2;
     c->unet.res_blocks = 1;
     c->unet.n_attn = 1;
-    c->unet.attn[0] = 16;
+    c->unet.attn[0] = 32;
     c->unet.heads = 2;
     c->seg_width = 4;
     c->unet.groups = 8;

@@ -302,9 +302,11 @@ def main():
     global GROUPS
     if which == "small":
         GROUPS = 8  # two channels per group at base 16, so biases before GroupNorm do not cancel
-        H, W, base, mult, rb, attn, heads, segw, B = 32, 64, 16, [1, 2], 1, [16], 2, 4, 3
+        H, W, base, mult, rb, attn, heads, segw, B = 64, 128, 16, [1, 2], 1, [32], 2, 4, 3
         labels = torch.tensor([0, 1, 0])
-        ts, tb = [5, 120, 299], [300, 650, 999]
+        # t_b up to 650: at t = 999 the x0 estimate multiplies the denoiser output by
+        # 1/sqrt(abar) = 156, so float32 rounding alone would exceed the tolerances
+        ts, tb = [5, 120, 299], [300, 480, 650]
     else:
         H, W, base, mult, rb, attn, heads, segw, B = 256, 256, 128, [1, 1, 2, 2, 4, 4], 2, [32, 16, 8], 4, 64, 1
         labels = torch.tensor([0])
