@@ -399,13 +399,31 @@ static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint6
             }
             dd_aug_pick3(a, h, w, &r, scratch, inf.aug);
         }
+        /* A grey part gets grey defects: colour alone would be a give-away the
+         * segmentation net learns instead of the defect's structure. */
+        int grey = 1;
+        for (size_t i = 0; i < n && grey; i++)
+            grey = normal[i * 3] == normal[i * 3 + 1] && normal[i * 3] == normal[i * 3 + 2];
+        if (grey)
+            for (size_t i = 0; i < n; i++) {
+                float y = 0.299f * a[i * 3] + 0.587f * a[i * 3 + 1] + 0.114f * a[i * 3 + 2];
+                a[i * 3] = a[i * 3 + 1] = a[i * 3 + 2] = y;
+            }
         float beta = dd_rng_range(&r, c->beta_min, c->beta_max);
         if (c->beta_max <= c->beta_min) beta = c->beta_min;
         inf.beta = beta;
+        /* A binary part (e.g. a binarised PCB scan; after resizing only its edges
+         * are grey) gets binary defects: a blended grey patch would never occur in
+         * a real image and would teach the wrong cue. */
+        size_t pure = 0;
+        for (size_t i = 0; grey && i < n; i++) pure += normal[i * 3] == 0.0f || normal[i * 3] == 1.0f;
+        int binary = grey && pure >= n * 3 / 4;
         for (size_t i = 0; i < n; i++) {
             if (mask[i] == 0.0f) continue;
-            for (int k = 0; k < 3; k++)
-                img[i * 3 + k] = beta * normal[i * 3 + k] + (1.0f - beta) * a[i * 3 + k];
+            for (int k = 0; k < 3; k++) {
+                float v = beta * normal[i * 3 + k] + (1.0f - beta) * a[i * 3 + k];
+                img[i * 3 + k] = binary ? (v > 0.5f ? 1.0f : 0.0f) : v;
+            }
         }
         inf.anomalous = 1;
         *label = 1.0f;
