@@ -86,6 +86,8 @@ const char *diffad_error(const diffad_ctx *ctx);
 /* Model size and the bytes this context holds. */
 void diffad_model_size(const diffad_ctx *ctx, int *height, int *width);
 size_t diffad_memory(const diffad_ctx *ctx);
+/* The stored image and pixel thresholds; returns 1 if the model is calibrated, else 0. */
+int diffad_thresholds(const diffad_ctx *ctx, float *image_threshold, float *pixel_threshold);
 void diffad_free(diffad_ctx *ctx);
 
 #ifdef __cplusplus

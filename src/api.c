@@ -176,6 +176,14 @@ size_t diffad_memory(const diffad_ctx *c) {
     return dd_model_memory(c->model) + ((size_t)c->h * c->w * 4 + c->staging_cap) * sizeof(float);
 }
 
+int diffad_thresholds(const diffad_ctx *c, float *image_threshold, float *pixel_threshold) {
+    if (!c || !c->model) return 0;
+    const dd_model_config *cfg = &c->model->cfg;
+    if (image_threshold) *image_threshold = cfg->image_threshold;
+    if (pixel_threshold) *pixel_threshold = cfg->pixel_threshold;
+    return cfg->score_hi > cfg->score_lo;
+}
+
 void diffad_free(diffad_ctx *c) {
     if (!c) return;
     dd_model_free(c->model);
