@@ -14,6 +14,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train     train a model on the good images of one category\n"
             "  test      score labelled test images: AUROC, AP, AUPRO, F1-max; HTML report\n"
+            "  predict   score new images: JSON lines, OK/NG, anomaly maps and overlays\n"
             "  synth     write a grid of synthetic training samples (what the model learns from)\n"
             "\n"
             "Run 'diffad <command> --help' for the options of a command.\n");
@@ -28,6 +29,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "test")) return cmd_test(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
     fprintf(stderr, "diffad: unknown command '%s' (try 'diffad --help')\n", cmd);
     return 2;
 }

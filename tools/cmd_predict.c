@@ -1,0 +1,353 @@
+/* cmd_predict.c — `diffad predict`: score new images one by one through the
+ * public API (include/diffad.h), on the same path as `diffad test` (the file is
+ * decoded to float RGB and handed over as DIFFAD_F32), so both commands print
+ * bit-identical scores. Owns: the input list (files, folders, stdin), one JSON
+ * line per image on stdout, the optional picture outputs (raw map, heat-map
+ * overlay, mask, reconstruction) and the exit status (0 all OK, 1 some NG,
+ * 2 some error). */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "diffad.h"
+#include "image.h"
+#include "json.h"
+#include "report.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: diffad predict --model FILE [options] [INPUT...]\n"
+            "\n"
+            "Scores images with a trained model. INPUT is an image file or a folder (every\n"
+            "image inside, sorted by name; not recursive). '-' or no INPUT reads a list of\n"
+            "paths from stdin, one per line.\n"
+            "\n"
+            "Prints one JSON line per image on stdout:\n"
+            "  {\"path\":...,\"score\":...,\"normalized\":...,\"decision\":\"OK\"|\"NG\"|\"uncalibrated\",\n"
+            "   \"threshold\":...,\"ms\":{\"load\":...,\"preprocess\":...,\"denoise\":...,\"segment\":...,\n"
+            "   \"postprocess\":...,\"save\":...}}\n"
+            "an image that cannot be scored gives {\"path\":...,\"error\":...} and a line on stderr.\n"
+            "\n"
+            "options:\n"
+            "  --model FILE     model file written by 'diffad train' (required)\n"
+            "  --out DIR        folder for the picture outputs below (default predict_out)\n"
+            "  --save-map       <stem>_map.png: raw anomaly map, 16-bit grey (value*65535), model size\n"
+            "  --save-overlay   <stem>_overlay.png: smoothed map over the image, fixed colour scale\n"
+            "                   (0 always blue, 1 always red; never rescaled per image), model size\n"
+            "  --save-mask      <stem>_mask.png: map > the model's pixel threshold (needs a\n"
+            "                   calibrated model), model size\n"
+            "  --save-recon     <stem>_recon.png: the anomaly-free reconstruction, model size\n"
+            "  --threads N      compute threads (default: all cores)\n"
+            "  --seed S         noise seed of the denoiser passes (default: the library's)\n"
+            "\n"
+            "Exit status: 0 every image OK (or the model is uncalibrated), 1 at least one NG,\n"
+            "2 an error (a bad image is reported and skipped; a bad model stops at once).\n");
+}
+
+static int fail(const char *m) {
+    fprintf(stderr, "diffad predict: %s\n", m);
+    return 2;
+}
+
+enum { SAVE_MAP = 1, SAVE_OVERLAY = 2, SAVE_MASK = 4, SAVE_RECON = 8 };
+
+/* Everything one run needs, allocated once (model size) before the first image. */
+typedef struct run {
+    diffad_ctx *ctx;
+    const char *outdir;
+    int save;
+    int h, w;
+    float pixel_threshold;
+    float sigma;
+    float *fimg, *tmp, *blur; /* [H*W*3], [H*W], [H*W*2] */
+    unsigned char *rgb;       /* [H*W*3] */
+    int n_ok, n_ng, n_err;
+} run;
+
+static double ms_since(double t0) { return (cli_now() - t0) * 1e3; }
+
+/* File name without folders and extension. */
+static void stem_of(const char *path, char *out, size_t cap) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(out, cap, "%s", b);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out) *dot = 0;
+}
+
+static int is_image_name(const char *name) {
+    static const char *ext[] = {"png", "jpg", "jpeg", "bmp", "pgm", "ppm", "pnm"};
+    if (name[0] == '.') return 0; /* hidden files, as the dataset listing */
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot + 1, ext[i])) return 1;
+    return 0;
+}
+
+static void json_error_line(const char *path, const char *msg) {
+    fputs("{\"path\":", stdout);
+    dd_json_write_string(stdout, path);
+    fputs(",\"error\":", stdout);
+    dd_json_write_string(stdout, msg);
+    fputs("}\n", stdout);
+    fflush(stdout);
+}
+
+static void image_error(run *r, const char *path, const char *msg) {
+    /* dd_error messages from the image loader already start with the path */
+    if (!strncmp(msg, path, strlen(path))) fprintf(stderr, "diffad predict: %s\n", msg);
+    else fprintf(stderr, "diffad predict: %s: %s\n", path, msg);
+    json_error_line(path, msg);
+    r->n_err++;
+}
+
+/* The optional picture outputs of one scored image (im: the decoded file). */
+static int save_outputs(run *r, const char *path, const dd_image *im, const diffad_result *res, dd_error *err) {
+    char stem[1024], out[4096];
+    stem_of(path, stem, sizeof stem);
+    size_t hw = (size_t)r->h * r->w;
+    int rc = 0;
+    if (r->save & SAVE_MAP) {
+        snprintf(out, sizeof out, "%s/%s_map.png", r->outdir, stem);
+        if ((rc = dd_write_png_gray16(out, res->map, r->h, r->w, err))) return rc;
+    }
+    if (r->save & SAVE_MASK) {
+        for (size_t i = 0; i < hw; i++) r->tmp[i] = res->map[i] > r->pixel_threshold ? 1.0f : 0.0f;
+        snprintf(out, sizeof out, "%s/%s_mask.png", r->outdir, stem);
+        if ((rc = dd_write_png_gray8(out, r->tmp, r->h, r->w, err))) return rc;
+    }
+    if (r->save & SAVE_RECON) {
+        snprintf(out, sizeof out, "%s/%s_recon.png", r->outdir, stem);
+        if ((rc = dd_write_png_rgb8(out, res->recon, r->h, r->w, err))) return rc;
+    }
+    if (r->save & SAVE_OVERLAY) {
+        /* The image at model size, resized exactly as the library does it, so the
+         * overlay lines up with the map pixel for pixel. */
+        const float *src = im->data;
+        if (im->h != r->h || im->w != r->w) {
+            if ((rc = dd_resize(im->data, im->h, im->w, 3, r->fimg, r->h, r->w, err))) return rc;
+            src = r->fimg;
+        }
+        for (size_t i = 0; i < hw * 3; i++) {
+            float v = src[i];
+            r->rgb[i] = (unsigned char)(v <= 0 ? 0 : v >= 1 ? 255 : lrintf(v * 255.0f));
+        }
+        if ((rc = dd_gaussian_blur(res->map, r->blur, r->h, r->w, r->sigma, r->blur + hw, err))) return rc;
+        dd_heat_overlay(r->rgb, r->blur, r->h, r->w, 0.5f, r->rgb);
+        for (size_t i = 0; i < hw * 3; i++) r->fimg[i] = r->rgb[i] / 255.0f;
+        snprintf(out, sizeof out, "%s/%s_overlay.png", r->outdir, stem);
+        if ((rc = dd_write_png_rgb8(out, r->fimg, r->h, r->w, err))) return rc;
+    }
+    return 0;
+}
+
+static void score_one(run *r, const char *path) {
+    dd_error err = {0};
+    dd_image im = {0};
+    double t0 = cli_now();
+    if (dd_image_load_rgb(path, &im, &err)) {
+        image_error(r, path, err.msg);
+        return;
+    }
+    double ms_load = ms_since(t0);
+    /* the same call as cli_score_file (diffad test) */
+    diffad_image di = {im.data, im.w, im.h, 3, (size_t)im.w * 3 * sizeof(float), DIFFAD_F32};
+    diffad_result res;
+    if (diffad_predict(r->ctx, &di, &res)) {
+        image_error(r, path, diffad_error(r->ctx));
+        dd_image_free(&im);
+        return;
+    }
+    double t1 = cli_now();
+    int rc = r->save ? save_outputs(r, path, &im, &res, &err) : 0;
+    double ms_save = ms_since(t1);
+    dd_image_free(&im);
+    if (rc) {
+        image_error(r, path, err.msg);
+        return;
+    }
+    const char *decision = res.calibrated ? (res.is_ng ? "NG" : "OK") : "uncalibrated";
+    fputs("{\"path\":", stdout);
+    dd_json_write_string(stdout, path);
+    /* %.9g: enough digits to round-trip a float, so printed scores compare bit for bit */
+    printf(",\"score\":%.9g,\"normalized\":%.9g,\"decision\":\"%s\",\"threshold\":%.9g,"
+           "\"ms\":{\"load\":%.3f,\"preprocess\":%.3f,\"denoise\":%.3f,\"segment\":%.3f,\"postprocess\":%.3f,"
+           "\"save\":%.3f}}\n",
+           res.score, res.normalized, decision, res.threshold, ms_load, res.ms_preprocess, res.ms_denoise,
+           res.ms_segment, res.ms_postprocess, ms_save);
+    fflush(stdout); /* one line per image as it is done, for pipes */
+    if (res.is_ng) r->n_ng++;
+    else r->n_ok++;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Every image of a folder, in byte-wise name order (independent of locale and file system). */
+static void score_folder(run *r, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        char m[600];
+        snprintf(m, sizeof m, "cannot read the folder (%s)", strerror(errno));
+        image_error(r, dir, m);
+        return;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int oom = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!is_image_name(e->d_name)) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **q = realloc(names, nc * sizeof *q);
+            if (!q) { oom = 1; break; }
+            names = q, cap = nc;
+        }
+        if (!(names[n] = strdup(e->d_name))) { oom = 1; break; }
+        n++;
+    }
+    closedir(d);
+    if (oom) image_error(r, dir, "out of memory listing the folder");
+    else if (!n) image_error(r, dir, "no images in this folder (png, jpg, jpeg, bmp, pgm, ppm, pnm)");
+    else {
+        qsort(names, n, sizeof *names, cmp_str);
+        char path[4096];
+        for (size_t i = 0; i < n; i++) {
+            size_t len = strlen(dir);
+            snprintf(path, sizeof path, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", names[i]);
+            score_one(r, path);
+        }
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static void score_input(run *r, const char *path) {
+    struct stat st;
+    if (!stat(path, &st) && S_ISDIR(st.st_mode)) score_folder(r, path);
+    else score_one(r, path); /* a missing file is reported by the loader, naming it */
+}
+
+static void score_stdin(run *r) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (len) score_input(r, line);
+    }
+    free(line);
+}
+
+int cmd_predict(int argc, char **argv) {
+    const char *model = NULL, *outdir = NULL;
+    int threads = 0, have_seed = 0, save = 0;
+    unsigned long long seed = 0;
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    int n_in = 0;
+    if (!inputs) return fail("out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); free(inputs); return 0; }
+        if (!strcmp(a, "--save-map")) { save |= SAVE_MAP; continue; }
+        if (!strcmp(a, "--save-overlay")) { save |= SAVE_OVERLAY; continue; }
+        if (!strcmp(a, "--save-mask")) { save |= SAVE_MASK; continue; }
+        if (!strcmp(a, "--save-recon")) { save |= SAVE_RECON; continue; }
+        if (a[0] != '-' || !strcmp(a, "-")) { inputs[n_in++] = a; continue; }
+        char m[300];
+        if (strcmp(a, "--model") && strcmp(a, "--out") && strcmp(a, "--threads") && strcmp(a, "--seed")) {
+            snprintf(m, sizeof m, "unknown option '%s' (see --help)", a);
+            free(inputs);
+            return fail(m);
+        }
+        if (i + 1 >= argc) {
+            snprintf(m, sizeof m, "option %s needs a value (see --help)", a);
+            free(inputs);
+            return fail(m);
+        }
+        const char *v = argv[++i];
+        char *end;
+        errno = 0;
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--out")) outdir = v;
+        else if (!strcmp(a, "--threads")) {
+            long t = strtol(v, &end, 10);
+            if (*end || end == v || t < 0 || t > 4096) {
+                snprintf(m, sizeof m, "--threads '%s': a number from 0 (all cores) to 4096 expected", v);
+                free(inputs);
+                return fail(m);
+            }
+            threads = (int)t;
+        } else {
+            seed = strtoull(v, &end, 10);
+            if (*end || end == v || errno || v[0] == '-') {
+                snprintf(m, sizeof m, "--seed '%s': a non-negative integer expected", v);
+                free(inputs);
+                return fail(m);
+            }
+            have_seed = 1;
+        }
+    }
+    if (!model) { free(inputs); return fail("--model FILE is required (see --help)"); }
+    if (outdir && !save) { free(inputs); return fail("--out DIR given without any --save-* output (see --help)"); }
+    if (!outdir) outdir = "predict_out";
+    if (save && mkdir(outdir, 0777) && errno != EEXIST) {
+        char m[600];
+        snprintf(m, sizeof m, "%s: cannot create the output folder (%s)", outdir, strerror(errno));
+        free(inputs);
+        return fail(m);
+    }
+
+    diffad_params p;
+    diffad_params_init(&p);
+    p.threads = threads;
+    if (have_seed) p.seed = seed;
+    run r = {0};
+    r.outdir = outdir, r.save = save;
+    char msg[512];
+    if (diffad_create(model, &p, &r.ctx, msg, sizeof msg)) {
+        free(inputs);
+        return fail(msg);
+    }
+    diffad_model_size(r.ctx, &r.h, &r.w);
+    float thr = 0;
+    int calibrated = diffad_thresholds(r.ctx, &thr, &r.pixel_threshold);
+    int rc = 0;
+    if ((save & SAVE_MASK) && (!calibrated || !(r.pixel_threshold > 0))) {
+        char m[700];
+        snprintf(m, sizeof m, "%s: --save-mask needs a calibrated model (no pixel threshold stored; "
+                 "train with validation images to calibrate)", model);
+        rc = fail(m);
+        goto done;
+    }
+    size_t hw = (size_t)r.h * r.w;
+    r.sigma = dd_display_sigma(r.h, r.w);
+    if (save) {
+        r.fimg = malloc(hw * 3 * sizeof(float));
+        r.tmp = malloc(hw * sizeof(float));
+        r.blur = malloc(hw * 2 * sizeof(float));
+        r.rgb = malloc(hw * 3);
+        if (!r.fimg || !r.tmp || !r.blur || !r.rgb) { rc = fail("out of memory for the output buffers"); goto done; }
+    }
+    fprintf(stderr, "diffad predict: %s: model %dx%d, %s, context memory %.1f MiB\n", model, r.h, r.w,
+            calibrated ? "calibrated" : "uncalibrated (decision \"uncalibrated\", exit 0)", diffad_memory(r.ctx) / 1048576.0);
+    if (!n_in) score_stdin(&r);
+    for (int i = 0; i < n_in; i++) {
+        if (!strcmp(inputs[i], "-")) score_stdin(&r);
+        else score_input(&r, inputs[i]);
+    }
+    fprintf(stderr, "diffad predict: %d OK, %d NG, %d errors\n", r.n_ok, r.n_ng, r.n_err);
+    rc = r.n_err ? 2 : r.n_ng ? 1 : 0;
+done:
+    diffad_free(r.ctx);
+    free(r.fimg), free(r.tmp), free(r.blur), free(r.rgb);
+    free(inputs);
+    return rc;
+}
