@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <stb/stb_image.h>
+
 #include "check.h"
 #include "diffad.h"
 #include "image.h"
@@ -161,7 +163,17 @@ static void test_determinism_and_formats(void) {
     CHECK(same_bits(&sg, &sgrgb), "1-channel grey equals grey replicated to RGB");
     CHECK(!same_bits(&su8, &sg), "different images give different maps");
 
-    /* the model-size image takes the no-resize path; it must equal what the loader gives */
+    /* a host program decoding the PNG itself to bytes (stb_image, as examples/embed.c)
+     * gets the bits of the CLI, which decodes to floats */
+    int iw = 0, ih = 0, ic = 0;
+    unsigned char *px = stbi_load(path, &iw, &ih, &ic, 3);
+    CHECK(px != NULL, "stbi_load %s", path);
+    if (px) {
+        diffad_image iu = {px, iw, ih, 3, (size_t)iw * 3, DIFFAD_U8};
+        CHECK(predict_copy(c, &iu, &d) == 0 && same_bits(&a, &d), "PNG as U8 bytes equals the CLI's float path (%.9g vs %.9g)",
+              d.score, a.score);
+        stbi_image_free(px);
+    }
     diffad_free(c);
 }
 
@@ -522,9 +534,10 @@ static void test_threads(void) {
     CHECK(ok, "reference scores in one context");
     job ja = {N, paths, a, 1}, jb = {N, paths, b, 1};
     pthread_t t1, t2;
-    CHECK(!pthread_create(&t1, NULL, worker, &ja) && !pthread_create(&t2, NULL, worker, &jb), "threads started");
-    pthread_join(t1, NULL);
-    pthread_join(t2, NULL);
+    int e1 = pthread_create(&t1, NULL, worker, &ja), e2 = pthread_create(&t2, NULL, worker, &jb);
+    CHECK(!e1 && !e2, "threads started");
+    if (!e1) pthread_join(t1, NULL);
+    if (!e2) pthread_join(t2, NULL);
     CHECK(ja.rc == 0 && jb.rc == 0, "both threads scored their images");
     for (int i = 0; i < N; i++)
         CHECK(same_bits(&ref[i], &a[i]) && same_bits(&ref[i], &b[i]), "image %d: thread results %.9g / %.9g equal one context's %.9g",
