@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli_util.h"
 #include "commands.h"
@@ -68,7 +69,7 @@ typedef struct run {
     float sigma;
     float *fimg, *tmp, *blur; /* [H*W*3], [H*W], [H*W*2] */
     unsigned char *rgb;       /* [H*W*3] */
-    int n_ok, n_ng, n_err;
+    int n_ok, n_ng, n_uncal, n_err;
 } run;
 
 static double ms_since(double t0) { return (cli_now() - t0) * 1e3; }
@@ -184,7 +185,8 @@ static void score_one(run *r, const char *path) {
            res.score, res.normalized, decision, res.threshold, ms_load, res.ms_preprocess, res.ms_denoise,
            res.ms_segment, res.ms_postprocess, ms_save);
     fflush(stdout); /* one line per image as it is done, for pipes */
-    if (res.is_ng) r->n_ng++;
+    if (!res.calibrated) r->n_uncal++;
+    else if (res.is_ng) r->n_ng++;
     else r->n_ok++;
 }
 
@@ -338,12 +340,14 @@ int cmd_predict(int argc, char **argv) {
     }
     fprintf(stderr, "diffad predict: %s: model %dx%d, %s, context memory %.1f MiB\n", model, r.h, r.w,
             calibrated ? "calibrated" : "uncalibrated (decision \"uncalibrated\", exit 0)", diffad_memory(r.ctx) / 1048576.0);
+    if (!n_in && isatty(STDIN_FILENO)) fprintf(stderr, "diffad predict: reading image paths from stdin, one per line (Ctrl-D ends)\n");
     if (!n_in) score_stdin(&r);
     for (int i = 0; i < n_in; i++) {
         if (!strcmp(inputs[i], "-")) score_stdin(&r);
         else score_input(&r, inputs[i]);
     }
-    fprintf(stderr, "diffad predict: %d OK, %d NG, %d errors\n", r.n_ok, r.n_ng, r.n_err);
+    if (r.n_uncal) fprintf(stderr, "diffad predict: %d scored (uncalibrated), %d errors\n", r.n_uncal, r.n_err);
+    else fprintf(stderr, "diffad predict: %d OK, %d NG, %d errors\n", r.n_ok, r.n_ng, r.n_err);
     rc = r.n_err ? 2 : r.n_ng ? 1 : 0;
 done:
     diffad_free(r.ctx);
