@@ -1,0 +1,333 @@
+/* bench_model.c — whole-model benchmark of diffad (our C library), the C half of
+ * bench/run_model.sh and bench/run_peers.sh. The PyTorch half is bench/model_torch.py.
+ *
+ *   bench_model --config cpu|paper [--threads N] [--algo direct|winograd]
+ *               [--warmup W] [--limit-gb G] MODE
+ *   MODE: --infer REPS        batch-1 inference (dd_model_infer: 2 denoiser passes as one
+ *                             batch of 2 + guided reconstruction + segmentation pass)
+ *         --train REPS --batch B   joint training step (dd_model_train_step, Adam)
+ *         --iter PASSES       iterative DDPM reconstruction from t = 400 with a batch-1
+ *                             denoiser (PASSES >= 401: the whole chain t = 400..0)
+ *         --plan --batch B [--training]   print dd_model_memory and exit
+ *         --dump FILE         one inference with fixed input and noise; writes raw float32
+ *                             NHWC: image [H,W,3], eps [2,H,W,3] (eps_s, eps_b), map [H,W],
+ *                             recon [H,W,3]
+ *
+ * Weights: the deterministic hash rule of test_fill() in tests/test_model_torch.c, the
+ * same as fill() in tests/py/ref_model.py, so the PyTorch side has identical weights.
+ * Output: one JSON object per line (a record per timed repetition, then a "mem" record
+ * with VmHWM/VmRSS from /proc/self/status and dd_model_memory). Every process measures
+ * one configuration, so VmHWM is that configuration's peak. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "config.h"
+#include "diffusion.h"
+#include "model.h"
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ULL;
+    return h;
+}
+
+/* Uniform [-1, 1): splitmix64 finaliser of (7 ^ fnv(name)) + i * golden (ref_model.py). */
+static void hash_uniform(const char *name, float *out, size_t n) {
+    uint64_t base = 7ULL ^ fnv1a(name);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = base + (uint64_t)i * 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        out[i] = (float)((double)(z >> 40) / (double)(1 << 24) * 2.0 - 1.0);
+    }
+}
+
+/* The rule of fill() in tests/py/ref_model.py (copied from tests/test_model_torch.c). */
+static void bench_fill(dd_params *p) {
+    for (int i = 0; i < p->count; i++) {
+        dd_param *t = &p->items[i];
+        float *v = p->value + t->offset;
+        if (t->kind == DD_PK_COUNTER) {
+            v[0] = 0;
+            continue;
+        }
+        hash_uniform(t->name, v, t->numel);
+        for (size_t k = 0; k < t->numel; k++) {
+            float u = v[k];
+            switch (t->kind) {
+            case DD_PK_RUN_VAR: v[k] = 1.0f + 0.2f * fabsf(u); break;
+            case DD_PK_RUN_MEAN: v[k] = 0.1f * u; break;
+            case DD_PK_NORM_WEIGHT: v[k] = 1.0f + 0.2f * u; break;
+            case DD_PK_NORM_BIAS: v[k] = 0.1f * u; break;
+            case DD_PK_WEIGHT: v[k] = u / sqrtf((float)(t->numel / (size_t)t->shape[0])); break;
+            default: v[k] = 0.2f * u; break;
+            }
+        }
+    }
+}
+
+/* The benchmark image: a smooth pattern plus a little hash noise, in [0, 1]
+ * (bench_image() in model_torch.py computes the same values). */
+static void bench_image(float *img, int B, int H, int W) {
+    size_t n = (size_t)B * H * W * 3;
+    hash_uniform("bench.image", img, n);
+    for (int b = 0; b < B; b++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < 3; c++) {
+                    size_t i = (((size_t)b * H + y) * W + x) * 3 + c;
+                    float s = 0.5f + 0.3f * sinf(0.05f * (float)(x + 2 * c)) * cosf(0.07f * (float)(y + b));
+                    img[i] = s + 0.1f * img[i];
+                }
+}
+
+static void proc_mem(double *hwm_mb, double *rss_mb) {
+    *hwm_mb = *rss_mb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) *hwm_mb = kb / 1024.0;
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) *rss_mb = kb / 1024.0;
+    }
+    fclose(f);
+}
+
+static const char *CFG = "cpu";
+static int THREADS = 2;
+static const char *ALGO = "direct";
+
+static void rec_head(const char *what, int batch) {
+    printf("{\"impl\":\"ours\",\"algo\":\"%s\",\"cfg\":\"%s\",\"threads\":%d,\"what\":\"%s\",\"batch\":%d", ALGO, CFG,
+           THREADS, what, batch);
+}
+
+static void print_mem(const char *what, int batch, const dd_model *m) {
+    double hwm, rss;
+    proc_mem(&hwm, &rss);
+    rec_head(what, batch);
+    printf(",\"hwm_mb\":%.1f,\"rss_mb\":%.1f,\"model_mb\":%.1f}\n", hwm, rss,
+           m ? dd_model_memory(m) / 1048576.0 : -1.0);
+    fflush(stdout);
+}
+
+static int die(const char *what, const dd_error *err) {
+    fprintf(stderr, "bench_model: %s: %s\n", what, err->msg);
+    return 1;
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) {
+        fprintf(stderr, "bench_model: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: bench_model --config cpu|paper [--threads N] [--algo direct|winograd] [--warmup W]\n"
+            "                   [--limit-gb G] (--infer REPS | --train REPS --batch B | --iter PASSES |\n"
+            "                   --plan --batch B [--training] | --dump FILE)\n");
+}
+
+int main(int argc, char **argv) {
+    const char *mode = NULL, *dump = NULL;
+    int reps = 0, batch = 1, warmup = 1, training = 0;
+    double limit_gb = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--config") && v) CFG = v, i++;
+        else if (!strcmp(a, "--threads") && v) THREADS = atoi(v), i++;
+        else if (!strcmp(a, "--algo") && v) ALGO = v, i++;
+        else if (!strcmp(a, "--warmup") && v) warmup = atoi(v), i++;
+        else if (!strcmp(a, "--batch") && v) batch = atoi(v), i++;
+        else if (!strcmp(a, "--limit-gb") && v) limit_gb = atof(v), i++;
+        else if ((!strcmp(a, "--infer") || !strcmp(a, "--train") || !strcmp(a, "--iter")) && v) mode = a + 2, reps = atoi(v), i++;
+        else if (!strcmp(a, "--dump") && v) mode = "dump", dump = v, i++;
+        else if (!strcmp(a, "--plan")) mode = "plan";
+        else if (!strcmp(a, "--training")) training = 1;
+        else {
+            usage();
+            return 2;
+        }
+    }
+    if (!mode || THREADS < 1 || batch < 1 || warmup < 0) {
+        usage();
+        return 2;
+    }
+    if (limit_gb > 0) {
+        struct rlimit rl = {(rlim_t)(limit_gb * 1073741824.0), (rlim_t)(limit_gb * 1073741824.0)};
+        if (setrlimit(RLIMIT_AS, &rl)) perror("bench_model: setrlimit");
+    }
+    dd_settings s;
+    dd_error err = {0};
+    if (dd_settings_profile(&s, CFG, &err)) return die("profile", &err);
+    dd_model_config cfg = s.model;
+    if (!strcmp(ALGO, "winograd")) cfg.conv_algo = DD_CONV_WINOGRAD;
+    else if (strcmp(ALGO, "direct")) {
+        usage();
+        return 2;
+    }
+    const int H = cfg.unet.h, W = cfg.unet.w;
+    const size_t HW = (size_t)H * W;
+
+    if (!strcmp(mode, "plan")) {
+        dd_model *m;
+        if (dd_model_create(&cfg, batch, training, THREADS, &m, &err)) return die("create", &err);
+        rec_head(training ? "plan_train" : "plan_infer", batch);
+        printf(",\"model_mb\":%.1f,\"params_mb\":%.1f,\"arena_mb\":%.1f}\n", dd_model_memory(m) / 1048576.0,
+               (training ? 4.0 : 1.0) * m->params.total * 4 / 1048576.0, m->arena.cap / 1048576.0);
+        dd_model_free(m);
+        return 0;
+    }
+
+    if (!strcmp(mode, "train")) {
+        dd_model *m;
+        if (dd_model_create(&cfg, batch, 1, THREADS, &m, &err)) return die("create (training)", &err);
+        bench_fill(&m->params);
+        float *img = xmalloc((size_t)batch * HW * 3 * sizeof(float));
+        float *mask = xmalloc((size_t)batch * HW * sizeof(float));
+        int *labels = xmalloc((size_t)batch * sizeof(int));
+        bench_image(img, batch, H, W);
+        for (int b = 0; b < batch; b++) {
+            labels[b] = b % 2;
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    mask[(size_t)b * HW + (size_t)y * W + x] =
+                        (labels[b] && y >= H / 4 && y < H / 2 && x >= W / 3 && x < W / 2) ? 1.0f : 0.0f;
+        }
+        dd_rng r;
+        dd_rng_seed(&r, 11);
+        for (int i = 0; i < warmup + reps; i++) {
+            dd_step_stats st;
+            double t0 = now_ms();
+            if (dd_model_train_step(m, img, mask, labels, &r, &st, &err)) return die("train step", &err);
+            double ms = now_ms() - t0;
+            if (i < warmup) continue;
+            rec_head("train", batch);
+            printf(",\"ms\":%.3f,\"ms_fwd_unet\":%.3f,\"ms_fwd_seg\":%.3f,\"loss\":%.5g}\n", ms, m->ms_unet, m->ms_seg,
+                   st.loss);
+            fflush(stdout);
+        }
+        print_mem("mem_train", batch, m);
+        free(img), free(mask), free(labels);
+        dd_model_free(m);
+        return 0;
+    }
+
+    dd_model *m;
+    if (dd_model_create(&cfg, 1, 0, THREADS, &m, &err)) return die("create (inference)", &err);
+    bench_fill(&m->params);
+    float *img = xmalloc(HW * 3 * sizeof(float));
+    float *map = xmalloc(HW * sizeof(float));
+    float *recon = xmalloc(HW * 3 * sizeof(float));
+    bench_image(img, 1, H, W);
+
+    if (!strcmp(mode, "dump")) {
+        float *eps = xmalloc(2 * HW * 3 * sizeof(float));
+        dd_rng r;
+        dd_rng_seed(&r, 1234);
+        for (size_t i = 0; i < 2 * HW * 3; i++) eps[i] = (float)dd_rng_normal(&r);
+        if (dd_model_infer_with(m, img, eps, map, recon, &err)) return die("infer", &err);
+        FILE *f = fopen(dump, "wb");
+        if (!f || fwrite(img, sizeof(float), HW * 3, f) != HW * 3 || fwrite(eps, sizeof(float), 2 * HW * 3, f) != 2 * HW * 3 ||
+            fwrite(map, sizeof(float), HW, f) != HW || fwrite(recon, sizeof(float), HW * 3, f) != HW * 3 || fclose(f)) {
+            fprintf(stderr, "bench_model: cannot write %s\n", dump);
+            return 1;
+        }
+        free(eps);
+    } else if (!strcmp(mode, "infer")) {
+        for (int i = 0; i < warmup + reps; i++) {
+            double t0 = now_ms();
+            if (dd_model_infer(m, img, 1234 + (uint64_t)i, map, recon, &err)) return die("infer", &err);
+            double ms = now_ms() - t0;
+            if (i < warmup) continue;
+            rec_head("infer", 1);
+            printf(",\"ms\":%.3f,\"ms_unet\":%.3f,\"ms_seg\":%.3f}\n", ms, m->ms_unet, m->ms_seg);
+            fflush(stdout);
+        }
+        print_mem("mem_infer", 1, m);
+    } else if (!strcmp(mode, "iter")) {
+        /* A batch-1 denoiser over the model's parameter table: the model declares the
+         * denoiser first, so a second declaration gives the same tensor indices. */
+        dd_params tmp;
+        dd_params_init(&tmp);
+        dd_unet u1;
+        memset(&u1, 0, sizeof u1);
+        dd_arena a1, meas;
+        if (dd_unet_declare(&u1, &cfg.unet, &tmp, "unet", 0, &err) ||
+            dd_unet_build(&u1, m->eng, 1, 0, cfg.conv_algo, &err))
+            return die("batch-1 denoiser", &err);
+        dd_params_free(&tmp);
+        dd_arena_init_measure(&meas);
+        if (dd_unet_plan(&u1, &meas, &err) || dd_arena_create(&a1, meas.used, &err) || dd_unet_plan(&u1, &a1, &err))
+            return die("batch-1 denoiser plan", &err);
+        /* check: the batch-1 denoiser agrees with the model's batch-2 one */
+        const int t0s = cfg.t_b;
+        float *x = xmalloc(HW * 3 * sizeof(float)), *e = xmalloc(HW * 3 * sizeof(float));
+        float *x2 = xmalloc(2 * HW * 3 * sizeof(float));
+        dd_rng r;
+        dd_rng_seed(&r, 99);
+        for (size_t i = 0; i < HW * 3; i++) e[i] = (float)dd_rng_normal(&r);
+        dd_q_sample(&m->sched, t0s, img, e, x, HW * 3);
+        memcpy(x2, x, HW * 3 * sizeof(float));
+        memcpy(x2 + HW * 3, x, HW * 3 * sizeof(float));
+        int tt[2] = {t0s, t0s};
+        if (dd_unet_forward(&m->unet, &m->params, x2, tt, &err)) return die("denoiser", &err);
+        memcpy(x2, m->unet.eps, HW * 3 * sizeof(float));
+        if (dd_unet_forward(&u1, &m->params, x, tt, &err)) return die("denoiser b1", &err);
+        double dmax = 0, emax = 0;
+        for (size_t i = 0; i < HW * 3; i++) {
+            dmax = fmax(dmax, fabs(x2[i] - u1.eps[i]));
+            emax = fmax(emax, fabs(x2[i]));
+        }
+        fprintf(stderr, "bench_model: batch-1 vs batch-2 denoiser max |diff| %.3g (max |eps| %.3g)\n", dmax, emax);
+        /* one-step reconstruction time for comparison (the model's batch-2 pass + guidance) */
+        for (int i = 0; i < warmup + 3; i++) {
+            if (dd_model_infer(m, img, 5 + (uint64_t)i, map, recon, &err)) return die("infer", &err);
+            if (i < warmup) continue;
+            rec_head("onestep_recon", 1);
+            printf(",\"ms\":%.3f}\n", m->ms_unet);
+        }
+        /* the chain: x_400 -> ... -> x_0, one denoiser pass per step */
+        int passes = reps < 1 ? 1 : reps, full = passes >= t0s + 1;
+        if (full) passes = t0s + 1;
+        for (int i = 0; i < warmup; i++)
+            if (dd_unet_forward(&u1, &m->params, x, tt, &err)) return die("denoiser b1", &err);
+        double tstart = now_ms();
+        for (int k = 0; k < passes; k++) {
+            int t = t0s - k;
+            double p0 = now_ms();
+            if (dd_unet_forward(&u1, &m->params, x, &t, &err)) return die("denoiser b1", &err);
+            dd_ddpm_step(&m->sched, t, x, u1.eps, HW * 3, &r);
+            rec_head("iter_pass", 1);
+            printf(",\"ms\":%.3f,\"t\":%d}\n", now_ms() - p0, t);
+        }
+        double total = now_ms() - tstart;
+        rec_head(full ? "iter_total" : "iter_partial", 1);
+        printf(",\"ms\":%.3f,\"passes\":%d,\"t_start\":%d}\n", total, passes, t0s);
+        print_mem("mem_iter", 1, m);
+        dd_arena_free(&a1);
+        dd_unet_free(&u1);
+        free(x), free(e), free(x2);
+    }
+    free(img), free(map), free(recon);
+    dd_model_free(m);
+    return 0;
+}
