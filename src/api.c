@@ -77,6 +77,17 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
         diffad_free(c);
         return rc;
     }
+    /* One warm-up prediction: oneDNN's first calls JIT-compile kernels and start
+     * threads, which would otherwise land on the first real image. */
+    if (!rc) {
+        memset(c->input, 0, (size_t)c->h * c->w * 3 * sizeof(float));
+        rc = dd_model_infer(c->model, c->input, c->params.seed, NULL, NULL, &err);
+    }
+    if (rc) {
+        if (errbuf && errlen) snprintf(errbuf, errlen, "%s", err.msg);
+        diffad_free(c);
+        return rc;
+    }
     if (c->params.log) {
         char m[256];
         snprintf(m, sizeof m, "loaded %s: %dx%d, %.1f MiB", model_path, c->h, c->w, diffad_memory(c) / 1048576.0);
@@ -102,6 +113,11 @@ static int preprocess(diffad_ctx *c, const diffad_image *img) {
         return set_err(c, DIFFAD_E_INVALID, "predict: stride %zu bytes is smaller than a row of %zu bytes", img->stride, row);
     size_t n = (size_t)img->width * img->height * 3;
     if (n > c->staging_cap) { /* grows only when a larger source size first appears */
+        if (c->params.memory_budget &&
+            diffad_memory(c) + (n - c->staging_cap) * sizeof(float) > c->params.memory_budget)
+            return set_err(c, DIFFAD_E_NOMEM, "predict: a %dx%d image needs %.1f MiB more, over the memory budget of %.1f MiB",
+                           img->width, img->height, (n - c->staging_cap) * sizeof(float) / 1048576.0,
+                           c->params.memory_budget / 1048576.0);
         float *s = realloc(c->staging, n * sizeof(float));
         if (!s) return set_err(c, DIFFAD_E_NOMEM, "predict: out of memory for a %dx%d image", img->width, img->height);
         c->staging = s, c->staging_cap = n;

@@ -28,8 +28,11 @@ int dd_engine_create(int threads, dd_engine **out, dd_error *err) {
     *out = NULL;
     dd_engine *e = calloc(1, sizeof *e);
     if (!e) return dd_fail(err, DD_E_NOMEM, "engine: out of memory");
-    if (threads > 0) omp_set_num_threads(threads);
-    e->threads = threads > 0 ? threads : omp_get_max_threads();
+    /* The thread count is per engine; each entry point that runs OpenMP code
+     * (dd_engine_activate) sets it on the calling thread, since OpenMP's setting
+     * belongs to the thread, not to the process. */
+    e->threads = threads > 0 ? threads : omp_get_num_procs();
+    omp_set_num_threads(e->threads);
     int rc = DD_OK;
     DNNL_TRY(dnnl_engine_create(&e->eng, dnnl_cpu, 0), "engine: create CPU engine");
     DNNL_TRY(dnnl_stream_create(&e->stream, e->eng, dnnl_stream_default_flags),
@@ -50,6 +53,7 @@ void dd_engine_free(dd_engine *e) {
 }
 
 int dd_engine_threads(const dd_engine *e) { return e->threads; }
+void dd_engine_activate(const dd_engine *e) { omp_set_num_threads(e->threads); }
 size_t dd_engine_scratch_bytes(const dd_engine *e) { return e->scratch_need; }
 
 int dd_engine_commit_scratch(dd_engine *e, dd_error *err) {

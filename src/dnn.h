@@ -20,6 +20,8 @@ typedef struct dd_engine dd_engine;
 int dd_engine_create(int threads, dd_engine **out, dd_error *err);
 void dd_engine_free(dd_engine *e);
 int dd_engine_threads(const dd_engine *e);
+/* Apply the engine's thread count to the calling thread (OpenMP's setting is per thread). */
+void dd_engine_activate(const dd_engine *e);
 /* Bytes of the shared scratch block (reorders, oneDNN scratchpads, accumulation). */
 size_t dd_engine_scratch_bytes(const dd_engine *e);
 /* Allocate the scratch block at its final size. Call after creating every

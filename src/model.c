@@ -145,6 +145,7 @@ size_t dd_model_param_count(const dd_model *m, int group) {
 /* Noising, both denoiser passes (one batch of 2B), guided reconstruction, seg net. */
 static int forward_core(dd_model *m, const float *images, const int *ts, const int *tb,
                         const float *eps, dd_error *err) {
+    dd_engine_activate(m->eng);
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w, n3 = HW * 3;
     for (size_t b = 0; b < B; b++) {
         if (ts[b] < 0 || ts[b] >= m->cfg.T || tb[b] < 0 || tb[b] >= m->cfg.T)

@@ -205,8 +205,11 @@ static int sfile_open(sfile *s, const char *path, dd_error *err) {
         sfile_close(s);
         return dd_fail(err, DD_E_FORMAT, "%s: a safetensors file but not a diffad model (no \"format\": \"diffad\" in its metadata; convert PyTorch checkpoints with scripts/convert_checkpoint.py)", path);
     }
-    if (!ver || ver->type != DD_JSTR || atoi(ver->str) != DD_FORMAT_VERSION) {
-        const char *v = ver && ver->type == DD_JSTR ? ver->str : "?";
+    char verbuf[16];
+    snprintf(verbuf, sizeof verbuf, "%d", DD_FORMAT_VERSION);
+    if (!ver || ver->type != DD_JSTR || strcmp(ver->str, verbuf)) {
+        char v[32]; /* copied: sfile_close frees the header that ver points into */
+        snprintf(v, sizeof v, "%s", ver && ver->type == DD_JSTR ? ver->str : "?");
         sfile_close(s);
         return dd_fail(err, DD_E_FORMAT, "%s: model format version %s, this diffad reads version %d", path, v, DD_FORMAT_VERSION);
     }
@@ -219,7 +222,10 @@ static int sfile_config(sfile *s, dd_model_config *cfg, dd_error *err) {
     char origin[600];
     snprintf(origin, sizeof origin, "%s (stored config)", s->path);
     int rc = dd_model_config_from_json(cfg, c->str, origin, err);
-    return rc ? rc : dd_model_config_check(cfg, err);
+    if (rc) return rc;
+    dd_error e = {0};
+    if ((rc = dd_model_config_check(cfg, &e))) return dd_fail(err, rc, "%s: %s", origin, e.msg);
+    return DD_OK;
 }
 
 /* Read one tensor named `name` into dst (numel floats), checking dtype and shape. */

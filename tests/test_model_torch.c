@@ -298,7 +298,8 @@ static void test_paper(void) {
 int main(int argc, char **argv) {
     test_small(0);
     test_small(1);
-    if (argc > 1 && strcmp(argv[1], "--no-paper") == 0) SKIP("paper config skipped on request");
+    if ((argc > 1 && strcmp(argv[1], "--no-paper") == 0) || getenv("DIFFAD_SKIP_PAPER"))
+        SKIP("paper config skipped on request (--no-paper or DIFFAD_SKIP_PAPER)");
     else test_paper();
     return check_summary("test_model_torch");
 }

@@ -124,7 +124,7 @@ int cmd_test(int argc, char **argv) {
         /* ground truth at the model's size, binarised at 0.5 */
         if ((rc = dd_item_load(it, h, w, img, mask, &err))) goto done;
         if ((rc = dd_metrics_add_image(acc, r.score, it->label, it->label ? it->defect : NULL, r.map, mask, h, w, &err))) goto done;
-        fprintf(sc, "\"%s\",%d,%s,%.6f,%.4f,%s\n", it->path, it->label, it->label ? it->defect : "good", r.score,
+        fprintf(sc, "\"%s\",%d,%s,%.9g,%.9g,%s\n", it->path, it->label, it->label ? it->defect : "good", r.score,
                 r.normalized, r.calibrated ? (r.is_ng ? "NG" : "OK") : "uncalibrated");
         if (rep && dd_report_wants(rep, it->label, r.score)) {
             to_rgb8(img, hw * 3, 0, 1, rgb_in);
