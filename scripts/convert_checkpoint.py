@@ -81,7 +81,7 @@ def profile(name):
              attention=[32, 16, 8], heads=4, groups=32, seg_width=64, T=1000, t_s=200, t_b=400,
              guide_w=1.0, train_ts_max=299, train_tb_min=300, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
              focal_weight=5.0, focal_alpha=0.5, focal_gamma=4.0, smoothl1_beta=1.0, topk=0,
-             conv_algo="direct", image_threshold=0.0, pixel_threshold=0.0, score_lo=0.0, score_hi=0.0)
+             conv_algo="auto", image_threshold=0.0, pixel_threshold=0.0, score_lo=0.0, score_hi=0.0)
     if name == "paper":
         return c
     if name == "cpu":
@@ -117,8 +117,8 @@ def parse_value(key, text):
             raise ConvertError("--%s: values must be %d..%d (at most 8 of them), got '%s'" % (key, lo, hi, text))
         return v
     if typ == "algo":
-        if text not in ("direct", "winograd"):
-            raise ConvertError("--conv_algo must be 'direct' or 'winograd', got '%s'" % text)
+        if text not in ("auto", "direct", "winograd"):
+            raise ConvertError("--conv_algo must be 'auto', 'direct' or 'winograd', got '%s'" % text)
         return text
     try:
         x = float(text)

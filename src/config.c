@@ -46,7 +46,7 @@ static const key KEYS[] = {
     {"focal_gamma", K_FLOAT, M(focal_gamma), 0, 10, 1, "focal gamma"},
     {"smoothl1_beta", K_FLOAT, M(smoothl1_beta), 1e-6, 100, 1, "SmoothL1 beta"},
     {"topk", K_INT, M(topk), 0, 1 << 30, 1, "image score = mean of the top-k map values (0: 50 scaled by area)"},
-    {"conv_algo", K_ALGO, M(conv_algo), 0, 1, 1, "convolution algorithm: direct or winograd"},
+    {"conv_algo", K_ALGO, M(conv_algo), 0, 2, 1, "convolution algorithm: auto (Winograd where >= 64 channels), direct or winograd"},
     {"image_threshold", K_FLOAT, M(image_threshold), -1e30, 1e30, 1, "calibrated image-score threshold (set by train)"},
     {"pixel_threshold", K_FLOAT, M(pixel_threshold), -1e30, 1e30, 1, "calibrated pixel threshold (set by train)"},
     {"score_lo", K_FLOAT, M(score_lo), -1e30, 1e30, 1, "score normalisation: typical good score (set by train)"},
@@ -199,7 +199,8 @@ int dd_settings_set(dd_settings *s, const char *name, const char *v, const char 
     case K_ALGO:
         if (!strcmp(v, "direct")) s->model.conv_algo = DD_CONV_DIRECT;
         else if (!strcmp(v, "winograd")) s->model.conv_algo = DD_CONV_WINOGRAD;
-        else return dd_fail(err, DD_E_INVALID, "%s: conv_algo must be 'direct' or 'winograd', got '%s'", origin, v);
+        else if (!strcmp(v, "auto")) s->model.conv_algo = DD_CONV_AUTO;
+        else return dd_fail(err, DD_E_INVALID, "%s: conv_algo must be 'auto', 'direct' or 'winograd', got '%s'", origin, v);
         return DD_OK;
     case K_SYNTH_MODE:
         if (!strcmp(v, "object")) s->train.synth_mode = DD_SYNTH_OBJECT;
@@ -261,13 +262,14 @@ int dd_settings_load_file(dd_settings *s, const char *path, dd_error *err) {
     return rc;
 }
 
-static void value_text(const dd_settings *s, const key *k, char *buf, size_t cap) {
+/* exact: round-trip precision (model files); otherwise short (help text). */
+static void value_text(const dd_settings *s, const key *k, char *buf, size_t cap, int exact) {
     const char *base = (const char *)s + k->off;
     switch (k->type) {
     case K_INT: snprintf(buf, cap, "%d", *(const int *)base); break;
     case K_LONG: snprintf(buf, cap, "%ld", *(const long *)base); break;
     case K_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)base); break;
-    case K_FLOAT: snprintf(buf, cap, "%.9g", *(const float *)base); break;
+    case K_FLOAT: snprintf(buf, cap, exact ? "%.9g" : "%g", *(const float *)base); break;
     case K_SIZE: snprintf(buf, cap, "%dx%d", s->model.unet.h, s->model.unet.w); break;
     case K_MULT: case K_ATTN: {
         const int *v = k->type == K_MULT ? s->model.unet.mult : s->model.unet.attn;
@@ -280,7 +282,9 @@ static void value_text(const dd_settings *s, const key *k, char *buf, size_t cap
         if (!n) snprintf(buf, cap, "none");
         break;
     }
-    case K_ALGO: snprintf(buf, cap, "%s", s->model.conv_algo == DD_CONV_WINOGRAD ? "winograd" : "direct"); break;
+    case K_ALGO:
+        snprintf(buf, cap, "%s", s->model.conv_algo == DD_CONV_WINOGRAD ? "winograd" : s->model.conv_algo == DD_CONV_AUTO ? "auto" : "direct");
+        break;
     case K_SYNTH_MODE: snprintf(buf, cap, "%s", s->train.synth_mode == DD_SYNTH_TEXTURE ? "texture" : "object"); break;
     case K_FG: {
         static const char *n[] = {"auto", "none", "estimate", "random"};
@@ -305,7 +309,7 @@ char *dd_settings_model_json(const dd_model_config *m) {
         const key *k = &KEYS[i];
         if (!k->model) continue;
         char v[256];
-        value_text(&s, k, v, sizeof v);
+        value_text(&s, k, v, sizeof v, 1);
         size_t n = strlen(out);
         snprintf(out + n, cap - n, "%s\"%s\":\"%s\"", first ? "" : ",", k->name, v);
         first = 0;
@@ -330,7 +334,7 @@ int dd_model_config_from_json(dd_model_config *m, const char *text, const char *
 void dd_settings_print_help(const dd_settings *s, FILE *f) {
     for (int i = 0; i < NKEYS; i++) {
         char v[1100];
-        value_text(s, &KEYS[i], v, sizeof v);
+        value_text(s, &KEYS[i], v, sizeof v, 0);
         fprintf(f, "  --%-18s %-14s %s\n", KEYS[i].name, v, KEYS[i].help);
     }
 }

@@ -28,7 +28,10 @@ size_t dd_engine_scratch_bytes(const dd_engine *e);
  * primitive; dd_conv_* calls it themselves if needed (not on the steady path). */
 int dd_engine_commit_scratch(dd_engine *e, dd_error *err);
 
-typedef enum { DD_CONV_DIRECT = 0, DD_CONV_WINOGRAD = 1 } dd_conv_algo;
+/* DD_CONV_AUTO (for layers, see layers.c): Winograd for 3x3 stride-1 convolutions
+ * with at least 64 input and output channels, where it measured ~2x faster than
+ * direct (bench/README.md), direct elsewhere. */
+typedef enum { DD_CONV_DIRECT = 0, DD_CONV_WINOGRAD = 1, DD_CONV_AUTO = 2 } dd_conv_algo;
 
 typedef struct dd_conv_shape {
     int n, h, w;    /* input batch and spatial size */

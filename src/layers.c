@@ -43,8 +43,12 @@ int dd_convl_build(dd_convl *l, dd_engine *e, int n, int h, int w, dd_conv_algo 
                    dd_error *err) {
     dd_conv_shape s = {n, h, w, l->cin, l->cout, l->k, l->stride, l->k / 2};
     dd_conv_out_hw(&s, &l->ho, &l->wo);
-    /* Winograd only pays for 3x3 stride 1. */
-    dd_conv_algo a = (l->k == 3 && l->stride == 1) ? algo : DD_CONV_DIRECT;
+    /* Winograd only exists for 3x3 stride 1, and only pays with >= 64 channels. */
+    dd_conv_algo a = DD_CONV_DIRECT;
+    if (l->k == 3 && l->stride == 1) {
+        if (algo == DD_CONV_WINOGRAD) a = DD_CONV_WINOGRAD;
+        if (algo == DD_CONV_AUTO && l->cin >= 64 && l->cout >= 64) a = DD_CONV_WINOGRAD;
+    }
     return dd_conv_create(e, &s, a, training, &l->prim, err);
 }
 

@@ -26,7 +26,7 @@ void dd_model_config_paper(dd_model_config *c, int h, int w) {
     c->clip_norm = 0.0f;
     c->focal_weight = 5.0f, c->focal_alpha = 0.5f, c->focal_gamma = 4.0f, c->smoothl1_beta = 1.0f;
     c->topk = 0;
-    c->conv_algo = DD_CONV_DIRECT;
+    c->conv_algo = DD_CONV_AUTO;
 }
 
 int dd_model_config_check(const dd_model_config *c, dd_error *err) {
