@@ -1,7 +1,7 @@
 /* bench_model.c — whole-model benchmark of diffad (our C library), the C half of
  * bench/run_model.sh and bench/run_peers.sh. The PyTorch half is bench/model_torch.py.
  *
- *   bench_model --config cpu|paper [--threads N] [--algo direct|winograd]
+ *   bench_model --config cpu|paper [--threads N] [--algo auto|direct|winograd]
  *               [--warmup W] [--limit-gb G] MODE
  *   MODE: --infer REPS        batch-1 inference (dd_model_infer: 2 denoiser passes as one
  *                             batch of 2 + guided reconstruction + segmentation pass)
@@ -108,7 +108,7 @@ static void proc_mem(double *hwm_mb, double *rss_mb) {
 
 static const char *CFG = "cpu";
 static int THREADS = 2;
-static const char *ALGO = "direct";
+static const char *ALGO = "auto"; /* the library default (DD_CONV_AUTO) */
 
 static void rec_head(const char *what, int batch) {
     printf("{\"impl\":\"ours\",\"algo\":\"%s\",\"cfg\":\"%s\",\"threads\":%d,\"what\":\"%s\",\"batch\":%d", ALGO, CFG,
@@ -140,7 +140,7 @@ static void *xmalloc(size_t n) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: bench_model --config cpu|paper [--threads N] [--algo direct|winograd] [--warmup W]\n"
+            "usage: bench_model --config cpu|paper [--threads N] [--algo auto|direct|winograd] [--warmup W]\n"
             "                   [--limit-gb G] (--infer REPS | --train REPS --batch B | --iter PASSES |\n"
             "                   --plan --batch B [--training] | --dump FILE)\n");
 }
@@ -180,7 +180,9 @@ int main(int argc, char **argv) {
     if (dd_settings_profile(&s, CFG, &err)) return die("profile", &err);
     dd_model_config cfg = s.model;
     if (!strcmp(ALGO, "winograd")) cfg.conv_algo = DD_CONV_WINOGRAD;
-    else if (strcmp(ALGO, "direct")) {
+    else if (!strcmp(ALGO, "direct")) cfg.conv_algo = DD_CONV_DIRECT;
+    else if (!strcmp(ALGO, "auto")) cfg.conv_algo = DD_CONV_AUTO;
+    else {
         usage();
         return 2;
     }

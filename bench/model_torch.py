@@ -271,6 +271,8 @@ def table(paths, out=None):
         return [r for r in R if all(r.get(k) == v for k, v in kw.items())]
 
     threads = sorted({r["threads"] for r in R if "threads" in r})
+    # ours' main rows: the library default ("auto" since conv_algo auto; "direct" in older records)
+    main = "auto" if any(r.get("algo") == "auto" for r in R) else "direct"
     cfg_of = lambda r: r.get("cfg")  # noqa: E731
     cfgs = [c for c in ("cpu", "paper") if any(cfg_of(r) == c for r in R)]
     for th in threads:
@@ -284,7 +286,7 @@ def table(paths, out=None):
         summary = {}
         for cfg in cfgs:
             # inference
-            o = sel(impl="ours", cfg=cfg, threads=th, what="infer", algo="direct")
+            o = sel(impl="ours", cfg=cfg, threads=th, what="infer", algo=main)
             ow = sel(impl="ours", cfg=cfg, threads=th, what="infer", algo="winograd")
             tl = {lay: [r["ms"] for r in sel(impl="torch", cfg=cfg, threads=th, what="infer", layout=lay)] for lay in ("nchw", "cl")}
             best = min((lay for lay in tl if tl[lay]), key=lambda l: med(tl[l]), default=None)
@@ -307,7 +309,7 @@ def table(paths, out=None):
             # training
             batches = sorted({r["batch"] for r in R if r.get("cfg") == cfg and r.get("what") in ("train", "train_fail") and r.get("threads") == th})
             for B in batches:
-                o = [r["ms"] for r in sel(impl="ours", cfg=cfg, threads=th, what="train", batch=B, algo="direct")]
+                o = [r["ms"] for r in sel(impl="ours", cfg=cfg, threads=th, what="train", batch=B, algo=main)]
                 tl = {lay: [r["ms"] for r in sel(impl="torch", cfg=cfg, threads=th, what="train", batch=B, layout=lay)] for lay in ("nchw", "cl")}
                 best = min((lay for lay in tl if tl[lay]), key=lambda l: med(tl[l]), default=None)
                 om, tm = med(o), (med(tl[best]) if best else None)
@@ -319,7 +321,7 @@ def table(paths, out=None):
                 P(f"| {cfg} | training step, batch {B}{note} | {fmt_ms(om)} | {fmt_ms(tm)} {'CL' if best == 'cl' else 'NCHW' if best else ''} | {sp} | – | {len(o)} / {len(tl[best]) if best else 0} |")
                 summary[(cfg, f"train{B}")] = (om, tm)
             # memory
-            om = [r["hwm_mb"] for r in sel(impl="ours", cfg=cfg, threads=th, what="mem_infer", algo="direct")]
+            om = [r["hwm_mb"] for r in sel(impl="ours", cfg=cfg, threads=th, what="mem_infer", algo=main)]
             tm = {lay: [r["hwm_mb"] for r in sel(impl="torch", cfg=cfg, threads=th, what="mem_infer", layout=lay)] for lay in ("nchw", "cl")}
             if om or any(tm.values()):
                 tmin = min((max(v) for v in tm.values() if v), default=None)
@@ -355,7 +357,7 @@ def table(paths, out=None):
                     it, how = med(passes) * (T_B + 1), f"extrapolated: {T_B + 1} × median pass of {len(passes)}"
                 infr = sel(impl=impl, cfg=cfg, threads=th, what="infer")
                 if impl == "ours":
-                    infr = [r for r in infr if r.get("algo") == "direct"]
+                    infr = [r for r in infr if r.get("algo") == main]
                 else:  # the faster layout
                     lay = {l: med([r["ms"] for r in infr if r["layout"] == l]) for l in ("nchw", "cl") if any(r["layout"] == l for r in infr)}
                     infr = [r for r in infr if lay and r["layout"] == min(lay, key=lay.get)]

@@ -185,6 +185,7 @@ def table(paths, out):
         P("Versions: " + ", ".join(f"{k} {v}" for k, v in vers[0].items() if k not in ("what",)) + ".")
         P("")
     cfgs = [c for c in ("cpu", "paper") if any(r.get("cfg") == c for r in R)]
+    main = "auto" if any(r.get("algo") == "auto" for r in R) else "direct"
     chk = [r for r in R if r.get("what") in ("check", "check_fail")]
     if chk:
         P("Agreement with diffad's C output, same input image, same noise (eps_s, eps_b), same weights:")
@@ -206,14 +207,14 @@ def table(paths, out):
         P("|---|---|---:|---|---:|---:|---:|---:|")
         for cfg in cfgs:
             ours = [r["ms"] for r in R if r.get("impl") == "ours" and r.get("cfg") == cfg and r.get("what") == "infer"
-                    and r.get("threads") == th and r.get("algo", "direct") == "direct"]
+                    and r.get("threads") == th and r.get("algo", main) == main]
             om = statistics.median(ours) if ours else None
             for impl in ("ours", "torch", "ort", "ov"):
                 layouts = sorted({r.get("layout", "-") for r in R if r.get("impl") == impl and r.get("cfg") == cfg
                                   and r.get("what") == "infer" and r.get("threads") == th})
                 for lay in layouts:
                     v = [r["ms"] for r in R if r.get("impl") == impl and r.get("cfg") == cfg and r.get("what") == "infer"
-                         and r.get("threads") == th and r.get("layout", "-") == lay and r.get("algo", "direct") == "direct"]
+                         and r.get("threads") == th and r.get("layout", "-") == lay and r.get("algo", main) == main]
                     if not v:
                         continue
                     mem = [r["hwm_mb"] for r in R if r.get("impl") == impl and r.get("cfg") == cfg and r.get("what") == "mem_infer"
