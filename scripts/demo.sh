@@ -1,13 +1,13 @@
 #!/bin/sh
 # The built-in demo: train briefly on the bundled DeepPCB sample (data/sample/pcb,
 # MIT licence), test it with the field's metrics and an HTML report, and score a
-# few images with `diffad predict`. About 5 minutes on 2 cores.
+# few images with `diffad predict`. DEMO_STEPS (default 100) sets the training length.
 # usage: scripts/demo.sh [BUILD_DIR]   (results in demo-out/)
 set -eu
 BUILD=${1:-build}
 BIN="$BUILD/diffad"
 OUT=${DEMO_OUT:-demo-out}
-STEPS=${DEMO_STEPS:-150}
+STEPS=${DEMO_STEPS:-100}
 mkdir -p "$OUT"
 echo "== diffad demo: training $STEPS steps on data/sample/pcb (60 good images, 128x128 model)"
 "$BIN" train --data data/sample/pcb --out "$OUT/model.safetensors" --profile cpu \
@@ -29,4 +29,4 @@ echo "  model:          $OUT/model.safetensors (training log $OUT/model.safetens
 echo "  metrics:        $OUT/test/metrics.md, metrics.json, metrics.csv, scores.csv"
 echo "  report:         $OUT/test/report.html (open in a browser)"
 echo "  predict output: $OUT/predict/"
-echo "A 150-step demo is far from a trained model; see README 'Quality on real data' for full runs."
+echo "A $STEPS-step demo is far from a trained model; see README 'Quality on real data' for full runs."

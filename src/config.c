@@ -46,7 +46,7 @@ static const key KEYS[] = {
     {"focal_gamma", K_FLOAT, M(focal_gamma), 0, 10, 1, "focal gamma"},
     {"smoothl1_beta", K_FLOAT, M(smoothl1_beta), 1e-6, 100, 1, "SmoothL1 beta"},
     {"topk", K_INT, M(topk), 0, 1 << 30, 1, "image score = mean of the top-k map values (0: 50 scaled by area)"},
-    {"conv_algo", K_ALGO, M(conv_algo), 0, 2, 1, "convolution algorithm: auto (Winograd where >= 64 channels), direct or winograd"},
+    {"conv_algo", K_ALGO, M(conv_algo), 0, 2, 1, "convolution algorithm: auto (Winograd for training layers with >= 64 channels), direct or winograd"},
     {"image_threshold", K_FLOAT, M(image_threshold), -1e30, 1e30, 1, "calibrated image-score threshold (set by train)"},
     {"pixel_threshold", K_FLOAT, M(pixel_threshold), -1e30, 1e30, 1, "calibrated pixel threshold (set by train)"},
     {"score_lo", K_FLOAT, M(score_lo), -1e30, 1e30, 1, "score normalisation: typical good score (set by train)"},

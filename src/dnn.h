@@ -28,9 +28,9 @@ size_t dd_engine_scratch_bytes(const dd_engine *e);
  * primitive; dd_conv_* calls it themselves if needed (not on the steady path). */
 int dd_engine_commit_scratch(dd_engine *e, dd_error *err);
 
-/* DD_CONV_AUTO (for layers, see layers.c): Winograd for 3x3 stride-1 convolutions
- * with at least 64 input and output channels, where it measured ~2x faster than
- * direct (bench/README.md), direct elsewhere. */
+/* DD_CONV_AUTO (for layers, see layers.c): in training, Winograd for 3x3 stride-1
+ * convolutions with at least 64 input and output channels (faster per layer and per
+ * training step, bench/README.md); direct everywhere else, inference included. */
 typedef enum { DD_CONV_DIRECT = 0, DD_CONV_WINOGRAD = 1, DD_CONV_AUTO = 2 } dd_conv_algo;
 
 typedef struct dd_conv_shape {

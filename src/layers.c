@@ -47,7 +47,9 @@ int dd_convl_build(dd_convl *l, dd_engine *e, int n, int h, int w, dd_conv_algo 
     dd_conv_algo a = DD_CONV_DIRECT;
     if (l->k == 3 && l->stride == 1) {
         if (algo == DD_CONV_WINOGRAD) a = DD_CONV_WINOGRAD;
-        if (algo == DD_CONV_AUTO && l->cin >= 64 && l->cout >= 64) a = DD_CONV_WINOGRAD;
+        /* auto: Winograd only when training. At inference it measured slower at one
+         * thread and needs ~2 GB more at the paper config (bench/README.md). */
+        if (algo == DD_CONV_AUTO && training && l->cin >= 64 && l->cout >= 64) a = DD_CONV_WINOGRAD;
     }
     return dd_conv_create(e, &s, a, training, &l->prim, err);
 }
