@@ -174,9 +174,10 @@ static int sfile_open(sfile *s, const char *path, dd_error *err) {
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = hl << 8 | lb[i];
     if (hl == 0 || hl > DD_HEADER_MAX || hl > s->size - 8) {
+        unsigned long long size = s->size; /* sfile_close clears s */
         sfile_close(s);
         return dd_fail(err, DD_E_FORMAT, "%s: not a model file or truncated (header length %llu, file %llu bytes)",
-                       path, (unsigned long long)hl, (unsigned long long)s->size);
+                       path, (unsigned long long)hl, size);
     }
     char *hb = malloc(hl);
     if (!hb) {
