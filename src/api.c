@@ -12,6 +12,7 @@
 #include "image.h"
 #include "metrics.h"
 #include "modelfile.h"
+#include "rng.h"
 
 struct diffad_ctx {
     diffad_params params;
@@ -21,7 +22,7 @@ struct diffad_ctx {
     float *input;    /* [H,W,3] model-size image in [0,1] */
     float *staging;  /* [max source pixels * 3] float copy of the caller's pixels, grown once */
     size_t staging_cap;
-    float *map;      /* [H,W] */
+    float *noise;    /* [2,H,W,3] eps_s, eps_b: a pure function of the seed, drawn once */
     char err[512];
 };
 
@@ -65,8 +66,8 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
         c->h = c->model->cfg.unet.h, c->w = c->model->cfg.unet.w;
         c->topk = dd_model_topk(&c->model->cfg);
         c->input = malloc((size_t)c->h * c->w * 3 * sizeof(float));
-        c->map = malloc((size_t)c->h * c->w * sizeof(float));
-        if (!c->input || !c->map) rc = dd_fail(&err, DD_E_NOMEM, "%s: out of memory for the image buffers", model_path);
+        c->noise = malloc((size_t)c->h * c->w * 6 * sizeof(float));
+        if (!c->input || !c->noise) rc = dd_fail(&err, DD_E_NOMEM, "%s: out of memory for the image buffers", model_path);
     }
     if (!rc && c->params.memory_budget && diffad_memory(c) > c->params.memory_budget)
         rc = dd_fail(&err, DD_E_NOMEM, "%s: the model needs %.1f MiB, over the budget of %.1f MiB", model_path,
@@ -79,10 +80,12 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
     }
     /* One warm-up prediction: oneDNN's first calls JIT-compile kernels and start
      * threads, which would otherwise land on the first real image. */
-    if (!rc) {
-        memset(c->input, 0, (size_t)c->h * c->w * 3 * sizeof(float));
-        rc = dd_model_infer(c->model, c->input, c->params.seed, NULL, NULL, &err);
-    }
+    /* The same draw dd_model_infer makes from the seed, done once instead of per image. */
+    dd_rng r;
+    dd_rng_seed(&r, c->params.seed);
+    for (size_t i = 0; i < (size_t)c->h * c->w * 6; i++) c->noise[i] = (float)dd_rng_normal(&r);
+    memset(c->input, 0, (size_t)c->h * c->w * 3 * sizeof(float));
+    rc = dd_model_infer_with(c->model, c->input, c->noise, NULL, NULL, &err);
     if (rc) {
         if (errbuf && errlen) snprintf(errbuf, errlen, "%s", err.msg);
         diffad_free(c);
@@ -152,7 +155,7 @@ int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
     double t1 = now_ms();
     dd_error e = {0};
     dd_model *m = c->model;
-    if ((rc = dd_model_infer(m, c->input, c->params.seed, NULL, NULL, &e)))
+    if ((rc = dd_model_infer_with(m, c->input, c->noise, NULL, NULL, &e)))
         return set_err(c, rc, "predict: %s", e.msg);
     double t3 = now_ms();
     double score = 0;
@@ -175,7 +178,6 @@ int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
     res->ms_preprocess = t1 - t0;
     res->ms_denoise = m->ms_unet;
     res->ms_segment = m->ms_seg;
-    (void)t3;
     res->ms_postprocess = t4 - t3;
     return DIFFAD_OK;
 }
@@ -189,7 +191,7 @@ void diffad_model_size(const diffad_ctx *c, int *h, int *w) {
 
 size_t diffad_memory(const diffad_ctx *c) {
     if (!c || !c->model) return 0;
-    return dd_model_memory(c->model) + ((size_t)c->h * c->w * 4 + c->staging_cap) * sizeof(float);
+    return dd_model_memory(c->model) + ((size_t)c->h * c->w * 9 + c->staging_cap) * sizeof(float);
 }
 
 int diffad_thresholds(const diffad_ctx *c, float *image_threshold, float *pixel_threshold) {
@@ -205,6 +207,6 @@ void diffad_free(diffad_ctx *c) {
     dd_model_free(c->model);
     free(c->input);
     free(c->staging);
-    free(c->map);
+    free(c->noise);
     free(c);
 }

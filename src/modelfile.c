@@ -296,11 +296,9 @@ static int cfg_equal(const dd_model_config *a, const dd_model_config *b) {
 
 static int load_tensors(sfile *s, dd_model *m, int with_optimizer, dd_error *err) {
     dd_params *p = &m->params;
-    int expected = 0;
     for (int i = 0; i < p->count; i++) {
         int rc = sfile_read(s, p->items[i].name, &p->items[i], p->value + p->items[i].offset, err);
         if (rc) return rc;
-        expected++;
     }
     int has_opt = dd_json_get(s->header, "adam_m.unet.out.2.weight") != NULL;
     if (with_optimizer && has_opt && p->adam_m) {
@@ -311,8 +309,7 @@ static int load_tensors(sfile *s, dd_model *m, int with_optimizer, dd_error *err
                 snprintf(nm, sizeof nm, "%s%s", pass ? "adam_v." : "adam_m.", p->items[i].name);
                 int rc = sfile_read(s, nm, &p->items[i], (pass ? p->adam_v : p->adam_m) + p->items[i].offset, err);
                 if (rc) return rc;
-                expected++;
-            }
+                    }
     }
     /* Anything else in the file means it was made for another network. */
     for (const dd_json *e = s->header->child; e; e = e->next) {
