@@ -13,7 +13,7 @@
  *                             NHWC: image [H,W,3], eps [2,H,W,3] (eps_s, eps_b), map [H,W],
  *                             recon [H,W,3]
  *
- * Weights: the deterministic hash rule of test_fill() in tests/test_model_torch.c, the
+ * Weights: the deterministic hash rule of hashfill_params() in tests/hashfill.h, the
  * same as fill() in tests/py/ref_model.py, so the PyTorch side has identical weights.
  * Output: one JSON object per line (a record per timed repetition, then a "mem" record
  * with VmHWM/VmRSS from /proc/self/status and dd_model_memory). Every process measures
@@ -29,6 +29,7 @@
 #include "config.h"
 #include "diffusion.h"
 #include "model.h"
+#include "../tests/hashfill.h"
 
 static double now_ms(void) {
     struct timespec t;
@@ -36,53 +37,12 @@ static double now_ms(void) {
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 0xCBF29CE484222325ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ULL;
-    return h;
-}
-
-/* Uniform [-1, 1): splitmix64 finaliser of (7 ^ fnv(name)) + i * golden (ref_model.py). */
-static void hash_uniform(const char *name, float *out, size_t n) {
-    uint64_t base = 7ULL ^ fnv1a(name);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t z = base + (uint64_t)i * 0x9E3779B97F4A7C15ULL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        z ^= z >> 31;
-        out[i] = (float)((double)(z >> 40) / (double)(1 << 24) * 2.0 - 1.0);
-    }
-}
-
-/* The rule of fill() in tests/py/ref_model.py (copied from tests/test_model_torch.c). */
-static void bench_fill(dd_params *p) {
-    for (int i = 0; i < p->count; i++) {
-        dd_param *t = &p->items[i];
-        float *v = p->value + t->offset;
-        if (t->kind == DD_PK_COUNTER) {
-            v[0] = 0;
-            continue;
-        }
-        hash_uniform(t->name, v, t->numel);
-        for (size_t k = 0; k < t->numel; k++) {
-            float u = v[k];
-            switch (t->kind) {
-            case DD_PK_RUN_VAR: v[k] = 1.0f + 0.2f * fabsf(u); break;
-            case DD_PK_RUN_MEAN: v[k] = 0.1f * u; break;
-            case DD_PK_NORM_WEIGHT: v[k] = 1.0f + 0.2f * u; break;
-            case DD_PK_NORM_BIAS: v[k] = 0.1f * u; break;
-            case DD_PK_WEIGHT: v[k] = u / sqrtf((float)(t->numel / (size_t)t->shape[0])); break;
-            default: v[k] = 0.2f * u; break;
-            }
-        }
-    }
-}
 
 /* The benchmark image: a smooth pattern plus a little hash noise, in [0, 1]
  * (bench_image() in model_torch.py computes the same values). */
 static void bench_image(float *img, int B, int H, int W) {
     size_t n = (size_t)B * H * W * 3;
-    hash_uniform("bench.image", img, n);
+    hashfill_uniform("bench.image", img, n);
     for (int b = 0; b < B; b++)
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
@@ -202,7 +162,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "train")) {
         dd_model *m;
         if (dd_model_create(&cfg, batch, 1, THREADS, &m, &err)) return die("create (training)", &err);
-        bench_fill(&m->params);
+        hashfill_params(&m->params);
         float *img = xmalloc((size_t)batch * HW * 3 * sizeof(float));
         float *mask = xmalloc((size_t)batch * HW * sizeof(float));
         int *labels = xmalloc((size_t)batch * sizeof(int));
@@ -235,7 +195,7 @@ int main(int argc, char **argv) {
 
     dd_model *m;
     if (dd_model_create(&cfg, 1, 0, THREADS, &m, &err)) return die("create (inference)", &err);
-    bench_fill(&m->params);
+    hashfill_params(&m->params);
     float *img = xmalloc(HW * 3 * sizeof(float));
     float *map = xmalloc(HW * sizeof(float));
     float *recon = xmalloc(HW * 3 * sizeof(float));

@@ -6,7 +6,7 @@
  *    steps;
  *  - paper config (256 px, base 128, 1,1,2,2,4,4, attention 32/16/8, 4 heads; seg
  *    width 64): parameter counts and the inference forward pass.
- * Weights on both sides come from the same counter-based hash (test_fill), so no
+ * Weights on both sides come from the same counter-based hash (tests/hashfill.h), so no
  * weight file is exchanged. A perturbed weight must make the comparison fail. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,47 +14,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "hashfill.h"
 #include "model.h"
 #include "tensorfile.h"
 
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 0xCBF29CE484222325ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ULL;
-    return h;
-}
-static void hash_uniform(const char *name, float *out, size_t n) {
-    uint64_t base = 7ULL ^ fnv1a(name);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t z = base + (uint64_t)i * 0x9E3779B97F4A7C15ULL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        z ^= z >> 31;
-        out[i] = (float)((double)(z >> 40) / (double)(1 << 24) * 2.0 - 1.0);
-    }
-}
-/* Same rule as fill() in ref_model.py. */
-static void test_fill(dd_params *p) {
-    for (int i = 0; i < p->count; i++) {
-        dd_param *t = &p->items[i];
-        float *v = p->value + t->offset;
-        if (t->kind == DD_PK_COUNTER) {
-            v[0] = 0;
-            continue;
-        }
-        hash_uniform(t->name, v, t->numel);
-        for (size_t k = 0; k < t->numel; k++) {
-            float u = v[k];
-            switch (t->kind) {
-            case DD_PK_RUN_VAR: v[k] = 1.0f + 0.2f * fabsf(u); break;
-            case DD_PK_RUN_MEAN: v[k] = 0.1f * u; break;
-            case DD_PK_NORM_WEIGHT: v[k] = 1.0f + 0.2f * u; break;
-            case DD_PK_NORM_BIAS: v[k] = 0.1f * u; break;
-            case DD_PK_WEIGHT: v[k] = u / sqrtf((float)(t->numel / (size_t)t->shape[0])); break;
-            default: v[k] = 0.2f * u; break;
-            }
-        }
-    }
-}
 
 static tf_file F;
 static tf_tensor *get(const char *name) {
@@ -186,7 +149,7 @@ static void test_small(int perturb) {
         if (!r || r->numel != t->numel) missing++;
     }
     CHECK(missing == 0, "%d parameter names or shapes differ from the PyTorch state_dict", missing);
-    test_fill(&m->params);
+    hashfill_params(&m->params);
     if (perturb) dd_params_value(&m->params, dd_params_find(&m->params, "unet.down.1.0.in_layers.2.weight"))[7] += 0.05f;
     int ts[3], tb[3], labels[3];
     for (int b = 0; b < 3; b++) ts[b] = (int)get("in.ts")->data[b], tb[b] = (int)get("in.tb")->data[b], labels[b] = (int)get("in.labels")->data[b];
@@ -283,7 +246,7 @@ static void test_paper(void) {
     int nt0 = 0;
     for (int i = 0; i < m->params.count; i++) nt0 += m->params.items[i].group == 0;
     CHECK(nt0 == 566, "paper denoiser has %d tensors, METHOD.md says 566", nt0);
-    test_fill(&m->params);
+    hashfill_params(&m->params);
     rc = dd_model_infer_with(m, get("in.x0")->data, get("in.eps")->data, NULL, NULL, &err);
     CHECK(rc == 0, "paper forward: %s", err.msg);
     cmp("paper config: denoiser outputs", m->unet.eps, get("out.e"), 1e-4);

@@ -45,7 +45,7 @@ def hash_uniform(name, n, seed=7):
 
 def fill(model, prefix):
     """Deterministic non-zero weights (zero-initialised layers too, so every gradient
-    flows); the same rule as test_fill() in tests/test_model_torch.c."""
+    flows); the same rule as hashfill_params() in tests/hashfill.h."""
     norm_names = set()
     for mname, m in model.named_modules():
         if isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)):
