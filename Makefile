@@ -19,8 +19,9 @@ ifeq ($(SAN),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC   := $(wildcard src/*.c)
+LIB_SRC   := $(wildcard src/*.c src/*/*.c)
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+LIB_HDR   := $(wildcard src/*.h src/*/*.h include/*.h)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -32,7 +33,7 @@ EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 .PHONY: all test san-test bench demo clean
 all: $(BUILD)/libdiffad.a $(BUILD)/libdiffad.so $(BUILD)/diffad $(EX_BIN)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h include/*.h)
+$(BUILD)/obj/%.o: src/%.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -43,7 +44,7 @@ $(BUILD)/libdiffad.a: $(LIB_OBJ)
 $(BUILD)/libdiffad.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/diffad: $(TOOL_SRC) $(BUILD)/libdiffad.a $(wildcard src/*.h include/*.h)
+$(BUILD)/diffad: $(TOOL_SRC) $(BUILD)/libdiffad.a $(LIB_HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libdiffad.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libdiffad.a

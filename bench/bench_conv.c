@@ -1,5 +1,5 @@
 /* bench_conv.c — the convolution op benchmark: forward and training-pass (forward +
- * backward-data + backward-weights) times of our oneDNN glue (src/dnn.h), direct and
+ * backward-data + backward-weights) times of our oneDNN glue (src/backend/dnn.h), direct and
  * Winograd, on the conv shapes of the networks, and the dnnl_sgemm peak.
  *
  * It measures and prints raw records, one per line, so that run_conv.sh can interleave
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dnn.h"
+#include "backend/dnn.h"
 
 typedef struct {
     int n, cin, cout, h, w, k, stride, pad;

@@ -26,9 +26,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "config.h"
-#include "diffusion.h"
-#include "model.h"
+#include "model/config.h"
+#include "model/diffusion.h"
+#include "model/model.h"
 #include "../tests/hashfill.h"
 
 static double now_ms(void) {

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "dataset.h"
-#include "feeder.h"
-#include "synth.h"
+#include "data/dataset.h"
+#include "data/feeder.h"
+#include "data/synth.h"
 
 static double now(void) {
     struct timespec t;

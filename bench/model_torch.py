@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "py"))
 
 CONFIGS = {
-    # h, w, base, mult, res_blocks, attn, heads, seg width (src/config.c profiles)
+    # h, w, base, mult, res_blocks, attn, heads, seg width (src/model/config.c profiles)
     "cpu": dict(h=128, w=128, base=32, mult=[1, 2, 2, 4], rb=1, attn=[16], heads=4, segw=16),
     "paper": dict(h=256, w=256, base=128, mult=[1, 1, 2, 2, 4, 4], rb=2, attn=[32, 16, 8], heads=4, segw=64),
 }

@@ -8,9 +8,9 @@ IN.pth is what the reference implementation saves with torch.save:
     {'unet_model_state_dict': ..., 'seg_model_state_dict': ...}
 (other entries, e.g. optimiser state or the epoch, are ignored; state_dict names
 with a DataParallel "module." prefix are accepted). OUT is a safetensors file in
-the layout src/modelfile.c reads: tensors "unet.<name>" and "seg.<name>" as F32 in
+the layout src/model/modelfile.c reads: tensors "unet.<name>" and "seg.<name>" as F32 in
 PyTorch layout, BatchNorm's num_batches_tracked as a 0-d I64, and the model config
-(every model key of src/config.c as a string) in the metadata.
+(every model key of src/model/config.c as a string) in the metadata.
 
 The network shape is read from the tensors: denoiser base channels, channel
 multipliers, residual blocks per level, the levels with self-attention, and the
@@ -40,7 +40,7 @@ class ConvertError(Exception):
     pass
 
 
-# ---------------- model keys (the model=1 rows of src/config.c KEYS) ----------------
+# ---------------- model keys (the model=1 rows of src/model/config.c KEYS) ----------------
 # name -> (type, lo, hi)
 KEYS = [
     ("size", "size", 32, 4096),
@@ -76,7 +76,7 @@ ARCH_KEYS = ("base_channels", "channel_mult", "res_blocks", "attention", "seg_wi
 
 
 def profile(name):
-    """Defaults of src/config.c dd_settings_profile (model keys only)."""
+    """Defaults of src/model/config.c dd_settings_profile (model keys only)."""
     c = dict(size=(256, 256), base_channels=128, channel_mult=[1, 1, 2, 2, 4, 4], res_blocks=2,
              attention=[32, 16, 8], heads=4, groups=32, seg_width=64, T=1000, t_s=200, t_b=400,
              guide_w=1.0, train_ts_max=299, train_tb_min=300, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
@@ -92,7 +92,7 @@ def profile(name):
 
 
 def parse_value(key, text):
-    """--KEY VALUE text -> value, with the type and range rules of src/config.c."""
+    """--KEY VALUE text -> value, with the type and range rules of src/model/config.c."""
     if key not in KEY_TYPE:
         raise ConvertError("unknown model setting '--%s' (model settings: %s)" % (key, ", ".join(k for k, *_ in KEYS)))
     typ, lo, hi = KEY_TYPE[key]
@@ -138,7 +138,7 @@ def f32(x):
 
 
 def value_text(key, v):
-    """The text src/config.c value_text() writes for a key."""
+    """The text src/model/config.c value_text() writes for a key."""
     typ = KEY_TYPE[key][0]
     if typ == "size":
         return "%dx%d" % v
@@ -176,7 +176,7 @@ def check_config(c):
         raise ConvertError("topk %d exceeds the %d pixels of %dx%d" % (c["topk"], h * w, h, w))
 
 
-# ---------------- the tensors diffad builds for a config (src/unet.c, src/segnet.c) ----------------
+# ---------------- the tensors diffad builds for a config (src/nn/unet.c, src/nn/segnet.c) ----------------
 def _conv(t, name, cin, cout, k):
     t[name + ".weight"] = (cout, cin, k, k)
     t[name + ".bias"] = (cout,)

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "image.h"
-#include "metrics.h"
-#include "modelfile.h"
-#include "rng.h"
+#include "data/image.h"
+#include "eval/metrics.h"
+#include "model/modelfile.h"
+#include "core/rng.h"
 
 struct diffad_ctx {
     diffad_params params;

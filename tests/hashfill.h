@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "arena.h"
+#include "core/arena.h"
 
 static uint64_t hashfill_fnv1a(const char *s) {
     uint64_t h = 0xCBF29CE484222325ULL;

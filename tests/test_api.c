@@ -21,9 +21,9 @@
 
 #include "check.h"
 #include "diffad.h"
-#include "image.h"
-#include "model.h"
-#include "modelfile.h"
+#include "data/image.h"
+#include "model/model.h"
+#include "model/modelfile.h"
 
 #define HW 32
 

@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "config.h"
-#include "model.h"
-#include "modelfile.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "model/modelfile.h"
 #include "tensorfile.h"
 
 static const char *py(void) {

@@ -1,4 +1,4 @@
-/* test_dataset.c — dataset layouts, item loading, splits, real data (src/dataset.c). */
+/* test_dataset.c — dataset layouts, item loading, splits, real data (src/data/dataset.c). */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +8,8 @@
 #include <stb/stb_image_write.h>
 
 #include "check.h"
-#include "dataset.h"
-#include "image.h"
+#include "data/dataset.h"
+#include "data/image.h"
 
 static char tmpdir[256];
 

@@ -1,4 +1,4 @@
-/* test_image.c — image I/O, resampling and bad-input handling (src/image.c). */
+/* test_image.c — image I/O, resampling and bad-input handling (src/data/image.c). */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include <stb/stb_image_write.h>
 
 #include "check.h"
-#include "image.h"
+#include "data/image.h"
 
 static char tmpdir[256];
 

@@ -2,7 +2,7 @@
  * data, image and pixel level), an independent Python AUPRO (tests/py/metrics_ref.py), the
  * histogram fallback against exact mode within its stated bounds, top-k mean against a sort,
  * and the JSON / CSV / Markdown writers. Run from the repository root (make test does). */
-#include "metrics.h"
+#include "eval/metrics.h"
 
 #include <dirent.h>
 #include <math.h>

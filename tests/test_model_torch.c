@@ -15,7 +15,7 @@
 
 #include "check.h"
 #include "hashfill.h"
-#include "model.h"
+#include "model/model.h"
 #include "tensorfile.h"
 
 

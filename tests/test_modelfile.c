@@ -1,4 +1,4 @@
-/* test_modelfile.c — the model file (src/modelfile.h): save/load is bit-exact
+/* test_modelfile.c — the model file (src/model/modelfile.h): save/load is bit-exact
  * (values, config, thresholds), a checkpoint with Adam state and extra metadata
  * round-trips, and every malformed file is refused with a non-zero code and a
  * message naming the file and the problem. Bad files are built byte by byte
@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "config.h"
-#include "model.h"
-#include "modelfile.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "model/modelfile.h"
 
 static char g_dir[256];
 

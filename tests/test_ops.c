@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "dnn.h"
-#include "ops.h"
+#include "backend/dnn.h"
+#include "backend/ops.h"
 
 static unsigned long long rng_state = 42;
 static float frand(void) { /* uniform in [-1, 1) */

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adam.h"
+#include "nn/adam.h"
 #include "check.h"
-#include "dnn.h"
-#include "ops.h"
+#include "backend/dnn.h"
+#include "backend/ops.h"
 #include "tensorfile.h"
 
 #define TOL 1e-4

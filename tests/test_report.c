@@ -2,7 +2,7 @@
  * gallery bookkeeping, PNG embedding (decoded back and compared), and the HTML report: generated,
  * self-contained, and rendered by headless Chromium (DOM dumped and a screenshot checked), when
  * `chromium` is installed. Set DD_REPORT_KEEP=dir to keep the page and the screenshot. */
-#include "report.h"
+#include "eval/report.h"
 
 #include <math.h>
 #include <stdint.h>

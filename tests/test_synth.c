@@ -5,16 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "augment.h"
+#include "data/augment.h"
 #include "check.h"
-#include "dataset.h"
-#include "feeder.h"
-#include "foreground.h"
-#include "image.h"
-#include "perlin.h"
-#include "perlin_texture.h"
-#include "rng.h"
-#include "synth.h"
+#include "data/dataset.h"
+#include "data/feeder.h"
+#include "data/foreground.h"
+#include "data/image.h"
+#include "data/perlin.h"
+#include "data/perlin_texture.h"
+#include "core/rng.h"
+#include "data/synth.h"
 
 static char tmpdir[256];
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "image.h"
+#include "data/image.h"
 
 int cli_score_file(diffad_ctx *ctx, const char *path, diffad_result *res, dd_error *err) {
     dd_image im = {0};

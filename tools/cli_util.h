@@ -5,9 +5,9 @@
 
 #include <stdio.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "diffad.h"
-#include "status.h"
+#include "core/status.h"
 
 /* Score one dataset image through the public API (the same path as predict). */
 int cli_score_file(diffad_ctx *ctx, const char *path, diffad_result *res, dd_error *err);

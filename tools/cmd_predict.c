@@ -18,9 +18,9 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "diffad.h"
-#include "image.h"
-#include "json.h"
-#include "report.h"
+#include "data/image.h"
+#include "core/json.h"
+#include "eval/report.h"
 
 static void usage(FILE *f) {
     fprintf(f,

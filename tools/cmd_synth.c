@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "commands.h"
-#include "dataset.h"
-#include "image.h"
-#include "rng.h"
-#include "synth.h"
+#include "data/dataset.h"
+#include "data/image.h"
+#include "core/rng.h"
+#include "data/synth.h"
 
 static void usage(FILE *f) {
     fprintf(f,

@@ -10,12 +10,12 @@
 
 #include "cli_util.h"
 #include "commands.h"
-#include "dataset.h"
+#include "data/dataset.h"
 #include "diffad.h"
-#include "image.h"
-#include "metrics.h"
-#include "metrics_text.h"
-#include "report.h"
+#include "data/image.h"
+#include "eval/metrics.h"
+#include "eval/metrics_text.h"
+#include "eval/report.h"
 
 static void usage(FILE *f) {
     fprintf(f,

@@ -10,11 +10,11 @@
 
 #include "cli_util.h"
 #include "commands.h"
-#include "config.h"
-#include "dataset.h"
+#include "model/config.h"
+#include "data/dataset.h"
 #include "diffad.h"
-#include "feeder.h"
-#include "modelfile.h"
+#include "data/feeder.h"
+#include "model/modelfile.h"
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) {

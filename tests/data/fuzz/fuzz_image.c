@@ -1,9 +1,9 @@
-/* fuzz_image.c — libFuzzer target for the image decoder (src/image.c).
+/* fuzz_image.c — libFuzzer target for the image decoder (src/data/image.c).
  *
  * Not built by `make`: build and run by hand (clang 14, libclang-rt-14-dev):
  *   clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
  *     -fsanitize=fuzzer,address,undefined -Isrc tests/data/fuzz/fuzz_image.c \
- *     tests/data/fuzz/stb_impl.c src/image.c src/status.c -lm -lpthread -o /tmp/fuzz_image
+ *     tests/data/fuzz/stb_impl.c src/data/image.c src/core/status.c -lm -lpthread -o /tmp/fuzz_image
  * (stb_impl.c compiles stb_image itself with instrumentation, so the fuzzer
  * explores the decoders, not only our checks around them.)
  *   /tmp/fuzz_image -max_total_time=300 -max_len=4096 /tmp/fuzz_work tests/data/fuzz/corpus
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "image.h"
+#include "data/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int ch = 1; ch <= 3; ch += 2) {

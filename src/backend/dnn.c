@@ -1,0 +1,442 @@
+/* dnn.c — oneDNN engine, convolution primitives and sgemm (see dnn.h). */
+#include "backend/dnn.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dd_engine {
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    int threads;
+    unsigned char *scratch; /* shared by all primitives of this engine (they run one at a time) */
+    size_t scratch_cap, scratch_need;
+};
+
+#define DNNL_TRY(call, what)                                                                   \
+    do {                                                                                       \
+        dnnl_status_t st_ = (call);                                                            \
+        if (st_ != dnnl_success) {                                                             \
+            rc = dd_fail(err, DD_E_BACKEND, "%s: oneDNN status %d", what, (int)st_);           \
+            goto fail;                                                                         \
+        }                                                                                      \
+    } while (0)
+
+int dd_engine_create(int threads, dd_engine **out, dd_error *err) {
+    *out = NULL;
+    dd_engine *e = calloc(1, sizeof *e);
+    if (!e) return dd_fail(err, DD_E_NOMEM, "engine: out of memory");
+    /* The thread count is per engine; each entry point that runs OpenMP code
+     * (dd_engine_activate) sets it on the calling thread, since OpenMP's setting
+     * belongs to the thread, not to the process. */
+    e->threads = threads > 0 ? threads : omp_get_num_procs();
+    omp_set_num_threads(e->threads);
+    int rc = DD_OK;
+    DNNL_TRY(dnnl_engine_create(&e->eng, dnnl_cpu, 0), "engine: create CPU engine");
+    DNNL_TRY(dnnl_stream_create(&e->stream, e->eng, dnnl_stream_default_flags),
+             "engine: create stream");
+    *out = e;
+    return DD_OK;
+fail:
+    dd_engine_free(e);
+    return rc;
+}
+
+void dd_engine_free(dd_engine *e) {
+    if (!e) return;
+    if (e->stream) dnnl_stream_destroy(e->stream);
+    if (e->eng) dnnl_engine_destroy(e->eng);
+    free(e->scratch);
+    free(e);
+}
+
+int dd_engine_threads(const dd_engine *e) { return e->threads; }
+void dd_engine_activate(const dd_engine *e) { omp_set_num_threads(e->threads); }
+size_t dd_engine_scratch_bytes(const dd_engine *e) { return e->scratch_need; }
+
+int dd_engine_commit_scratch(dd_engine *e, dd_error *err) {
+    if (e->scratch_cap >= e->scratch_need) return DD_OK;
+    free(e->scratch);
+    size_t bytes = (e->scratch_need + 63) / 64 * 64;
+    e->scratch = aligned_alloc(64, bytes);
+    if (!e->scratch) {
+        e->scratch_cap = 0;
+        return dd_fail(err, DD_E_NOMEM, "engine: cannot allocate %zu bytes of scratch", bytes);
+    }
+    e->scratch_cap = bytes;
+    return DD_OK;
+}
+
+/* ---- convolution ------------------------------------------------------------ */
+
+/* One argument of a primitive: the caller's layout and the primitive's. When they
+ * differ, the argument lives in scratch (at offset `off`) and a reorder moves it. */
+typedef struct port {
+    dnnl_memory_desc_t user_md, prim_md;
+    int reordered;
+    size_t off, bytes;
+    dnnl_memory_t user_mem, prim_mem;
+    dnnl_primitive_t reorder; /* user->prim for inputs, prim->user for outputs */
+} port;
+
+enum { P_SRC, P_W, P_B, P_DST, P_DIFF_SRC, P_DIFF_W, P_DIFF_B, P_DIFF_DST_D, P_DIFF_DST_W,
+       P_SRC_W, P_W_D, P_COUNT };
+
+struct dd_conv {
+    dd_engine *e;
+    dd_conv_shape s;
+    int ho, wo;
+    dd_conv_algo algo;
+    char impl[64];
+    dnnl_primitive_t fwd, bwd_d, bwd_w;
+    port p[P_COUNT];
+    size_t pad_fwd, pad_bwd_d, pad_bwd_w; /* oneDNN scratchpad bytes of each primitive */
+    size_t pad_off;                       /* scratchpad offset in engine scratch */
+    size_t acc_off;                       /* user-layout staging for accumulation */
+    dnnl_memory_t pad_mem_fwd, pad_mem_bwd_d, pad_mem_bwd_w;
+    size_t need;                          /* total scratch bytes this conv uses */
+    float *zero_bias;                     /* [Cout] zeros, for bias-free calls */
+};
+
+void dd_conv_out_hw(const dd_conv_shape *s, int *ho, int *wo) {
+    *ho = (s->h + 2 * s->pad - s->k) / s->stride + 1;
+    *wo = (s->w + 2 * s->pad - s->k) / s->stride + 1;
+}
+
+static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
+
+/* Set up a port once the primitive's md is known; input ports reorder user->prim. */
+static int port_init(dd_conv *c, port *pt, const dnnl_memory_desc_t *prim_md, int is_input,
+                     size_t *cursor, dd_error *err) {
+    int rc = DD_OK;
+    pt->prim_md = *prim_md;
+    pt->reordered = !dnnl_memory_desc_equal(&pt->user_md, &pt->prim_md);
+    DNNL_TRY(dnnl_memory_create(&pt->user_mem, &pt->user_md, c->e->eng, DNNL_MEMORY_NONE),
+             "conv: memory");
+    if (!pt->reordered) return DD_OK;
+    pt->bytes = dnnl_memory_desc_get_size(&pt->prim_md);
+    pt->off = *cursor;
+    *cursor += align64(pt->bytes);
+    DNNL_TRY(dnnl_memory_create(&pt->prim_mem, &pt->prim_md, c->e->eng, DNNL_MEMORY_NONE),
+             "conv: memory");
+    dnnl_primitive_desc_t rpd = NULL;
+    const dnnl_memory_desc_t *from = is_input ? &pt->user_md : &pt->prim_md;
+    const dnnl_memory_desc_t *to = is_input ? &pt->prim_md : &pt->user_md;
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, from, c->e->eng, to, c->e->eng, NULL),
+             "conv: reorder descriptor");
+    dnnl_status_t st = dnnl_primitive_create(&pt->reorder, rpd);
+    dnnl_primitive_desc_destroy(rpd);
+    if (st != dnnl_success) return dd_fail(err, DD_E_BACKEND, "conv: reorder primitive");
+    return DD_OK;
+fail:
+    return rc;
+}
+
+static void port_free(port *pt) {
+    if (pt->user_mem) dnnl_memory_destroy(pt->user_mem);
+    if (pt->prim_mem) dnnl_memory_destroy(pt->prim_mem);
+    if (pt->reorder) dnnl_primitive_destroy(pt->reorder);
+}
+
+/* Point a port at the caller's buffer; returns the memory the primitive should use. */
+static dnnl_memory_t port_bind(dd_conv *c, port *pt, const void *user) {
+    dnnl_memory_set_data_handle(pt->user_mem, (void *)user);
+    if (!pt->reordered) return pt->user_mem;
+    dnnl_memory_set_data_handle(pt->prim_mem, c->e->scratch + pt->off);
+    return pt->prim_mem;
+}
+
+static int run_reorder(dd_conv *c, port *pt, int to_prim, dd_error *err) {
+    if (!pt->reordered) return DD_OK;
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, to_prim ? pt->user_mem : pt->prim_mem},
+                            {DNNL_ARG_TO, to_prim ? pt->prim_mem : pt->user_mem}};
+    if (dnnl_primitive_execute(pt->reorder, c->e->stream, 2, a) != dnnl_success)
+        return dd_fail(err, DD_E_BACKEND, "conv: reorder failed");
+    return DD_OK;
+}
+
+static int make_prim(dd_conv *c, const_dnnl_op_desc_t od, const_dnnl_primitive_desc_t hint,
+                     dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim, size_t *pad_bytes,
+                     const char *what, dd_error *err) {
+    int rc = DD_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    DNNL_TRY(dnnl_primitive_attr_create(&attr), what);
+    DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), what);
+    dnnl_status_t st = dnnl_primitive_desc_create(pd, od, attr, c->e->eng, hint);
+    dnnl_primitive_attr_destroy(attr);
+    attr = NULL;
+    if (st != dnnl_success) {
+        *pd = NULL;
+        return dd_fail(err, DD_E_BACKEND, "%s: no oneDNN implementation (status %d)", what,
+                       (int)st);
+    }
+    DNNL_TRY(dnnl_primitive_create(prim, *pd), what);
+    *pad_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(*pd, dnnl_query_scratchpad_md, 0));
+    return DD_OK;
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
+    const dd_conv_shape *s = &c->s;
+    int rc = DD_OK;
+    dnnl_alg_kind_t alg = c->algo == DD_CONV_WINOGRAD ? dnnl_convolution_winograd
+                                                      : dnnl_convolution_direct;
+    dnnl_dims_t src_d = {s->n, s->cin, s->h, s->w}, dst_d = {s->n, s->cout, c->ho, c->wo};
+    dnnl_dims_t w_d = {s->cout, s->cin, s->k, s->k}, b_d = {s->cout};
+    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->pad, s->pad};
+    dnnl_dims_t pad_r = {(c->ho - 1) * s->stride + s->k - s->h - s->pad,
+                         (c->wo - 1) * s->stride + s->k - s->w - s->pad};
+    /* Direct: activations stay NHWC (as fast as blocked, per DESIGN.md), weights 'any'.
+     * Winograd: oneDNN needs blocked activations too, so everything is 'any'. */
+    dnnl_format_tag_t act_tag = c->algo == DD_CONV_WINOGRAD ? dnnl_format_tag_any : dnnl_nhwc;
+    dnnl_memory_desc_t src_any, dst_any, w_any, b_md;
+    dnnl_memory_desc_init_by_tag(&src_any, 4, src_d, dnnl_f32, act_tag);
+    dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_d, dnnl_f32, act_tag);
+    dnnl_memory_desc_init_by_tag(&w_any, 4, w_d, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&b_md, 1, b_d, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_t src_user, dst_user, w_user;
+    dnnl_memory_desc_init_by_tag(&src_user, 4, src_d, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&dst_user, 4, dst_d, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&w_user, 4, w_d, dnnl_f32, dnnl_oihw);
+
+    dnnl_convolution_desc_t fd, bdd, bwd;
+    dnnl_primitive_desc_t fpd = NULL, bdpd = NULL, bwpd = NULL;
+    size_t cursor = 0;
+    DNNL_TRY(dnnl_convolution_forward_desc_init(&fd, with_backward ? dnnl_forward_training
+                                                                   : dnnl_forward_inference,
+                                                alg, &src_any, &w_any, &b_md, &dst_any, strides,
+                                                pad, pad_r),
+             "conv: forward descriptor");
+    rc = make_prim(c, &fd, NULL, &fpd, &c->fwd, &c->pad_fwd, "conv forward", err);
+    if (rc) goto fail;
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(fpd, dnnl_query_impl_info_str, 0, &impl);
+    snprintf(c->impl, sizeof c->impl, "%s", impl ? impl : "?");
+
+    c->p[P_SRC].user_md = src_user;
+    c->p[P_W].user_md = w_user;
+    c->p[P_B].user_md = b_md;
+    c->p[P_DST].user_md = dst_user;
+    if ((rc = port_init(c, &c->p[P_SRC], dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0), 1, &cursor, err)) ||
+        (rc = port_init(c, &c->p[P_W], dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0), 1, &cursor, err)) ||
+        (rc = port_init(c, &c->p[P_B], dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 1), 1, &cursor, err)) ||
+        (rc = port_init(c, &c->p[P_DST], dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), 0, &cursor, err)))
+        goto fail;
+
+    if (with_backward) {
+        DNNL_TRY(dnnl_convolution_backward_data_desc_init(&bdd, alg, &src_any, &w_any, &dst_any,
+                                                          strides, pad, pad_r),
+                 "conv: backward-data descriptor");
+        rc = make_prim(c, &bdd, fpd, &bdpd, &c->bwd_d, &c->pad_bwd_d, "conv backward-data", err);
+        if (rc) goto fail;
+        DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, alg, &src_any, &w_any, &b_md,
+                                                             &dst_any, strides, pad, pad_r),
+                 "conv: backward-weights descriptor");
+        rc = make_prim(c, &bwd, fpd, &bwpd, &c->bwd_w, &c->pad_bwd_w, "conv backward-weights", err);
+        if (rc) goto fail;
+        c->p[P_DIFF_SRC].user_md = src_user;
+        c->p[P_DIFF_DST_D].user_md = dst_user;
+        c->p[P_W_D].user_md = w_user;
+        c->p[P_DIFF_W].user_md = w_user;
+        c->p[P_DIFF_B].user_md = b_md;
+        c->p[P_DIFF_DST_W].user_md = dst_user;
+        c->p[P_SRC_W].user_md = src_user;
+        if ((rc = port_init(c, &c->p[P_DIFF_SRC], dnnl_primitive_desc_query_md(bdpd, dnnl_query_diff_src_md, 0), 0, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_DIFF_DST_D], dnnl_primitive_desc_query_md(bdpd, dnnl_query_diff_dst_md, 0), 1, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_W_D], dnnl_primitive_desc_query_md(bdpd, dnnl_query_weights_md, 0), 1, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_DIFF_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 0), 0, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_DIFF_B], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 1), 0, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_DIFF_DST_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_dst_md, 0), 1, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_SRC_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_src_md, 0), 1, &cursor, err)))
+            goto fail;
+    }
+    /* Scratchpads: one region, the largest of the three (they never run at once). */
+    size_t pad_max = c->pad_fwd > c->pad_bwd_d ? c->pad_fwd : c->pad_bwd_d;
+    if (c->pad_bwd_w > pad_max) pad_max = c->pad_bwd_w;
+    c->pad_off = cursor;
+    cursor += align64(pad_max);
+    /* Staging for accumulate: the largest user-layout output (dx, or dw + db). */
+    size_t dx_bytes = (size_t)s->n * s->h * s->w * s->cin * sizeof(float);
+    size_t dw_bytes = ((size_t)s->cout * s->cin * s->k * s->k + (size_t)s->cout) * sizeof(float);
+    c->acc_off = cursor;
+    cursor += with_backward ? align64(dx_bytes > dw_bytes ? dx_bytes : dw_bytes) : 0;
+    c->need = cursor;
+    {
+        const dnnl_memory_desc_t *m;
+        m = dnnl_primitive_desc_query_md(fpd, dnnl_query_scratchpad_md, 0);
+        DNNL_TRY(dnnl_memory_create(&c->pad_mem_fwd, m, c->e->eng, DNNL_MEMORY_NONE), "conv: scratchpad");
+        if (with_backward) {
+            m = dnnl_primitive_desc_query_md(bdpd, dnnl_query_scratchpad_md, 0);
+            DNNL_TRY(dnnl_memory_create(&c->pad_mem_bwd_d, m, c->e->eng, DNNL_MEMORY_NONE), "conv: scratchpad");
+            m = dnnl_primitive_desc_query_md(bwpd, dnnl_query_scratchpad_md, 0);
+            DNNL_TRY(dnnl_memory_create(&c->pad_mem_bwd_w, m, c->e->eng, DNNL_MEMORY_NONE), "conv: scratchpad");
+        }
+    }
+fail:
+    if (fpd) dnnl_primitive_desc_destroy(fpd);
+    if (bdpd) dnnl_primitive_desc_destroy(bdpd);
+    if (bwpd) dnnl_primitive_desc_destroy(bwpd);
+    return rc;
+}
+
+static void conv_release(dd_conv *c) {
+    for (int i = 0; i < P_COUNT; i++) port_free(&c->p[i]);
+    if (c->fwd) dnnl_primitive_destroy(c->fwd);
+    if (c->bwd_d) dnnl_primitive_destroy(c->bwd_d);
+    if (c->bwd_w) dnnl_primitive_destroy(c->bwd_w);
+    if (c->pad_mem_fwd) dnnl_memory_destroy(c->pad_mem_fwd);
+    if (c->pad_mem_bwd_d) dnnl_memory_destroy(c->pad_mem_bwd_d);
+    if (c->pad_mem_bwd_w) dnnl_memory_destroy(c->pad_mem_bwd_w);
+    dd_engine *e = c->e;
+    dd_conv_shape s = c->s;
+    int ho = c->ho, wo = c->wo;
+    float *zb = c->zero_bias;
+    memset(c, 0, sizeof *c);
+    c->e = e, c->s = s, c->ho = ho, c->wo = wo, c->zero_bias = zb;
+}
+
+int dd_conv_create(dd_engine *e, const dd_conv_shape *s, dd_conv_algo algo, int with_backward,
+                   dd_conv **out, dd_error *err) {
+    *out = NULL;
+    if (!e || !s) return dd_fail(err, DD_E_INVALID, "conv: NULL engine or shape");
+    if (s->n <= 0 || s->h <= 0 || s->w <= 0 || s->cin <= 0 || s->cout <= 0 || s->k <= 0 ||
+        s->stride <= 0 || s->pad < 0)
+        return dd_fail(err, DD_E_INVALID,
+                       "conv: invalid shape N=%d H=%d W=%d Cin=%d Cout=%d k=%d stride=%d pad=%d",
+                       s->n, s->h, s->w, s->cin, s->cout, s->k, s->stride, s->pad);
+    dd_conv *c = calloc(1, sizeof *c);
+    if (!c) return dd_fail(err, DD_E_NOMEM, "conv: out of memory");
+    c->e = e;
+    c->s = *s;
+    dd_conv_out_hw(s, &c->ho, &c->wo);
+    if (c->ho <= 0 || c->wo <= 0) {
+        free(c);
+        return dd_fail(err, DD_E_INVALID, "conv: %dx%d input with k=%d pad=%d gives an empty output",
+                       s->h, s->w, s->k, s->pad);
+    }
+    c->algo = algo;
+    c->zero_bias = calloc((size_t)s->cout, sizeof(float));
+    if (!c->zero_bias) {
+        free(c);
+        return dd_fail(err, DD_E_NOMEM, "conv: out of memory");
+    }
+    int rc = conv_build(c, with_backward, err);
+    if (rc && algo == DD_CONV_WINOGRAD) { /* no Winograd kernel for this shape: go direct */
+        conv_release(c);
+        c->algo = DD_CONV_DIRECT;
+        dd_error_clear(err);
+        rc = conv_build(c, with_backward, err);
+    }
+    if (rc) {
+        char msg[sizeof err->msg];
+        if (err) snprintf(msg, sizeof msg, "%s", err->msg);
+        dd_conv_free(c);
+        return dd_fail(err, rc, "%s (shape N=%d %dx%d %d->%d k=%d s=%d)", err ? msg : "", s->n,
+                       s->h, s->w, s->cin, s->cout, s->k, s->stride);
+    }
+    if (c->need > e->scratch_need) e->scratch_need = c->need;
+    *out = c;
+    return DD_OK;
+}
+
+void dd_conv_free(dd_conv *c) {
+    if (!c) return;
+    conv_release(c);
+    free(c->zero_bias);
+    free(c);
+}
+
+dd_conv_algo dd_conv_algo_used(const dd_conv *c) { return c->algo; }
+const char *dd_conv_impl(const dd_conv *c) { return c->impl; }
+
+static int exec(dd_conv *c, dnnl_primitive_t prim, int nargs, dnnl_exec_arg_t *args,
+                dnnl_memory_t pad, const char *what, dd_error *err) {
+    dnnl_memory_set_data_handle(pad, c->e->scratch + c->pad_off);
+    args[nargs].arg = DNNL_ARG_SCRATCHPAD;
+    args[nargs].memory = pad;
+    if (dnnl_primitive_execute(prim, c->e->stream, nargs + 1, args) != dnnl_success)
+        return dd_fail(err, DD_E_BACKEND, "%s: execution failed", what);
+    return DD_OK;
+}
+
+int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, float *y,
+                    dd_error *err) {
+    if (!c || !x || !w || !y) return dd_fail(err, DD_E_INVALID, "conv forward: NULL buffer");
+    int rc = dd_engine_commit_scratch(c->e, err);
+    if (rc) return rc;
+    dnnl_exec_arg_t a[5];
+    a[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, port_bind(c, &c->p[P_SRC], x)};
+    a[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, port_bind(c, &c->p[P_W], w)};
+    int n = 2;
+    /* The primitive was made with a bias; without one, bind the conv's zero bias. */
+    a[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, port_bind(c, &c->p[P_B], b ? b : c->zero_bias)};
+    a[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, port_bind(c, &c->p[P_DST], y)};
+    if ((rc = run_reorder(c, &c->p[P_SRC], 1, err)) || (rc = run_reorder(c, &c->p[P_W], 1, err)))
+        return rc;
+    if ((rc = exec(c, c->fwd, n, a, c->pad_mem_fwd, "conv forward", err))) return rc;
+    return run_reorder(c, &c->p[P_DST], 0, err);
+}
+
+static void add_into(float *dst, const float *src, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+int dd_conv_backward(dd_conv *c, const float *x, const float *w, const float *dy, float *dx,
+                     float *dw, float *db, int accumulate, dd_error *err) {
+    if (!c || !dy) return dd_fail(err, DD_E_INVALID, "conv backward: NULL buffer");
+    if (!c->bwd_d) return dd_fail(err, DD_E_INVALID, "conv backward: created without backward");
+    int rc = dd_engine_commit_scratch(c->e, err);
+    if (rc) return rc;
+    const dd_conv_shape *s = &c->s;
+    float *stage = (float *)(c->e->scratch + c->acc_off);
+    if (dx) {
+        if (!w) return dd_fail(err, DD_E_INVALID, "conv backward: NULL weights");
+        float *target = accumulate ? stage : dx;
+        dnnl_exec_arg_t a[4];
+        a[0] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, port_bind(c, &c->p[P_DIFF_DST_D], dy)};
+        a[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, port_bind(c, &c->p[P_W_D], w)};
+        a[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, port_bind(c, &c->p[P_DIFF_SRC], target)};
+        if ((rc = run_reorder(c, &c->p[P_DIFF_DST_D], 1, err)) ||
+            (rc = run_reorder(c, &c->p[P_W_D], 1, err)) ||
+            (rc = exec(c, c->bwd_d, 3, a, c->pad_mem_bwd_d, "conv backward-data", err)) ||
+            (rc = run_reorder(c, &c->p[P_DIFF_SRC], 0, err)))
+            return rc;
+        if (accumulate) add_into(dx, stage, (size_t)s->n * s->h * s->w * s->cin);
+    }
+    if (dw || db) {
+        if (!x) return dd_fail(err, DD_E_INVALID, "conv backward: NULL input");
+        size_t nw = (size_t)s->cout * s->cin * s->k * s->k;
+        /* Parameter gradients always accumulate (the denoiser runs twice per step). */
+        float *tw = stage, *tb = stage + nw;
+        dnnl_exec_arg_t a[5];
+        a[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, port_bind(c, &c->p[P_SRC_W], x)};
+        a[1] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, port_bind(c, &c->p[P_DIFF_DST_W], dy)};
+        a[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, port_bind(c, &c->p[P_DIFF_W], tw)};
+        a[3] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, port_bind(c, &c->p[P_DIFF_B], tb)};
+        if ((rc = run_reorder(c, &c->p[P_SRC_W], 1, err)) ||
+            (rc = run_reorder(c, &c->p[P_DIFF_DST_W], 1, err)) ||
+            (rc = exec(c, c->bwd_w, 4, a, c->pad_mem_bwd_w, "conv backward-weights", err)) ||
+            (rc = run_reorder(c, &c->p[P_DIFF_W], 0, err)) ||
+            (rc = run_reorder(c, &c->p[P_DIFF_B], 0, err)))
+            return rc;
+        if (dw) add_into(dw, tw, nw);
+        if (db) add_into(db, tb, (size_t)s->cout);
+    }
+    return DD_OK;
+}
+
+int dd_sgemm(char ta, char tb, long m, long n, long k, float alpha, const float *a, long lda,
+             const float *b, long ldb, float beta, float *c, long ldc, dd_error *err) {
+    if (m <= 0 || n <= 0 || k <= 0 || !a || !b || !c)
+        return dd_fail(err, DD_E_INVALID, "sgemm: invalid arguments M=%ld N=%ld K=%ld", m, n, k);
+    dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (st != dnnl_success)
+        return dd_fail(err, DD_E_BACKEND, "sgemm %c%c M=%ld N=%ld K=%ld: oneDNN status %d", ta,
+                       tb, m, n, k, (int)st);
+    return DD_OK;
+}

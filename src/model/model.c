@@ -1,0 +1,272 @@
+/* model.c — the whole model: construction, training step, inference (see model.h). */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/ops.h"
+
+#include <time.h>
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+void dd_model_config_paper(dd_model_config *c, int h, int w) {
+    memset(c, 0, sizeof *c);
+    dd_unet_config_paper(&c->unet, h, w);
+    c->seg_width = 64;
+    c->T = 1000;
+    c->t_s = 200, c->t_b = 400, c->guide_w = 1.0f;
+    c->train_ts_max = 299, c->train_tb_min = 300;
+    c->lr_unet = 1e-4f, c->lr_seg = 1e-5f;
+    c->clip_norm = 0.0f;
+    c->focal_weight = 5.0f, c->focal_alpha = 0.5f, c->focal_gamma = 4.0f, c->smoothl1_beta = 1.0f;
+    c->topk = 0;
+    c->conv_algo = DD_CONV_AUTO;
+}
+
+int dd_model_config_check(const dd_model_config *c, dd_error *err) {
+    int rc = dd_unet_config_check(&c->unet, err);
+    if (rc) return rc;
+    if ((rc = dd_segnet_check(c->unet.h, c->unet.w, c->seg_width, err))) return rc;
+    if (c->unet.in_ch != 3) return dd_fail(err, DD_E_RANGE, "model: in_ch must be 3 (RGB), got %d", c->unet.in_ch);
+    if (c->T < 2 || c->T > DD_T_MAX) return dd_fail(err, DD_E_RANGE, "model: T = %d out of range 2..%d", c->T, DD_T_MAX);
+    if (c->t_s < 0 || c->t_b >= c->T || c->t_s >= c->t_b)
+        return dd_fail(err, DD_E_RANGE, "model: need 0 <= t_s < t_b < T (t_s=%d t_b=%d T=%d)", c->t_s, c->t_b, c->T);
+    if (c->train_ts_max < 0 || c->train_tb_min <= c->train_ts_max || c->train_tb_min >= c->T)
+        return dd_fail(err, DD_E_RANGE, "model: need 0 <= train_ts_max < train_tb_min < T (%d, %d, T=%d)", c->train_ts_max, c->train_tb_min, c->T);
+    if (!(c->lr_unet >= 0 && c->lr_unet < 1) || !(c->lr_seg >= 0 && c->lr_seg < 1))
+        return dd_fail(err, DD_E_RANGE, "model: learning rates must be in [0, 1)");
+    if (c->topk < 0 || c->topk > c->unet.h * c->unet.w) return dd_fail(err, DD_E_RANGE, "model: topk %d out of range 0..H*W", c->topk);
+    if (!(c->guide_w >= 0 && c->guide_w <= 10)) return dd_fail(err, DD_E_RANGE, "model: guidance weight w %g out of range 0..10", c->guide_w);
+    return DD_OK;
+}
+
+int dd_model_topk(const dd_model_config *c) {
+    if (c->topk > 0) return c->topk;
+    long k = lround(50.0 * c->unet.h * c->unet.w / 65536.0);
+    return k < 1 ? 1 : (int)k;
+}
+
+#define ALLOC(ptr, count)                                                     \
+    do {                                                                      \
+        (ptr) = dd_arena_floats(a, (count), err);                             \
+        if (a->base && !(ptr)) return DD_E_NOMEM;                             \
+    } while (0)
+
+static int plan(dd_model *m, dd_arena *a, dd_error *err) {
+    size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
+    int rc;
+    if ((rc = dd_unet_plan(&m->unet, a, err)) || (rc = dd_segnet_plan(&m->seg, a, err))) return rc;
+    ALLOC(m->x_in, 2 * B * HW * 3);
+    ALLOC(m->noise, 2 * B * HW * 3);
+    ALLOC(m->x0_hat, B * HW * 3);
+    ALLOC(m->seg_in, B * HW * 6);
+    if (m->training) {
+        ALLOC(m->dseg_in, B * HW * 6);
+        ALLOC(m->dx0_hat, B * HW * 3);
+        ALLOC(m->de, 2 * B * HW * 3);
+        ALLOC(m->dmask, B * HW);
+    }
+    return DD_OK;
+}
+
+int dd_model_create(const dd_model_config *cfg, int batch, int training, int threads,
+                    dd_model **out, dd_error *err) {
+    *out = NULL;
+    int rc = dd_model_config_check(cfg, err);
+    if (rc) return rc;
+    if (batch < 1 || batch > 4096) return dd_fail(err, DD_E_RANGE, "model: batch %d out of range 1..4096", batch);
+    if (training && batch < 2)
+        return dd_fail(err, DD_E_RANGE, "model: training needs a batch of at least 2 (BatchNorm statistics)");
+    dd_model *m = calloc(1, sizeof *m);
+    if (!m) return dd_fail(err, DD_E_NOMEM, "model: out of memory");
+    m->cfg = *cfg;
+    m->batch = batch, m->training = training;
+    m->tvec = calloc(2 * (size_t)batch, sizeof *m->tvec);
+    dd_params_init(&m->params);
+    dd_arena a;
+    if (!m->tvec) { rc = dd_fail(err, DD_E_NOMEM, "model: out of memory"); goto fail; }
+    if ((rc = dd_schedule_init(&m->sched, cfg->T, err)) ||
+        (rc = dd_engine_create(threads, &m->eng, err)) ||
+        (rc = dd_unet_declare(&m->unet, &cfg->unet, &m->params, "unet", 0, err)) ||
+        (rc = dd_segnet_declare(&m->seg, cfg->unet.h, cfg->unet.w, cfg->seg_width, 6, &m->params, "seg", 1, err)) ||
+        (rc = dd_params_alloc(&m->params, training, err)) ||
+        (rc = dd_unet_build(&m->unet, m->eng, 2 * batch, training, cfg->conv_algo, err)) ||
+        (rc = dd_segnet_build(&m->seg, m->eng, batch, training, cfg->conv_algo, err)))
+        goto fail;
+    dd_arena_init_measure(&a);
+    if ((rc = plan(m, &a, err))) goto fail;
+    if ((rc = dd_arena_create(&m->arena, a.used, err)) || (rc = plan(m, &m->arena, err))) goto fail;
+    dd_adam_init(&m->adam, cfg->lr_unet);
+    m->adam.lr[1] = cfg->lr_seg;
+    m->adam.clip_norm = cfg->clip_norm;
+    *out = m;
+    return DD_OK;
+fail:
+    dd_model_free(m);
+    return rc;
+}
+
+void dd_model_free(dd_model *m) {
+    if (!m) return;
+    dd_unet_free(&m->unet);
+    dd_segnet_free(&m->seg);
+    dd_params_free(&m->params);
+    dd_arena_free(&m->arena);
+    dd_engine_free(m->eng);
+    free(m->tvec);
+    free(m);
+}
+
+void dd_model_init_weights(dd_model *m, uint64_t seed) {
+    dd_rng r;
+    dd_rng_seed(&r, seed);
+    dd_unet_init(&m->unet, &m->params, &r);
+    dd_segnet_init(&m->seg, &m->params, &r);
+}
+
+size_t dd_model_memory(const dd_model *m) {
+    size_t blocks = m->training ? 4 : 1;
+    return blocks * m->params.total * sizeof(float) + m->arena.cap + dd_engine_scratch_bytes(m->eng);
+}
+
+size_t dd_model_param_count(const dd_model *m, int group) {
+    size_t n = 0;
+    for (int i = 0; i < m->params.count; i++)
+        if (m->params.items[i].group == group && m->params.items[i].trainable) n += m->params.items[i].numel;
+    return n;
+}
+
+/* Noising, both denoiser passes (one batch of 2B), guided reconstruction, seg net. */
+static int forward_core(dd_model *m, const float *images, const int *ts, const int *tb,
+                        const float *eps, dd_error *err) {
+    dd_engine_activate(m->eng);
+    size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w, n3 = HW * 3;
+    for (size_t b = 0; b < B; b++) {
+        if (ts[b] < 0 || ts[b] >= m->cfg.T || tb[b] < 0 || tb[b] >= m->cfg.T)
+            return dd_fail(err, DD_E_RANGE, "model: timestep out of range 0..%d (t_s=%d, t_b=%d)", m->cfg.T - 1, ts[b], tb[b]);
+        m->tvec[b] = ts[b];
+        m->tvec[B + b] = tb[b];
+        dd_q_sample(&m->sched, ts[b], images + b * n3, eps + b * n3, m->x_in + b * n3, n3);
+        dd_q_sample(&m->sched, tb[b], images + b * n3, eps + (B + b) * n3, m->x_in + (B + b) * n3, n3);
+    }
+    double t0 = now_ms();
+    int rc = dd_unet_forward(&m->unet, &m->params, m->x_in, m->tvec, err);
+    if (rc) return rc;
+    double t1 = now_ms();
+    m->ms_unet = t1 - t0;
+    const float *e = m->unet.eps;
+    for (size_t b = 0; b < B; b++)
+        dd_guided_recon(&m->sched, ts[b], tb[b], m->cfg.guide_w, m->x_in + b * n3, m->x_in + (B + b) * n3,
+                        e + b * n3, e + (B + b) * n3, m->x0_hat + b * n3, NULL, n3);
+    /* seg input: concat(image, x0_hat) [B,H,W,6] */
+    dd_concat_forward(images, 3, m->x0_hat, 3, m->seg_in, B * HW);
+    rc = dd_segnet_forward(&m->seg, &m->params, m->seg_in, err);
+    m->ms_seg = now_ms() - t1;
+    return rc;
+}
+
+/* Loss terms and their gradients (dmask, de from the noise loss). */
+static void losses(dd_model *m, const float *masks, const int *labels, const float *eps,
+                   dd_step_stats *st, int with_grad) {
+    size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w, n3 = HW * 3;
+    const dd_model_config *c = &m->cfg;
+    memset(st, 0, sizeof *st);
+    st->focal = dd_focal_loss(m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW, c->focal_alpha,
+                              c->focal_gamma, c->focal_weight, 0);
+    st->smoothl1 = dd_smoothl1_loss(m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW,
+                                    c->smoothl1_beta, 1.0f, 1);
+    int normal = 0;
+    for (size_t b = 0; b < B; b++) normal += labels[b] == 0;
+    st->normal_count = normal;
+    if (with_grad) memset(m->de, 0, 2 * B * n3 * sizeof(float));
+    double noise = 0;
+    const float *e = m->unet.eps;
+    for (size_t b = 0; b < B && normal > 0; b++) {
+        if (labels[b] != 0) continue;
+        /* mean over normal samples of MSE(e_s, eps_s) + MSE(e_b, eps_b) */
+        float sc = 1.0f / (float)normal;
+        noise += dd_mse_loss(e + b * n3, eps + b * n3, with_grad ? m->de + b * n3 : NULL, n3, sc, 0) / normal;
+        noise += dd_mse_loss(e + (B + b) * n3, eps + (B + b) * n3, with_grad ? m->de + (B + b) * n3 : NULL, n3, sc, 0) / normal;
+    }
+    st->noise = noise;
+    st->loss = st->noise + c->focal_weight * st->focal + st->smoothl1;
+}
+
+static int check_inputs(const dd_model *m, const float *images, const float *masks, const int *labels,
+                        dd_error *err) {
+    if (!images || !masks || !labels) return dd_fail(err, DD_E_INVALID, "train step: NULL images, masks or labels");
+    if (!m->training) return dd_fail(err, DD_E_INVALID, "train step: model was built for inference");
+    return DD_OK;
+}
+
+int dd_model_forward_with(dd_model *m, const float *images, const float *masks, const int *labels,
+                          const int *ts, const int *tb, const float *eps, dd_step_stats *st,
+                          dd_error *err) {
+    int rc = check_inputs(m, images, masks, labels, err);
+    if (rc || (rc = forward_core(m, images, ts, tb, eps, err))) return rc;
+    losses(m, masks, labels, eps, st, 0);
+    return DD_OK;
+}
+
+int dd_model_train_step_with(dd_model *m, const float *images, const float *masks,
+                             const int *labels, const int *ts, const int *tb, const float *eps,
+                             dd_step_stats *st, dd_error *err) {
+    int rc = check_inputs(m, images, masks, labels, err);
+    if (rc) return rc;
+    size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w, n3 = HW * 3;
+    dd_params_zero_grad(&m->params);
+    if ((rc = forward_core(m, images, ts, tb, eps, err))) return rc;
+    losses(m, masks, labels, eps, st, 1);
+    if (!isfinite(st->loss)) return dd_fail(err, DD_E_RANGE, "train step: loss is not finite (%g)", st->loss);
+    /* seg net backward -> d(seg input); its channels 3..5 are d(x0_hat) */
+    if ((rc = dd_segnet_backward(&m->seg, &m->params, m->dmask, m->dseg_in, err))) return rc;
+    dd_concat_backward(m->dseg_in, NULL, 3, m->dx0_hat, 3, B * HW, 0, 0);
+    const float *e = m->unet.eps;
+    for (size_t b = 0; b < B; b++)
+        dd_guided_recon_backward(&m->sched, ts[b], tb[b], m->cfg.guide_w, m->x_in + b * n3,
+                                 m->x_in + (B + b) * n3, e + b * n3, e + (B + b) * n3,
+                                 m->dx0_hat + b * n3, m->de + b * n3, m->de + (B + b) * n3, n3);
+    if ((rc = dd_unet_backward(&m->unet, &m->params, m->de, err))) return rc;
+    return dd_adam_step(&m->adam, &m->params, &st->grad_norm, err);
+}
+
+int dd_model_train_step(dd_model *m, const float *images, const float *masks, const int *labels,
+                        dd_rng *r, dd_step_stats *st, dd_error *err) {
+    size_t B = (size_t)m->batch, n = 2 * B * m->cfg.unet.h * m->cfg.unet.w * 3;
+    int ts[4096], tb[4096];
+    for (size_t b = 0; b < B; b++) {
+        ts[b] = (int)dd_rng_int(r, 0, m->cfg.train_ts_max);
+        tb[b] = (int)dd_rng_int(r, m->cfg.train_tb_min, m->cfg.T - 1);
+    }
+    for (size_t i = 0; i < n; i++) m->noise[i] = (float)dd_rng_normal(r);
+    return dd_model_train_step_with(m, images, masks, labels, ts, tb, m->noise, st, err);
+}
+
+int dd_model_infer(dd_model *m, const float *images, uint64_t seed, float *map, float *recon,
+                   dd_error *err) {
+    if (!images) return dd_fail(err, DD_E_INVALID, "infer: NULL images");
+    size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
+    dd_rng r;
+    dd_rng_seed(&r, seed);
+    for (size_t i = 0; i < 2 * B * HW * 3; i++) m->noise[i] = (float)dd_rng_normal(&r);
+    return dd_model_infer_with(m, images, m->noise, map, recon, err);
+}
+
+int dd_model_infer_with(dd_model *m, const float *images, const float *eps, float *map,
+                        float *recon, dd_error *err) {
+    if (!images || !eps) return dd_fail(err, DD_E_INVALID, "infer: NULL images or noise");
+    size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
+    int ts[4096], tb[4096];
+    for (size_t b = 0; b < B; b++) ts[b] = m->cfg.t_s, tb[b] = m->cfg.t_b;
+    int rc = forward_core(m, images, ts, tb, eps, err);
+    if (rc) return rc;
+    if (map) memcpy(map, m->seg.mask, B * HW * sizeof(float));
+    if (recon) memcpy(recon, m->x0_hat, B * HW * 3 * sizeof(float));
+    return DD_OK;
+}

@@ -1,0 +1,104 @@
+/* model.h — owns a whole DiffusionAD model: configuration, the two networks over
+ * one parameter table (denoiser "unet.*" in optimiser group 0, segmentation
+ * "seg.*" in group 1), the schedule, the activation arena and the joint
+ * training step of METHOD.md §6, plus single-image inference (§1, §3).
+ * One model object is built for one batch size and mode (training or inference). */
+#ifndef DD_MODEL_H
+#define DD_MODEL_H
+
+#include <stdint.h>
+
+#include "nn/adam.h"
+#include "core/arena.h"
+#include "model/diffusion.h"
+#include "backend/dnn.h"
+#include "core/rng.h"
+#include "nn/segnet.h"
+#include "nn/unet.h"
+
+#define DD_FORMAT_VERSION 1
+
+typedef struct dd_model_config {
+    dd_unet_config unet;
+    int seg_width;          /* 64 in the paper */
+    int T;                  /* 1000 */
+    int t_s, t_b;           /* inference noise levels: 200, 400 */
+    float guide_w;          /* 1 */
+    int train_ts_max;       /* t_s ~ U{0..299} */
+    int train_tb_min;       /* t_b ~ U{300..T-1} */
+    float lr_unet, lr_seg;  /* 1e-4, 1e-5 (paper) */
+    float clip_norm;        /* <= 0: off */
+    float focal_weight, focal_alpha, focal_gamma, smoothl1_beta; /* 5, 0.5, 4, 1 */
+    int topk;               /* image score = mean of the top-k map values; 0: scale 50 by area */
+    dd_conv_algo conv_algo;
+    /* calibrated on good validation images (0 = not calibrated) */
+    float image_threshold, pixel_threshold;
+    float score_lo, score_hi; /* normalisation: (score - lo) / (hi - lo), threshold maps to 0.5 */
+} dd_model_config;
+
+/* METHOD.md's published configuration at h x w. */
+void dd_model_config_paper(dd_model_config *c, int h, int w);
+int dd_model_config_check(const dd_model_config *c, dd_error *err);
+/* Top-k for a map of h x w: cfg topk or round(50 * h * w / 65536), at least 1. */
+int dd_model_topk(const dd_model_config *c);
+
+typedef struct dd_model {
+    dd_model_config cfg;
+    dd_params params;
+    dd_unet unet;
+    dd_segnet seg;
+    dd_schedule sched;
+    dd_engine *eng;
+    dd_arena arena;
+    int batch, training;
+    dd_adam adam;
+    /* step / inference buffers (arena) */
+    float *x_in;      /* [2B,H,W,3]: x_ts for each sample, then x_tb */
+    float *noise;     /* [2B,H,W,3]: eps_s, then eps_b */
+    float *x0_hat;    /* [B,H,W,3] */
+    float *seg_in;    /* [B,H,W,6] */
+    float *dseg_in, *dx0_hat, *de, *dmask; /* training */
+    int *tvec;        /* [2B] */
+    double ms_unet, ms_seg; /* wall time of the last forward's two parts */
+} dd_model;
+
+typedef struct dd_step_stats {
+    double loss, noise, focal, smoothl1, grad_norm;
+    int normal_count;
+} dd_step_stats;
+
+/* Build a model for `batch` images; training allocates gradients, Adam state and
+ * the saved activations. threads <= 0: OpenMP default. */
+int dd_model_create(const dd_model_config *cfg, int batch, int training, int threads,
+                    dd_model **out, dd_error *err);
+void dd_model_free(dd_model *m);
+/* PyTorch-default initialisation from a seed. */
+void dd_model_init_weights(dd_model *m, uint64_t seed);
+/* Bytes: parameters (+ gradients + Adam), arena, oneDNN scratch. */
+size_t dd_model_memory(const dd_model *m);
+/* Parameter count of the group (0 denoiser, 1 segmentation), trainable only. */
+size_t dd_model_param_count(const dd_model *m, int group);
+
+/* One joint training step with given timesteps and noise (ts, tb [B]; eps [2B,H,W,3]:
+ * eps_s then eps_b). images [B,H,W,3] in [0,1], masks [B,H,W] in {0,1}, labels [B]. */
+int dd_model_train_step_with(dd_model *m, const float *images, const float *masks,
+                             const int *labels, const int *ts, const int *tb, const float *eps,
+                             dd_step_stats *st, dd_error *err);
+/* The same with timesteps and noise drawn from r (METHOD.md §6). */
+int dd_model_train_step(dd_model *m, const float *images, const float *masks, const int *labels,
+                        dd_rng *r, dd_step_stats *st, dd_error *err);
+/* Forward only (no update), for the reference test: fills x0_hat, seg mask, stats. */
+int dd_model_forward_with(dd_model *m, const float *images, const float *masks, const int *labels,
+                          const int *ts, const int *tb, const float *eps, dd_step_stats *st,
+                          dd_error *err);
+
+/* Inference on B images [B,H,W,3] at the configured t_s, t_b, w, with noise from
+ * (seed): anomaly maps [B,H,W] into map (may be NULL: read m->seg.mask), the
+ * reconstructions into recon [B,H,W,3] (may be NULL: m->x0_hat). */
+int dd_model_infer(dd_model *m, const float *images, uint64_t seed, float *map, float *recon,
+                   dd_error *err);
+/* The same with given noise eps [2B,H,W,3] (eps_s for each image, then eps_b). */
+int dd_model_infer_with(dd_model *m, const float *images, const float *eps, float *map,
+                        float *recon, dd_error *err);
+
+#endif

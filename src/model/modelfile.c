@@ -1,0 +1,359 @@
+/* modelfile.c — safetensors model files (see modelfile.h). */
+#include "model/modelfile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/config.h"
+#include "core/json.h"
+
+/* ---- writing ---- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 4096);
+        while (cap < b->n + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) { b->oom = 1; return; }
+        b->p = q, b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+static void sb_json_string(sbuf *b, const char *s) {
+    size_t need = dd_json_escape((char[1]){0}, 1, s);
+    char *tmp = malloc(need + 1);
+    if (!tmp) { b->oom = 1; return; }
+    tmp[0] = 0;
+    dd_json_escape(tmp, need + 1, s);
+    sb_str(b, tmp);
+    free(tmp);
+}
+
+static int is_counter(const dd_param *t) { return t->kind == DD_PK_COUNTER; }
+
+static void tensor_entry(sbuf *b, const char *prefix, const dd_param *t, size_t *off, int *first) {
+    char tmp[512];
+    size_t bytes = is_counter(t) ? 8 : t->numel * 4;
+    snprintf(tmp, sizeof tmp, "%s\"%s%s\":{\"dtype\":\"%s\",\"shape\":[", *first ? "" : ",", prefix, t->name,
+             is_counter(t) ? "I64" : "F32");
+    sb_str(b, tmp);
+    if (!is_counter(t)) /* PyTorch stores num_batches_tracked as a 0-d int64 */
+        for (int d = 0; d < t->ndim; d++) {
+            snprintf(tmp, sizeof tmp, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+            sb_str(b, tmp);
+        }
+    snprintf(tmp, sizeof tmp, "],\"data_offsets\":[%zu,%zu]}", *off, *off + bytes);
+    sb_str(b, tmp);
+    *off += bytes;
+    *first = 0;
+}
+
+static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -1; }
+
+static int write_tensor(FILE *f, const dd_param *t, const float *block) {
+    const float *v = block + t->offset;
+    if (is_counter(t)) {
+        int64_t c = (int64_t)v[0];
+        return write_all(f, &c, 8);
+    }
+    return write_all(f, v, t->numel * 4);
+}
+
+int dd_model_save(const dd_model *m, const char *path, int with_optimizer, const dd_kv *extra,
+                  int n_extra, dd_error *err) {
+    const dd_params *p = &m->params;
+    if (with_optimizer && !p->adam_m)
+        return dd_fail(err, DD_E_INVALID, "%s: model has no optimiser state to save", path);
+    sbuf h = {0};
+    char *cfg = dd_settings_model_json(&m->cfg);
+    if (!cfg) return dd_fail(err, DD_E_NOMEM, "%s: out of memory", path);
+    char ver[32];
+    snprintf(ver, sizeof ver, "%d", DD_FORMAT_VERSION);
+    sb_str(&h, "{\"__metadata__\":{\"format\":\"" DD_MODEL_FORMAT "\",\"format_version\":\"");
+    sb_str(&h, ver);
+    sb_str(&h, "\",\"config\":");
+    sb_json_string(&h, cfg);
+    free(cfg);
+    for (int i = 0; i < n_extra; i++) {
+        sb_str(&h, ",");
+        sb_json_string(&h, extra[i].key);
+        sb_str(&h, ":");
+        sb_json_string(&h, extra[i].value);
+    }
+    sb_str(&h, "}");
+    size_t off = 0;
+    int first = 0;
+    for (int i = 0; i < p->count; i++) tensor_entry(&h, "", &p->items[i], &off, &first);
+    if (with_optimizer)
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < p->count; i++)
+                if (p->items[i].trainable) tensor_entry(&h, pass ? "adam_v." : "adam_m.", &p->items[i], &off, &first);
+    sb_str(&h, "}");
+    while (!h.oom && h.n % 8) sb_str(&h, " "); /* data starts 8-byte aligned */
+    if (h.oom) {
+        free(h.p);
+        return dd_fail(err, DD_E_NOMEM, "%s: out of memory building the header", path);
+    }
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        free(h.p);
+        return dd_fail(err, DD_E_INVALID, "%s: path too long", path);
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(h.p);
+        return dd_fail(err, DD_E_IO, "%s: cannot create (%s)", tmp, strerror(errno));
+    }
+    uint64_t hl = h.n;
+    int bad = write_all(f, &hl, 8) || write_all(f, h.p, h.n);
+    free(h.p);
+    for (int i = 0; i < p->count && !bad; i++) bad = write_tensor(f, &p->items[i], p->value);
+    if (with_optimizer)
+        for (int pass = 0; pass < 2 && !bad; pass++)
+            for (int i = 0; i < p->count && !bad; i++)
+                if (p->items[i].trainable) bad = write_tensor(f, &p->items[i], pass ? p->adam_v : p->adam_m);
+    if (fflush(f) || fsync(fileno(f))) bad = 1;
+    if (fclose(f)) bad = 1;
+    if (bad) {
+        int e = errno;
+        remove(tmp);
+        return dd_fail(err, DD_E_IO, "%s: write failed (%s); the previous file is untouched", path, strerror(e));
+    }
+    if (rename(tmp, path)) {
+        int e = errno;
+        remove(tmp);
+        return dd_fail(err, DD_E_IO, "%s: cannot replace (%s)", path, strerror(e));
+    }
+    return DD_OK;
+}
+
+/* ---- reading ---- */
+
+typedef struct sfile {
+    FILE *f;
+    const char *path;
+    uint64_t size, header_len;
+    dd_json *header;
+    const dd_json *meta;
+} sfile;
+
+static void sfile_close(sfile *s) {
+    if (s->f) fclose(s->f);
+    dd_json_free(s->header);
+    memset(s, 0, sizeof *s);
+}
+
+static int sfile_open(sfile *s, const char *path, dd_error *err) {
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    struct stat st;
+    if (stat(path, &st)) return dd_fail(err, DD_E_IO, "%s: cannot open model file (%s)", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return dd_fail(err, DD_E_IO, "%s: is a folder, not a model file", path);
+    s->f = fopen(path, "rb");
+    if (!s->f) return dd_fail(err, DD_E_IO, "%s: cannot open model file (%s)", path, strerror(errno));
+    s->size = (uint64_t)st.st_size;
+    unsigned char lb[8];
+    if (s->size < 8 || fread(lb, 1, 8, s->f) != 8) {
+        sfile_close(s);
+        return dd_fail(err, DD_E_FORMAT, "%s: not a model file (shorter than a safetensors header)", path);
+    }
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | lb[i];
+    if (hl == 0 || hl > DD_HEADER_MAX || hl > s->size - 8) {
+        unsigned long long size = s->size; /* sfile_close clears s */
+        sfile_close(s);
+        return dd_fail(err, DD_E_FORMAT, "%s: not a model file or truncated (header length %llu, file %llu bytes)",
+                       path, (unsigned long long)hl, size);
+    }
+    char *hb = malloc(hl);
+    if (!hb) {
+        sfile_close(s);
+        return dd_fail(err, DD_E_NOMEM, "%s: header of %llu bytes does not fit in memory", path, (unsigned long long)hl);
+    }
+    if (fread(hb, 1, hl, s->f) != hl) {
+        free(hb);
+        sfile_close(s);
+        return dd_fail(err, DD_E_FORMAT, "%s: truncated header", path);
+    }
+    s->header_len = hl;
+    int rc = dd_json_parse(hb, hl, path, &s->header, err);
+    free(hb);
+    if (rc) {
+        sfile_close(s);
+        return rc;
+    }
+    if (s->header->type != DD_JOBJ) {
+        sfile_close(s);
+        return dd_fail(err, DD_E_FORMAT, "%s: safetensors header is not a JSON object", path);
+    }
+    s->meta = dd_json_get(s->header, "__metadata__");
+    const dd_json *fmt = dd_json_get(s->meta, "format"), *ver = dd_json_get(s->meta, "format_version");
+    if (!fmt || fmt->type != DD_JSTR || strcmp(fmt->str, DD_MODEL_FORMAT)) {
+        sfile_close(s);
+        return dd_fail(err, DD_E_FORMAT, "%s: a safetensors file but not a diffad model (no \"format\": \"diffad\" in its metadata; convert PyTorch checkpoints with scripts/convert_checkpoint.py)", path);
+    }
+    char verbuf[16];
+    snprintf(verbuf, sizeof verbuf, "%d", DD_FORMAT_VERSION);
+    if (!ver || ver->type != DD_JSTR || strcmp(ver->str, verbuf)) {
+        char v[32]; /* copied: sfile_close frees the header that ver points into */
+        snprintf(v, sizeof v, "%s", ver && ver->type == DD_JSTR ? ver->str : "?");
+        sfile_close(s);
+        return dd_fail(err, DD_E_FORMAT, "%s: model format version %s, this diffad reads version %d", path, v, DD_FORMAT_VERSION);
+    }
+    return DD_OK;
+}
+
+static int sfile_config(sfile *s, dd_model_config *cfg, dd_error *err) {
+    const dd_json *c = dd_json_get(s->meta, "config");
+    if (!c || c->type != DD_JSTR) return dd_fail(err, DD_E_FORMAT, "%s: metadata has no model config", s->path);
+    char origin[600];
+    snprintf(origin, sizeof origin, "%s (stored config)", s->path);
+    int rc = dd_model_config_from_json(cfg, c->str, origin, err);
+    if (rc) return rc;
+    dd_error e = {0};
+    if ((rc = dd_model_config_check(cfg, &e))) return dd_fail(err, rc, "%s: %s", origin, e.msg);
+    return DD_OK;
+}
+
+/* Read one tensor named `name` into dst (numel floats), checking dtype and shape. */
+static int sfile_read(sfile *s, const char *name, const dd_param *t, float *dst, dd_error *err) {
+    const dd_json *e = dd_json_get(s->header, name);
+    if (!e || e->type != DD_JOBJ)
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' is missing (file from a different model config?)", s->path, name);
+    const dd_json *dt = dd_json_get(e, "dtype"), *sh = dd_json_get(e, "shape"), *of = dd_json_get(e, "data_offsets");
+    int counter = is_counter(t);
+    const char *want = counter ? "I64" : "F32";
+    if (!dt || dt->type != DD_JSTR || strcmp(dt->str, want))
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' has dtype %s, expected %s", s->path, name,
+                       dt && dt->type == DD_JSTR ? dt->str : "?", want);
+    if (!sh || sh->type != DD_JARR || !of || of->type != DD_JARR || of->count != 2)
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' has a malformed entry", s->path, name);
+    int nd = counter ? 0 : t->ndim, i = 0, shape_ok = sh->count == nd;
+    for (const dd_json *d = sh->child; d && shape_ok; d = d->next, i++)
+        shape_ok = d->type == DD_JNUM && d->num == (double)t->shape[i];
+    if (!shape_ok) {
+        char got[128] = "", exp[128] = "";
+        for (const dd_json *d = sh->child; d; d = d->next) snprintf(got + strlen(got), sizeof got - strlen(got), "%s%.0f", got[0] ? "x" : "", d->num);
+        for (int k = 0; k < nd; k++) snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", k ? "x" : "", (long long)t->shape[k]);
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' has shape [%s], this model expects [%s]", s->path, name, got, exp);
+    }
+    double b0 = of->child->num, b1 = of->child->next->num;
+    size_t bytes = counter ? 8 : t->numel * 4;
+    uint64_t data_len = s->size - 8 - s->header_len;
+    if (b0 < 0 || b1 < b0 || b1 - b0 != (double)bytes || b1 > (double)data_len)
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' data [%.0f, %.0f) does not fit the %llu data bytes (truncated file?)",
+                       s->path, name, b0, b1, (unsigned long long)data_len);
+    if (fseeko(s->f, (off_t)(8 + s->header_len + (uint64_t)b0), SEEK_SET))
+        return dd_fail(err, DD_E_IO, "%s: seek failed", s->path);
+    if (counter) {
+        int64_t c;
+        if (fread(&c, 8, 1, s->f) != 1) return dd_fail(err, DD_E_FORMAT, "%s: truncated at '%s'", s->path, name);
+        dst[0] = (float)c;
+        return DD_OK;
+    }
+    if (fread(dst, 4, t->numel, s->f) != t->numel) return dd_fail(err, DD_E_FORMAT, "%s: truncated at '%s'", s->path, name);
+    for (size_t k = 0; k < t->numel; k++)
+        if (!(dst[k] == dst[k]) || dst[k] - dst[k] != 0)
+            return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' holds NaN or infinity", s->path, name);
+    return DD_OK;
+}
+
+int dd_model_file_config(const char *path, dd_model_config *cfg, const char *meta_key,
+                         char **meta_value, dd_error *err) {
+    sfile s;
+    int rc = sfile_open(&s, path, err);
+    if (rc) return rc;
+    rc = sfile_config(&s, cfg, err);
+    if (!rc && meta_key && meta_value) {
+        const dd_json *v = dd_json_get(s.meta, meta_key);
+        *meta_value = v && v->type == DD_JSTR ? strdup(v->str) : NULL;
+    }
+    sfile_close(&s);
+    return rc;
+}
+
+static int cfg_equal(const dd_model_config *a, const dd_model_config *b) {
+    char *ja = dd_settings_model_json(a), *jb = dd_settings_model_json(b);
+    int same = ja && jb && !strcmp(ja, jb);
+    free(ja);
+    free(jb);
+    return same;
+}
+
+static int load_tensors(sfile *s, dd_model *m, int with_optimizer, dd_error *err) {
+    dd_params *p = &m->params;
+    for (int i = 0; i < p->count; i++) {
+        int rc = sfile_read(s, p->items[i].name, &p->items[i], p->value + p->items[i].offset, err);
+        if (rc) return rc;
+    }
+    int has_opt = dd_json_get(s->header, "adam_m.unet.out.2.weight") != NULL;
+    if (with_optimizer && has_opt && p->adam_m) {
+        char nm[DD_NAME_MAX + 16];
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < p->count; i++) {
+                if (!p->items[i].trainable) continue;
+                snprintf(nm, sizeof nm, "%s%s", pass ? "adam_v." : "adam_m.", p->items[i].name);
+                int rc = sfile_read(s, nm, &p->items[i], (pass ? p->adam_v : p->adam_m) + p->items[i].offset, err);
+                if (rc) return rc;
+                    }
+    }
+    /* Anything else in the file means it was made for another network. */
+    for (const dd_json *e = s->header->child; e; e = e->next) {
+        if (!strcmp(e->key, "__metadata__")) continue;
+        if (!strncmp(e->key, "adam_", 5) && !(with_optimizer && p->adam_m)) continue;
+        if (dd_params_find(p, e->key) < 0 && strncmp(e->key, "adam_", 5))
+            return dd_fail(err, DD_E_FORMAT, "%s: unexpected tensor '%s' (file from a different model config?)", s->path, e->key);
+    }
+    return DD_OK;
+}
+
+int dd_model_load_into(dd_model *m, const char *path, int with_optimizer, dd_error *err) {
+    sfile s;
+    int rc = sfile_open(&s, path, err);
+    if (rc) return rc;
+    dd_model_config cfg;
+    if (!(rc = sfile_config(&s, &cfg, err))) {
+        dd_model_config a = cfg, b = m->cfg;
+        /* thresholds may legitimately differ; everything else must match */
+        a.image_threshold = b.image_threshold, a.pixel_threshold = b.pixel_threshold;
+        a.score_lo = b.score_lo, a.score_hi = b.score_hi;
+        if (!cfg_equal(&a, &b)) rc = dd_fail(err, DD_E_FORMAT, "%s: model config differs from the one requested", path);
+        else rc = load_tensors(&s, m, with_optimizer, err);
+        if (!rc) m->cfg = cfg;
+    }
+    sfile_close(&s);
+    return rc;
+}
+
+int dd_model_load(const char *path, int batch, int training, int threads, dd_model **out,
+                  dd_error *err) {
+    *out = NULL;
+    sfile s;
+    int rc = sfile_open(&s, path, err);
+    if (rc) return rc;
+    dd_model_config cfg;
+    dd_model *m = NULL;
+    if (!(rc = sfile_config(&s, &cfg, err)) && !(rc = dd_model_create(&cfg, batch, training, threads, &m, err)))
+        rc = load_tensors(&s, m, training, err);
+    sfile_close(&s);
+    if (rc) {
+        dd_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return DD_OK;
+}

@@ -1,0 +1,40 @@
+/* modelfile.h — owns the model file: safetensors (8-byte little-endian header
+ * length, JSON header, raw little-endian tensor data) with the reference's
+ * PyTorch state_dict names ("unet.*", "seg.*"), and in "__metadata__" the format
+ * name and version, the whole model config (thresholds and normalisation
+ * included), and for checkpoints the training state. A checkpoint also holds the
+ * Adam moments as "adam_m.<name>" / "adam_v.<name>".
+ *
+ * Writing goes to "<path>.tmp" and is renamed over <path> only when complete, so
+ * a crash never leaves a broken file. Reading checks every size, offset, name,
+ * shape and dtype, and names the file and the problem when anything is off. */
+#ifndef DD_MODELFILE_H
+#define DD_MODELFILE_H
+
+#include "model/model.h"
+
+#define DD_MODEL_FORMAT "diffad"
+#define DD_HEADER_MAX (64u << 20) /* largest JSON header accepted */
+
+typedef struct dd_kv {
+    const char *key, *value;
+} dd_kv;
+
+/* Save parameters (and, with_optimizer, the Adam moments) plus metadata. extra:
+ * n_extra additional metadata strings (e.g. training state). */
+int dd_model_save(const dd_model *m, const char *path, int with_optimizer, const dd_kv *extra,
+                  int n_extra, dd_error *err);
+
+/* Read only the header: the model config and (optionally) one metadata value.
+ * meta_key may be NULL; *meta_value is malloc'ed (NULL when absent). */
+int dd_model_file_config(const char *path, dd_model_config *cfg, const char *meta_key,
+                         char **meta_value, dd_error *err);
+
+/* Create a model from a file for `batch` images (training: with optimiser state
+ * when the file has it). */
+int dd_model_load(const char *path, int batch, int training, int threads, dd_model **out,
+                  dd_error *err);
+/* Load tensors into an existing model whose config matches the file's. */
+int dd_model_load_into(dd_model *m, const char *path, int with_optimizer, dd_error *err);
+
+#endif

@@ -1,0 +1,601 @@
+/* unet.c — the denoiser U-Net (see unet.h and METHOD.md §4). */
+#include "nn/unet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/ops.h"
+
+void dd_unet_config_paper(dd_unet_config *c, int h, int w) {
+    memset(c, 0, sizeof *c);
+    c->h = h, c->w = w, c->in_ch = 3, c->base = 128, c->levels = 6;
+    int m[6] = {1, 1, 2, 2, 4, 4};
+    memcpy(c->mult, m, sizeof m);
+    c->res_blocks = 2;
+    c->n_attn = 3;
+    c->attn[0] = 32, c->attn[1] = 16, c->attn[2] = 8;
+    c->heads = 4;
+    c->groups = 32;
+}
+
+int dd_unet_config_check(const dd_unet_config *c, dd_error *err) {
+    if (c->levels < 1 || c->levels > DD_UNET_MAX_LEVELS)
+        return dd_fail(err, DD_E_RANGE, "denoiser: channel_mult must have 1..%d entries (got %d)", DD_UNET_MAX_LEVELS, c->levels);
+    int div = 1 << (c->levels - 1);
+    if (c->h <= 0 || c->w <= 0 || c->h % div || c->w % div)
+        return dd_fail(err, DD_E_RANGE, "denoiser: image size %dx%d must be positive and divisible by %d (2^(levels-1) for %d levels)",
+                       c->h, c->w, div, c->levels);
+    if (c->base < 1 || c->base > 1024) return dd_fail(err, DD_E_RANGE, "denoiser: base channels %d out of range 1..1024", c->base);
+    if (c->base & 1) return dd_fail(err, DD_E_RANGE, "denoiser: base channels %d must be even (timestep embedding)", c->base);
+    for (int i = 0; i < c->levels; i++)
+        if (c->mult[i] < 1 || c->mult[i] > 16) return dd_fail(err, DD_E_RANGE, "denoiser: channel_mult[%d] = %d out of range 1..16", i, c->mult[i]);
+    if (c->res_blocks < 1 || c->res_blocks > 8) return dd_fail(err, DD_E_RANGE, "denoiser: res_blocks %d out of range 1..8", c->res_blocks);
+    if (c->heads < 1) return dd_fail(err, DD_E_RANGE, "denoiser: heads must be >= 1");
+    if (c->in_ch < 1 || c->in_ch > 4) return dd_fail(err, DD_E_RANGE, "denoiser: in_ch %d out of range 1..4", c->in_ch);
+    if (c->groups < 1) return dd_fail(err, DD_E_RANGE, "denoiser: groups must be >= 1");
+    for (int i = 0; i < c->levels; i++) {
+        int ch = c->base * c->mult[i];
+        if (ch % c->heads) return dd_fail(err, DD_E_RANGE, "denoiser: %d channels at level %d not divisible by %d heads", ch, i, c->heads);
+    }
+    return DD_OK;
+}
+
+static int has_attn(const dd_unet_config *c, int h, int w) {
+    int s = h < w ? h : w;
+    for (int i = 0; i < c->n_attn; i++)
+        if (c->attn[i] == s) return 1;
+    return 0;
+}
+
+static int declare_res(dd_resblock *rb, dd_params *p, const char *name, int in, int out, int mode,
+                       int emb_dim, int groups, int group, dd_error *err) {
+    char nm[DD_NAME_MAX];
+    memset(rb, 0, sizeof *rb);
+    rb->in = in, rb->out = out, rb->mode = mode;
+    int rc;
+#define NM(s) (snprintf(nm, sizeof nm, "%s.%s", name, s), nm)
+    if ((rc = dd_gnl_declare(&rb->gn1, p, NM("in_layers.0"), in, groups, group, err)) ||
+        (rc = dd_convl_declare(&rb->conv1, p, NM("in_layers.2"), in, out, 3, 1, 0, group, err)) ||
+        (rc = dd_linl_declare(&rb->emb, p, NM("embed_layers.1"), emb_dim, out, group, err)) ||
+        (rc = dd_gnl_declare(&rb->gn2, p, NM("out_layers.0"), out, groups, group, err)) ||
+        (rc = dd_convl_declare(&rb->conv2, p, NM("out_layers.3"), out, out, 3, 1, 1, group, err)))
+        return rc;
+    rb->has_skip = in != out;
+    if (rb->has_skip && (rc = dd_convl_declare(&rb->skip, p, NM("skip_connection"), in, out, 1, 1, 0, group, err)))
+        return rc;
+#undef NM
+    return DD_OK;
+}
+
+/* Conv1d weights are [O, I, 1] in PyTorch; same numbers as a linear layer's [O, I]. */
+static void as_conv1d(dd_params *p, int idx) {
+    dd_param *t = &p->items[idx];
+    t->ndim = 3;
+    t->shape[2] = 1;
+}
+
+static int declare_attn(dd_attnblock *at, dd_params *p, const char *name, int c, int heads,
+                        int groups, int group, dd_error *err) {
+    char nm[DD_NAME_MAX];
+    memset(at, 0, sizeof *at);
+    at->c = c, at->heads = heads;
+    int rc;
+    snprintf(nm, sizeof nm, "%s.norm", name);
+    if ((rc = dd_gnl_declare(&at->norm, p, nm, c, groups, group, err))) return rc;
+    snprintf(nm, sizeof nm, "%s.to_qkv", name);
+    if ((rc = dd_linl_declare(&at->qkv, p, nm, c, 3 * c, group, err))) return rc;
+    snprintf(nm, sizeof nm, "%s.proj_out", name);
+    if ((rc = dd_linl_declare(&at->proj, p, nm, c, c, group, err))) return rc;
+    as_conv1d(p, at->qkv.w);
+    as_conv1d(p, at->proj.w);
+    return DD_OK;
+}
+
+static dd_umod *new_mod(dd_unet *u, int kind, int section, dd_error *err) {
+    if (u->nmod >= DD_UNET_MAX_MODULES) {
+        dd_fail(err, DD_E_RANGE, "denoiser: more than %d modules", DD_UNET_MAX_MODULES);
+        return NULL;
+    }
+    dd_umod *m = &u->mod[u->nmod++];
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->section = section;
+    m->skip_src = -1;
+    return m;
+}
+
+int dd_unet_declare(dd_unet *u, const dd_unet_config *cfg, dd_params *p, const char *prefix,
+                    int group, dd_error *err) {
+    memset(u, 0, sizeof *u);
+    int rc = dd_unet_config_check(cfg, err);
+    if (rc) return rc;
+    u->cfg = *cfg;
+    const dd_unet_config *c = cfg;
+    int C = c->base, E = 4 * C, G = c->groups;
+    char nm[DD_NAME_MAX];
+    snprintf(nm, sizeof nm, "%s.time_embedding.1", prefix);
+    if ((rc = dd_linl_declare(&u->temb1, p, nm, C, E, group, err))) return rc;
+    snprintf(nm, sizeof nm, "%s.time_embedding.3", prefix);
+    if ((rc = dd_linl_declare(&u->temb2, p, nm, E, E, group, err))) return rc;
+
+    int h = c->h, w = c->w, ch = C, k = 0;
+    int skip_ch[DD_UNET_MAX_MODULES], skip_mod[DD_UNET_MAX_MODULES], nskip = 0;
+    /* Encoder: down.0 is the input conv. */
+    dd_umod *m = new_mod(u, DD_MOD_CONV, 0, err);
+    if (!m) return err->code;
+    snprintf(nm, sizeof nm, "%s.down.0.0", prefix);
+    if ((rc = dd_convl_declare(&m->conv, p, nm, c->in_ch, C, 3, 1, 0, group, err))) return rc;
+    m->c_out = C, m->ho = h, m->wo = w, m->unit_end = 1;
+    skip_ch[nskip] = C, skip_mod[nskip++] = u->nmod - 1;
+    k = 1;
+    for (int lvl = 0; lvl < c->levels; lvl++) {
+        for (int r = 0; r < c->res_blocks; r++, k++) {
+            int out = C * c->mult[lvl];
+            if (!(m = new_mod(u, DD_MOD_RES, 0, err))) return err->code;
+            snprintf(nm, sizeof nm, "%s.down.%d.0", prefix, k);
+            if ((rc = declare_res(&m->rb, p, nm, ch, out, 0, E, G, group, err))) return rc;
+            m->rb.h = m->rb.ho = h, m->rb.w = m->rb.wo = w;
+            m->c_out = out, m->ho = h, m->wo = w;
+            ch = out;
+            if (has_attn(c, h, w)) {
+                if (!(m = new_mod(u, DD_MOD_ATTN, 0, err))) return err->code;
+                snprintf(nm, sizeof nm, "%s.down.%d.1", prefix, k);
+                if ((rc = declare_attn(&m->at, p, nm, ch, c->heads, G, group, err))) return rc;
+                m->at.h = h, m->at.w = w;
+                m->c_out = ch, m->ho = h, m->wo = w;
+            }
+            m->unit_end = 1;
+            skip_ch[nskip] = ch, skip_mod[nskip++] = u->nmod - 1;
+        }
+        if (lvl != c->levels - 1) {
+            if (!(m = new_mod(u, DD_MOD_RES, 0, err))) return err->code;
+            snprintf(nm, sizeof nm, "%s.down.%d.0", prefix, k++);
+            if ((rc = declare_res(&m->rb, p, nm, ch, ch, 1, E, G, group, err))) return rc;
+            m->rb.h = h, m->rb.w = w, h /= 2, w /= 2;
+            m->rb.ho = h, m->rb.wo = w;
+            m->c_out = ch, m->ho = h, m->wo = w, m->unit_end = 1;
+            skip_ch[nskip] = ch, skip_mod[nskip++] = u->nmod - 1;
+        }
+    }
+    /* Middle: ResBlock, Attention, ResBlock. */
+    for (int i = 0; i < 3; i++) {
+        if (!(m = new_mod(u, i == 1 ? DD_MOD_ATTN : DD_MOD_RES, 1, err))) return err->code;
+        snprintf(nm, sizeof nm, "%s.middle.%d", prefix, i);
+        if (i == 1) {
+            if ((rc = declare_attn(&m->at, p, nm, ch, c->heads, G, group, err))) return rc;
+            m->at.h = h, m->at.w = w;
+        } else {
+            if ((rc = declare_res(&m->rb, p, nm, ch, ch, 0, E, G, group, err))) return rc;
+            m->rb.h = m->rb.ho = h, m->rb.w = m->rb.wo = w;
+        }
+        m->c_out = ch, m->ho = h, m->wo = w;
+    }
+    /* Decoder. */
+    k = 0;
+    for (int lvl = c->levels - 1; lvl >= 0; lvl--) {
+        for (int r = 0; r <= c->res_blocks; r++, k++) {
+            int out = C * c->mult[lvl];
+            int sc = skip_ch[--nskip];
+            if (!(m = new_mod(u, DD_MOD_RES, 2, err))) return err->code;
+            snprintf(nm, sizeof nm, "%s.up.%d.0", prefix, k);
+            if ((rc = declare_res(&m->rb, p, nm, ch + sc, out, 0, E, G, group, err))) return rc;
+            m->rb.h = m->rb.ho = h, m->rb.w = m->rb.wo = w;
+            m->takes_skip = 1, m->skip_src = skip_mod[nskip];
+            m->c_out = out, m->ho = h, m->wo = w;
+            ch = out;
+            int sub = 1;
+            if (has_attn(c, h, w)) {
+                if (!(m = new_mod(u, DD_MOD_ATTN, 2, err))) return err->code;
+                snprintf(nm, sizeof nm, "%s.up.%d.%d", prefix, k, sub++);
+                if ((rc = declare_attn(&m->at, p, nm, ch, c->heads, G, group, err))) return rc;
+                m->at.h = h, m->at.w = w;
+                m->c_out = ch, m->ho = h, m->wo = w;
+            }
+            if (lvl != 0 && r == c->res_blocks) {
+                if (!(m = new_mod(u, DD_MOD_RES, 2, err))) return err->code;
+                snprintf(nm, sizeof nm, "%s.up.%d.%d", prefix, k, sub++);
+                if ((rc = declare_res(&m->rb, p, nm, ch, ch, 2, E, G, group, err))) return rc;
+                m->rb.h = h, m->rb.w = w, h *= 2, w *= 2;
+                m->rb.ho = h, m->rb.wo = w;
+                m->c_out = ch, m->ho = h, m->wo = w;
+            }
+            m->unit_end = 1;
+        }
+    }
+    snprintf(nm, sizeof nm, "%s.out.0", prefix);
+    if ((rc = dd_gnl_declare(&u->out_gn, p, nm, ch, G, group, err))) return rc;
+    snprintf(nm, sizeof nm, "%s.out.2", prefix);
+    return dd_convl_declare(&u->out_conv, p, nm, ch, c->in_ch, 3, 1, 1, group, err);
+}
+
+void dd_unet_init(dd_unet *u, dd_params *p, dd_rng *r) {
+    dd_linl_init(&u->temb1, p, r);
+    dd_linl_init(&u->temb2, p, r);
+    for (int i = 0; i < u->nmod; i++) {
+        dd_umod *m = &u->mod[i];
+        if (m->kind == DD_MOD_CONV) dd_convl_init(&m->conv, p, r);
+        if (m->kind == DD_MOD_RES) {
+            dd_resblock *b = &m->rb;
+            dd_gnl_init(&b->gn1, p);
+            dd_convl_init(&b->conv1, p, r);
+            dd_linl_init(&b->emb, p, r);
+            dd_gnl_init(&b->gn2, p);
+            dd_convl_init(&b->conv2, p, r);
+            if (b->has_skip) dd_convl_init(&b->skip, p, r);
+        }
+        if (m->kind == DD_MOD_ATTN) {
+            dd_gnl_init(&m->at.norm, p);
+            dd_linl_init(&m->at.qkv, p, r);
+            dd_linl_init(&m->at.proj, p, r);
+            /* proj_out is zero-initialised (guided-diffusion zero_module). */
+            memset(dd_params_value(p, m->at.proj.w), 0, (size_t)m->at.c * m->at.c * sizeof(float));
+            memset(dd_params_value(p, m->at.proj.b), 0, (size_t)m->at.c * sizeof(float));
+        }
+    }
+    dd_gnl_init(&u->out_gn, p);
+    dd_convl_init(&u->out_conv, p, r);
+}
+
+int dd_unet_build(dd_unet *u, dd_engine *e, int n, int training, dd_conv_algo algo, dd_error *err) {
+    u->n = n;
+    u->training = training;
+    int rc;
+    for (int i = 0; i < u->nmod; i++) {
+        dd_umod *m = &u->mod[i];
+        if (m->kind == DD_MOD_CONV &&
+            (rc = dd_convl_build(&m->conv, e, n, m->ho, m->wo, algo, training, err)))
+            return rc;
+        if (m->kind == DD_MOD_RES) {
+            dd_resblock *b = &m->rb;
+            if ((rc = dd_convl_build(&b->conv1, e, n, b->ho, b->wo, algo, training, err)) ||
+                (rc = dd_convl_build(&b->conv2, e, n, b->ho, b->wo, algo, training, err)) ||
+                (b->has_skip && (rc = dd_convl_build(&b->skip, e, n, b->ho, b->wo, algo, training, err))))
+                return rc;
+        }
+    }
+    if ((rc = dd_convl_build(&u->out_conv, e, n, u->cfg.h, u->cfg.w, algo, training, err))) return rc;
+    free(u->t);
+    u->t = calloc((size_t)n, sizeof *u->t);
+    if (!u->t) return dd_fail(err, DD_E_NOMEM, "denoiser: out of memory");
+    return dd_engine_commit_scratch(e, err);
+}
+
+#define ALLOC(ptr, count)                                                     \
+    do {                                                                      \
+        (ptr) = dd_arena_floats(a, (count), err);                             \
+        if (a->base && !(ptr)) return DD_E_NOMEM;                             \
+    } while (0)
+
+int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
+    const dd_unet_config *c = &u->cfg;
+    size_t N = (size_t)u->n, C = (size_t)c->base, E = 4 * C;
+    int tr = u->training, rc;
+    /* Largest temporary: over module inputs/outputs, concat inputs and qkv. */
+    size_t mx = N * c->h * c->w * (size_t)c->in_ch;
+    for (int i = 0; i < u->nmod; i++) {
+        dd_umod *m = &u->mod[i];
+        size_t hw = (size_t)m->ho * m->wo, v;
+        if (m->kind == DD_MOD_RES) {
+            size_t ihw = (size_t)m->rb.h * m->rb.w;
+            v = N * ihw * m->rb.in;
+            if (v > mx) mx = v;
+            v = N * hw * (m->rb.in > m->rb.out ? m->rb.in : m->rb.out);
+            if (v > mx) mx = v;
+        }
+        if (m->kind == DD_MOD_ATTN && (v = N * hw * 3 * m->c_out) > mx) mx = v;
+        if ((v = N * hw * m->c_out) > mx) mx = v;
+    }
+    u->max_act = mx;
+    for (int s = 0; s < 4; s++) ALLOC(u->scratch[s], mx);
+    ALLOC(u->temb, N * C);
+    ALLOC(u->e1, N * E);
+    ALLOC(u->s1, N * E);
+    ALLOC(u->emb, N * E);
+    ALLOC(u->semb, N * E);
+    if (tr) {
+        ALLOC(u->dsemb, N * E);
+        ALLOC(u->demb, N * E);
+        ALLOC(u->ds1, N * E);
+        ALLOC(u->de1, N * E);
+    }
+    /* Inference: decoder and middle outputs alternate between two buffers; the
+     * encoder outputs must all live until the decoder pops them. */
+    float *pingpong[2] = {NULL, NULL};
+    if (!tr) {
+        ALLOC(pingpong[0], mx);
+        ALLOC(pingpong[1], mx);
+    }
+    int pp = 0;
+    for (int i = 0; i < u->nmod; i++) {
+        dd_umod *m = &u->mod[i];
+        size_t hw = (size_t)m->ho * m->wo, out_n = N * hw * m->c_out;
+        if (tr || m->section == 0) ALLOC(m->out, out_n);
+        else {
+            m->out = pingpong[pp];
+            pp ^= 1;
+        }
+        if (tr) ALLOC(m->dout, out_n);
+        if (m->takes_skip) {
+            if (tr) ALLOC(m->in_cat, N * hw * m->rb.in);
+            else m->in_cat = u->scratch[3];
+        }
+        if (m->kind == DD_MOD_RES) {
+            dd_resblock *b = &m->rb;
+            size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
+            if ((rc = dd_gnl_plan(&b->gn1, a, (int)N, err)) || (rc = dd_gnl_plan(&b->gn2, a, (int)N, err))) return rc;
+            ALLOC(b->eproj, N * b->out);
+            if (tr) {
+                ALLOC(b->a1, N * ihw * b->in);
+                if (b->mode) {
+                    ALLOC(b->a1m, N * ohw * b->in);
+                    ALLOC(b->xm, N * ohw * b->in);
+                }
+                ALLOC(b->h1, N * ohw * b->out);
+                ALLOC(b->a2, N * ohw * b->out);
+                b->h2 = u->scratch[0];
+            } else {
+                /* Temporaries shared by all blocks. conv1 reads a1 (S0) or a1m (S1) and
+                 * writes the other; GN2 runs in place; conv2 writes the remaining one. */
+                b->a1 = u->scratch[0];
+                b->a1m = u->scratch[1];
+                b->xm = u->scratch[2];
+                b->h1 = b->mode ? u->scratch[0] : u->scratch[1];
+                b->a2 = b->h1;
+                b->h2 = b->mode ? u->scratch[1] : u->scratch[0];
+            }
+        }
+        if (m->kind == DD_MOD_ATTN) {
+            dd_attnblock *t = &m->at;
+            size_t l = hw;
+            if ((rc = dd_gnl_plan(&t->norm, a, (int)N, err))) return rc;
+            if (tr) {
+                ALLOC(t->hn, N * l * t->c);
+                ALLOC(t->qkvb, N * l * 3 * t->c);
+                ALLOC(t->a, N * l * t->c);
+                ALLOC(t->probs, N * t->heads * l * l);
+            } else {
+                t->hn = u->scratch[0];
+                t->qkvb = u->scratch[1];
+                t->a = u->scratch[2];
+                ALLOC(t->probs, l * l);
+            }
+        }
+    }
+    if ((rc = dd_gnl_plan(&u->out_gn, a, (int)N, err))) return rc;
+    if (tr) ALLOC(u->head_a, N * c->h * c->w * (size_t)u->out_gn.c);
+    else u->head_a = u->scratch[0];
+    ALLOC(u->eps, N * c->h * c->w * (size_t)c->in_ch);
+    if (tr) {
+        int cmax = 0;
+        for (int i = 0; i < u->nmod; i++) cmax = u->mod[i].c_out > cmax ? u->mod[i].c_out : cmax;
+        ALLOC(u->deproj, N * (size_t)cmax);
+    }
+    /* Attention backward needs an [L,L] scratch for the largest attention map. */
+    size_t ll = 0;
+    for (int i = 0; tr && i < u->nmod; i++)
+        if (u->mod[i].kind == DD_MOD_ATTN) {
+            size_t l = (size_t)u->mod[i].ho * u->mod[i].wo;
+            if (l * l > ll) ll = l * l;
+        }
+    if (ll) ALLOC(u->lscratch, ll);
+    return DD_OK;
+}
+
+/* ---- forward ---- */
+
+static int res_forward(dd_resblock *b, dd_params *p, const float *x, const float *semb, float *out,
+                       int n, dd_error *err) {
+    int rc;
+    size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
+    int co = b->out;
+    b->x = x;
+    /* a1 = SiLU(GN(x)) [N,h,w,in] */
+    if ((rc = dd_gnl_forward(&b->gn1, p, x, b->a1, n, (int)ihw, 1, err))) return rc;
+    const float *a1 = b->a1, *xs = x;
+    if (b->mode == 1) { /* 2x2 average pooling of both paths -> [N,ho,wo,in] */
+        if ((rc = dd_avgpool2_forward(b->a1, b->a1m, n, b->h, b->w, b->in, err)) ||
+            (rc = dd_avgpool2_forward(x, b->xm, n, b->h, b->w, b->in, err)))
+            return rc;
+        a1 = b->a1m, xs = b->xm;
+    } else if (b->mode == 2) { /* 2x nearest upsampling -> [N,ho,wo,in] */
+        dd_upnearest2_forward(b->a1, b->a1m, n, b->h, b->w, b->in);
+        dd_upnearest2_forward(x, b->xm, n, b->h, b->w, b->in);
+        a1 = b->a1m, xs = b->xm;
+    }
+    /* h1 = conv1(a1) + Linear(SiLU(emb)) broadcast over pixels [N,ho,wo,out] */
+    if ((rc = dd_convl_forward(&b->conv1, p, a1, b->h1, err)) ||
+        (rc = dd_linl_forward(&b->emb, p, semb, b->eproj, n, err)))
+        return rc;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int s = 0; s < n; s++)
+        for (size_t q = 0; q < ohw; q++) {
+            float *hv = b->h1 + ((size_t)s * ohw + q) * co;
+            const float *ev = b->eproj + (size_t)s * co;
+            for (int k = 0; k < co; k++) hv[k] += ev[k];
+        }
+    /* a2 = SiLU(GN(h1)); h2 = conv2(a2); out = skip(xs) + h2 */
+    if ((rc = dd_gnl_forward(&b->gn2, p, b->h1, b->a2, n, (int)ohw, 1, err)) ||
+        (rc = dd_convl_forward(&b->conv2, p, b->a2, b->h2, err)))
+        return rc;
+    size_t total = (size_t)n * ohw * co;
+    if (b->has_skip) {
+        if ((rc = dd_convl_forward(&b->skip, p, xs, out, err))) return rc;
+        dd_copy_grad(b->h2, out, total, 1); /* out += h2 */
+    } else {
+        dd_add_forward(xs, b->h2, out, total);
+    }
+    return DD_OK;
+}
+
+static int attn_forward(dd_attnblock *t, dd_params *p, const float *x, float *out, int n, int training,
+                        dd_error *err) {
+    int rc;
+    int l = t->h * t->w, m = n * l;
+    t->x = x;
+    /* hn = GN(x) [N,L,C]; qkv = to_qkv(hn) [N,L,3C]; a = attention [N,L,C]; out = x + proj(a) */
+    if ((rc = dd_gnl_forward(&t->norm, p, x, t->hn, n, l, 0, err)) ||
+        (rc = dd_linl_forward(&t->qkv, p, t->hn, t->qkvb, m, err)) ||
+        (rc = dd_attention_forward(t->qkvb, t->a, t->probs, training, n, l, t->c, t->heads, err)) ||
+        (rc = dd_linl_forward(&t->proj, p, t->a, out, m, err)))
+        return rc;
+    dd_copy_grad(x, out, (size_t)m * t->c, 1); /* out += x */
+    return DD_OK;
+}
+
+int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_error *err) {
+    const dd_unet_config *c = &u->cfg;
+    int n = u->n, C = c->base, rc;
+    for (int i = 0; i < n; i++) {
+        if (t[i] < 0) return dd_fail(err, DD_E_INVALID, "denoiser: negative timestep %d", t[i]);
+        u->t[i] = t[i];
+    }
+    /* emb = Linear(SiLU(Linear(sinusoid(t)))) [N,4C]; every ResBlock uses SiLU(emb). */
+    if ((rc = dd_timestep_embedding(t, u->temb, n, C, err)) ||
+        (rc = dd_linl_forward(&u->temb1, p, u->temb, u->e1, n, err)))
+        return rc;
+    dd_silu_forward(u->e1, u->s1, (size_t)n * 4 * C);
+    if ((rc = dd_linl_forward(&u->temb2, p, u->s1, u->emb, n, err))) return rc;
+    dd_silu_forward(u->emb, u->semb, (size_t)n * 4 * C);
+
+    const float *h = x;
+    for (int i = 0; i < u->nmod; i++) {
+        dd_umod *m = &u->mod[i];
+        if (m->takes_skip) {
+            const dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
+            dd_concat_forward(prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat,
+                              (size_t)n * m->ho * m->wo);
+            h = m->in_cat;
+        }
+        m->in = h;
+        if (m->kind == DD_MOD_CONV) rc = dd_convl_forward(&m->conv, p, h, m->out, err);
+        else if (m->kind == DD_MOD_RES) rc = res_forward(&m->rb, p, h, u->semb, m->out, n, err);
+        else rc = attn_forward(&m->at, p, h, m->out, n, u->training, err);
+        if (rc) return rc;
+        h = m->out;
+    }
+    /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] */
+    if ((rc = dd_gnl_forward(&u->out_gn, p, h, u->head_a, n, c->h * c->w, 1, err))) return rc;
+    return dd_convl_forward(&u->out_conv, p, u->head_a, u->eps, err);
+}
+
+/* ---- backward ---- */
+
+static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *dout, float *dx,
+                        int acc, dd_error *err) {
+    int rc, n = u->n;
+    size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
+    float *S0 = u->scratch[0], *S1 = u->scratch[1], *S2 = u->scratch[2], *S3 = u->scratch[3];
+    const float *a1 = b->mode ? b->a1m : b->a1, *xs = b->mode ? b->xm : b->x;
+    int co = b->out;
+    /* conv2: d a2 -> S0; GN2+SiLU: d h1 -> S1 */
+    if ((rc = dd_convl_backward(&b->conv2, p, b->a2, dout, S0, 0, err)) ||
+        (rc = dd_gnl_backward(&b->gn2, p, b->h1, S0, S1, n, (int)ohw, 1, 0, err)))
+        return rc;
+    /* the broadcast embedding: d eproj[n,c] = sum over pixels of d h1 */
+    for (int s = 0; s < n; s++) {
+        float *de = u->deproj + (size_t)s * co;
+        for (int k = 0; k < co; k++) de[k] = 0.0f;
+        for (size_t q = 0; q < ohw; q++) {
+            const float *g = S1 + ((size_t)s * ohw + q) * co;
+            for (int k = 0; k < co; k++) de[k] += g[k];
+        }
+    }
+    if ((rc = dd_linl_backward(&b->emb, p, u->semb, u->deproj, u->dsemb, n, 1, err))) return rc;
+    /* conv1: d a1(m) -> S2; resampling back -> S3; GN1+SiLU -> dx */
+    if ((rc = dd_convl_backward(&b->conv1, p, a1, S1, S2, 0, err))) return rc;
+    const float *da1 = S2;
+    if (b->mode == 1) {
+        if ((rc = dd_avgpool2_backward(S2, S3, n, b->h, b->w, b->in, 0, err))) return rc;
+        da1 = S3;
+    } else if (b->mode == 2) {
+        dd_upnearest2_backward(S2, S3, n, b->h, b->w, b->in, 0);
+        da1 = S3;
+    }
+    if ((rc = dd_gnl_backward(&b->gn1, p, b->x, da1, dx, n, (int)ihw, 1, acc, err))) return rc;
+    /* skip path: dx += resample^T(skip^T(dout)) */
+    const float *dxs = dout;
+    if (b->has_skip) {
+        if ((rc = dd_convl_backward(&b->skip, p, xs, dout, b->mode ? S0 : dx, b->mode ? 0 : 1, err))) return rc;
+        if (!b->mode) return DD_OK;
+        dxs = S0;
+    }
+    if (b->mode == 1) return dd_avgpool2_backward(dxs, dx, n, b->h, b->w, b->in, 1, err);
+    if (b->mode == 2) {
+        dd_upnearest2_backward(dxs, dx, n, b->h, b->w, b->in, 1);
+        return DD_OK;
+    }
+    dd_copy_grad(dxs, dx, (size_t)n * ihw * b->in, 1);
+    return DD_OK;
+}
+
+static int attn_backward(dd_unet *u, dd_attnblock *t, dd_params *p, const float *dout, float *dx,
+                         int acc, dd_error *err) {
+    int rc, n = u->n, l = t->h * t->w, m = n * l;
+    float *S0 = u->scratch[0], *S1 = u->scratch[1], *S2 = u->scratch[2];
+    /* proj: d a -> S0; attention: d qkv -> S1; to_qkv: d hn -> S2 */
+    if ((rc = dd_linl_backward(&t->proj, p, t->a, dout, S0, m, 0, err)) ||
+        (rc = dd_attention_backward(t->qkvb, t->probs, S0, S1, u->lscratch, n, l, t->c, t->heads, 0, err)) ||
+        (rc = dd_linl_backward(&t->qkv, p, t->hn, S1, S2, m, 0, err)) ||
+        (rc = dd_gnl_backward(&t->norm, p, t->x, S2, dx, n, l, 0, acc, err)))
+        return rc;
+    dd_copy_grad(dout, dx, (size_t)m * t->c, 1); /* the residual */
+    return DD_OK;
+}
+
+int dd_unet_backward(dd_unet *u, dd_params *p, const float *deps, dd_error *err) {
+    if (!u->training) return dd_fail(err, DD_E_INVALID, "denoiser: built for inference, no backward");
+    const dd_unet_config *c = &u->cfg;
+    int n = u->n, C = c->base, rc;
+    size_t E = (size_t)n * 4 * C;
+    memset(u->dsemb, 0, E * sizeof(float));
+    /* head */
+    dd_umod *last = &u->mod[u->nmod - 1];
+    if ((rc = dd_convl_backward(&u->out_conv, p, u->head_a, deps, u->scratch[0], 0, err)) ||
+        (rc = dd_gnl_backward(&u->out_gn, p, last->out, u->scratch[0], last->dout, n, c->h * c->w, 1, 0, err)))
+        return rc;
+    for (int i = u->nmod - 1; i >= 0; i--) {
+        dd_umod *m = &u->mod[i];
+        if (m->kind == DD_MOD_CONV) { /* the input conv: only parameter gradients */
+            if ((rc = dd_convl_backward(&m->conv, p, m->in, m->dout, NULL, 0, err))) return rc;
+            continue;
+        }
+        /* Where d(input) goes: the concat buffer (split below), or the previous
+         * module's output gradient, added to when that output is also a skip. */
+        float *dx;
+        int acc = 0;
+        if (m->takes_skip) {
+            dx = u->scratch[3];
+        } else {
+            dd_umod *prev = &u->mod[i - 1];
+            dx = prev->dout;
+            acc = prev->section == 0 && prev->unit_end;
+        }
+        if (m->kind == DD_MOD_RES) rc = res_backward(u, &m->rb, p, m->dout, dx, acc, err);
+        else rc = attn_backward(u, &m->at, p, m->dout, dx, acc, err);
+        if (rc) return rc;
+        if (m->takes_skip) {
+            dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
+            dd_concat_backward(dx, prev->dout, prev->c_out, sk->dout, sk->c_out,
+                               (size_t)n * m->ho * m->wo, 0, 0);
+        }
+    }
+    /* time embedding: semb = SiLU(emb), emb = temb2(SiLU(temb1(sinusoid))) */
+    dd_silu_backward(u->emb, u->dsemb, u->demb, E, 0);
+    if ((rc = dd_linl_backward(&u->temb2, p, u->s1, u->demb, u->ds1, n, 0, err))) return rc;
+    dd_silu_backward(u->e1, u->ds1, u->de1, E, 0);
+    return dd_linl_backward(&u->temb1, p, u->temb, u->de1, NULL, n, 0, err);
+}
+
+void dd_unet_free(dd_unet *u) {
+    for (int i = 0; i < u->nmod; i++) {
+        dd_umod *m = &u->mod[i];
+        dd_convl_free(&m->conv);
+        dd_convl_free(&m->rb.conv1);
+        dd_convl_free(&m->rb.conv2);
+        dd_convl_free(&m->rb.skip);
+    }
+    dd_convl_free(&u->out_conv);
+    free(u->t);
+    u->t = NULL;
+}

@@ -1,0 +1,115 @@
+/* unet.h — owns the reconstruction sub-network: the guided-diffusion style
+ * denoiser U-Net eps_theta(x_t, t) of METHOD.md §4, forward and backward, with
+ * parameters named as the reference's PyTorch state_dict (prefixed, e.g.
+ * "unet.down.1.0.in_layers.2.weight").
+ *
+ * Life cycle: dd_unet_declare (names into a dd_params table) -> dd_params_alloc
+ * -> dd_unet_build (oneDNN primitives for a batch size) -> dd_unet_plan twice (a
+ * measuring arena, then the real one) -> forward/backward any number of times
+ * without allocating. Activations are NHWC. */
+#ifndef DD_UNET_H
+#define DD_UNET_H
+
+#include "core/arena.h"
+#include "backend/dnn.h"
+#include "nn/layers.h"
+#include "core/rng.h"
+
+#define DD_UNET_MAX_LEVELS 8
+#define DD_UNET_MAX_MODULES 128
+
+typedef struct dd_unet_config {
+    int h, w;                         /* image size; each divisible by 2^(levels-1) */
+    int in_ch;                        /* 3 */
+    int base;                         /* C: 128 in the paper */
+    int levels;                       /* number of channel multipliers */
+    int mult[DD_UNET_MAX_LEVELS];     /* 1,1,2,2,4,4 in the paper */
+    int res_blocks;                   /* 2 */
+    int n_attn;
+    int attn[DD_UNET_MAX_LEVELS];     /* attention where the map's shorter side is one of these */
+    int heads;                        /* 4 */
+    int groups;                       /* 32; fewer channels use gcd(32, C) */
+} dd_unet_config;
+
+/* The paper's configuration at h x w (256 px: 1,1,2,2,4,4, attention 32/16/8). */
+void dd_unet_config_paper(dd_unet_config *c, int h, int w);
+/* Checks sizes, divisibility and limits; the message names the offending key. */
+int dd_unet_config_check(const dd_unet_config *c, dd_error *err);
+
+enum { DD_MOD_CONV = 0, DD_MOD_RES = 1, DD_MOD_ATTN = 2 };
+
+typedef struct dd_resblock {
+    int in, out, mode; /* mode: 0 plain, 1 down (2x2 average pool), 2 up (2x nearest) */
+    int h, w, ho, wo;  /* input and output spatial size */
+    dd_gnl gn1, gn2;
+    dd_convl conv1, conv2, skip;
+    int has_skip;
+    dd_linl emb;
+    /* activations */
+    const float *x;              /* input [N,h,w,in] */
+    float *a1, *a1m, *xm;        /* SiLU(GN1(x)) [N,h,w,in]; resampled a1 and x [N,ho,wo,in] */
+    float *h1, *a2, *eproj;      /* conv1 + emb [N,ho,wo,out]; SiLU(GN2(h1)); [N,out] */
+    float *h2;                   /* conv2 output before the residual add (a temporary) */
+} dd_resblock;
+
+typedef struct dd_attnblock {
+    int c, h, w, heads;
+    dd_gnl norm;
+    dd_linl qkv, proj;           /* "to_qkv" [3C,C,1], "proj_out" [C,C,1] (Conv1d layout) */
+    const float *x;
+    float *hn, *qkvb, *a, *probs; /* [N,L,C], [N,L,3C], [N,L,C], [N,heads,L,L] or [L,L] */
+} dd_attnblock;
+
+typedef struct dd_umod {
+    int kind;
+    int section;      /* 0 encoder, 1 middle, 2 decoder */
+    int unit_end;     /* last module of a down.K / up.K unit (an encoder one is a skip) */
+    int takes_skip;   /* first module of a decoder unit: input = concat(h, skip) */
+    int skip_src;     /* module index of the skip it pops */
+    int c_out, ho, wo;
+    dd_convl conv;    /* DD_MOD_CONV (the input conv) */
+    dd_resblock rb;
+    dd_attnblock at;
+    const float *in;  /* input of the last forward */
+    float *in_cat;    /* concat buffer [N,h,w,in] when takes_skip */
+    float *out;       /* [N,ho,wo,c_out] */
+    float *dout;      /* gradient of out (training) */
+} dd_umod;
+
+typedef struct dd_unet {
+    dd_unet_config cfg;
+    int n;                       /* batch the primitives were built for */
+    int training;
+    int nmod;
+    dd_umod mod[DD_UNET_MAX_MODULES];
+    dd_linl temb1, temb2;        /* time_embedding.1 (C->4C), time_embedding.3 (4C->4C) */
+    dd_gnl out_gn;               /* out.0 */
+    dd_convl out_conv;           /* out.2, zero-initialised */
+    /* buffers */
+    float *temb, *e1, *s1, *emb, *semb;   /* [N,C], [N,4C] x4 */
+    float *head_a, *eps;                  /* SiLU(GN(h)) [N,H,W,C*m0]; output [N,H,W,in_ch] */
+    float *scratch[4];                    /* shared temporaries, max activation size each */
+    float *dsemb, *demb, *ds1, *de1;      /* [N,4C] gradients */
+    float *deproj;                        /* [N, max channels] */
+    float *lscratch;                      /* [L,L] of the largest attention map (training) */
+    size_t max_act;                       /* floats in each scratch buffer */
+    int *t;                               /* [N] timesteps of the last forward */
+    int tcap;
+} dd_unet;
+
+/* Declare every parameter (prefix e.g. "unet"); params are in optimiser group `group`. */
+int dd_unet_declare(dd_unet *u, const dd_unet_config *cfg, dd_params *p, const char *prefix,
+                    int group, dd_error *err);
+/* PyTorch default initialisation with the zero-initialised layers of METHOD.md. */
+void dd_unet_init(dd_unet *u, dd_params *p, dd_rng *r);
+/* Create the primitives for batch n (training: with backward). */
+int dd_unet_build(dd_unet *u, dd_engine *e, int n, int training, dd_conv_algo algo, dd_error *err);
+/* Hand out activation (and, training, gradient) buffers. */
+int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err);
+/* eps[N,H,W,in_ch] = eps_theta(x[N,H,W,in_ch], t[N]); returns a pointer to u->eps. */
+int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_error *err);
+/* Accumulates parameter gradients for d(eps) = deps [N,H,W,in_ch]. */
+int dd_unet_backward(dd_unet *u, dd_params *p, const float *deps, dd_error *err);
+void dd_unet_free(dd_unet *u);
+
+#endif
