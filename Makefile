@@ -10,6 +10,9 @@ BUILD   ?= build
 OPT     ?= -O3 -march=native
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -g -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc
 LDLIBS  += -ldnnl -lstb -lm -lpthread
+# Library objects hide every symbol; include/diffad.h marks the public ones
+# (DIFFAD_API), so libdiffad.so exports diffad_* only (scripts/check_exports.sh).
+LIB_CFLAGS = -fvisibility=hidden
 LDFLAGS += -fopenmp
 
 ifeq ($(SAN),1)
@@ -19,9 +22,9 @@ ifeq ($(SAN),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC   := $(wildcard src/*.c src/*/*.c)
+LIB_SRC   := $(wildcard src/*.c src/*/*.c src/*/*/*.c)
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-LIB_HDR   := $(wildcard src/*.h src/*/*.h include/*.h)
+LIB_HDR   := $(wildcard src/*.h src/*/*.h src/*/*/*.h include/*.h)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -35,7 +38,7 @@ all: $(BUILD)/libdiffad.a $(BUILD)/libdiffad.so $(BUILD)/diffad $(EX_BIN)
 
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/libdiffad.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -60,7 +63,8 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libdiffad.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdiffad.a $(LDLIBS)
 
 test: all $(TEST_BIN)
-	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh scripts/run_tests.sh $(TEST_BIN)
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh scripts/run_tests.sh $(TEST_BIN) \
+	  scripts/check_layers.sh scripts/test_check_layers.sh scripts/check_exports.sh
 
 # Under the sanitizers the paper-config forward (160 M parameters) is skipped: the
 # same code is checked at the small config, and the plain build runs it.

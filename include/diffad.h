@@ -30,6 +30,17 @@ extern "C" {
 
 #define DIFFAD_VERSION "0.1.0"
 
+/* Marks the functions the shared library exports. The library is compiled with
+ * -fvisibility=hidden, so libdiffad.so exports these diffad_* functions and
+ * nothing else (scripts/check_exports.sh checks it). A host may predefine it. */
+#ifndef DIFFAD_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define DIFFAD_API __attribute__((visibility("default")))
+#else
+#define DIFFAD_API
+#endif
+#endif
+
 enum {
     DIFFAD_OK = 0,
     DIFFAD_E_INVALID = 1, /* bad argument: NULL or too-small buffer, bad size */
@@ -74,21 +85,21 @@ typedef struct diffad_result {
 
 typedef struct diffad_ctx diffad_ctx;
 
-void diffad_params_init(diffad_params *p);
+DIFFAD_API void diffad_params_init(diffad_params *p);
 /* Load a model file and allocate everything for prediction. On failure *out is
  * NULL and the message is written to errbuf (may be NULL). */
-int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **out, char *errbuf,
-                  size_t errlen);
+DIFFAD_API int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **out,
+                             char *errbuf, size_t errlen);
 /* Score one image of any size (resized to the model size inside). The result's
  * arrays stay valid until the next call on this context. */
-int diffad_predict(diffad_ctx *ctx, const diffad_image *img, diffad_result *res);
-const char *diffad_error(const diffad_ctx *ctx);
+DIFFAD_API int diffad_predict(diffad_ctx *ctx, const diffad_image *img, diffad_result *res);
+DIFFAD_API const char *diffad_error(const diffad_ctx *ctx);
 /* Model size and the bytes this context holds. */
-void diffad_model_size(const diffad_ctx *ctx, int *height, int *width);
-size_t diffad_memory(const diffad_ctx *ctx);
+DIFFAD_API void diffad_model_size(const diffad_ctx *ctx, int *height, int *width);
+DIFFAD_API size_t diffad_memory(const diffad_ctx *ctx);
 /* The stored image and pixel thresholds; returns 1 if the model is calibrated, else 0. */
-int diffad_thresholds(const diffad_ctx *ctx, float *image_threshold, float *pixel_threshold);
-void diffad_free(diffad_ctx *ctx);
+DIFFAD_API int diffad_thresholds(const diffad_ctx *ctx, float *image_threshold, float *pixel_threshold);
+DIFFAD_API void diffad_free(diffad_ctx *ctx);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
  * buffers for preprocessing; nothing is allocated per prediction. */
 #include "diffad.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,18 @@
 #include "eval/metrics.h"
 #include "model/modelfile.h"
 #include "core/rng.h"
+#include "core/status.h"
+
+/* The internal status codes (core/status.h) are returned to callers unchanged
+ * (diffad_create and diffad_predict pass a dd_* failure code through), so every
+ * DD_E_* must equal its public DIFFAD_E_* twin. */
+static_assert((int)DD_OK == (int)DIFFAD_OK, "status codes: DD_OK != DIFFAD_OK");
+static_assert((int)DD_E_INVALID == (int)DIFFAD_E_INVALID, "status codes: DD_E_INVALID != DIFFAD_E_INVALID");
+static_assert((int)DD_E_NOMEM == (int)DIFFAD_E_NOMEM, "status codes: DD_E_NOMEM != DIFFAD_E_NOMEM");
+static_assert((int)DD_E_IO == (int)DIFFAD_E_IO, "status codes: DD_E_IO != DIFFAD_E_IO");
+static_assert((int)DD_E_FORMAT == (int)DIFFAD_E_FORMAT, "status codes: DD_E_FORMAT != DIFFAD_E_FORMAT");
+static_assert((int)DD_E_BACKEND == (int)DIFFAD_E_BACKEND, "status codes: DD_E_BACKEND != DIFFAD_E_BACKEND");
+static_assert((int)DD_E_RANGE == (int)DIFFAD_E_RANGE, "status codes: DD_E_RANGE != DIFFAD_E_RANGE");
 
 struct diffad_ctx {
     diffad_params params;
