@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/fileio.h"
 #include "model/config.h"
 #include "model/diffusion.h"
 #include "model/model.h"
@@ -207,12 +208,13 @@ int main(int argc, char **argv) {
         dd_rng_seed(&r, 1234);
         for (size_t i = 0; i < 2 * HW * 3; i++) eps[i] = (float)dd_rng_normal(&r);
         if (dd_model_infer_with(m, img, eps, map, recon, &err)) return die("infer", &err);
-        FILE *f = fopen(dump, "wb");
-        if (!f || fwrite(img, sizeof(float), HW * 3, f) != HW * 3 || fwrite(eps, sizeof(float), 2 * HW * 3, f) != 2 * HW * 3 ||
-            fwrite(map, sizeof(float), HW, f) != HW || fwrite(recon, sizeof(float), HW * 3, f) != HW * 3 || fclose(f)) {
-            fprintf(stderr, "bench_model: cannot write %s\n", dump);
-            return 1;
-        }
+        dd_afile *f = dd_afile_open(dump, &err);
+        if (!f) return die("dump", &err);
+        dd_afile_write(f, img, HW * 3 * sizeof(float));
+        dd_afile_write(f, eps, 2 * HW * 3 * sizeof(float));
+        dd_afile_write(f, map, HW * sizeof(float));
+        dd_afile_write(f, recon, HW * 3 * sizeof(float));
+        if (dd_afile_commit(f, &err)) return die("dump", &err);
         free(eps);
     } else if (!strcmp(mode, "infer")) {
         for (int i = 0; i < warmup + reps; i++) {

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "data/image.h"
+#include "core/fileio.h"
 
 static char tmpdir[256];
 
@@ -89,7 +90,9 @@ static void test_png_roundtrip(void) {
     int tmps = 0;
     DIR *d = opendir(tmpdir);
     struct dirent *de;
-    while (d && (de = readdir(d))) tmps += strstr(de->d_name, ".tmp-") != NULL;
+    while (d && (de = readdir(d))) /* the atomic writer's temporaries are ".<name>.XXXXXX.tmp" */
+        tmps += strstr(de->d_name, ".tmp") != NULL || (de->d_name[0] == '.' && strcmp(de->d_name, ".") &&
+                                                        strcmp(de->d_name, ".."));
     if (d) closedir(d);
     CHECK(tmps == 0, "no temporary files left (%d)", tmps);
 }

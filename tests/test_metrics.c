@@ -14,6 +14,15 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "model/model.h"
+
+/* k of the top-k image score for an H x W map: the model's rule, the one inference uses. */
+static long model_topk(int h, int w) {
+    dd_model_config c;
+    memset(&c, 0, sizeof c);
+    c.unet.h = h, c.unet.w = w;
+    return dd_model_topk(&c);
+}
 
 #define PY "/usr/bin/python3"
 #define REF_SCRIPT "tests/py/metrics_ref.py"
@@ -283,7 +292,7 @@ static tcase make_case(int n, int ngood, int with_maps, int side, int levels) {
         c.map[i] = mp;
         c.mask[i] = mk;
         double s = 0;
-        CHECK(dd_topk_mean(mp, (long)H * W, dd_topk_for_size(H, W), &s, NULL) == DD_OK,
+        CHECK(dd_topk_mean(mp, (long)H * W, model_topk(H, W), &s, NULL) == DD_OK,
               "topk failed");
         c.score[i] = levels ? round(s * levels) / levels : s;
     }
@@ -575,11 +584,18 @@ static int cmp_desc(const void *a, const void *b) {
 }
 
 static void test_topk(void) {
-    CHECK(dd_topk_for_size(256, 256) == 50, "k at 256² = %ld", dd_topk_for_size(256, 256));
-    CHECK(dd_topk_for_size(128, 128) == 13, "k at 128² = %ld (12.5 rounds to 13)",
-          dd_topk_for_size(128, 128));
-    CHECK(dd_topk_for_size(8, 8) == 1, "k at 8² must be at least 1");
-    CHECK(dd_topk_for_size(512, 512) == 200, "k at 512²");
+    CHECK(model_topk(256, 256) == 50, "k at 256² = %ld", model_topk(256, 256));
+    CHECK(model_topk(128, 128) == 13, "k at 128² = %ld (12.5 rounds to 13)", model_topk(128, 128));
+    CHECK(model_topk(8, 8) == 1, "k at 8² must be at least 1");
+    CHECK(model_topk(512, 512) == 200, "k at 512²");
+    CHECK(model_topk(256, 128) == 25, "k at 256x128 = %ld", model_topk(256, 128));
+    {
+        dd_model_config c;
+        dd_model_config_paper(&c, 256, 256);
+        CHECK(dd_model_topk(&c) == 50, "paper config: k = %d", dd_model_topk(&c));
+        c.topk = 7;
+        CHECK(dd_model_topk(&c) == 7, "an explicit topk is used as is: %d", dd_model_topk(&c));
+    }
     for (int t = 0; t < 40; t++) {
         long n = 1 + rnd_int(t < 20 ? 200 : 70000);
         float *m = malloc(sizeof(float) * (size_t)n), *s = malloc(sizeof(float) * (size_t)n);
@@ -662,9 +678,10 @@ static void test_writers(void) {
     DIR *d = opendir(root);
     int files = 0, temps = 0;
     for (struct dirent *e; d && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        files++;
-        temps += strstr(e->d_name, ".tmp.") != NULL;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        /* the atomic writer's temporaries are hidden: ".<name>.XXXXXX.tmp" */
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp")) temps++;
+        else files++;
     }
     if (d) closedir(d);
     CHECK(files == 3 && temps == 0, "%d files, %d temporaries in %s", files, temps, root);

@@ -15,42 +15,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "diffad.h"
+#include "data/dataset.h"
 #include "data/image.h"
 #include "core/json.h"
 #include "eval/report.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: diffad predict --model FILE [options] [INPUT...]\n"
-            "\n"
-            "Scores images with a trained model. INPUT is an image file or a folder (every\n"
-            "image inside, sorted by name; not recursive). '-' or no INPUT reads a list of\n"
-            "paths from stdin, one per line.\n"
-            "\n"
-            "Prints one JSON line per image on stdout:\n"
-            "  {\"path\":...,\"score\":...,\"normalized\":...,\"decision\":\"OK\"|\"NG\"|\"uncalibrated\",\n"
-            "   \"threshold\":...,\"ms\":{\"load\":...,\"preprocess\":...,\"denoise\":...,\"segment\":...,\n"
-            "   \"postprocess\":...,\"save\":...}}\n"
-            "an image that cannot be scored gives {\"path\":...,\"error\":...} and a line on stderr.\n"
-            "\n"
-            "options:\n"
-            "  --model FILE     model file written by 'diffad train' (required)\n"
-            "  --out DIR        folder for the picture outputs below (default predict_out)\n"
-            "  --save-map       <stem>_map.png: raw anomaly map, 16-bit grey (value*65535), model size\n"
-            "  --save-overlay   <stem>_overlay.png: smoothed map over the image, fixed colour scale\n"
-            "                   (0 always blue, 1 always red; never rescaled per image), model size\n"
-            "  --save-mask      <stem>_mask.png: map > the model's pixel threshold (needs a\n"
-            "                   calibrated model), model size\n"
-            "  --save-recon     <stem>_recon.png: the anomaly-free reconstruction, model size\n"
-            "  --threads N      compute threads (default: all cores)\n"
-            "  --seed S         noise seed of the denoiser passes (default: the library's)\n"
-            "\n"
-            "Exit status: 0 every image OK (or the model is uncalibrated), 1 at least one NG,\n"
-            "2 an error (a bad image is reported and skipped; a bad model stops at once).\n");
-}
+static const char USAGE[] =
+    "usage: diffad predict --model FILE [options] [--] [INPUT...]\n"
+    "\n"
+    "Scores images with a trained model. INPUT is an image file or a folder (every\n"
+    "image inside, sorted by name; not recursive). '-' or no INPUT reads a list of\n"
+    "paths from stdin, one per line.\n"
+    "\n"
+    "Prints one JSON line per image on stdout:\n"
+    "  {\"path\":...,\"score\":...,\"normalized\":...,\"decision\":\"OK\"|\"NG\"|\"uncalibrated\",\n"
+    "   \"threshold\":...,\"ms\":{\"load\":...,\"preprocess\":...,\"denoise\":...,\"segment\":...,\n"
+    "   \"postprocess\":...,\"save\":...}}\n"
+    "an image that cannot be scored gives {\"path\":...,\"error\":...} and a line on stderr.\n";
+
+static const char EPILOG[] =
+    "Exit status: 0 every image OK (or the model is uncalibrated), 1 at least one NG,\n"
+    "2 an error (a bad image is reported and skipped; a bad model stops at once).\n";
 
 static int fail(const char *m) {
     fprintf(stderr, "diffad predict: %s\n", m);
@@ -81,16 +70,6 @@ static void stem_of(const char *path, char *out, size_t cap) {
     snprintf(out, cap, "%s", b);
     char *dot = strrchr(out, '.');
     if (dot && dot != out) *dot = 0;
-}
-
-static int is_image_name(const char *name) {
-    static const char *ext[] = {"png", "jpg", "jpeg", "bmp", "pgm", "ppm", "pnm"};
-    if (name[0] == '.') return 0; /* hidden files, as the dataset listing */
-    const char *dot = strrchr(name, '.');
-    if (!dot) return 0;
-    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
-        if (!strcasecmp(dot + 1, ext[i])) return 1;
-    return 0;
 }
 
 static void json_error_line(const char *path, const char *msg) {
@@ -205,7 +184,7 @@ static void score_folder(run *r, const char *dir) {
     size_t n = 0, cap = 0;
     int oom = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!is_image_name(e->d_name)) continue;
+        if (!dd_is_image_name(e->d_name)) continue; /* the dataset listing's rule */
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
             char **q = realloc(names, nc * sizeof *q);
@@ -217,7 +196,11 @@ static void score_folder(run *r, const char *dir) {
     }
     closedir(d);
     if (oom) image_error(r, dir, "out of memory listing the folder");
-    else if (!n) image_error(r, dir, "no images in this folder (png, jpg, jpeg, bmp, pgm, ppm, pnm)");
+    else if (!n) {
+        char m[200];
+        snprintf(m, sizeof m, "no images in this folder (%s)", dd_image_extensions());
+        image_error(r, dir, m);
+    }
     else {
         qsort(names, n, sizeof *names, cmp_str);
         char path[4096];
@@ -252,50 +235,32 @@ int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *outdir = NULL;
     int threads = 0, have_seed = 0, save = 0;
     unsigned long long seed = 0;
+    const cli_opt opts[] = {
+        {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
+        {"out", "DIR", CLI_STR, &outdir, .help = "folder for the picture outputs below (default predict_out)"},
+        {"save-map", NULL, CLI_FLAG, &save, .bits = SAVE_MAP,
+         .help = "<stem>_map.png: raw anomaly map, 16-bit grey (value*65535), model size"},
+        {"save-overlay", NULL, CLI_FLAG, &save, .bits = SAVE_OVERLAY,
+         .help = "<stem>_overlay.png: smoothed map over the image, fixed colour scale\n"
+                 "(0 always blue, 1 always red; never rescaled per image), model size"},
+        {"save-mask", NULL, CLI_FLAG, &save, .bits = SAVE_MASK,
+         .help = "<stem>_mask.png: map > the model's pixel threshold (needs a\ncalibrated model), model size"},
+        {"save-recon", NULL, CLI_FLAG, &save, .bits = SAVE_RECON,
+         .help = "<stem>_recon.png: the anomaly-free reconstruction, model size"},
+        {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores)"},
+        {"seed", "S", CLI_U64, &seed, .given = &have_seed,
+         .help = "noise seed of the denoiser passes (default: the library's)"},
+    };
+    const cli_spec spec = {"predict", USAGE, opts, (int)(sizeof opts / sizeof *opts), "INPUT", EPILOG,
+                           NULL, NULL, NULL};
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     int n_in = 0;
     if (!inputs) return fail("out of memory");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); free(inputs); return 0; }
-        if (!strcmp(a, "--save-map")) { save |= SAVE_MAP; continue; }
-        if (!strcmp(a, "--save-overlay")) { save |= SAVE_OVERLAY; continue; }
-        if (!strcmp(a, "--save-mask")) { save |= SAVE_MASK; continue; }
-        if (!strcmp(a, "--save-recon")) { save |= SAVE_RECON; continue; }
-        if (a[0] != '-' || !strcmp(a, "-")) { inputs[n_in++] = a; continue; }
-        char m[300];
-        if (strcmp(a, "--model") && strcmp(a, "--out") && strcmp(a, "--threads") && strcmp(a, "--seed")) {
-            snprintf(m, sizeof m, "unknown option '%s' (see --help)", a);
-            free(inputs);
-            return fail(m);
-        }
-        if (i + 1 >= argc) {
-            snprintf(m, sizeof m, "option %s needs a value (see --help)", a);
-            free(inputs);
-            return fail(m);
-        }
-        const char *v = argv[++i];
-        char *end;
-        errno = 0;
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--out")) outdir = v;
-        else if (!strcmp(a, "--threads")) {
-            long t = strtol(v, &end, 10);
-            if (*end || end == v || t < 0 || t > 4096) {
-                snprintf(m, sizeof m, "--threads '%s': a number from 0 (all cores) to 4096 expected", v);
-                free(inputs);
-                return fail(m);
-            }
-            threads = (int)t;
-        } else {
-            seed = strtoull(v, &end, 10);
-            if (*end || end == v || errno || v[0] == '-') {
-                snprintf(m, sizeof m, "--seed '%s': a non-negative integer expected", v);
-                free(inputs);
-                return fail(m);
-            }
-            have_seed = 1;
-        }
+    char m[600];
+    int pr = cli_parse(&spec, argc, argv, inputs, &n_in, m, sizeof m);
+    if (pr != CLI_OK) {
+        free(inputs);
+        return pr == CLI_HELP ? 0 : fail(m);
     }
     if (!model) { free(inputs); return fail("--model FILE is required (see --help)"); }
     if (outdir && !save) { free(inputs); return fail("--out DIR given without any --save-* output (see --help)"); }

@@ -9,37 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_opts.h"
 #include "commands.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "core/rng.h"
 #include "data/synth.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: diffad synth --data DIR [--out grid.png] [--n 16] [--size HxW]\n"
-            "                    [--textures DIR] [--seed S] [--mode object|texture]\n"
-            "                    [--fg auto|none|estimate|random] [--normal-prob P]\n"
-            "                    [--large-masks P]\n"
-            "Writes a grid of N synthetic training samples (image | mask | anomaly source).\n"
-            "  --data DIR      MVTec category folder (train/good) or a folder of good images\n"
-            "  --size HxW      model size, default 256x256\n"
-            "  --textures DIR  anomaly-source images (default: built-in procedural textures)\n"
-            "  --normal-prob P share of untouched samples (default 0.5, as in training)\n"
-            "  --large-masks P share of large smooth masks (extension, default 0)\n");
-}
+static const char USAGE[] =
+    "usage: diffad synth --data DIR [--out grid.png] [--n 16] [--size HxW]\n"
+    "                    [--textures DIR] [--seed S] [--mode object|texture]\n"
+    "                    [--fg auto|none|estimate|random] [--normal-prob P]\n"
+    "                    [--large-masks P]\n"
+    "Writes a grid of N synthetic training samples (image | mask | anomaly source).\n";
 
 static int fail(const char *msg) {
     fprintf(stderr, "diffad synth: %s\n", msg);
     return 2;
-}
-
-static int parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = (float)v;
-    return 0;
 }
 
 int cmd_synth(int argc, char **argv) {
@@ -48,56 +34,28 @@ int cmd_synth(int argc, char **argv) {
     unsigned long long seed = 0;
     dd_synth_config cfg;
     dd_synth_config_init(&cfg);
-    char msg[700];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!v) {
-            snprintf(msg, sizeof msg, "unknown option or missing value: %s (see --help)", a);
-            return fail(msg);
-        }
-        i++;
-        char *end;
-        if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--textures")) tex = v;
-        else if (!strcmp(a, "--n")) {
-            n = strtol(v, &end, 10);
-            if (end == v || *end || n < 1 || n > 1024) return fail("--n must be 1..1024");
-        } else if (!strcmp(a, "--seed")) {
-            seed = strtoull(v, &end, 10);
-            if (end == v || *end) return fail("--seed must be a non-negative integer");
-        } else if (!strcmp(a, "--size")) {
-            int h, w;
-            char x;
-            if (sscanf(v, "%d%c%d", &h, &x, &w) != 3 || (x != 'x' && x != 'X') || h < 8 ||
-                w < 8 || h > 4096 || w > 4096)
-                return fail("--size must be HxW with sides in 8..4096, e.g. 256x256");
-            cfg.h = h;
-            cfg.w = w;
-        } else if (!strcmp(a, "--mode")) {
-            if (!strcmp(v, "object")) cfg.mode = DD_SYNTH_OBJECT;
-            else if (!strcmp(v, "texture")) cfg.mode = DD_SYNTH_TEXTURE;
-            else return fail("--mode must be object or texture");
-        } else if (!strcmp(a, "--fg")) {
-            if (!strcmp(v, "auto")) cfg.fg_mode = DD_FG_AUTO;
-            else if (!strcmp(v, "none")) cfg.fg_mode = DD_FG_NONE;
-            else if (!strcmp(v, "estimate")) cfg.fg_mode = DD_FG_ESTIMATE;
-            else if (!strcmp(v, "random")) cfg.fg_mode = DD_FG_RANDOM;
-            else return fail("--fg must be auto, none, estimate or random");
-        } else if (!strcmp(a, "--normal-prob")) {
-            if (parse_float(v, 0, 1, &cfg.normal_prob)) return fail("--normal-prob must be in [0, 1]");
-        } else if (!strcmp(a, "--large-masks")) {
-            if (parse_float(v, 0, 1, &cfg.large_mask_prob))
-                return fail("--large-masks must be in [0, 1]");
-        } else {
-            snprintf(msg, sizeof msg, "unknown option %s (see --help)", a);
-            return fail(msg);
-        }
-    }
+    int size[2] = {cfg.h, cfg.w};
+    const cli_opt opts[] = {
+        {"data", "DIR", CLI_STR, &data, .help = "MVTec category folder (train/good) or a folder of good images"},
+        {"out", "FILE", CLI_STR, &out, .help = "the grid PNG (default synth_grid.png)"},
+        {"n", "N", CLI_LONG, &n, 1, 1024, .help = "samples, 1..1024 (default 16)"},
+        {"size", "HxW", CLI_CUSTOM, size, .parse = cli_parse_size, .help = "model size, default 256x256"},
+        {"textures", "DIR", CLI_STR, &tex, .help = "anomaly-source images (default: built-in procedural textures)"},
+        {"seed", "S", CLI_U64, &seed, .help = "seed of the samples (default 0)"},
+        {"mode", "M", CLI_CHOICE, &cfg.mode, .choices = dd_synth_mode_names,
+         .help = "object (default) or texture"},
+        {"fg", "F", CLI_CHOICE, &cfg.fg_mode, .choices = dd_fg_mode_names,
+         .help = "foreground restriction: auto (default), none, estimate or random"},
+        {"normal-prob", "P", CLI_FLOAT, &cfg.normal_prob, 0, 1,
+         .help = "share of untouched samples (default 0.5, as in training)"},
+        {"large-masks", "P", CLI_FLOAT, &cfg.large_mask_prob, 0, 1,
+         .help = "share of large smooth masks (extension, default 0)"},
+    };
+    const cli_spec spec = {"synth", USAGE, opts, (int)(sizeof opts / sizeof *opts), NULL, NULL, NULL, NULL, NULL};
+    char msg[600];
+    int pr = cli_parse(&spec, argc, argv, NULL, NULL, msg, sizeof msg);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : fail(msg);
+    cfg.h = size[0], cfg.w = size[1];
     if (!data) return fail("--data DIR is required (see --help)");
     cfg.texture_dir = tex;
 

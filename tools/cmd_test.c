@@ -8,26 +8,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "data/dataset.h"
 #include "diffad.h"
 #include "data/image.h"
 #include "eval/metrics.h"
-#include "eval/metrics_text.h"
+#include "core/fileio.h"
 #include "eval/report.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: diffad test --model FILE --data DIR [--out DIR] [--report] [--threads N] [--seed S]\n"
-            "\n"
-            "Scores the test images of a category (MVTec layout: DIR/test/<type>/, masks in\n"
-            "DIR/ground_truth/<type>/<stem>_mask.png) and writes metrics.json, metrics.csv,\n"
-            "metrics.md and scores.csv to DIR (default results/); prints the metrics table.\n"
-            "Image AUROC/AP/F1-max, pixel AUROC/AP/F1-max and AUPRO (FPR <= 0.3), overall and\n"
-            "per defect type; pixel metrics at the model's resolution.\n"
-            "  --report   also write report.html: curves, histograms, gallery of the worst images\n");
-}
+static const char USAGE[] =
+    "usage: diffad test --model FILE --data DIR [--out DIR] [--report] [--threads N] [--seed S]\n"
+    "\n"
+    "Scores the test images of a category (MVTec layout: DIR/test/<type>/, masks in\n"
+    "DIR/ground_truth/<type>/<stem>_mask.png) and writes metrics.json, metrics.csv,\n"
+    "metrics.md and scores.csv to DIR (default results/); prints the metrics table.\n"
+    "Image AUROC/AP/F1-max, pixel AUROC/AP/F1-max and AUPRO (FPR <= 0.3), overall and\n"
+    "per defect type; pixel metrics at the model's resolution.\n";
 
 static int fail(const char *m) {
     fprintf(stderr, "diffad test: %s\n", m);
@@ -46,19 +44,20 @@ int cmd_test(int argc, char **argv) {
     int report = 0, threads = 0;
     unsigned long long seed = 0;
     int have_seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        if (!strcmp(a, "--report")) { report = 1; continue; }
-        if (i + 1 >= argc) { char m[300]; snprintf(m, sizeof m, "option %s needs a value (see --help)", a); return fail(m); }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--out")) outdir = v;
-        else if (!strcmp(a, "--threads")) threads = atoi(v);
-        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10), have_seed = 1;
-        else { char m[300]; snprintf(m, sizeof m, "unknown option '%s' (see --help)", a); return fail(m); }
-    }
+    const cli_opt opts[] = {
+        {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
+        {"data", "DIR", CLI_STR, &data, .help = "category folder in the MVTec layout (required)"},
+        {"out", "DIR", CLI_STR, &outdir, .help = "output folder (default results)"},
+        {"report", NULL, CLI_FLAG, &report,
+         .help = "also write report.html: curves, histograms, gallery of the worst images"},
+        {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores)"},
+        {"seed", "S", CLI_U64, &seed, .given = &have_seed,
+         .help = "noise seed of the denoiser passes (default: the library's)"},
+    };
+    const cli_spec spec = {"test", USAGE, opts, (int)(sizeof opts / sizeof *opts), NULL, NULL, NULL, NULL, NULL};
+    char m[600];
+    int pr = cli_parse(&spec, argc, argv, NULL, NULL, m, sizeof m);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : fail(m);
     if (!model || !data) return fail("--model FILE and --data DIR are required (see --help)");
     if (mkdir(outdir, 0777) && errno != EEXIST) {
         char m[600];
@@ -96,12 +95,10 @@ int cmd_test(int argc, char **argv) {
     unsigned char *rgb_in = malloc(hw * 3), *rgb_gt = malloc(hw * 3), *rgb_rec = malloc(hw * 3), *rgb_heat = malloc(hw * 3);
     char path[4096];
     snprintf(path, sizeof path, "%s/scores.csv", outdir);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *sc = fopen(tmp, "w");
+    dd_afile *sc = NULL;
     int rc = 0;
     if (!mask || !img || !blur || !rgb_in || !rgb_gt || !rgb_rec || !rgb_heat) { rc = dd_fail(&err, DD_E_NOMEM, "out of memory"); goto done; }
-    if (!sc) { rc = dd_fail(&err, DD_E_IO, "%s: cannot write (%s)", tmp, strerror(errno)); goto done; }
+    if (!(sc = dd_afile_open(path, &err))) { rc = err.code ? err.code : DD_E_IO; goto done; }
     if ((rc = dd_metrics_new(&mp, &acc, &err))) goto done;
     if (report) {
         dd_report_params rp;
@@ -113,7 +110,7 @@ int cmd_test(int argc, char **argv) {
         if (diffad_thresholds(ctx, &thr, &pthr)) rp.threshold = thr; /* the model's own OK/NG line */
         if ((rc = dd_report_new(&rp, &rep, &err))) goto done;
     }
-    fprintf(sc, "path,label,defect_type,score,normalized,decision\n");
+    dd_afile_printf(sc, "path,label,defect_type,score,normalized,decision\n");
     fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d\n", data, ds->n_test, ds->n_test_defective, h, w);
     double t0 = cli_now();
     float sigma = dd_display_sigma(h, w);
@@ -124,7 +121,7 @@ int cmd_test(int argc, char **argv) {
         /* ground truth at the model's size, binarised at 0.5 */
         if ((rc = dd_item_load(it, h, w, img, mask, &err))) goto done;
         if ((rc = dd_metrics_add_image(acc, r.score, it->label, it->label ? it->defect : NULL, r.map, mask, h, w, &err))) goto done;
-        fprintf(sc, "\"%s\",%d,%s,%.9g,%.9g,%s\n", it->path, it->label, it->label ? it->defect : "good", r.score,
+        dd_afile_printf(sc, "\"%s\",%d,%s,%.9g,%.9g,%s\n", it->path, it->label, it->label ? it->defect : "good", r.score,
                 r.normalized, r.calibrated ? (r.is_ng ? "NG" : "OK") : "uncalibrated");
         if (rep && dd_report_wants(rep, it->label, r.score)) {
             to_rgb8(img, hw * 3, 0, 1, rgb_in);
@@ -143,9 +140,9 @@ int cmd_test(int argc, char **argv) {
             fprintf(stderr, "\r  %d/%d images, %.1f images/s   ", i + 1, ds->n_test, (i + 1) / (cli_now() - t0));
     }
     fputc('\n', stderr);
-    if (fclose(sc)) { sc = NULL; rc = dd_fail(&err, DD_E_IO, "%s: write failed", tmp); goto done; }
+    rc = dd_afile_commit(sc, &err);
     sc = NULL;
-    if (rename(tmp, path)) { rc = dd_fail(&err, DD_E_IO, "%s: cannot rename (%s)", path, strerror(errno)); goto done; }
+    if (rc) goto done;
     if ((rc = dd_metrics_compute(acc, &res, &err))) goto done;
     char *md = NULL;
     snprintf(path, sizeof path, "%s/metrics.json", outdir);
@@ -165,10 +162,7 @@ int cmd_test(int argc, char **argv) {
             outdir, rep ? ", " : "", rep ? outdir : "", rep ? "/report.html" : "", cli_now() - t0, cli_peak_rss_mib());
 done:
     if (rc) fprintf(stderr, "diffad test: %s\n", err.msg);
-    if (sc) {
-        fclose(sc);
-        remove(tmp);
-    }
+    dd_afile_abort(sc);
     dd_metrics_result_free(res);
     dd_metrics_free(acc);
     dd_report_free(rep);

@@ -42,6 +42,10 @@ static int is_file(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The one image-name rule of the project (dataset listing, texture folders,
+ * `diffad predict` folders); keep dd_image_extensions() in step with ext[]. */
+const char *dd_image_extensions(void) { return "png, jpg, jpeg, bmp, pgm, ppm, pnm"; }
+
 int dd_is_image_name(const char *name) {
     static const char *ext[] = {"png", "jpg", "jpeg", "bmp", "pgm", "ppm", "pnm"};
     if (!name || name[0] == '.') return 0;

@@ -80,7 +80,11 @@ int dd_dataset_split_train(const dd_dataset *ds, double val_frac, uint64_t seed,
                            int **train, int *n_train, int **val, int *n_val,
                            dd_error *err);
 
-/* Is `name` an image file by its extension? */
+/* Is `name` (a file name, no folders) an image file by its extension? The one
+ * rule for every listing: not hidden (no leading '.'), extension one of
+ * dd_image_extensions(), any case. */
 int dd_is_image_name(const char *name);
+/* Those extensions as text for messages: "png, jpg, jpeg, bmp, pgm, ppm, pnm". */
+const char *dd_image_extensions(void);
 
 #endif

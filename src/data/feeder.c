@@ -143,8 +143,8 @@ int dd_feeder_create_at(const dd_dataset *ds, const int *indices, int n_indices,
     *out = NULL;
     if (start_batch < 0) return dd_fail(err, DD_E_RANGE, "feeder: negative start batch %ld", start_batch);
     if (!ds || !cfg) return dd_fail(err, DD_E_INVALID, "feeder: no dataset or config");
-    if (batch < 1 || batch > 4096)
-        return dd_fail(err, DD_E_RANGE, "feeder: batch size %d not in 1..4096", batch);
+    if (batch < 1 || batch > DD_MAX_BATCH)
+        return dd_fail(err, DD_E_RANGE, "feeder: batch size %d not in 1..%d", batch, DD_MAX_BATCH);
     if (n_workers < 0 || n_workers > 64)
         return dd_fail(err, DD_E_RANGE, "feeder: %d workers not in 0..64", n_workers);
     int n = indices ? n_indices : ds->n_train;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "data/dataset.h"
+#include "core/limits.h"
 #include "core/status.h"
 #include "data/synth.h"
 

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fileio.h"
+
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
@@ -40,40 +42,6 @@ void dd_image_free(dd_image *img) {
     free(img->data);
     img->data = NULL;
     img->h = img->w = img->c = 0;
-}
-
-int dd_read_file(const char *path, long max_bytes, unsigned char **buf, size_t *len,
-                 dd_error *err) {
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return dd_fail(err, DD_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return dd_fail(err, DD_E_IO, "%s: not a regular file", path);
-    }
-    if (st.st_size > max_bytes) {
-        fclose(f);
-        return dd_fail(err, DD_E_RANGE, "%s: file is %lld bytes, above the %ld-byte limit",
-                       path, (long long)st.st_size, max_bytes);
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *b = malloc(n ? n : 1);
-    if (!b) {
-        fclose(f);
-        return dd_fail(err, DD_E_NOMEM, "%s: no memory for %zu bytes", path, n);
-    }
-    size_t got = n ? fread(b, 1, n, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != n) {
-        free(b);
-        return dd_fail(err, DD_E_IO, "%s: read failed after %zu of %zu bytes", path, got, n);
-    }
-    *buf = b;
-    *len = n;
-    return DD_OK;
 }
 
 /* ---- format sniffing and structural checks ------------------------------ */
@@ -591,57 +559,10 @@ void dd_mask_binarize(float *m, size_t n, float thr) {
 
 /* ---- PNG writing ----------------------------------------------------------- */
 
-/* Writes go to "<path>.tmp-XXXXXX" in the same directory and are renamed over
- * the target only when complete. */
-typedef struct {
-    FILE *f;
-    int bad;
-} sink;
-
+/* Every PNG goes through the atomic writer (core/fileio.h): a temporary file
+ * next to the target, renamed over it only when complete. */
 static void sink_write(void *ctx, void *data, int size) {
-    sink *s = ctx;
-    if (size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->bad = 1;
-}
-
-static int tmp_open(const char *path, char **tmp, sink *s, dd_error *err) {
-    size_t n = strlen(path) + 16;
-    *tmp = malloc(n);
-    if (!*tmp) return dd_fail(err, DD_E_NOMEM, "%s: no memory", path);
-    snprintf(*tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(*tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(*tmp);
-        *tmp = NULL;
-        return dd_fail(err, DD_E_IO, "%s: cannot create file: %s", path, strerror(e));
-    }
-    (void)fchmod(fd, 0644); /* mkstemp makes 0600; outputs are meant to be shared */
-    s->f = fdopen(fd, "wb");
-    s->bad = 0;
-    if (!s->f) {
-        close(fd);
-        unlink(*tmp);
-        free(*tmp);
-        *tmp = NULL;
-        return dd_fail(err, DD_E_IO, "%s: cannot open for writing", path);
-    }
-    return DD_OK;
-}
-
-static int tmp_commit(const char *path, char *tmp, sink *s, int ok, dd_error *err) {
-    int bad = !ok || s->bad || ferror(s->f);
-    if (fclose(s->f) != 0) bad = 1;
-    int rc = DD_OK;
-    if (bad) {
-        rc = dd_fail(err, DD_E_IO, "%s: write failed (disk full or I/O error)", path);
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        rc = dd_fail(err, DD_E_IO, "%s: cannot rename temporary file into place: %s", path,
-                     strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return rc;
+    if (size > 0) dd_afile_write(ctx, data, (size_t)size);
 }
 
 static unsigned char to_u8(float v) {
@@ -665,12 +586,15 @@ static int write_png8(const char *path, const float *v, int h, int w, int comp,
     unsigned char *px = malloc(n);
     if (!px) return dd_fail(err, DD_E_NOMEM, "%s: no memory", path);
     for (size_t i = 0; i < n; i++) px[i] = to_u8(v[i]);
-    char *tmp;
-    sink s;
-    int rc = tmp_open(path, &tmp, &s, err);
-    if (!rc) {
-        int ok = stbi_write_png_to_func(sink_write, &s, w, h, comp, px, w * comp);
-        rc = tmp_commit(path, tmp, &s, ok, err);
+    dd_afile *f = dd_afile_open(path, err);
+    int rc = f ? DD_OK : err ? err->code : DD_E_IO;
+    if (f) {
+        if (stbi_write_png_to_func(sink_write, f, w, h, comp, px, w * comp)) {
+            rc = dd_afile_commit(f, err);
+        } else {
+            dd_afile_abort(f);
+            rc = dd_fail(err, DD_E_IO, "%s: PNG encoding failed", path);
+        }
     }
     free(px);
     return rc;
@@ -715,14 +639,14 @@ static void put_be32(unsigned char *p, uint32_t v) {
     p[3] = (unsigned char)v;
 }
 
-static void png_chunk(sink *s, const char *type, const unsigned char *data, size_t n) {
+static void png_chunk(dd_afile *s, const char *type, const unsigned char *data, size_t n) {
     unsigned char hdr[8], crc[4];
     put_be32(hdr, (uint32_t)n);
     memcpy(hdr + 4, type, 4);
     put_be32(crc, crc32_of(hdr + 4, 4, data, n));
-    sink_write(s, hdr, 8);
-    if (n) sink_write(s, (void *)data, (int)n);
-    sink_write(s, crc, 4);
+    dd_afile_write(s, hdr, 8);
+    dd_afile_write(s, data, n);
+    dd_afile_write(s, crc, 4);
 }
 
 int dd_write_png_gray16(const char *path, const float *v, int h, int w, dd_error *err) {
@@ -755,15 +679,14 @@ int dd_write_png_gray16(const char *path, const float *v, int h, int w, dd_error
     ihdr[10] = ihdr[11] = ihdr[12] = 0;
     static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
     pthread_once(&crc_once, crc_init);
-    char *tmp;
-    sink s;
-    int rc = tmp_open(path, &tmp, &s, err);
-    if (!rc) {
-        sink_write(&s, (void *)sig, 8);
-        png_chunk(&s, "IHDR", ihdr, 13);
-        png_chunk(&s, "IDAT", z, (size_t)zlen);
-        png_chunk(&s, "IEND", NULL, 0);
-        rc = tmp_commit(path, tmp, &s, 1, err);
+    dd_afile *f = dd_afile_open(path, err);
+    int rc = f ? DD_OK : err ? err->code : DD_E_IO;
+    if (f) {
+        dd_afile_write(f, sig, 8);
+        png_chunk(f, "IHDR", ihdr, 13);
+        png_chunk(f, "IDAT", z, (size_t)zlen);
+        png_chunk(f, "IEND", NULL, 0);
+        rc = dd_afile_commit(f, err);
     }
     free(z);
     return rc;

@@ -9,8 +9,9 @@
  * PNG (8/16-bit), JPEG, BMP and binary PGM/PPM are accepted (sniffed from the
  * first bytes, so a text file named .png is refused before any decoder runs),
  * and the pixel count announced by the header is checked against a cap
- * before decoding. Writing is PNG only, through a temporary file renamed into
- * place, so an existing file is never left half-written. */
+ * before decoding. Files are read by dd_read_file and written by the atomic
+ * writer (core/fileio.h), so an existing file is never left half-written.
+ * Writing is PNG only. */
 #ifndef DD_IMAGE_H
 #define DD_IMAGE_H
 
@@ -52,10 +53,6 @@ int dd_image_load_mask(const char *path, dd_image *out, dd_error *err);
  * fuzzer drives. */
 int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
                     long max_pixels, dd_image *out, dd_error *err);
-
-/* Read a whole file into a malloc'ed buffer (at most max_bytes). */
-int dd_read_file(const char *path, long max_bytes, unsigned char **buf, size_t *len,
-                 dd_error *err);
 
 /* Resample src (sh x sw x c) into dst (dh x dw x c), separably per axis:
  * area averaging along an axis that shrinks (every source pixel weighted by

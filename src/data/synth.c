@@ -16,6 +16,9 @@
 #include "data/perlin_texture.h"
 #include "core/rng.h"
 
+const char *const dd_synth_mode_names[] = {"object", "texture", NULL};
+const char *const dd_fg_mode_names[] = {"auto", "none", "estimate", "random", NULL};
+
 void dd_synth_config_init(dd_synth_config *c) {
     memset(c, 0, sizeof *c);
     c->h = c->w = 256;

@@ -36,6 +36,10 @@
 
 enum { DD_SYNTH_OBJECT = 0, DD_SYNTH_TEXTURE = 1 };
 enum { DD_FG_AUTO = 0, DD_FG_NONE, DD_FG_ESTIMATE, DD_FG_RANDOM };
+/* Their names, indexed by value, NULL-terminated ("object", "texture"; "auto",
+ * "none", "estimate", "random"): the one spelling for settings and options. */
+extern const char *const dd_synth_mode_names[];
+extern const char *const dd_fg_mode_names[];
 
 typedef struct dd_synth_config {
     int h, w;                 /* model size (256 x 256) */

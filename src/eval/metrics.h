@@ -136,9 +136,9 @@ int dd_metrics_markdown(const dd_metrics_result *r, char **out, dd_error *err);
 int dd_metrics_write_markdown(const dd_metrics_result *r, const char *path, dd_error *err);
 
 /* Image score helper: mean of the k largest values of map[0..n). O(n) radix selection on the
- * float bits (four passes, no copy, no allocation); k is clamped to n. NaN values are rejected. */
+ * float bits (four passes, no copy, no allocation); k is clamped to n. NaN values are rejected.
+ * Which k a model uses is the model's rule, dd_model_topk (model/model.h), the one inference
+ * calls; this function only takes it. */
 int dd_topk_mean(const float *map, long n, long k, double *mean, dd_error *err);
-/* k for an H×W map: 50 at 256×256, scaled by area: round(50·H·W/65536), at least 1. */
-long dd_topk_for_size(int H, int W);
 
 #endif

@@ -10,12 +10,6 @@
 
 #include <math.h>
 
-long dd_topk_for_size(int H, int W) {
-    if (H <= 0 || W <= 0) return 1;
-    long k = lround(50.0 * (double)H * (double)W / 65536.0);
-    return k < 1 ? 1 : k;
-}
-
 int dd_topk_mean(const float *map, long n, long k, double *mean, dd_error *err) {
     if (!map || !mean || n <= 0)
         return dd_fail(err, DD_E_INVALID, "topk: no map, no output or n = %ld", n);

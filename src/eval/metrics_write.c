@@ -1,6 +1,6 @@
 /* metrics_write.c — metrics.json, metrics.csv and the Markdown table (see metrics.h). */
 #include "eval/metrics.h"
-#include "eval/metrics_text.h"
+#include "core/text.h"
 
 #include <math.h>
 #include <stdlib.h>

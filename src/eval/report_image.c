@@ -3,11 +3,12 @@
 #include "eval/report.h"
 #include "eval/report_internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/fileio.h"
 
 #include <stb/stb_image_write.h>
 
@@ -155,37 +156,14 @@ int dd_png_encode_rgb(const unsigned char *rgb, int h, int w, int max_side, unsi
 
 int dd_png_read_file(const char *path, unsigned char **png, size_t *len, dd_error *err) {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    *png = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return dd_fail(err, DD_E_IO, "report: cannot open %s: %s", path, strerror(errno));
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return dd_fail(err, DD_E_IO, "report: cannot read %s", path);
-    }
-    if (n > MAX_PNG_FILE) {
-        fclose(f);
-        return dd_fail(err, DD_E_RANGE, "report: %s is %ld bytes, more than the %ld allowed", path,
-                       n, MAX_PNG_FILE);
-    }
-    unsigned char *d = malloc((size_t)n + 1);
-    if (!d) {
-        fclose(f);
-        return dd_fail(err, DD_E_NOMEM, "report: out of memory reading %s", path);
-    }
-    size_t got = fread(d, 1, (size_t)n, f);
-    fclose(f);
-    if (got != (size_t)n) {
-        free(d);
-        return dd_fail(err, DD_E_IO, "report: short read on %s (%zu of %ld bytes)", path, got, n);
-    }
-    if (n < 8 || memcmp(d, sig, 8) != 0) {
-        free(d);
+    dd_error e = {0};
+    int rc = dd_read_file(path, MAX_PNG_FILE, png, len, &e);
+    if (rc) return dd_fail(err, rc, "report: %s", e.msg);
+    if (*len < 8 || memcmp(*png, sig, 8) != 0) {
+        free(*png);
+        *png = NULL;
+        *len = 0;
         return dd_fail(err, DD_E_FORMAT, "report: %s is not a PNG file", path);
     }
-    *png = d;
-    *len = (size_t)n;
     return DD_OK;
 }

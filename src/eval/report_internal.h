@@ -4,7 +4,7 @@
 #define DD_REPORT_INTERNAL_H
 
 #include "eval/metrics.h"
-#include "eval/metrics_text.h"
+#include "core/text.h"
 #include "core/status.h"
 
 /* PNG bytes of an h×w RGB8 image, box-downscaled by an integer factor first if its longer side

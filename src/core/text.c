@@ -1,13 +1,12 @@
-/* metrics_text.c — growable text buffer and atomic file writes (see metrics_text.h). */
-#include "eval/metrics_text.h"
+/* text.c — the growable text buffer (see text.h). */
+#include "core/text.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "core/fileio.h"
 
 void dd_textbuf_init(dd_textbuf *b) { memset(b, 0, sizeof *b); }
 
@@ -104,48 +103,6 @@ void dd_textbuf_base64(dd_textbuf *b, const unsigned char *d, size_t n) {
     }
     b->len = (size_t)(o - b->s);
     b->s[b->len] = '\0';
-}
-
-int dd_write_file_atomic(const char *path, const void *data, size_t n, dd_error *err) {
-    if (!path || !*path || (!data && n)) return dd_fail(err, DD_E_INVALID, "write: no path or data");
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return dd_fail(err, DD_E_NOMEM, "write %s: out of memory", path);
-    /* Same folder as the target, so that rename() is atomic (no cross-device move). */
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return dd_fail(err, DD_E_IO, "write %s: cannot create a temporary file: %s", path,
-                       strerror(e));
-    }
-    /* mkstemp makes the file 0600; results are meant to be read by others too. */
-    (void)fchmod(fd, 0644);
-    const char *p = data;
-    size_t left = n;
-    int e = 0;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            e = errno;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (!e && fsync(fd) != 0) e = errno;
-    if (close(fd) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return dd_fail(err, DD_E_IO, "write %s: %s", path, strerror(e));
-    }
-    free(tmp);
-    return DD_OK;
 }
 
 int dd_textbuf_write_atomic(const dd_textbuf *b, const char *path, dd_error *err) {

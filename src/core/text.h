@@ -1,9 +1,9 @@
-/* metrics_text.h — owns the text plumbing shared by the metrics writers and the HTML report:
- * a growable text buffer whose out-of-memory state is sticky (so a writer checks once, at the
- * end) and the atomic file write (temporary file in the same folder, fsync, rename), so that a
- * crash or a full disk never leaves a half-written metrics.json or report.html behind. */
-#ifndef DD_METRICS_TEXT_H
-#define DD_METRICS_TEXT_H
+/* text.h — owns the one growable text buffer of the library (metrics writers, HTML report,
+ * model-file headers): appends never fail loudly, the out-of-memory state is sticky, so a
+ * writer checks once, at the end; escaping for JSON, HTML and Base64. Writing the buffer to a
+ * file goes through the atomic writer of core/fileio.h. */
+#ifndef DD_TEXT_H
+#define DD_TEXT_H
 
 #include <stddef.h>
 
@@ -31,9 +31,8 @@ void dd_textbuf_html(dd_textbuf *b, const char *s);
 /* Base64 (RFC 4648, with padding) of data. */
 void dd_textbuf_base64(dd_textbuf *b, const unsigned char *data, size_t n);
 
-/* Write data to path atomically. DD_E_IO with the path and the reason on failure. */
-int dd_write_file_atomic(const char *path, const void *data, size_t n, dd_error *err);
-/* The buffer's content; DD_E_NOMEM if an append had failed. */
+/* The buffer's content as the new content of path, atomically (dd_write_file_atomic);
+ * DD_E_NOMEM if an append had failed. */
 int dd_textbuf_write_atomic(const dd_textbuf *b, const char *path, dd_error *err);
 
 #endif
