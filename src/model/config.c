@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fileio.h"
 #include "data/image.h"
 #include "data/synth.h"
 
-enum { K_INT, K_LONG, K_U64, K_FLOAT, K_MULT, K_ATTN, K_ALGO, K_STR, K_SIZE, K_SYNTH_MODE, K_FG };
+enum { K_INT, K_LONG, K_U64, K_FLOAT, K_MULT, K_ATTN, K_ALGO, K_STR, K_SIZE, K_SYNTH_MODE, K_FG, K_LR_SCHED };
 
 typedef struct key {
     const char *name;
@@ -66,6 +67,13 @@ static const key KEYS[] = {
     {"large_mask_prob", K_FLOAT, T(large_mask_prob), 0, 1, 0, "share of large smooth synthetic defects (0: paper)"},
     {"false_reject", K_FLOAT, T(false_reject), 0, 0.5, 0, "calibration: share of good validation images over the threshold"},
     {"lr_warmup", K_FLOAT, T(lr_warmup), 0, 1e9, 0, "steps of linear learning-rate warm-up"},
+    {"minutes", K_FLOAT, T(minutes), 0, 1e7, 0, "wall-clock training budget in minutes (0: off; steps is then an upper bound; not bit-reproducible)"},
+    {"lr_schedule", K_LR_SCHED, T(lr_schedule), 0, 1, 0, "learning-rate schedule after warm-up: constant or cosine (to lr_min_ratio at the last step)"},
+    {"lr_min_ratio", K_FLOAT, T(lr_min_ratio), 0, 1, 0, "cosine: final learning rate as a share of lr_unet / lr_seg"},
+    {"ema_decay", K_FLOAT, T(ema_decay), 0, 0.999999, 0, "exponential moving average of the weights, saved instead of them (0: off; e.g. 0.999)"},
+    {"val_every_min", K_FLOAT, T(val_every_min), 0, 1e7, 0, "minutes between validations on synthetic defects in the held-out images (0: off)"},
+    {"val_per_image", K_INT, T(val_per_image), 1, 64, 0, "validation: synthetic defects per held-out image"},
+    {"keep_best", K_INT, T(keep_best), 0, 1, 0, "with validation: save the best-validated weights (1) or the last (0)"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -85,6 +93,13 @@ static void train_defaults(dd_train_opts *t) {
     t->large_mask_prob = 0.0f;
     t->false_reject = 0.01f;
     t->lr_warmup = 0;
+    t->minutes = 0;
+    t->lr_schedule = DD_LR_CONSTANT;
+    t->lr_min_ratio = 0.05f;
+    t->ema_decay = 0;
+    t->val_every_min = 0;
+    t->val_per_image = 2;
+    t->keep_best = 1;
 }
 
 int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err) {
@@ -162,7 +177,7 @@ int dd_settings_set(dd_settings *s, const char *name, const char *v, const char 
     case K_INT: case K_LONG: case K_U64: case K_FLOAT:
         if (parse_num(v, &x))
             return dd_fail(err, DD_E_INVALID, "%s: setting '%s' needs a number, got '%s'", origin, name, v);
-        if (x < k->lo || x > k->hi)
+        if (!(x >= k->lo && x <= k->hi)) /* written so that NaN fails too */
             return dd_fail(err, DD_E_RANGE, "%s: setting '%s' = %s is out of range %g..%g", origin, name, v, k->lo, k->hi);
         if (k->type != K_FLOAT && x != (double)(long long)x)
             return dd_fail(err, DD_E_INVALID, "%s: setting '%s' needs a whole number, got '%s'", origin, name, v);
@@ -213,6 +228,11 @@ int dd_settings_set(dd_settings *s, const char *name, const char *v, const char 
         else if (!strcmp(v, "estimate")) s->train.fg_mode = DD_FG_ESTIMATE;
         else if (!strcmp(v, "random")) s->train.fg_mode = DD_FG_RANDOM;
         else return dd_fail(err, DD_E_INVALID, "%s: foreground must be auto, none, estimate or random, got '%s'", origin, v);
+        return DD_OK;
+    case K_LR_SCHED:
+        if (!strcmp(v, "constant")) s->train.lr_schedule = DD_LR_CONSTANT;
+        else if (!strcmp(v, "cosine")) s->train.lr_schedule = DD_LR_COSINE;
+        else return dd_fail(err, DD_E_INVALID, "%s: lr_schedule must be 'constant' or 'cosine', got '%s'", origin, v);
         return DD_OK;
     case K_STR:
         if (strlen(v) >= sizeof s->train.textures)
@@ -292,6 +312,7 @@ static void value_text(const dd_settings *s, const key *k, char *buf, size_t cap
         snprintf(buf, cap, "%s", f >= 0 && f < 4 ? n[f] : "?");
         break;
     }
+    case K_LR_SCHED: snprintf(buf, cap, "%s", s->train.lr_schedule == DD_LR_COSINE ? "cosine" : "constant"); break;
     case K_STR: snprintf(buf, cap, "%s", base); break;
     }
 }

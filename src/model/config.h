@@ -28,7 +28,16 @@ typedef struct dd_train_opts {
     float large_mask_prob;
     float false_reject;     /* calibration: share of good validation images allowed over the threshold */
     float lr_warmup;        /* steps of linear learning-rate warm-up */
+    float minutes;          /* wall-clock budget of the training loop (0: off; steps is then an upper bound) */
+    int lr_schedule;        /* DD_LR_CONSTANT / DD_LR_COSINE */
+    float lr_min_ratio;     /* cosine: final learning rate as a share of the configured one */
+    float ema_decay;        /* EMA of the weights (0: off); the saved model then holds the EMA weights */
+    float val_every_min;    /* minutes between synthetic validations (0: off) */
+    int val_per_image;      /* synthetic defects per held-out image in a validation */
+    int keep_best;          /* with validation: save the best-validated weights, not the last */
 } dd_train_opts;
+
+enum { DD_LR_CONSTANT = 0, DD_LR_COSINE = 1 };
 
 typedef struct dd_settings {
     dd_model_config model;

@@ -214,9 +214,9 @@ int dd_model_forward_with(dd_model *m, const float *images, const float *masks, 
     return DD_OK;
 }
 
-int dd_model_train_step_with(dd_model *m, const float *images, const float *masks,
-                             const int *labels, const int *ts, const int *tb, const float *eps,
-                             dd_step_stats *st, dd_error *err) {
+int dd_model_forward_backward_with(dd_model *m, const float *images, const float *masks,
+                                   const int *labels, const int *ts, const int *tb, const float *eps,
+                                   dd_step_stats *st, dd_error *err) {
     int rc = check_inputs(m, images, masks, labels, err);
     if (rc) return rc;
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w, n3 = HW * 3;
@@ -232,20 +232,44 @@ int dd_model_train_step_with(dd_model *m, const float *images, const float *mask
         dd_guided_recon_backward(&m->sched, ts[b], tb[b], m->cfg.guide_w, m->x_in + b * n3,
                                  m->x_in + (B + b) * n3, e + b * n3, e + (B + b) * n3,
                                  m->dx0_hat + b * n3, m->de + b * n3, m->de + (B + b) * n3, n3);
-    if ((rc = dd_unet_backward(&m->unet, &m->params, m->de, err))) return rc;
-    return dd_adam_step(&m->adam, &m->params, &st->grad_norm, err);
+    return dd_unet_backward(&m->unet, &m->params, m->de, err);
 }
 
-int dd_model_train_step(dd_model *m, const float *images, const float *masks, const int *labels,
-                        dd_rng *r, dd_step_stats *st, dd_error *err) {
+int dd_model_forward_backward(dd_model *m, const float *images, const float *masks,
+                              const int *labels, dd_rng *r, dd_step_stats *st, dd_error *err) {
     size_t B = (size_t)m->batch, n = 2 * B * m->cfg.unet.h * m->cfg.unet.w * 3;
     int ts[4096], tb[4096];
+    /* Draw order (all t_s, t_b pairs, then the noise) is part of the (seed, step) contract. */
     for (size_t b = 0; b < B; b++) {
         ts[b] = (int)dd_rng_int(r, 0, m->cfg.train_ts_max);
         tb[b] = (int)dd_rng_int(r, m->cfg.train_tb_min, m->cfg.T - 1);
     }
     for (size_t i = 0; i < n; i++) m->noise[i] = (float)dd_rng_normal(r);
-    return dd_model_train_step_with(m, images, masks, labels, ts, tb, m->noise, st, err);
+    return dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
+}
+
+int dd_model_update(dd_model *m, float lr_unet, float lr_seg, double *grad_norm, dd_error *err) {
+    if (!m->training) return dd_fail(err, DD_E_INVALID, "update: model was built for inference");
+    m->adam.lr[0] = lr_unet;
+    m->adam.lr[1] = lr_seg;
+    return dd_adam_step(&m->adam, &m->params, grad_norm, err);
+}
+
+long dd_model_updates(const dd_model *m) { return m->adam.step; }
+
+void dd_model_set_updates(dd_model *m, long step) { m->adam.step = step; }
+
+int dd_model_train_step_with(dd_model *m, const float *images, const float *masks,
+                             const int *labels, const int *ts, const int *tb, const float *eps,
+                             dd_step_stats *st, dd_error *err) {
+    int rc = dd_model_forward_backward_with(m, images, masks, labels, ts, tb, eps, st, err);
+    return rc ? rc : dd_model_update(m, m->adam.lr[0], m->adam.lr[1], &st->grad_norm, err);
+}
+
+int dd_model_train_step(dd_model *m, const float *images, const float *masks, const int *labels,
+                        dd_rng *r, dd_step_stats *st, dd_error *err) {
+    int rc = dd_model_forward_backward(m, images, masks, labels, r, st, err);
+    return rc ? rc : dd_model_update(m, m->adam.lr[0], m->adam.lr[1], &st->grad_norm, err);
 }
 
 int dd_model_infer(dd_model *m, const float *images, uint64_t seed, float *map, float *recon,

@@ -17,6 +17,9 @@
 #include "nn/unet.h"
 
 #define DD_FORMAT_VERSION 1
+/* Seed of the inference noise when the caller gives none (diffad_params_init's
+ * default), so calibration scores images exactly as predict does. */
+#define DD_PREDICT_SEED 0x5EEDULL
 
 typedef struct dd_model_config {
     dd_unet_config unet;
@@ -79,12 +82,32 @@ size_t dd_model_memory(const dd_model *m);
 /* Parameter count of the group (0 denoiser, 1 segmentation), trainable only. */
 size_t dd_model_param_count(const dd_model *m, int group);
 
-/* One joint training step with given timesteps and noise (ts, tb [B]; eps [2B,H,W,3]:
- * eps_s then eps_b). images [B,H,W,3] in [0,1], masks [B,H,W] in {0,1}, labels [B]. */
+/* The joint training step of METHOD.md §6 comes in two calls so that a hook
+ * (gradient all-reduce, accumulation, ...) can sit between them:
+ *
+ * dd_model_forward_backward_with: zero the gradients, forward, losses, backward;
+ * gradients end in m->params.grad, the loss terms in *st (grad_norm is left 0:
+ * dd_model_update reports it). Timesteps and noise are given (ts, tb [B]; eps
+ * [2B,H,W,3]: eps_s then eps_b). images [B,H,W,3] in [0,1], masks [B,H,W] in
+ * {0,1}, labels [B] (0 normal). A non-finite loss is an error (no backward). */
+int dd_model_forward_backward_with(dd_model *m, const float *images, const float *masks,
+                                   const int *labels, const int *ts, const int *tb, const float *eps,
+                                   dd_step_stats *st, dd_error *err);
+/* The same with timesteps and noise drawn from r (METHOD.md §6). */
+int dd_model_forward_backward(dd_model *m, const float *images, const float *masks,
+                              const int *labels, dd_rng *r, dd_step_stats *st, dd_error *err);
+/* One Adam update from the gradients in m->params.grad with these learning rates
+ * (denoiser, segmentation); the pre-clipping gradient norm into *grad_norm (may be NULL). */
+int dd_model_update(dd_model *m, float lr_unet, float lr_seg, double *grad_norm, dd_error *err);
+/* Updates taken so far (Adam's step counter, which its bias correction uses); set on resume. */
+long dd_model_updates(const dd_model *m);
+void dd_model_set_updates(dd_model *m, long step);
+
+/* forward_backward + update at the learning rates in m->adam.lr (the fused step
+ * the reference tests use). */
 int dd_model_train_step_with(dd_model *m, const float *images, const float *masks,
                              const int *labels, const int *ts, const int *tb, const float *eps,
                              dd_step_stats *st, dd_error *err);
-/* The same with timesteps and noise drawn from r (METHOD.md §6). */
 int dd_model_train_step(dd_model *m, const float *images, const float *masks, const int *labels,
                         dd_rng *r, dd_step_stats *st, dd_error *err);
 /* Forward only (no update), for the reference test: fills x0_hat, seg mask, stats. */

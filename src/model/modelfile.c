@@ -75,7 +75,15 @@ static int write_tensor(FILE *f, const dd_param *t, const float *block) {
 
 int dd_model_save(const dd_model *m, const char *path, int with_optimizer, const dd_kv *extra,
                   int n_extra, dd_error *err) {
+    dd_save_opts o = {NULL, with_optimizer, NULL, extra, n_extra};
+    return dd_model_save_ex(m, path, &o, err);
+}
+
+int dd_model_save_ex(const dd_model *m, const char *path, const dd_save_opts *o, dd_error *err) {
     const dd_params *p = &m->params;
+    int with_optimizer = o->with_optimizer, n_extra = o->n_extra;
+    const dd_kv *extra = o->extra;
+    const float *values = o->values ? o->values : p->value;
     if (with_optimizer && !p->adam_m)
         return dd_fail(err, DD_E_INVALID, "%s: model has no optimiser state to save", path);
     sbuf h = {0};
@@ -102,6 +110,8 @@ int dd_model_save(const dd_model *m, const char *path, int with_optimizer, const
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < p->count; i++)
                 if (p->items[i].trainable) tensor_entry(&h, pass ? "adam_v." : "adam_m.", &p->items[i], &off, &first);
+    if (o->ema)
+        for (int i = 0; i < p->count; i++) tensor_entry(&h, DD_EMA_PREFIX, &p->items[i], &off, &first);
     sb_str(&h, "}");
     while (!h.oom && h.n % 8) sb_str(&h, " "); /* data starts 8-byte aligned */
     if (h.oom) {
@@ -121,11 +131,13 @@ int dd_model_save(const dd_model *m, const char *path, int with_optimizer, const
     uint64_t hl = h.n;
     int bad = write_all(f, &hl, 8) || write_all(f, h.p, h.n);
     free(h.p);
-    for (int i = 0; i < p->count && !bad; i++) bad = write_tensor(f, &p->items[i], p->value);
+    for (int i = 0; i < p->count && !bad; i++) bad = write_tensor(f, &p->items[i], values);
     if (with_optimizer)
         for (int pass = 0; pass < 2 && !bad; pass++)
             for (int i = 0; i < p->count && !bad; i++)
                 if (p->items[i].trainable) bad = write_tensor(f, &p->items[i], pass ? p->adam_v : p->adam_m);
+    if (o->ema)
+        for (int i = 0; i < p->count && !bad; i++) bad = write_tensor(f, &p->items[i], o->ema);
     if (fflush(f) || fsync(fileno(f))) bad = 1;
     if (fclose(f)) bad = 1;
     if (bad) {
@@ -315,6 +327,9 @@ static int load_tensors(sfile *s, dd_model *m, int with_optimizer, dd_error *err
     for (const dd_json *e = s->header->child; e; e = e->next) {
         if (!strcmp(e->key, "__metadata__")) continue;
         if (!strncmp(e->key, "adam_", 5) && !(with_optimizer && p->adam_m)) continue;
+        /* a checkpoint's EMA copy: read by dd_model_read_block when wanted */
+        if (!strncmp(e->key, DD_EMA_PREFIX, strlen(DD_EMA_PREFIX)) &&
+            dd_params_find(p, e->key + strlen(DD_EMA_PREFIX)) >= 0) continue;
         if (dd_params_find(p, e->key) < 0 && strncmp(e->key, "adam_", 5))
             return dd_fail(err, DD_E_FORMAT, "%s: unexpected tensor '%s' (file from a different model config?)", s->path, e->key);
     }
@@ -356,4 +371,26 @@ int dd_model_load(const char *path, int batch, int training, int threads, dd_mod
     }
     *out = m;
     return DD_OK;
+}
+
+int dd_model_read_block(const char *path, const dd_model *m, const char *prefix, float *dst,
+                        int *found, dd_error *err) {
+    if (found) *found = 0;
+    sfile s;
+    int rc = sfile_open(&s, path, err);
+    if (rc) return rc;
+    const dd_params *p = &m->params;
+    char nm[DD_NAME_MAX + 16];
+    snprintf(nm, sizeof nm, "%s%s", prefix, p->count ? p->items[0].name : "");
+    if (p->count && !dd_json_get(s.header, nm)) { /* absent block: not an error, *found says so */
+        sfile_close(&s);
+        return found ? DD_OK : dd_fail(err, DD_E_FORMAT, "%s: has no tensors '%s*'", path, prefix);
+    }
+    for (int i = 0; i < p->count && !rc; i++) {
+        snprintf(nm, sizeof nm, "%s%s", prefix, p->items[i].name);
+        rc = sfile_read(&s, nm, &p->items[i], dst + p->items[i].offset, err);
+    }
+    sfile_close(&s);
+    if (!rc && found) *found = 1;
+    return rc;
 }

@@ -3,7 +3,8 @@
  * PyTorch state_dict names ("unet.*", "seg.*"), and in "__metadata__" the format
  * name and version, the whole model config (thresholds and normalisation
  * included), and for checkpoints the training state. A checkpoint also holds the
- * Adam moments as "adam_m.<name>" / "adam_v.<name>".
+ * Adam moments as "adam_m.<name>" / "adam_v.<name>" and, when the run keeps an
+ * exponential moving average of the weights, that copy as "ema.<name>".
  *
  * Writing goes to "<path>.tmp" and is renamed over <path> only when complete, so
  * a crash never leaves a broken file. Reading checks every size, offset, name,
@@ -24,6 +25,25 @@ typedef struct dd_kv {
  * n_extra additional metadata strings (e.g. training state). */
 int dd_model_save(const dd_model *m, const char *path, int with_optimizer, const dd_kv *extra,
                   int n_extra, dd_error *err);
+
+#define DD_EMA_PREFIX "ema."
+
+typedef struct dd_save_opts {
+    const float *values;  /* the weights to save (same layout as m->params.value); NULL: m's own */
+    int with_optimizer;   /* also the Adam moments (checkpoints) */
+    const float *ema;     /* non-NULL: also this block as DD_EMA_PREFIX "<name>" (checkpoints) */
+    const dd_kv *extra;   /* additional metadata strings */
+    int n_extra;
+} dd_save_opts;
+/* dd_model_save with a choice of weights and the EMA block. */
+int dd_model_save_ex(const dd_model *m, const char *path, const dd_save_opts *o, dd_error *err);
+
+/* Read one block of tensors "<prefix><name>" for every parameter of m into dst
+ * (same layout as m->params.value), checking each shape; prefix "" reads the
+ * weights themselves. m's config is not compared (the caller checks what must
+ * match). found != NULL: an absent block sets *found = 0 and is not an error. */
+int dd_model_read_block(const char *path, const dd_model *m, const char *prefix, float *dst,
+                        int *found, dd_error *err);
 
 /* Read only the header: the model config and (optionally) one metadata value.
  * meta_key may be NULL; *meta_value is malloc'ed (NULL when absent). */
