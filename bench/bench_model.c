@@ -27,7 +27,7 @@
 #include <time.h>
 
 #include "core/fileio.h"
-#include "model/config.h"
+#include "train/settings.h"
 #include "model/diffusion.h"
 #include "model/model.h"
 #include "../tests/hashfill.h"

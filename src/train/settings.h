@@ -1,0 +1,71 @@
+/* settings.h — owns the named settings of a training run and the profiles:
+ * the training key table (batch, steps, seed, threads, workers, val_fraction,
+ * checkpoints, logging, synthetic-defect options, calibration, learning-rate
+ * schedule, EMA, validation) on the engine of core/settings_table.h, and
+ * dd_settings = the model keys (model/config.h) + the training keys, the one
+ * structure a user sets. Profiles ("cpu", the default for 2-core machines, and
+ * "paper", METHOD.md) give every value; then a JSON config file; then
+ * "--KEY VALUE". Unknown keys and out-of-range values are errors that name the
+ * key and where it came from. */
+#ifndef DD_TRAIN_SETTINGS_H
+#define DD_TRAIN_SETTINGS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/json.h"
+#include "core/settings_table.h"
+#include "model/config.h"
+
+typedef struct dd_train_opts {
+    int batch;              /* images per step */
+    long steps;             /* optimisation steps */
+    uint64_t seed;
+    int threads;            /* 0: all cores */
+    int workers;            /* data threads */
+    float val_fraction;     /* share of train/good held out for calibration */
+    long checkpoint_every;  /* steps between checkpoints (0: only at the end) */
+    long log_every;         /* steps between CSV log lines */
+    char textures[1024];    /* anomaly-source image folder ("" = built-in procedural) */
+    int synth_mode;         /* DD_SYNTH_OBJECT / DD_SYNTH_TEXTURE */
+    int fg_mode;            /* DD_FG_* */
+    float normal_prob;
+    float large_mask_prob;
+    float false_reject;     /* calibration: share of good validation images allowed over the threshold */
+    float lr_warmup;        /* steps of linear learning-rate warm-up */
+    float minutes;          /* wall-clock budget of the training loop (0: off; steps is then an upper bound) */
+    int lr_schedule;        /* DD_LR_CONSTANT / DD_LR_COSINE */
+    float lr_min_ratio;     /* cosine: final learning rate as a share of the configured one */
+    float ema_decay;        /* EMA of the weights (0: off); the saved model then holds the EMA weights */
+    float val_every_min;    /* minutes between synthetic validations (0: off) */
+    int val_per_image;      /* synthetic defects per held-out image in a validation */
+    int keep_best;          /* with validation: save the best-validated weights, not the last */
+} dd_train_opts;
+
+enum { DD_LR_CONSTANT = 0, DD_LR_COSINE = 1 };
+
+typedef struct dd_settings {
+    dd_model_config model;
+    dd_train_opts train;
+} dd_settings;
+
+/* The training keys; their offsets are into dd_train_opts. */
+const dd_key_table *dd_train_key_table(void);
+
+/* Profile "paper" (METHOD.md) or "cpu" (the default for 2-core machines): every
+ * model and training value. */
+int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err);
+/* Set one key (model or training) from text ("--key value" or a config file);
+ * `origin` names the source in messages. */
+int dd_settings_set(dd_settings *s, const char *key, const char *value, const char *origin,
+                    dd_error *err);
+/* Apply every member of a JSON object (a config file); model_only: only model
+ * keys are accepted. */
+int dd_settings_apply_json(dd_settings *s, const dd_json *obj, const char *origin, int model_only,
+                           dd_error *err);
+/* A JSON config file (at most 1 MiB). */
+int dd_settings_load_file(dd_settings *s, const char *path, dd_error *err);
+/* Print all keys (model, then training) with their current values and help. */
+void dd_settings_print_help(const dd_settings *s, FILE *f);
+
+#endif
