@@ -3,11 +3,14 @@
  * round-trips, and every malformed file is refused with a non-zero code and a
  * message naming the file and the problem. Bad files are built byte by byte
  * from a good one: little-endian u64 header length + JSON header + data. */
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -170,7 +173,7 @@ static void check_same_model(const dd_model *a, const dd_model *b, const char *l
     CHECK(a->params.total == b->params.total && a->params.count == b->params.count, "%s: same tensor table", label);
     if (a->params.total != b->params.total) return;
     CHECK(!memcmp(a->params.value, b->params.value, a->params.total * sizeof(float)), "%s: values bit-exact", label);
-    char *ja = dd_settings_model_json(&a->cfg), *jb = dd_settings_model_json(&b->cfg);
+    char *ja = dd_model_config_json(&a->cfg), *jb = dd_model_config_json(&b->cfg);
     CHECK(ja && jb && !strcmp(ja, jb), "%s: config equal:\n%s\n%s", label, ja, jb);
     free(ja), free(jb);
     CHECK(!memcmp(&a->cfg.image_threshold, &b->cfg.image_threshold, sizeof(float)) &&
@@ -442,6 +445,16 @@ static void test_bad_files(const char *good) {
     parts_free(&g);
 }
 
+/* Temporary files of the atomic writer (hidden ".<name>.XXXXXX.tmp") left in g_dir. */
+static int temps_left(void) {
+    int n = 0;
+    DIR *d = opendir(g_dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    return n;
+}
+
 static void test_save_failures(const char *good) {
     dd_model *m = tiny_model(0, 11);
     if (!m) return;
@@ -453,25 +466,48 @@ static void test_save_failures(const char *good) {
     path_in(p, sizeof p, "no_such_folder");
     CHECK(access(p, F_OK) != 0, "nothing created");
 
-    /* an existing model whose temp file cannot be created: the old file stays as it was */
+    /* a save that fails half-way (file size limit: the disk is "full" after 4 KiB):
+     * the old file stays as it was and no temporary file is left */
     unsigned char *b1 = NULL, *b2 = NULL;
     size_t n1 = 0, n2 = 0;
     read_all(good, &b1, &n1);
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", good);
-    CHECK(mkdir(tmp, 0777) == 0, "block %s with a folder", tmp);
+    struct rlimit old_lim, lim;
+    getrlimit(RLIMIT_FSIZE, &old_lim);
+    lim = old_lim;
+    lim.rlim_cur = 4096;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of the signal */
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "set a file size limit");
     rc = dd_model_save(m, good, 0, NULL, 0, &err);
-    CHECK(rc != 0 && strstr(err.msg, good), "save blocked: %d '%s'", rc, err.msg);
+    setrlimit(RLIMIT_FSIZE, &old_lim);
+    signal(SIGXFSZ, old_handler);
+    CHECK(rc == DD_E_IO && strstr(err.msg, good) && strstr(err.msg, "untouched"), "save cut short: %d '%s'", rc, err.msg);
     read_all(good, &b2, &n2);
     CHECK(b1 && b2 && n1 == n2 && !memcmp(b1, b2, n1), "the existing file is untouched");
-    rmdir(tmp);
-    /* saving over a folder fails (rename), and removes its temp file */
+    CHECK(temps_left() == 0, "no temporary file left after a failed save (%d)", temps_left());
+    /* saving over a folder fails, naming it, and leaves no temp file */
+    char tmp[600];
     path_in(p, sizeof p, "a_folder");
     mkdir(p, 0777);
     mkdir(strcat(strcpy(tmp, p), "/inner"), 0777);
     rc = dd_model_save(m, p, 0, NULL, 0, &err);
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
-    CHECK(rc != 0 && strstr(err.msg, p) && access(tmp, F_OK) != 0, "save over a non-empty folder: %d '%s', no temp file left", rc, err.msg);
+    CHECK(rc != 0 && strstr(err.msg, p) && strstr(err.msg, "folder") && temps_left() == 0,
+          "save over a non-empty folder: %d '%s', %d temp files left", rc, err.msg, temps_left());
+    /* a symlink planted at the old fixed temporary name "<out>.tmp" is not written
+     * through (it used to be: fopen followed it and truncated its target) */
+    char victim[600], lnk[600];
+    path_in(victim, sizeof victim, "victim.txt");
+    write_bytes(victim, "precious", 8);
+    snprintf(lnk, sizeof lnk, "%s.tmp", good);
+    CHECK(symlink(victim, lnk) == 0, "plant %s", lnk);
+    rc = dd_model_save(m, good, 0, NULL, 0, &err);
+    unsigned char *v = NULL;
+    size_t nv = 0;
+    read_all(victim, &v, &nv);
+    CHECK(rc == DD_OK && v && nv == 8 && !memcmp(v, "precious", 8), "save with a symlink at <out>.tmp: %d '%s', victim %zu bytes",
+          rc, err.msg, nv);
+    free(v);
+    unlink(lnk);
+    CHECK(temps_left() == 0, "no temporary left (%d)", temps_left());
     free(b1), free(b2);
     dd_model_free(m);
 }
