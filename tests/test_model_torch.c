@@ -91,7 +91,7 @@ static void cmp(const char *what, const float *got, tf_tensor *ref, double tol) 
  * elements whose reference gradient is below 1e-5 of the largest are not compared. */
 static void compare_params(dd_model *m, const dd_model_config *cfg, const char *pfx, const char *buf_pfx, int steps,
                            double gmax) {
-    size_t off_elems = 0, total = 0;
+    size_t off_elems = 0, far_elems = 0, total = 0;
     for (int i = 0; i < m->params.count; i++) {
         dd_param *t = &m->params.items[i];
         char nm[160];
@@ -111,12 +111,18 @@ static void compare_params(dd_model *m, const dd_model_config *cfg, const char *
             double tolk = t->trainable ? 0.02 * lr + 1e-6 * fabs(r->data[k]) : 1e-4 * (fabs(r->data[k]) + 1);
             total++;
             if (d > tolk) off_elems++, off_here++;
+            if (t->trainable && d > 0.5 * lr) far_elems++;
         }
         if (off_here > (steps == 1 ? 0 : t->numel / 100)) fprintf(stderr, "  after %d steps %s: %zu of %zu off\n", steps, t->name, off_here, t->numel);
     }
     /* Step 2 mixes two gradients in Adam's ratio m / sqrt(v), which is ill-conditioned
-     * where both are small: allow one element in a thousand outside the band. */
-    CHECK(off_elems <= (steps == 1 ? 0 : total / 1000), "parameters after %d Adam steps: %zu of %zu elements off", steps, off_elems, total);
+     * where both are small, so rounding noise moves some elements by a fraction of lr.
+     * Measured: 0 elements off on an Intel AVX-512 machine; 594 of 302,493 (0.2 %) on an
+     * AMD EPYC (other oneDNN kernels, other rounding), 80 % of them within 0.05 lr and none
+     * beyond 0.5 lr. Allow 0.5 % outside 2 % of lr, and almost none beyond half a step:
+     * a wrong gradient or update moves many elements by whole steps. */
+    CHECK(off_elems <= (steps == 1 ? 0 : total / 200), "parameters after %d Adam steps: %zu of %zu elements off", steps, off_elems, total);
+    CHECK(far_elems <= (steps == 1 ? 0 : total / 10000), "parameters after %d Adam steps: %zu of %zu elements off by more than lr/2", steps, far_elems, total);
     printf("small config: after %d steps %zu of %zu parameter elements outside 2%% of lr\n", steps, off_elems, total);
 }
 
