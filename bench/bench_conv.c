@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend/dnn.h"
+#include "backend/cpu/dnn.h"
 
 typedef struct {
     int n, cin, cout, h, w, k, stride, pad;

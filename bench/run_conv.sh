@@ -36,10 +36,11 @@ BIN=$BUILD/bench/bench_conv
 # Build through the Makefile; if the library does not build right now (someone else's
 # file mid-edit), build the benchmark from the two sources it needs.
 if ! make -s BUILD="$BUILD" "$BIN" >&2; then
-  echo "run_conv.sh: 'make $BIN' failed; building from bench/bench_conv.c src/backend/dnn.c src/core/status.c" >&2
+  echo "run_conv.sh: 'make $BIN' failed; building from bench/bench_conv.c src/backend/backend.c src/backend/cpu/*.c src/core/status.c" >&2
   mkdir -p "$BUILD/bench"
   ${CC:-cc} -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O3 -march=native -Wall -Wextra \
-    -fopenmp -Iinclude -Isrc -o "$BIN" bench/bench_conv.c src/backend/dnn.c src/core/status.c -ldnnl -lm
+    -fopenmp -Iinclude -Isrc -o "$BIN" bench/bench_conv.c src/backend/backend.c src/backend/cpu/*.c \
+    src/core/status.c -ldnnl -lm
 fi
 "$PY" -c 'import torch' || { echo "run_conv.sh: $PY has no torch (apt install python3-torch)" >&2; exit 1; }
 

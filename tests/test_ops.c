@@ -1,14 +1,19 @@
 /* test_ops.c — every op against an independent naive double-precision reference
  * (forward) and by central finite differences (backward), plus bad-input errors and
- * run-to-run determinism. Tolerances: forward 1e-5 (scale-aware relative, see
+ * run-to-run determinism; the cpu backend's dd_backend table: every entry set, the
+ * name switch, and calls through the table bit-identical to the direct calls. Tolerances: forward 1e-5 (scale-aware relative, see
  * check_max_err); finite differences 3e-3, set by float32 rounding of the
  * perturbed forward passes (step 1e-2, or 1e-3 near kinks). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "backend/dnn.h"
-#include "backend/ops.h"
+#include "backend/backend.h"
+#include "backend/cpu/dnn.h"
+#include "backend/cpu/ops.h"
+#include "core/rng.h"
+#include "model/diffusion.h"
 
 static unsigned long long rng_state = 42;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -386,6 +391,292 @@ static void test_losses(void) {
     CHECK(isfinite(l) && fabs(l - 50.0) < 1e-4, "focal at p=0 clamps the log: %g", l);
 }
 
+/* ---- broadcast add, scalar add, squared norm, Adam update ---- */
+typedef struct { float *y0, *y, *b; int n, c; size_t hw; } bc_ctx;
+static void bc_fwd(void *v) {
+    bc_ctx *q = v;
+    size_t ny = (size_t)q->n * q->hw * q->c;
+    memcpy(q->y, q->y0, ny * sizeof *q->y);
+    dd_add_bcast_forward(q->y, q->b, q->n, q->hw, q->c);
+}
+static void test_bcast(void) {
+    int n = 3, c = 19;
+    size_t hw = 37, ny = (size_t)n * hw * c;
+    bc_ctx q = {rnd(ny, 1), malloc(ny * 4), rnd((size_t)n * c, 1), n, c, hw};
+    double *ref = malloc(ny * sizeof *ref);
+    bc_fwd(&q);
+    for (int s = 0; s < n; s++)
+        for (size_t p = 0; p < hw; p++)
+            for (int k = 0; k < c; k++) {
+                size_t i = ((size_t)s * hw + p) * c + k;
+                ref[i] = (double)q.y0[i] + q.b[(size_t)s * c + k];
+            }
+    CHECK(max_err_d(q.y, ref, ny) < 1e-7, "add_bcast forward vs naive: %.3g", max_err_d(q.y, ref, ny));
+    /* backward: db[s,k] = sum over pixels of dy; naive double sum, then finite differences */
+    float *g = rnd(ny, 1), *db = malloc((size_t)n * c * 4);
+    double *rdb = calloc((size_t)n * c, sizeof *rdb);
+    dd_add_bcast_backward(g, db, n, hw, c);
+    for (int s = 0; s < n; s++)
+        for (size_t p = 0; p < hw; p++)
+            for (int k = 0; k < c; k++) rdb[(size_t)s * c + k] += g[((size_t)s * hw + p) * c + k];
+    CHECK(max_err_d(db, rdb, (size_t)n * c) < 1e-5, "add_bcast backward vs naive: %.3g", max_err_d(db, rdb, (size_t)n * c));
+    fd_check("add_bcast", bc_fwd, &q, q.b, (size_t)n * c, db, q.y, g, ny, 1e-2f);
+    float x[5] = {1, -2, 0.5f, 3, 0};
+    dd_add_scalar(x, 4, 1.0f);
+    CHECK(x[0] == 2 && x[1] == -1 && x[2] == 1.5f && x[3] == 4 && x[4] == 0, "add_scalar");
+    free(q.y0), free(q.y), free(q.b), free(ref), free(g), free(db), free(rdb);
+}
+
+static void test_optim(void) {
+    size_t n = 1003;
+    float *g = rnd(n, 2);
+    double ref = 0.5;
+    for (size_t i = 0; i < n; i++) ref += (double)g[i] * g[i];
+    double got = dd_sumsq(g, n, 0.5);
+    CHECK(fabs(got - ref) <= 1e-12 * ref, "sumsq vs naive: %.17g vs %.17g", got, ref);
+    /* chaining over pieces equals one pass (the grad norm relies on it) */
+    CHECK(dd_sumsq(g + 400, n - 400, dd_sumsq(g, 400, 0.5)) == got, "sumsq chained != one pass");
+    /* Adam: the update against the formula in double */
+    float *w = rnd(n, 1), *m = rnd(n, 0.1f), *v = rnd(n, 0.1f);
+    for (size_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
+    double *rw = malloc(n * sizeof *rw), *rm = malloc(n * sizeof *rm), *rv = malloc(n * sizeof *rv);
+    dd_adam_coef k = {.clip = 0.7f, .b1 = 0.9f, .b2 = 0.999f, .omb1 = 0.1f, .omb2 = 0.001f,
+                      .eps = 1e-8f, .step_size = 1e-3f, .bc2_sqrt = 0.3f};
+    for (size_t i = 0; i < n; i++) {
+        double gi = (double)g[i] * k.clip;
+        rm[i] = m[i] * (double)k.b1 + gi * k.omb1;
+        rv[i] = v[i] * (double)k.b2 + gi * gi * k.omb2;
+        rw[i] = w[i] - (double)k.step_size * rm[i] / (sqrt(rv[i]) / k.bc2_sqrt + k.eps);
+    }
+    dd_adam_update(w, g, m, v, n, &k);
+    CHECK(max_err_d(m, rm, n) < 1e-6 && max_err_d(v, rv, n) < 1e-6 && max_err_d(w, rw, n) < 1e-6,
+          "adam update vs naive: m %.3g v %.3g w %.3g", max_err_d(m, rm, n), max_err_d(v, rv, n), max_err_d(w, rw, n));
+    free(g), free(w), free(m), free(v), free(rw), free(rm), free(rv);
+}
+
+static int same_bits(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
+
+/* ---- diffusion ops: naive double reference, finite differences, and the same bits
+ * as model/diffusion.c's loops (which the model still calls; they move here) ---- */
+static dd_guided_coef guided_coef(const dd_schedule *s, int ts, int tb, float w) {
+    double abs_ = s->alpha_bar[ts], abb = s->alpha_bar[tb];
+    dd_guided_coef k = {(float)(1.0 / sqrt(abs_)), (float)sqrt(1.0 / abs_ - 1.0), (float)(1.0 / sqrt(abb)),
+                        (float)sqrt(1.0 / abb - 1.0), (float)sqrt(abs_), (float)sqrt(1.0 - abs_), w};
+    return k;
+}
+static double clampd(double v) { return v < -1 ? -1 : v > 1 ? 1 : v; }
+typedef struct { const dd_guided_coef *k; float *xs, *xb, *es, *eb, *y; size_t n; } gr_ctx;
+static void gr_fwd(void *v) {
+    gr_ctx *q = v;
+    dd_recon_forward(q->k, q->xs, q->xb, q->es, q->eb, q->y, NULL, q->n);
+}
+static void test_diffusion(void) {
+    dd_schedule sch;
+    dd_error err = {0};
+    CHECK(dd_schedule_init(&sch, 1000, &err) == DD_OK, "schedule: %s", err.msg);
+    size_t n = 777;
+    float *x0 = rnd(n, 1), *eps = rnd(n, 1.5f), *xt = malloc(n * 4), *xt2 = malloc(n * 4);
+    double *ref = malloc(n * sizeof *ref);
+    /* noising */
+    float a = (float)sqrt(sch.alpha_bar[250]), b = (float)sqrt(1.0 - sch.alpha_bar[250]);
+    dd_axpby(a, x0, b, eps, xt, n);
+    for (size_t i = 0; i < n; i++) ref[i] = (double)a * x0[i] + (double)b * eps[i];
+    CHECK(max_err_d(xt, ref, n) < 1e-6, "axpby vs naive: %.3g", max_err_d(xt, ref, n));
+    dd_q_sample(&sch, 250, x0, eps, xt2, n);
+    CHECK(same_bits(xt, xt2, n), "axpby differs from dd_q_sample");
+    /* guided reconstruction */
+    int ts = 200, tb = 400;
+    dd_guided_coef k = guided_coef(&sch, ts, tb, 1.0f);
+    float *xs = malloc(n * 4), *xb = malloc(n * 4), *es = rnd(n, 1), *eb = rnd(n, 1);
+    dd_q_sample(&sch, ts, x0, eps, xs, n);
+    dd_q_sample(&sch, tb, x0, es, xb, n);
+    float *y1 = malloc(n * 4), *y2 = malloc(n * 4), *xb1 = malloc(n * 4), *xb2 = malloc(n * 4);
+    dd_recon_forward(&k, xs, xb, es, eb, y1, xb1, n);
+    dd_guided_recon(&sch, ts, tb, 1.0f, xs, xb, es, eb, y2, xb2, n);
+    CHECK(same_bits(y1, y2, n) && same_bits(xb1, xb2, n), "guided reconstruction differs from dd_guided_recon");
+    {
+        double aS = sch.alpha_bar[ts], aB = sch.alpha_bar[tb];
+        for (size_t i = 0; i < n; i++) {
+            double x0b = clampd(xb[i] / sqrt(aB) - sqrt(1 / aB - 1) * eb[i]);
+            double eh = es[i] - sqrt(1 - aS) * (sqrt(aS) * x0b + sqrt(1 - aS) * es[i] - xs[i]);
+            ref[i] = clampd(xs[i] / sqrt(aS) - sqrt(1 / aS - 1) * eh);
+        }
+        CHECK(max_err_d(y1, ref, n) < 1e-5, "guided reconstruction vs naive: %.3g", max_err_d(y1, ref, n));
+    }
+    float *g = rnd(n, 1), *ds1 = rnd(n, 1), *db1 = rnd(n, 1), *ds2 = malloc(n * 4), *db2 = malloc(n * 4);
+    memcpy(ds2, ds1, n * 4), memcpy(db2, db1, n * 4);
+    dd_recon_backward(&k, xs, xb, es, eb, g, ds1, db1, n);
+    dd_guided_recon_backward(&sch, ts, tb, 1.0f, xs, xb, es, eb, g, ds2, db2, n);
+    CHECK(same_bits(ds1, ds2, n) && same_bits(db1, db2, n), "guided reconstruction backward differs from dd_guided_recon_backward");
+    float *zs = calloc(n, 4), *zb = calloc(n, 4);
+    dd_recon_backward(&k, xs, xb, es, eb, g, zs, zb, n);
+    gr_ctx q = {&k, xs, xb, es, eb, y1, n};
+    fd_check("guided reconstruction d e_s", gr_fwd, &q, es, n, zs, y1, g, n, 1e-3f);
+    fd_check("guided reconstruction d e_b", gr_fwd, &q, eb, n, zb, y1, g, n, 1e-3f);
+    /* DDPM step at t = 100 and t = 0, noise drawn in the model's order */
+    for (int t = 100; t >= 0; t -= 100) {
+        double ab = sch.alpha_bar[t], abp = t > 0 ? sch.alpha_bar[t - 1] : 1.0, beta = sch.beta[t];
+        dd_ddpm_coef c = {(float)(1.0 / sqrt(ab)), (float)sqrt(1.0 / ab - 1.0), (float)(beta * sqrt(abp) / (1.0 - ab)),
+                          (float)((1.0 - abp) * sqrt(1.0 - beta) / (1.0 - ab)), (float)sqrt(beta)};
+        dd_rng r1, r2;
+        dd_rng_seed(&r1, 5), dd_rng_seed(&r2, 5);
+        float *noise = malloc(n * 4);
+        for (size_t i = 0; t > 0 && i < n; i++) noise[i] = (float)dd_rng_normal(&r1);
+        memcpy(xt2, xs, n * 4), memcpy(xt, xs, n * 4);
+        for (size_t i = 0; i < n; i++) {
+            double z0 = clampd(xt[i] / sqrt(ab) - sqrt(1 / ab - 1) * eps[i]);
+            ref[i] = t ? beta * sqrt(abp) / (1 - ab) * z0 + (1 - abp) * sqrt(1 - beta) / (1 - ab) * xt[i] + sqrt(beta) * noise[i] : z0;
+        }
+        dd_ddpm_update(&c, xt, eps, t ? noise : NULL, n);
+        dd_ddpm_step(&sch, t, xt2, eps, n, &r2);
+        CHECK(same_bits(xt, xt2, n), "ddpm update at t=%d differs from dd_ddpm_step", t);
+        CHECK(max_err_d(xt, ref, n) < 1e-5, "ddpm update at t=%d vs naive: %.3g", t, max_err_d(xt, ref, n));
+        free(noise);
+    }
+    free(x0), free(eps), free(xt), free(xt2), free(ref), free(xs), free(xb), free(es), free(eb);
+    free(y1), free(y2), free(xb1), free(xb2), free(g), free(ds1), free(db1), free(ds2), free(db2), free(zs), free(zb);
+}
+
+/* ---- the backend table ---- */
+/* Every entry of dd_backend; the size check below fails when an entry is added to
+ * backend.h and not here. */
+#define BACKEND_ENTRIES(X)                                                                 \
+    X(engine_create) X(engine_free) X(activate) X(scratch_bytes) X(commit_scratch)          \
+    X(buf_alloc) X(buf_free) X(buf_zero) X(copy_h2d) X(copy_d2h) X(copy_d2d)               \
+    X(conv_create) X(conv_free) X(conv_algo_used) X(conv_impl) X(conv_forward)             \
+    X(conv_backward) X(sgemm) X(linear_forward) X(linear_backward) X(groupnorm_forward)    \
+    X(groupnorm_backward) X(batchnorm_forward) X(batchnorm_backward) X(silu_forward)       \
+    X(silu_backward) X(relu_forward) X(relu_backward) X(sigmoid_forward)                   \
+    X(sigmoid_backward) X(add_forward) X(copy_grad) X(add_scalar) X(add_bcast_forward)     \
+    X(add_bcast_backward) X(concat_forward) X(concat_backward) X(avgpool2_forward)         \
+    X(avgpool2_backward) X(maxpool2_forward) X(maxpool2_backward) X(upnearest2_forward)    \
+    X(upnearest2_backward) X(upbilinear2_forward) X(upbilinear2_backward)                  \
+    X(attention_forward) X(attention_backward) X(timestep_embedding) X(mse_loss)           \
+    X(focal_loss) X(smoothl1_loss) X(axpby) X(guided_recon_forward)                       \
+    X(guided_recon_backward) X(ddpm_step) X(sumsq) X(adam_update)
+
+static void test_backend_table(dd_engine *eng) {
+    const dd_backend *be = dd_backend_get("cpu");
+    CHECK(be && !strcmp(be->name, "cpu"), "dd_backend_get(\"cpu\")");
+    CHECK(!dd_backend_get("cuda-not-built") && !dd_backend_get("") && !dd_backend_get(NULL),
+          "unknown backend names give NULL");
+    if (!be) return;
+    CHECK(dd_engine_backend(eng) == be, "dd_engine_create makes a cpu engine");
+    int count = 0;
+#define NONNULL(f)                                                                         \
+    count++;                                                                               \
+    CHECK(be->f != NULL, "cpu backend: entry " #f " is NULL");
+    BACKEND_ENTRIES(NONNULL)
+#undef NONNULL
+    CHECK(sizeof(dd_backend) == sizeof(const char *) + (size_t)count * sizeof(void (*)(void)),
+          "dd_backend has %zu bytes, the test lists %d entries: list the new ones in BACKEND_ENTRIES",
+          sizeof(dd_backend), count);
+
+    dd_error err = {0};
+    dd_engine *e2 = NULL;
+    CHECK(dd_engine_create_on(be, 1, &e2, &err) == DD_OK && e2 && dd_engine_threads(e2) == 1 &&
+          dd_engine_backend(e2) == be, "dd_engine_create_on(cpu): %s", err.msg);
+    dd_engine_free(e2);
+    dd_engine_activate(eng); /* back to this test's thread count */
+
+    /* buffers */
+    size_t nb = 1000;
+    float *d = be->buf_alloc(eng, nb * sizeof *d), *h = rnd(nb, 1), *h2 = malloc(nb * sizeof *h2);
+    CHECK(d && ((uintptr_t)d & 63) == 0, "buf_alloc: 64-byte aligned");
+    be->copy_h2d(eng, d, h, nb * sizeof *d);
+    be->copy_d2h(eng, h2, d, nb * sizeof *d);
+    CHECK(same_bits(h, h2, nb), "copy_h2d / copy_d2h round trip");
+    be->buf_zero(eng, d, nb * sizeof *d);
+    be->copy_d2d(eng, h2, d, nb * sizeof *d);
+    int zero = 1;
+    for (size_t i = 0; i < nb; i++) zero &= h2[i] == 0.0f;
+    CHECK(zero, "buf_zero / copy_d2d");
+    be->buf_free(eng, d);
+    be->buf_free(eng, NULL);
+    free(h), free(h2);
+
+    /* through the table == direct, bit for bit */
+    int n = 2, hh = 8, ww = 8, c = 32, g = 8, hw = hh * ww;
+    size_t nx = (size_t)n * hw * c;
+    float *x = rnd(nx, 1), *gam = rnd(c, 1), *bet = rnd(c, 1), *dy = rnd(nx, 1);
+    float *y1 = malloc(nx * 4), *y2 = malloc(nx * 4), *dx1 = malloc(nx * 4), *dx2 = malloc(nx * 4);
+    float mean1[16], rstd1[16], mean2[16], rstd2[16];
+    float dg1[32] = {0}, db1[32] = {0}, dg2[32] = {0}, db2[32] = {0};
+    dd_groupnorm_forward(x, gam, bet, y1, mean1, rstd1, n, hw, c, g, 1e-5f, 1, &err);
+    be->groupnorm_forward(eng, x, gam, bet, y2, mean2, rstd2, n, hw, c, g, 1e-5f, 1, &err);
+    dd_groupnorm_backward(x, gam, bet, mean1, rstd1, dy, dx1, dg1, db1, n, hw, c, g, 1, 0, &err);
+    be->groupnorm_backward(eng, x, gam, bet, mean2, rstd2, dy, dx2, dg2, db2, n, hw, c, g, 1, 0, &err);
+    CHECK(same_bits(y1, y2, nx) && same_bits(dx1, dx2, nx) && same_bits(dg1, dg2, c) && same_bits(db1, db2, c),
+          "groupnorm+silu through the table differs from the direct call");
+    dd_silu_forward(x, y1, nx);
+    be->silu_forward(eng, x, y2, nx);
+    CHECK(same_bits(y1, y2, nx), "silu through the table differs");
+    dd_upbilinear2_forward(x, y1, n, hh / 2, ww / 2, c);
+    be->upbilinear2_forward(eng, x, y2, n, hh / 2, ww / 2, c);
+    CHECK(same_bits(y1, y2, nx), "upbilinear2 through the table differs");
+    float sum1[64], sum2[64];
+    dd_add_bcast_backward(dy, sum1, n, (size_t)hw, c);
+    be->add_bcast_backward(eng, dy, sum2, n, (size_t)hw, c);
+    CHECK(same_bits(sum1, sum2, (size_t)n * c), "add_bcast_backward through the table differs");
+    /* attention: L = 16, C = 32, 4 heads; qkv [N,L,3C] = the first 2*16*96 values of x */
+    {
+        float *pr1 = malloc((size_t)n * 4 * 16 * 16 * 4), *pr2 = malloc((size_t)n * 4 * 16 * 16 * 4);
+        float *a1 = malloc((size_t)n * 16 * 32 * 4), *a2 = malloc((size_t)n * 16 * 32 * 4);
+        CHECK(dd_attention_forward(x, a1, pr1, 1, n, 16, 32, 4, &err) == DD_OK &&
+              be->attention_forward(eng, x, a2, pr2, 1, n, 16, 32, 4, &err) == DD_OK &&
+              same_bits(a1, a2, (size_t)n * 16 * 32) && same_bits(pr1, pr2, (size_t)n * 4 * 16 * 16),
+              "attention through the table differs: %s", err.msg);
+        free(pr1), free(pr2), free(a1), free(a2);
+    }
+    /* convolution made and run through the table, against one made and run directly */
+    {
+        dd_conv_shape s = {n, hh, ww, c, 16, 3, 1, 1};
+        dd_conv *c1 = NULL, *c2 = NULL;
+        size_t nw = (size_t)16 * c * 9, ny = (size_t)n * hw * 16;
+        float *w = rnd(nw, 0.1f), *b = rnd(16, 1), *gy = rnd(ny, 1);
+        float *o1 = malloc(ny * 4), *o2 = malloc(ny * 4), *dw1 = calloc(nw, 4), *dw2 = calloc(nw, 4);
+        if (dd_conv_create(eng, &s, DD_CONV_DIRECT, 1, &c1, &err) ||
+            be->conv_create(eng, &s, DD_CONV_DIRECT, 1, &c2, &err) || dd_engine_commit_scratch(eng, &err)) {
+            CHECK(0, "conv create: %s", err.msg);
+        } else {
+            dd_conv_forward(c1, x, w, b, o1, &err);
+            be->conv_forward(c2, x, w, b, o2, &err);
+            dd_conv_backward(c1, x, w, gy, dx1, dw1, NULL, 0, &err);
+            be->conv_backward(c2, x, w, gy, dx2, dw2, NULL, 0, &err);
+            CHECK(same_bits(o1, o2, ny) && same_bits(dx1, dx2, nx) && same_bits(dw1, dw2, nw),
+                  "conv through the table differs");
+            CHECK(be->conv_algo_used(c2) == DD_CONV_DIRECT && !strcmp(be->conv_impl(c2), dd_conv_impl(c1)),
+                  "conv_algo_used / conv_impl through the table");
+        }
+        be->conv_free(c2);
+        dd_conv_free(c1);
+        free(w), free(b), free(gy), free(o1), free(o2), free(dw1), free(dw2);
+    }
+    /* a loss with its gradient, and the Adam update */
+    {
+        float *pp = malloc(nx * 4), *yy = malloc(nx * 4);
+        for (size_t i = 0; i < nx; i++) pp[i] = 0.5f + 0.45f * x[i], yy[i] = dy[i] > 0.5f;
+        double l1 = dd_focal_loss(pp, yy, dx1, nx, 0.5f, 4.0f, 5.0f, 0);
+        double l2 = be->focal_loss(eng, pp, yy, dx2, nx, 0.5f, 4.0f, 5.0f, 0);
+        CHECK(l1 == l2 && same_bits(dx1, dx2, nx), "focal loss through the table differs");
+        dd_adam_coef k = {1.0f, 0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 1e-3f, 0.04f};
+        float *w1 = rnd(nx, 1), *w2 = malloc(nx * 4), *m1 = calloc(nx, 4), *m2 = calloc(nx, 4);
+        float *v1 = calloc(nx, 4), *v2 = calloc(nx, 4);
+        memcpy(w2, w1, nx * 4);
+        dd_adam_update(w1, dy, m1, v1, nx, &k);
+        be->adam_update(eng, w2, dy, m2, v2, nx, &k);
+        CHECK(same_bits(w1, w2, nx) && same_bits(m1, m2, nx) && same_bits(v1, v2, nx),
+              "adam update through the table differs");
+        CHECK(dd_sumsq(dy, nx, 0) == be->sumsq(eng, dy, nx, 0), "sumsq through the table differs");
+        dd_guided_coef gk = {2.0f, 1.5f, 3.0f, 2.5f, 0.5f, 0.8f, 1.0f};
+        dd_recon_forward(&gk, x, dy, w1, pp, y1, dx1, nx);
+        be->guided_recon_forward(eng, &gk, x, dy, w1, pp, y2, dx2, nx);
+        CHECK(same_bits(y1, y2, nx) && same_bits(dx1, dx2, nx), "guided reconstruction through the table differs");
+        free(pp), free(yy), free(w1), free(w2), free(m1), free(m2), free(v1), free(v2);
+    }
+    free(x), free(gam), free(bet), free(dy), free(y1), free(y2), free(dx1), free(dx2);
+}
+
 /* ---- bad input: errors name the op and the shapes ---- */
 static void test_bad_input(dd_engine *eng) {
     dd_error err = {0};
@@ -431,6 +722,10 @@ int main(void) {
     test_linear();
     test_attention();
     test_losses();
+    test_bcast();
+    test_optim();
+    test_diffusion();
+    test_backend_table(eng);
     test_bad_input(eng);
     dd_engine_free(eng);
     return check_summary("test_ops");

@@ -7,8 +7,8 @@
 
 #include "nn/adam.h"
 #include "check.h"
-#include "backend/dnn.h"
-#include "backend/ops.h"
+#include "backend/cpu/dnn.h"
+#include "backend/cpu/ops.h"
 #include "tensorfile.h"
 
 #define TOL 1e-4

@@ -1,11 +1,11 @@
-/* layers.c — named parameterised layers over the raw ops (see layers.h). */
+/* layers.c — named parameterised layers over the backend's ops (see layers.h). */
 #include "nn/layers.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "backend/ops.h"
+#include "backend/backend.h"
 
 static int add_kind(dd_params *p, const char *name, const char *suffix, int ndim, int64_t d0,
                     int64_t d1, int64_t d2, int64_t d3, int trainable, int group, int kind,
@@ -51,21 +51,25 @@ int dd_convl_build(dd_convl *l, dd_engine *e, int n, int h, int w, dd_conv_algo 
          * thread and needs ~2 GB more at the paper config (bench/README.md). */
         if (algo == DD_CONV_AUTO && training && l->cin >= 64 && l->cout >= 64) a = DD_CONV_WINOGRAD;
     }
-    return dd_conv_create(e, &s, a, training, &l->prim, err);
+    l->eng = e;
+    return dd_engine_backend(e)->conv_create(e, &s, a, training, &l->prim, err);
 }
 
-int dd_convl_forward(const dd_convl *l, const dd_params *p, const float *x, float *y, dd_error *err) {
-    return dd_conv_forward(l->prim, x, dd_params_value(p, l->w), dd_params_value(p, l->b), y, err);
+int dd_convl_forward(dd_engine *e, const dd_convl *l, const dd_params *p, const float *x, float *y,
+                     dd_error *err) {
+    return dd_engine_backend(e)->conv_forward(l->prim, x, dd_params_value(p, l->w),
+                                              dd_params_value(p, l->b), y, err);
 }
 
-int dd_convl_backward(const dd_convl *l, dd_params *p, const float *x, const float *dy, float *dx,
-                      int acc, dd_error *err) {
-    return dd_conv_backward(l->prim, x, dd_params_value(p, l->w), dy, dx, dd_params_grad(p, l->w),
-                            dd_params_grad(p, l->b), acc, err);
+int dd_convl_backward(dd_engine *e, const dd_convl *l, dd_params *p, const float *x, const float *dy,
+                      float *dx, int acc, dd_error *err) {
+    return dd_engine_backend(e)->conv_backward(l->prim, x, dd_params_value(p, l->w), dy, dx,
+                                               dd_params_grad(p, l->w), dd_params_grad(p, l->b),
+                                               acc, err);
 }
 
 void dd_convl_free(dd_convl *l) {
-    dd_conv_free(l->prim);
+    if (l->prim) dd_engine_backend(l->eng)->conv_free(l->prim);
     l->prim = NULL;
 }
 
@@ -86,17 +90,18 @@ int dd_gnl_plan(dd_gnl *l, dd_arena *a, int n, dd_error *err) {
     return (a->base && (!l->mean || !l->rstd)) ? DD_E_NOMEM : DD_OK;
 }
 
-int dd_gnl_forward(const dd_gnl *l, const dd_params *p, const float *x, float *y, int n, int hw,
-                   int silu, dd_error *err) {
-    return dd_groupnorm_forward(x, dd_params_value(p, l->g), dd_params_value(p, l->b), y, l->mean,
-                                l->rstd, n, hw, l->c, l->groups, 1e-5f, silu, err);
+int dd_gnl_forward(dd_engine *e, const dd_gnl *l, const dd_params *p, const float *x, float *y,
+                   int n, int hw, int silu, dd_error *err) {
+    return dd_engine_backend(e)->groupnorm_forward(e, x, dd_params_value(p, l->g),
+                                                   dd_params_value(p, l->b), y, l->mean, l->rstd,
+                                                   n, hw, l->c, l->groups, 1e-5f, silu, err);
 }
 
-int dd_gnl_backward(const dd_gnl *l, dd_params *p, const float *x, const float *dy, float *dx, int n,
-                    int hw, int silu, int acc, dd_error *err) {
-    return dd_groupnorm_backward(x, dd_params_value(p, l->g), dd_params_value(p, l->b), l->mean,
-                                 l->rstd, dy, dx, dd_params_grad(p, l->g), dd_params_grad(p, l->b),
-                                 n, hw, l->c, l->groups, silu, acc, err);
+int dd_gnl_backward(dd_engine *e, const dd_gnl *l, dd_params *p, const float *x, const float *dy,
+                    float *dx, int n, int hw, int silu, int acc, dd_error *err) {
+    return dd_engine_backend(e)->groupnorm_backward(
+        e, x, dd_params_value(p, l->g), dd_params_value(p, l->b), l->mean, l->rstd, dy, dx,
+        dd_params_grad(p, l->g), dd_params_grad(p, l->b), n, hw, l->c, l->groups, silu, acc, err);
 }
 
 int dd_bnl_declare(dd_bnl *l, dd_params *p, const char *name, int c, int group, dd_error *err) {
@@ -117,20 +122,21 @@ int dd_bnl_plan(dd_bnl *l, dd_arena *a, dd_error *err) {
     return (a->base && (!l->mean || !l->rstd)) ? DD_E_NOMEM : DD_OK;
 }
 
-int dd_bnl_forward(const dd_bnl *l, dd_params *p, const float *x, float *y, size_t pix, int training,
-                   dd_error *err) {
-    int rc = dd_batchnorm_forward(x, dd_params_value(p, l->g), dd_params_value(p, l->b),
-                                  dd_params_value(p, l->rm), dd_params_value(p, l->rv), y, l->mean,
-                                  l->rstd, pix, l->c, 1e-5f, 0.1f, training, err);
-    if (!rc && training) dd_params_value(p, l->nbt)[0] += 1.0f;
+int dd_bnl_forward(dd_engine *e, const dd_bnl *l, dd_params *p, const float *x, float *y, size_t pix,
+                   int training, dd_error *err) {
+    const dd_backend *be = dd_engine_backend(e);
+    int rc = be->batchnorm_forward(e, x, dd_params_value(p, l->g), dd_params_value(p, l->b),
+                                   dd_params_value(p, l->rm), dd_params_value(p, l->rv), y, l->mean,
+                                   l->rstd, pix, l->c, 1e-5f, 0.1f, training, err);
+    if (!rc && training) be->add_scalar(e, dd_params_value(p, l->nbt), 1, 1.0f);
     return rc;
 }
 
-int dd_bnl_backward(const dd_bnl *l, dd_params *p, const float *x, const float *dy, float *dx,
-                    size_t pix, int acc, dd_error *err) {
-    return dd_batchnorm_backward(x, dd_params_value(p, l->g), l->mean, l->rstd, dy, dx,
-                                 dd_params_grad(p, l->g), dd_params_grad(p, l->b), pix, l->c, acc,
-                                 err);
+int dd_bnl_backward(dd_engine *e, const dd_bnl *l, dd_params *p, const float *x, const float *dy,
+                    float *dx, size_t pix, int acc, dd_error *err) {
+    return dd_engine_backend(e)->batchnorm_backward(e, x, dd_params_value(p, l->g), l->mean,
+                                                    l->rstd, dy, dx, dd_params_grad(p, l->g),
+                                                    dd_params_grad(p, l->b), pix, l->c, acc, err);
 }
 
 int dd_linl_declare(dd_linl *l, dd_params *p, const char *name, int in, int out, int group,
@@ -143,16 +149,17 @@ int dd_linl_declare(dd_linl *l, dd_params *p, const char *name, int in, int out,
     return l->b < 0 ? (err ? err->code : DD_E_INVALID) : DD_OK;
 }
 
-int dd_linl_forward(const dd_linl *l, const dd_params *p, const float *x, float *y, int m,
-                    dd_error *err) {
-    return dd_linear_forward(x, dd_params_value(p, l->w), dd_params_value(p, l->b), y, m, l->in,
-                             l->out, err);
+int dd_linl_forward(dd_engine *e, const dd_linl *l, const dd_params *p, const float *x, float *y,
+                    int m, dd_error *err) {
+    return dd_engine_backend(e)->linear_forward(e, x, dd_params_value(p, l->w),
+                                                dd_params_value(p, l->b), y, m, l->in, l->out, err);
 }
 
-int dd_linl_backward(const dd_linl *l, dd_params *p, const float *x, const float *dy, float *dx,
-                     int m, int acc, dd_error *err) {
-    return dd_linear_backward(x, dd_params_value(p, l->w), dy, dx, dd_params_grad(p, l->w),
-                              dd_params_grad(p, l->b), m, l->in, l->out, acc, err);
+int dd_linl_backward(dd_engine *e, const dd_linl *l, dd_params *p, const float *x, const float *dy,
+                     float *dx, int m, int acc, dd_error *err) {
+    return dd_engine_backend(e)->linear_backward(e, x, dd_params_value(p, l->w), dy, dx,
+                                                 dd_params_grad(p, l->w), dd_params_grad(p, l->b),
+                                                 m, l->in, l->out, acc, err);
 }
 
 static void uniform_fill(float *x, size_t n, float bound, dd_rng *r) {

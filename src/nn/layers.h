@@ -1,13 +1,16 @@
 /* layers.h — owns the parameterised layers that networks are built from: a
  * convolution, a GroupNorm, a BatchNorm and a linear layer, each binding named
- * tensors in a dd_params table (PyTorch state_dict names) to the raw ops of
- * dnn.h / ops.h. A layer is declared (names and shapes) before the parameter
- * block exists, then built for one activation shape (oneDNN primitives, once). */
+ * tensors in a dd_params table (PyTorch state_dict names) to the ops of the
+ * engine's backend (backend/backend.h). A layer is declared (names and shapes)
+ * before the parameter block exists; a convolution is then built for one
+ * activation shape on one engine (the backend's primitives, once). Every forward
+ * and backward runs on the engine e it is given (for a convolution: the one it
+ * was built on). */
 #ifndef DD_LAYERS_H
 #define DD_LAYERS_H
 
 #include "core/arena.h"
-#include "backend/dnn.h"
+#include "backend/backend.h"
 #include "core/rng.h"
 #include "core/status.h"
 
@@ -15,7 +18,8 @@ typedef struct dd_convl {
     int w, b;             /* param indices: "<name>.weight" [O,I,k,k], "<name>.bias" [O] */
     int cin, cout, k, stride;
     int zero_init;        /* guided-diffusion zero_module */
-    dd_conv *prim;
+    dd_conv *prim;        /* made by the backend of eng */
+    dd_engine *eng;       /* the engine it was built on */
     int ho, wo;           /* output size once built */
 } dd_convl;
 
@@ -41,38 +45,42 @@ int dd_convl_declare(dd_convl *l, dd_params *p, const char *name, int cin, int c
 /* Create the primitives for input [n,h,w,cin]. */
 int dd_convl_build(dd_convl *l, dd_engine *e, int n, int h, int w, dd_conv_algo algo, int training,
                    dd_error *err);
-int dd_convl_forward(const dd_convl *l, const dd_params *p, const float *x, float *y, dd_error *err);
+int dd_convl_forward(dd_engine *e, const dd_convl *l, const dd_params *p, const float *x, float *y,
+                     dd_error *err);
 /* dW, db accumulate into p->grad; dx (may be NULL) overwritten or added (acc). */
-int dd_convl_backward(const dd_convl *l, dd_params *p, const float *x, const float *dy, float *dx,
-                      int acc, dd_error *err);
+int dd_convl_backward(dd_engine *e, const dd_convl *l, dd_params *p, const float *x, const float *dy,
+                      float *dx, int acc, dd_error *err);
+/* Frees the primitives through the backend they were built on (unbuilt: nothing). */
 void dd_convl_free(dd_convl *l);
 
 int dd_gnl_declare(dd_gnl *l, dd_params *p, const char *name, int c, int groups_wanted, int group,
                    dd_error *err);
 /* Statistics buffers for batch n. */
 int dd_gnl_plan(dd_gnl *l, dd_arena *a, int n, dd_error *err);
-int dd_gnl_forward(const dd_gnl *l, const dd_params *p, const float *x, float *y, int n, int hw,
-                   int silu, dd_error *err);
-int dd_gnl_backward(const dd_gnl *l, dd_params *p, const float *x, const float *dy, float *dx, int n,
-                    int hw, int silu, int acc, dd_error *err);
+int dd_gnl_forward(dd_engine *e, const dd_gnl *l, const dd_params *p, const float *x, float *y,
+                   int n, int hw, int silu, dd_error *err);
+int dd_gnl_backward(dd_engine *e, const dd_gnl *l, dd_params *p, const float *x, const float *dy,
+                    float *dx, int n, int hw, int silu, int acc, dd_error *err);
 
 int dd_bnl_declare(dd_bnl *l, dd_params *p, const char *name, int c, int group, dd_error *err);
 int dd_bnl_plan(dd_bnl *l, dd_arena *a, dd_error *err);
-int dd_bnl_forward(const dd_bnl *l, dd_params *p, const float *x, float *y, size_t pix, int training,
-                   dd_error *err);
-int dd_bnl_backward(const dd_bnl *l, dd_params *p, const float *x, const float *dy, float *dx,
-                    size_t pix, int acc, dd_error *err);
+/* training: batch statistics, and num_batches_tracked += 1. */
+int dd_bnl_forward(dd_engine *e, const dd_bnl *l, dd_params *p, const float *x, float *y, size_t pix,
+                   int training, dd_error *err);
+int dd_bnl_backward(dd_engine *e, const dd_bnl *l, dd_params *p, const float *x, const float *dy,
+                    float *dx, size_t pix, int acc, dd_error *err);
 
 int dd_linl_declare(dd_linl *l, dd_params *p, const char *name, int in, int out, int group,
                     dd_error *err);
-int dd_linl_forward(const dd_linl *l, const dd_params *p, const float *x, float *y, int m,
-                    dd_error *err);
-int dd_linl_backward(const dd_linl *l, dd_params *p, const float *x, const float *dy, float *dx,
-                     int m, int acc, dd_error *err);
+int dd_linl_forward(dd_engine *e, const dd_linl *l, const dd_params *p, const float *x, float *y,
+                    int m, dd_error *err);
+int dd_linl_backward(dd_engine *e, const dd_linl *l, dd_params *p, const float *x, const float *dy,
+                     float *dx, int m, int acc, dd_error *err);
 
 /* PyTorch's default initialisation of a conv / linear: weight and bias uniform in
  * +-1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5)); zero_init layers stay 0.
- * GroupNorm/BatchNorm: weight 1, bias 0, running_var 1. Called once the block exists. */
+ * GroupNorm/BatchNorm: weight 1, bias 0, running_var 1. Called once the block exists;
+ * these write the parameter values on the host (a device backend uploads them). */
 void dd_convl_init(const dd_convl *l, dd_params *p, dd_rng *r);
 void dd_linl_init(const dd_linl *l, dd_params *p, dd_rng *r);
 void dd_gnl_init(const dd_gnl *l, dd_params *p);

@@ -1,10 +1,10 @@
-/* segnet.c — the segmentation sub-network (see segnet.h and METHOD.md §5). */
+/* segnet.c — the segmentation sub-network (see segnet.h and docs/method.md §5). */
 #include "nn/segnet.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "backend/ops.h"
+#include "backend/backend.h"
 
 int dd_segnet_check(int h, int w, int width, dd_error *err) {
     if (h <= 0 || w <= 0 || h % 32 || w % 32)
@@ -72,6 +72,7 @@ void dd_segnet_init(dd_segnet *s, dd_params *p, dd_rng *r) {
 }
 
 int dd_segnet_build(dd_segnet *s, dd_engine *e, int n, int training, dd_conv_algo algo, dd_error *err) {
+    s->eng = e;
     s->n = n, s->training = training;
     int rc;
     for (int i = 0; i < s->ncbr; i++)
@@ -122,24 +123,27 @@ int dd_segnet_plan(dd_segnet *s, dd_arena *a, dd_error *err) {
 
 /* y = ReLU(BN(conv(x))) */
 static int cbr_forward(dd_segnet *s, dd_cbr *b, dd_params *p, const float *x, dd_error *err) {
+    dd_engine *e = s->eng;
     size_t pix = (size_t)s->n * b->h * b->w;
     b->x = x;
     int rc;
-    if ((rc = dd_convl_forward(&b->conv, p, x, b->c, err)) ||
-        (rc = dd_bnl_forward(&b->bn, p, b->c, b->y, pix, s->training, err)))
+    if ((rc = dd_convl_forward(e, &b->conv, p, x, b->c, err)) ||
+        (rc = dd_bnl_forward(e, &b->bn, p, b->c, b->y, pix, s->training, err)))
         return rc;
-    dd_relu_forward(b->y, b->y, pix * b->conv.cout);
+    dd_engine_backend(e)->relu_forward(e, b->y, b->y, pix * b->conv.cout);
     return DD_OK;
 }
 
 int dd_segnet_forward(dd_segnet *s, dd_params *p, const float *x, dd_error *err) {
+    dd_engine *e = s->eng;
+    const dd_backend *be = dd_engine_backend(e);
     int rc, n = s->n;
     const float *h = x;
     for (int blk = 0; blk < 6; blk++) {
         dd_cbr *a = &s->cbr[2 * blk], *b = &s->cbr[2 * blk + 1];
         if ((rc = cbr_forward(s, a, p, h, err)) || (rc = cbr_forward(s, b, p, a->y, err))) return rc;
         if (blk < 5) {
-            if ((rc = dd_maxpool2_forward(b->y, s->pool[blk], n, b->h, b->w, b->conv.cout, err))) return rc;
+            if ((rc = be->maxpool2_forward(e, b->y, s->pool[blk], n, b->h, b->w, b->conv.cout, err))) return rc;
             h = s->pool[blk];
         } else {
             h = b->y;
@@ -149,41 +153,44 @@ int dd_segnet_forward(dd_segnet *s, dd_params *p, const float *x, dd_error *err)
         dd_cbr *up = &s->cbr[12 + 3 * st], *d1 = &s->cbr[13 + 3 * st], *d2 = &s->cbr[14 + 3 * st];
         dd_cbr *skip = &s->cbr[2 * (4 - st) + 1];
         /* bilinear 2x (align corners) [N,h/2,w/2,c] -> [N,h,w,c], CBR, concat(up, skip), 2 CBR */
-        dd_upbilinear2_forward(h, s->upsampled[st], n, up->h / 2, up->w / 2, up->conv.cin);
+        be->upbilinear2_forward(e, h, s->upsampled[st], n, up->h / 2, up->w / 2, up->conv.cin);
         if ((rc = cbr_forward(s, up, p, s->upsampled[st], err))) return rc;
-        dd_concat_forward(up->y, up->conv.cout, skip->y, skip->conv.cout, s->cat[st], (size_t)n * up->h * up->w);
+        be->concat_forward(e, up->y, up->conv.cout, skip->y, skip->conv.cout, s->cat[st], (size_t)n * up->h * up->w);
         if ((rc = cbr_forward(s, d1, p, s->cat[st], err)) || (rc = cbr_forward(s, d2, p, d1->y, err))) return rc;
         h = d2->y;
     }
-    if ((rc = dd_convl_forward(&s->head, p, h, s->logits, err))) return rc;
-    dd_sigmoid_forward(s->logits, s->mask, (size_t)n * s->h * s->w);
+    if ((rc = dd_convl_forward(e, &s->head, p, h, s->logits, err))) return rc;
+    be->sigmoid_forward(e, s->logits, s->mask, (size_t)n * s->h * s->w);
     return DD_OK;
 }
 
 /* From b->dy: ReLU, BN and conv backward; d(input) into dx (acc as given). */
 static int cbr_backward(dd_segnet *s, dd_cbr *b, dd_params *p, float *dx, int acc, dd_error *err) {
+    dd_engine *e = s->eng;
     size_t pix = (size_t)s->n * b->h * b->w;
     float *S0 = s->scratch[0], *S1 = s->scratch[1];
-    dd_relu_backward(b->y, b->dy, S0, pix * b->conv.cout, 0);
-    int rc = dd_bnl_backward(&b->bn, p, b->c, S0, S1, pix, 0, err);
-    return rc ? rc : dd_convl_backward(&b->conv, p, b->x, S1, dx, acc, err);
+    dd_engine_backend(e)->relu_backward(e, b->y, b->dy, S0, pix * b->conv.cout, 0);
+    int rc = dd_bnl_backward(e, &b->bn, p, b->c, S0, S1, pix, 0, err);
+    return rc ? rc : dd_convl_backward(e, &b->conv, p, b->x, S1, dx, acc, err);
 }
 
 int dd_segnet_backward(dd_segnet *s, dd_params *p, const float *dmask, float *dx, dd_error *err) {
     if (!s->training) return dd_fail(err, DD_E_INVALID, "segmentation net: built for inference, no backward");
+    dd_engine *e = s->eng;
+    const dd_backend *be = dd_engine_backend(e);
     int rc, n = s->n;
     float *S0 = s->scratch[0], *S2 = s->scratch[2];
-    dd_sigmoid_backward(s->mask, dmask, S0, (size_t)n * s->h * s->w, 0);
+    be->sigmoid_backward(e, s->mask, dmask, S0, (size_t)n * s->h * s->w, 0);
     dd_cbr *last = &s->cbr[26];
-    if ((rc = dd_convl_backward(&s->head, p, last->y, S0, last->dy, 0, err))) return rc;
+    if ((rc = dd_convl_backward(e, &s->head, p, last->y, S0, last->dy, 0, err))) return rc;
     for (int st = 4; st >= 0; st--) {
         dd_cbr *up = &s->cbr[12 + 3 * st], *d1 = &s->cbr[13 + 3 * st], *d2 = &s->cbr[14 + 3 * st];
         dd_cbr *skip = &s->cbr[2 * (4 - st) + 1];
         dd_cbr *prev = st ? &s->cbr[14 + 3 * (st - 1)] : &s->cbr[11];
         if ((rc = cbr_backward(s, d2, p, d1->dy, 0, err)) || (rc = cbr_backward(s, d1, p, S2, 0, err))) return rc;
-        dd_concat_backward(S2, up->dy, up->conv.cout, skip->dy, skip->conv.cout, (size_t)n * up->h * up->w, 0, 0);
+        be->concat_backward(e, S2, up->dy, up->conv.cout, skip->dy, skip->conv.cout, (size_t)n * up->h * up->w, 0, 0);
         if ((rc = cbr_backward(s, up, p, S2, 0, err))) return rc;
-        dd_upbilinear2_backward(S2, prev->dy, n, up->h / 2, up->w / 2, up->conv.cin, 0);
+        be->upbilinear2_backward(e, S2, prev->dy, n, up->h / 2, up->w / 2, up->conv.cin, 0);
     }
     for (int blk = 5; blk >= 0; blk--) {
         dd_cbr *a = &s->cbr[2 * blk], *b = &s->cbr[2 * blk + 1];
@@ -192,7 +199,7 @@ int dd_segnet_backward(dd_segnet *s, dd_params *p, const float *dmask, float *dx
         if ((rc = cbr_backward(s, a, p, S2, 0, err))) return rc;
         /* into the previous block's output, which the decoder already wrote */
         dd_cbr *pb = &s->cbr[2 * blk - 1];
-        if ((rc = dd_maxpool2_backward(pb->y, S2, pb->dy, n, pb->h, pb->w, pb->conv.cout, 1, err))) return rc;
+        if ((rc = be->maxpool2_backward(e, pb->y, S2, pb->dy, n, pb->h, pb->w, pb->conv.cout, 1, err))) return rc;
     }
     return DD_OK;
 }

@@ -1,13 +1,14 @@
 /* segnet.h — owns the segmentation sub-network (DRAEM-style discriminative
- * U-Net, METHOD.md §5): input concat(image, reconstruction) [N,H,W,6], output
+ * U-Net, docs/method.md §5): input concat(image, reconstruction) [N,H,W,6], output
  * the anomaly map M = sigmoid(head) [N,H,W,1]. Every CBR is Conv3x3 -> BatchNorm
  * -> ReLU; names follow the reference ("seg.encoder_segment.block1.0.weight").
- * Same life cycle as the denoiser (declare, alloc, build, plan, run). */
+ * Same life cycle as the denoiser (declare, alloc, build, plan, run); every op
+ * runs through the build engine's backend (backend/backend.h). */
 #ifndef DD_SEGNET_H
 #define DD_SEGNET_H
 
 #include "core/arena.h"
-#include "backend/dnn.h"
+#include "backend/backend.h"
 #include "nn/layers.h"
 
 #define DD_SEG_CBR_MAX 32
@@ -22,6 +23,7 @@ typedef struct dd_cbr {
 } dd_cbr;
 
 typedef struct dd_segnet {
+    dd_engine *eng;      /* the engine of dd_segnet_build: every op runs on it */
     int h, w, width, in_ch;
     int n, training;
     dd_cbr cbr[DD_SEG_CBR_MAX];

@@ -1,11 +1,11 @@
-/* unet.c — the denoiser U-Net (see unet.h and METHOD.md §4). */
+/* unet.c — the denoiser U-Net (see unet.h and docs/method.md §4). */
 #include "nn/unet.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/ops.h"
+#include "backend/backend.h"
 
 void dd_unet_config_paper(dd_unet_config *c, int h, int w) {
     memset(c, 0, sizeof *c);
@@ -238,6 +238,7 @@ void dd_unet_init(dd_unet *u, dd_params *p, dd_rng *r) {
 }
 
 int dd_unet_build(dd_unet *u, dd_engine *e, int n, int training, dd_conv_algo algo, dd_error *err) {
+    u->eng = e;
     u->n = n;
     u->training = training;
     int rc;
@@ -384,180 +385,177 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
 
 /* ---- forward ---- */
 
-static int res_forward(dd_resblock *b, dd_params *p, const float *x, const float *semb, float *out,
-                       int n, dd_error *err) {
+static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *x,
+                       const float *semb, float *out, int n, dd_error *err) {
+    const dd_backend *be = dd_engine_backend(e);
     int rc;
     size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
     int co = b->out;
     b->x = x;
     /* a1 = SiLU(GN(x)) [N,h,w,in] */
-    if ((rc = dd_gnl_forward(&b->gn1, p, x, b->a1, n, (int)ihw, 1, err))) return rc;
+    if ((rc = dd_gnl_forward(e, &b->gn1, p, x, b->a1, n, (int)ihw, 1, err))) return rc;
     const float *a1 = b->a1, *xs = x;
     if (b->mode == 1) { /* 2x2 average pooling of both paths -> [N,ho,wo,in] */
-        if ((rc = dd_avgpool2_forward(b->a1, b->a1m, n, b->h, b->w, b->in, err)) ||
-            (rc = dd_avgpool2_forward(x, b->xm, n, b->h, b->w, b->in, err)))
+        if ((rc = be->avgpool2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in, err)) ||
+            (rc = be->avgpool2_forward(e, x, b->xm, n, b->h, b->w, b->in, err)))
             return rc;
         a1 = b->a1m, xs = b->xm;
     } else if (b->mode == 2) { /* 2x nearest upsampling -> [N,ho,wo,in] */
-        dd_upnearest2_forward(b->a1, b->a1m, n, b->h, b->w, b->in);
-        dd_upnearest2_forward(x, b->xm, n, b->h, b->w, b->in);
+        be->upnearest2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in);
+        be->upnearest2_forward(e, x, b->xm, n, b->h, b->w, b->in);
         a1 = b->a1m, xs = b->xm;
     }
     /* h1 = conv1(a1) + Linear(SiLU(emb)) broadcast over pixels [N,ho,wo,out] */
-    if ((rc = dd_convl_forward(&b->conv1, p, a1, b->h1, err)) ||
-        (rc = dd_linl_forward(&b->emb, p, semb, b->eproj, n, err)))
+    if ((rc = dd_convl_forward(e, &b->conv1, p, a1, b->h1, err)) ||
+        (rc = dd_linl_forward(e, &b->emb, p, semb, b->eproj, n, err)))
         return rc;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int s = 0; s < n; s++)
-        for (size_t q = 0; q < ohw; q++) {
-            float *hv = b->h1 + ((size_t)s * ohw + q) * co;
-            const float *ev = b->eproj + (size_t)s * co;
-            for (int k = 0; k < co; k++) hv[k] += ev[k];
-        }
+    be->add_bcast_forward(e, b->h1, b->eproj, n, ohw, co);
     /* a2 = SiLU(GN(h1)); h2 = conv2(a2); out = skip(xs) + h2 */
-    if ((rc = dd_gnl_forward(&b->gn2, p, b->h1, b->a2, n, (int)ohw, 1, err)) ||
-        (rc = dd_convl_forward(&b->conv2, p, b->a2, b->h2, err)))
+    if ((rc = dd_gnl_forward(e, &b->gn2, p, b->h1, b->a2, n, (int)ohw, 1, err)) ||
+        (rc = dd_convl_forward(e, &b->conv2, p, b->a2, b->h2, err)))
         return rc;
     size_t total = (size_t)n * ohw * co;
     if (b->has_skip) {
-        if ((rc = dd_convl_forward(&b->skip, p, xs, out, err))) return rc;
-        dd_copy_grad(b->h2, out, total, 1); /* out += h2 */
+        if ((rc = dd_convl_forward(e, &b->skip, p, xs, out, err))) return rc;
+        be->copy_grad(e, b->h2, out, total, 1); /* out += h2 */
     } else {
-        dd_add_forward(xs, b->h2, out, total);
+        be->add_forward(e, xs, b->h2, out, total);
     }
     return DD_OK;
 }
 
-static int attn_forward(dd_attnblock *t, dd_params *p, const float *x, float *out, int n, int training,
-                        dd_error *err) {
+static int attn_forward(dd_engine *e, dd_attnblock *t, dd_params *p, const float *x, float *out,
+                        int n, int training, dd_error *err) {
+    const dd_backend *be = dd_engine_backend(e);
     int rc;
     int l = t->h * t->w, m = n * l;
     t->x = x;
     /* hn = GN(x) [N,L,C]; qkv = to_qkv(hn) [N,L,3C]; a = attention [N,L,C]; out = x + proj(a) */
-    if ((rc = dd_gnl_forward(&t->norm, p, x, t->hn, n, l, 0, err)) ||
-        (rc = dd_linl_forward(&t->qkv, p, t->hn, t->qkvb, m, err)) ||
-        (rc = dd_attention_forward(t->qkvb, t->a, t->probs, training, n, l, t->c, t->heads, err)) ||
-        (rc = dd_linl_forward(&t->proj, p, t->a, out, m, err)))
+    if ((rc = dd_gnl_forward(e, &t->norm, p, x, t->hn, n, l, 0, err)) ||
+        (rc = dd_linl_forward(e, &t->qkv, p, t->hn, t->qkvb, m, err)) ||
+        (rc = be->attention_forward(e, t->qkvb, t->a, t->probs, training, n, l, t->c, t->heads, err)) ||
+        (rc = dd_linl_forward(e, &t->proj, p, t->a, out, m, err)))
         return rc;
-    dd_copy_grad(x, out, (size_t)m * t->c, 1); /* out += x */
+    be->copy_grad(e, x, out, (size_t)m * t->c, 1); /* out += x */
     return DD_OK;
 }
 
 int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_error *err) {
     const dd_unet_config *c = &u->cfg;
+    dd_engine *e = u->eng;
+    const dd_backend *be = dd_engine_backend(e);
     int n = u->n, C = c->base, rc;
     for (int i = 0; i < n; i++) {
         if (t[i] < 0) return dd_fail(err, DD_E_INVALID, "denoiser: negative timestep %d", t[i]);
         u->t[i] = t[i];
     }
     /* emb = Linear(SiLU(Linear(sinusoid(t)))) [N,4C]; every ResBlock uses SiLU(emb). */
-    if ((rc = dd_timestep_embedding(t, u->temb, n, C, err)) ||
-        (rc = dd_linl_forward(&u->temb1, p, u->temb, u->e1, n, err)))
+    if ((rc = be->timestep_embedding(e, t, u->temb, n, C, err)) ||
+        (rc = dd_linl_forward(e, &u->temb1, p, u->temb, u->e1, n, err)))
         return rc;
-    dd_silu_forward(u->e1, u->s1, (size_t)n * 4 * C);
-    if ((rc = dd_linl_forward(&u->temb2, p, u->s1, u->emb, n, err))) return rc;
-    dd_silu_forward(u->emb, u->semb, (size_t)n * 4 * C);
+    be->silu_forward(e, u->e1, u->s1, (size_t)n * 4 * C);
+    if ((rc = dd_linl_forward(e, &u->temb2, p, u->s1, u->emb, n, err))) return rc;
+    be->silu_forward(e, u->emb, u->semb, (size_t)n * 4 * C);
 
     const float *h = x;
     for (int i = 0; i < u->nmod; i++) {
         dd_umod *m = &u->mod[i];
         if (m->takes_skip) {
             const dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
-            dd_concat_forward(prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat,
+            be->concat_forward(e, prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat,
                               (size_t)n * m->ho * m->wo);
             h = m->in_cat;
         }
         m->in = h;
-        if (m->kind == DD_MOD_CONV) rc = dd_convl_forward(&m->conv, p, h, m->out, err);
-        else if (m->kind == DD_MOD_RES) rc = res_forward(&m->rb, p, h, u->semb, m->out, n, err);
-        else rc = attn_forward(&m->at, p, h, m->out, n, u->training, err);
+        if (m->kind == DD_MOD_CONV) rc = dd_convl_forward(e, &m->conv, p, h, m->out, err);
+        else if (m->kind == DD_MOD_RES) rc = res_forward(e, &m->rb, p, h, u->semb, m->out, n, err);
+        else rc = attn_forward(e, &m->at, p, h, m->out, n, u->training, err);
         if (rc) return rc;
         h = m->out;
     }
     /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] */
-    if ((rc = dd_gnl_forward(&u->out_gn, p, h, u->head_a, n, c->h * c->w, 1, err))) return rc;
-    return dd_convl_forward(&u->out_conv, p, u->head_a, u->eps, err);
+    if ((rc = dd_gnl_forward(e, &u->out_gn, p, h, u->head_a, n, c->h * c->w, 1, err))) return rc;
+    return dd_convl_forward(e, &u->out_conv, p, u->head_a, u->eps, err);
 }
 
 /* ---- backward ---- */
 
 static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *dout, float *dx,
                         int acc, dd_error *err) {
+    dd_engine *e = u->eng;
+    const dd_backend *be = dd_engine_backend(e);
     int rc, n = u->n;
     size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
     float *S0 = u->scratch[0], *S1 = u->scratch[1], *S2 = u->scratch[2], *S3 = u->scratch[3];
     const float *a1 = b->mode ? b->a1m : b->a1, *xs = b->mode ? b->xm : b->x;
     int co = b->out;
     /* conv2: d a2 -> S0; GN2+SiLU: d h1 -> S1 */
-    if ((rc = dd_convl_backward(&b->conv2, p, b->a2, dout, S0, 0, err)) ||
-        (rc = dd_gnl_backward(&b->gn2, p, b->h1, S0, S1, n, (int)ohw, 1, 0, err)))
+    if ((rc = dd_convl_backward(e, &b->conv2, p, b->a2, dout, S0, 0, err)) ||
+        (rc = dd_gnl_backward(e, &b->gn2, p, b->h1, S0, S1, n, (int)ohw, 1, 0, err)))
         return rc;
     /* the broadcast embedding: d eproj[n,c] = sum over pixels of d h1 */
-    for (int s = 0; s < n; s++) {
-        float *de = u->deproj + (size_t)s * co;
-        for (int k = 0; k < co; k++) de[k] = 0.0f;
-        for (size_t q = 0; q < ohw; q++) {
-            const float *g = S1 + ((size_t)s * ohw + q) * co;
-            for (int k = 0; k < co; k++) de[k] += g[k];
-        }
-    }
-    if ((rc = dd_linl_backward(&b->emb, p, u->semb, u->deproj, u->dsemb, n, 1, err))) return rc;
+    be->add_bcast_backward(e, S1, u->deproj, n, ohw, co);
+    if ((rc = dd_linl_backward(e, &b->emb, p, u->semb, u->deproj, u->dsemb, n, 1, err))) return rc;
     /* conv1: d a1(m) -> S2; resampling back -> S3; GN1+SiLU -> dx */
-    if ((rc = dd_convl_backward(&b->conv1, p, a1, S1, S2, 0, err))) return rc;
+    if ((rc = dd_convl_backward(e, &b->conv1, p, a1, S1, S2, 0, err))) return rc;
     const float *da1 = S2;
     if (b->mode == 1) {
-        if ((rc = dd_avgpool2_backward(S2, S3, n, b->h, b->w, b->in, 0, err))) return rc;
+        if ((rc = be->avgpool2_backward(e, S2, S3, n, b->h, b->w, b->in, 0, err))) return rc;
         da1 = S3;
     } else if (b->mode == 2) {
-        dd_upnearest2_backward(S2, S3, n, b->h, b->w, b->in, 0);
+        be->upnearest2_backward(e, S2, S3, n, b->h, b->w, b->in, 0);
         da1 = S3;
     }
-    if ((rc = dd_gnl_backward(&b->gn1, p, b->x, da1, dx, n, (int)ihw, 1, acc, err))) return rc;
+    if ((rc = dd_gnl_backward(e, &b->gn1, p, b->x, da1, dx, n, (int)ihw, 1, acc, err))) return rc;
     /* skip path: dx += resample^T(skip^T(dout)) */
     const float *dxs = dout;
     if (b->has_skip) {
-        if ((rc = dd_convl_backward(&b->skip, p, xs, dout, b->mode ? S0 : dx, b->mode ? 0 : 1, err))) return rc;
+        if ((rc = dd_convl_backward(e, &b->skip, p, xs, dout, b->mode ? S0 : dx, b->mode ? 0 : 1, err))) return rc;
         if (!b->mode) return DD_OK;
         dxs = S0;
     }
-    if (b->mode == 1) return dd_avgpool2_backward(dxs, dx, n, b->h, b->w, b->in, 1, err);
+    if (b->mode == 1) return be->avgpool2_backward(e, dxs, dx, n, b->h, b->w, b->in, 1, err);
     if (b->mode == 2) {
-        dd_upnearest2_backward(dxs, dx, n, b->h, b->w, b->in, 1);
+        be->upnearest2_backward(e, dxs, dx, n, b->h, b->w, b->in, 1);
         return DD_OK;
     }
-    dd_copy_grad(dxs, dx, (size_t)n * ihw * b->in, 1);
+    be->copy_grad(e, dxs, dx, (size_t)n * ihw * b->in, 1);
     return DD_OK;
 }
 
 static int attn_backward(dd_unet *u, dd_attnblock *t, dd_params *p, const float *dout, float *dx,
                          int acc, dd_error *err) {
+    dd_engine *e = u->eng;
+    const dd_backend *be = dd_engine_backend(e);
     int rc, n = u->n, l = t->h * t->w, m = n * l;
     float *S0 = u->scratch[0], *S1 = u->scratch[1], *S2 = u->scratch[2];
     /* proj: d a -> S0; attention: d qkv -> S1; to_qkv: d hn -> S2 */
-    if ((rc = dd_linl_backward(&t->proj, p, t->a, dout, S0, m, 0, err)) ||
-        (rc = dd_attention_backward(t->qkvb, t->probs, S0, S1, u->lscratch, n, l, t->c, t->heads, 0, err)) ||
-        (rc = dd_linl_backward(&t->qkv, p, t->hn, S1, S2, m, 0, err)) ||
-        (rc = dd_gnl_backward(&t->norm, p, t->x, S2, dx, n, l, 0, acc, err)))
+    if ((rc = dd_linl_backward(e, &t->proj, p, t->a, dout, S0, m, 0, err)) ||
+        (rc = be->attention_backward(e, t->qkvb, t->probs, S0, S1, u->lscratch, n, l, t->c, t->heads, 0, err)) ||
+        (rc = dd_linl_backward(e, &t->qkv, p, t->hn, S1, S2, m, 0, err)) ||
+        (rc = dd_gnl_backward(e, &t->norm, p, t->x, S2, dx, n, l, 0, acc, err)))
         return rc;
-    dd_copy_grad(dout, dx, (size_t)m * t->c, 1); /* the residual */
+    be->copy_grad(e, dout, dx, (size_t)m * t->c, 1); /* the residual */
     return DD_OK;
 }
 
 int dd_unet_backward(dd_unet *u, dd_params *p, const float *deps, dd_error *err) {
     if (!u->training) return dd_fail(err, DD_E_INVALID, "denoiser: built for inference, no backward");
     const dd_unet_config *c = &u->cfg;
+    dd_engine *e = u->eng;
+    const dd_backend *be = dd_engine_backend(e);
     int n = u->n, C = c->base, rc;
     size_t E = (size_t)n * 4 * C;
-    memset(u->dsemb, 0, E * sizeof(float));
+    be->buf_zero(e, u->dsemb, E * sizeof(float));
     /* head */
     dd_umod *last = &u->mod[u->nmod - 1];
-    if ((rc = dd_convl_backward(&u->out_conv, p, u->head_a, deps, u->scratch[0], 0, err)) ||
-        (rc = dd_gnl_backward(&u->out_gn, p, last->out, u->scratch[0], last->dout, n, c->h * c->w, 1, 0, err)))
+    if ((rc = dd_convl_backward(e, &u->out_conv, p, u->head_a, deps, u->scratch[0], 0, err)) ||
+        (rc = dd_gnl_backward(e, &u->out_gn, p, last->out, u->scratch[0], last->dout, n, c->h * c->w, 1, 0, err)))
         return rc;
     for (int i = u->nmod - 1; i >= 0; i--) {
         dd_umod *m = &u->mod[i];
         if (m->kind == DD_MOD_CONV) { /* the input conv: only parameter gradients */
-            if ((rc = dd_convl_backward(&m->conv, p, m->in, m->dout, NULL, 0, err))) return rc;
+            if ((rc = dd_convl_backward(e, &m->conv, p, m->in, m->dout, NULL, 0, err))) return rc;
             continue;
         }
         /* Where d(input) goes: the concat buffer (split below), or the previous
@@ -576,15 +574,15 @@ int dd_unet_backward(dd_unet *u, dd_params *p, const float *deps, dd_error *err)
         if (rc) return rc;
         if (m->takes_skip) {
             dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
-            dd_concat_backward(dx, prev->dout, prev->c_out, sk->dout, sk->c_out,
+            be->concat_backward(e, dx, prev->dout, prev->c_out, sk->dout, sk->c_out,
                                (size_t)n * m->ho * m->wo, 0, 0);
         }
     }
     /* time embedding: semb = SiLU(emb), emb = temb2(SiLU(temb1(sinusoid))) */
-    dd_silu_backward(u->emb, u->dsemb, u->demb, E, 0);
-    if ((rc = dd_linl_backward(&u->temb2, p, u->s1, u->demb, u->ds1, n, 0, err))) return rc;
-    dd_silu_backward(u->e1, u->ds1, u->de1, E, 0);
-    return dd_linl_backward(&u->temb1, p, u->temb, u->de1, NULL, n, 0, err);
+    be->silu_backward(e, u->emb, u->dsemb, u->demb, E, 0);
+    if ((rc = dd_linl_backward(e, &u->temb2, p, u->s1, u->demb, u->ds1, n, 0, err))) return rc;
+    be->silu_backward(e, u->e1, u->ds1, u->de1, E, 0);
+    return dd_linl_backward(e, &u->temb1, p, u->temb, u->de1, NULL, n, 0, err);
 }
 
 void dd_unet_free(dd_unet *u) {

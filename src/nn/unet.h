@@ -1,17 +1,18 @@
 /* unet.h — owns the reconstruction sub-network: the guided-diffusion style
- * denoiser U-Net eps_theta(x_t, t) of METHOD.md §4, forward and backward, with
+ * denoiser U-Net eps_theta(x_t, t) of docs/method.md §4, forward and backward, with
  * parameters named as the reference's PyTorch state_dict (prefixed, e.g.
  * "unet.down.1.0.in_layers.2.weight").
  *
  * Life cycle: dd_unet_declare (names into a dd_params table) -> dd_params_alloc
- * -> dd_unet_build (oneDNN primitives for a batch size) -> dd_unet_plan twice (a
- * measuring arena, then the real one) -> forward/backward any number of times
- * without allocating. Activations are NHWC. */
+ * -> dd_unet_build (the backend's convolution primitives for a batch size, on one
+ * engine) -> dd_unet_plan twice (a measuring arena, then the real one) ->
+ * forward/backward any number of times without allocating. Activations are NHWC;
+ * every op runs through the build engine's backend (backend/backend.h). */
 #ifndef DD_UNET_H
 #define DD_UNET_H
 
 #include "core/arena.h"
-#include "backend/dnn.h"
+#include "backend/backend.h"
 #include "nn/layers.h"
 #include "core/rng.h"
 
@@ -78,6 +79,7 @@ typedef struct dd_umod {
 
 typedef struct dd_unet {
     dd_unet_config cfg;
+    dd_engine *eng;              /* the engine of dd_unet_build: every op runs on it */
     int n;                       /* batch the primitives were built for */
     int training;
     int nmod;
@@ -102,7 +104,8 @@ int dd_unet_declare(dd_unet *u, const dd_unet_config *cfg, dd_params *p, const c
                     int group, dd_error *err);
 /* PyTorch default initialisation with the zero-initialised layers of METHOD.md. */
 void dd_unet_init(dd_unet *u, dd_params *p, dd_rng *r);
-/* Create the primitives for batch n (training: with backward). */
+/* Create the primitives for batch n (training: with backward) on engine e, which
+ * then runs every op of forward and backward. */
 int dd_unet_build(dd_unet *u, dd_engine *e, int n, int training, dd_conv_algo algo, dd_error *err);
 /* Hand out activation (and, training, gradient) buffers. */
 int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err);

@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "backend/fastmath.h"
-#include "backend/ops.h"
+#include "backend/cpu/fastmath.h"
+#include "backend/cpu/ops.h"
 
 #define CB 16
 #define MAX_C 4096
@@ -36,17 +36,6 @@ static void channel_sums(const float *x, double *sum, double *sq, int n, size_t 
             }
         }
 }
-
-int dd_groupnorm_groups(int c, int wanted) {
-    int a = c, b = wanted > 0 ? wanted : 32;
-    while (b) {
-        int t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 
 static int gn_check(const char *op, int n, int hw, int c, int g, dd_error *err) {
     if (n <= 0 || hw <= 0 || c <= 0 || g <= 0 || c % g || c > MAX_C)

@@ -2,7 +2,7 @@
  * Sums run in double in index order (deterministic); gradients are of scale*loss. */
 #include <math.h>
 
-#include "backend/ops.h"
+#include "backend/cpu/ops.h"
 
 double dd_mse_loss(const float *pred, const float *target, float *dpred, size_t n, float scale,
                    int acc) {

@@ -1,5 +1,6 @@
-/* dnn.c — oneDNN engine, convolution primitives and sgemm (see dnn.h). */
-#include "backend/dnn.h"
+/* dnn.c — oneDNN engine state, convolution primitives and sgemm of the cpu
+ * backend (see dnn.h). */
+#include "backend/cpu/dnn.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -7,13 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct dd_engine {
+#include "backend/cpu/cpu.h"
+
+/* The cpu backend's state of a dd_engine (dd_engine_state). */
+typedef struct cpu_engine {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
-    int threads;
     unsigned char *scratch; /* shared by all primitives of this engine (they run one at a time) */
     size_t scratch_cap, scratch_need;
-};
+} cpu_engine;
 
 #define DNNL_TRY(call, what)                                                                   \
     do {                                                                                       \
@@ -24,27 +27,24 @@ struct dd_engine {
         }                                                                                      \
     } while (0)
 
-int dd_engine_create(int threads, dd_engine **out, dd_error *err) {
-    *out = NULL;
-    dd_engine *e = calloc(1, sizeof *e);
+int dd_cpu_engine_create(dd_engine *de, void **state, dd_error *err) {
+    (void)de;
+    *state = NULL;
+    cpu_engine *e = calloc(1, sizeof *e);
     if (!e) return dd_fail(err, DD_E_NOMEM, "engine: out of memory");
-    /* The thread count is per engine; each entry point that runs OpenMP code
-     * (dd_engine_activate) sets it on the calling thread, since OpenMP's setting
-     * belongs to the thread, not to the process. */
-    e->threads = threads > 0 ? threads : omp_get_num_procs();
-    omp_set_num_threads(e->threads);
     int rc = DD_OK;
     DNNL_TRY(dnnl_engine_create(&e->eng, dnnl_cpu, 0), "engine: create CPU engine");
     DNNL_TRY(dnnl_stream_create(&e->stream, e->eng, dnnl_stream_default_flags),
              "engine: create stream");
-    *out = e;
+    *state = e;
     return DD_OK;
 fail:
-    dd_engine_free(e);
+    dd_cpu_engine_free(e);
     return rc;
 }
 
-void dd_engine_free(dd_engine *e) {
+void dd_cpu_engine_free(void *state) {
+    cpu_engine *e = state;
     if (!e) return;
     if (e->stream) dnnl_stream_destroy(e->stream);
     if (e->eng) dnnl_engine_destroy(e->eng);
@@ -52,11 +52,13 @@ void dd_engine_free(dd_engine *e) {
     free(e);
 }
 
-int dd_engine_threads(const dd_engine *e) { return e->threads; }
-void dd_engine_activate(const dd_engine *e) { omp_set_num_threads(e->threads); }
-size_t dd_engine_scratch_bytes(const dd_engine *e) { return e->scratch_need; }
+void dd_cpu_activate(const dd_engine *e) { omp_set_num_threads(dd_engine_threads(e)); }
 
-int dd_engine_commit_scratch(dd_engine *e, dd_error *err) {
+size_t dd_cpu_scratch_bytes(const dd_engine *de) {
+    return ((const cpu_engine *)dd_engine_state(de))->scratch_need;
+}
+
+static int commit_scratch(cpu_engine *e, dd_error *err) {
     if (e->scratch_cap >= e->scratch_need) return DD_OK;
     free(e->scratch);
     size_t bytes = (e->scratch_need + 63) / 64 * 64;
@@ -67,6 +69,10 @@ int dd_engine_commit_scratch(dd_engine *e, dd_error *err) {
     }
     e->scratch_cap = bytes;
     return DD_OK;
+}
+
+int dd_cpu_commit_scratch(dd_engine *de, dd_error *err) {
+    return commit_scratch(dd_engine_state(de), err);
 }
 
 /* ---- convolution ------------------------------------------------------------ */
@@ -85,7 +91,7 @@ enum { P_SRC, P_W, P_B, P_DST, P_DIFF_SRC, P_DIFF_W, P_DIFF_B, P_DIFF_DST_D, P_D
        P_SRC_W, P_W_D, P_COUNT };
 
 struct dd_conv {
-    dd_engine *e;
+    cpu_engine *e;
     dd_conv_shape s;
     int ho, wo;
     dd_conv_algo algo;
@@ -99,11 +105,6 @@ struct dd_conv {
     size_t need;                          /* total scratch bytes this conv uses */
     float *zero_bias;                     /* [Cout] zeros, for bias-free calls */
 };
-
-void dd_conv_out_hw(const dd_conv_shape *s, int *ho, int *wo) {
-    *ho = (s->h + 2 * s->pad - s->k) / s->stride + 1;
-    *wo = (s->w + 2 * s->pad - s->k) / s->stride + 1;
-}
 
 static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
@@ -190,7 +191,7 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
     dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->pad, s->pad};
     dnnl_dims_t pad_r = {(c->ho - 1) * s->stride + s->k - s->h - s->pad,
                          (c->wo - 1) * s->stride + s->k - s->w - s->pad};
-    /* Direct: activations stay NHWC (as fast as blocked, per DESIGN.md), weights 'any'.
+    /* Direct: activations stay NHWC (as fast as blocked, measured: docs/architecture.md), weights 'any'.
      * Winograd: oneDNN needs blocked activations too, so everything is 'any'. */
     dnnl_format_tag_t act_tag = c->algo == DD_CONV_WINOGRAD ? dnnl_format_tag_any : dnnl_nhwc;
     dnnl_memory_desc_t src_any, dst_any, w_any, b_md;
@@ -291,7 +292,7 @@ static void conv_release(dd_conv *c) {
     if (c->pad_mem_fwd) dnnl_memory_destroy(c->pad_mem_fwd);
     if (c->pad_mem_bwd_d) dnnl_memory_destroy(c->pad_mem_bwd_d);
     if (c->pad_mem_bwd_w) dnnl_memory_destroy(c->pad_mem_bwd_w);
-    dd_engine *e = c->e;
+    cpu_engine *e = c->e;
     dd_conv_shape s = c->s;
     int ho = c->ho, wo = c->wo;
     float *zb = c->zero_bias;
@@ -299,10 +300,14 @@ static void conv_release(dd_conv *c) {
     c->e = e, c->s = s, c->ho = ho, c->wo = wo, c->zero_bias = zb;
 }
 
-int dd_conv_create(dd_engine *e, const dd_conv_shape *s, dd_conv_algo algo, int with_backward,
+int dd_conv_create(dd_engine *de, const dd_conv_shape *s, dd_conv_algo algo, int with_backward,
                    dd_conv **out, dd_error *err) {
     *out = NULL;
-    if (!e || !s) return dd_fail(err, DD_E_INVALID, "conv: NULL engine or shape");
+    if (!de || !s) return dd_fail(err, DD_E_INVALID, "conv: NULL engine or shape");
+    if (dd_engine_backend(de) != &dd_backend_cpu)
+        return dd_fail(err, DD_E_INVALID, "conv: engine of backend '%s', not cpu",
+                       dd_engine_backend(de)->name);
+    cpu_engine *e = dd_engine_state(de);
     if (s->n <= 0 || s->h <= 0 || s->w <= 0 || s->cin <= 0 || s->cout <= 0 || s->k <= 0 ||
         s->stride <= 0 || s->pad < 0)
         return dd_fail(err, DD_E_INVALID,
@@ -366,7 +371,7 @@ static int exec(dd_conv *c, dnnl_primitive_t prim, int nargs, dnnl_exec_arg_t *a
 int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, float *y,
                     dd_error *err) {
     if (!c || !x || !w || !y) return dd_fail(err, DD_E_INVALID, "conv forward: NULL buffer");
-    int rc = dd_engine_commit_scratch(c->e, err);
+    int rc = commit_scratch(c->e, err);
     if (rc) return rc;
     dnnl_exec_arg_t a[5];
     a[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, port_bind(c, &c->p[P_SRC], x)};
@@ -390,7 +395,7 @@ int dd_conv_backward(dd_conv *c, const float *x, const float *w, const float *dy
                      float *dw, float *db, int accumulate, dd_error *err) {
     if (!c || !dy) return dd_fail(err, DD_E_INVALID, "conv backward: NULL buffer");
     if (!c->bwd_d) return dd_fail(err, DD_E_INVALID, "conv backward: created without backward");
-    int rc = dd_engine_commit_scratch(c->e, err);
+    int rc = commit_scratch(c->e, err);
     if (rc) return rc;
     const dd_conv_shape *s = &c->s;
     float *stage = (float *)(c->e->scratch + c->acc_off);

@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "backend/dnn.h"
-#include "backend/ops.h"
+#include "backend/cpu/dnn.h"
+#include "backend/cpu/ops.h"
 
 int dd_linear_forward(const float *x, const float *w, const float *b, float *y, int m, int in,
                       int out, dd_error *err) {

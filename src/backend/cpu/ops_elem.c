@@ -1,10 +1,10 @@
-/* ops_elem.c — elementwise activations, residual add, channel concat, 2x2
- * pooling and 2x upsampling (see ops.h for the conventions). */
+/* ops_elem.c — elementwise activations, residual and broadcast adds, channel
+ * concat, 2x2 pooling and 2x upsampling (see ops.h for the conventions). */
 #include <math.h>
 #include <string.h>
 
-#include "backend/fastmath.h"
-#include "backend/ops.h"
+#include "backend/cpu/fastmath.h"
+#include "backend/cpu/ops.h"
 
 #define SET_OR_ADD(dst, v, acc) ((acc) ? ((dst) += (v)) : ((dst) = (v)))
 
@@ -59,6 +59,31 @@ void dd_copy_grad(const float *dy, float *dx, size_t n, int acc) {
     }
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i];
+}
+
+void dd_add_scalar(float *x, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) x[i] += v;
+}
+
+void dd_add_bcast_forward(float *y, const float *b, int n, size_t hw, int c) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int s = 0; s < n; s++)
+        for (size_t q = 0; q < hw; q++) {
+            float *yv = y + ((size_t)s * hw + q) * c;
+            const float *bv = b + (size_t)s * c;
+            for (int k = 0; k < c; k++) yv[k] += bv[k];
+        }
+}
+
+void dd_add_bcast_backward(const float *dy, float *db, int n, size_t hw, int c) {
+    for (int s = 0; s < n; s++) {
+        float *d = db + (size_t)s * c;
+        for (int k = 0; k < c; k++) d[k] = 0.0f;
+        for (size_t q = 0; q < hw; q++) {
+            const float *g = dy + ((size_t)s * hw + q) * c;
+            for (int k = 0; k < c; k++) d[k] += g[k];
+        }
+    }
 }
 
 void dd_concat_forward(const float *a, int ca, const float *b, int cb, float *y, size_t p) {

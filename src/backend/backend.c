@@ -1,0 +1,73 @@
+/* backend.c — the backend switch and the backend-neutral engine (see backend.h). */
+#include "backend/backend.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu.h"
+
+struct dd_engine {
+    const dd_backend *be;
+    int threads;
+    void *state; /* the backend's */
+};
+
+const dd_backend *dd_backend_get(const char *name) {
+    if (!name) return NULL;
+    /* One line per backend (e.g. "cuda" -> &dd_backend_cuda, under its build flag). */
+    if (!strcmp(name, "cpu")) return &dd_backend_cpu;
+    return NULL;
+}
+
+int dd_engine_create_on(const dd_backend *be, int threads, dd_engine **out, dd_error *err) {
+    *out = NULL;
+    if (!be) be = &dd_backend_cpu;
+    dd_engine *e = calloc(1, sizeof *e);
+    if (!e) return dd_fail(err, DD_E_NOMEM, "engine: out of memory");
+    e->be = be;
+    /* The thread count is per engine; each entry point that runs OpenMP code
+     * (dd_engine_activate) sets it on the calling thread, since OpenMP's setting
+     * belongs to the thread, not to the process. */
+    e->threads = threads > 0 ? threads : omp_get_num_procs();
+    be->activate(e);
+    int rc = be->engine_create(e, &e->state, err);
+    if (rc) {
+        free(e);
+        return rc;
+    }
+    *out = e;
+    return DD_OK;
+}
+
+int dd_engine_create(int threads, dd_engine **out, dd_error *err) {
+    return dd_engine_create_on(&dd_backend_cpu, threads, out, err);
+}
+
+void dd_engine_free(dd_engine *e) {
+    if (!e) return;
+    e->be->engine_free(e->state);
+    free(e);
+}
+
+const dd_backend *dd_engine_backend(const dd_engine *e) { return e->be; }
+int dd_engine_threads(const dd_engine *e) { return e->threads; }
+void *dd_engine_state(const dd_engine *e) { return e->state; }
+void dd_engine_activate(const dd_engine *e) { e->be->activate(e); }
+size_t dd_engine_scratch_bytes(const dd_engine *e) { return e->be->scratch_bytes(e); }
+int dd_engine_commit_scratch(dd_engine *e, dd_error *err) { return e->be->commit_scratch(e, err); }
+
+void dd_conv_out_hw(const dd_conv_shape *s, int *ho, int *wo) {
+    *ho = (s->h + 2 * s->pad - s->k) / s->stride + 1;
+    *wo = (s->w + 2 * s->pad - s->k) / s->stride + 1;
+}
+
+int dd_groupnorm_groups(int c, int wanted) {
+    int a = c, b = wanted > 0 ? wanted : 32;
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
