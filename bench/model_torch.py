@@ -195,7 +195,7 @@ def run_iter(args, torch):
         unet = unet.to(memory_format=torch.channels_last)
         x0 = x0.contiguous(memory_format=torch.channels_last)
     ab = R.alpha_bar()
-    betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)  # METHOD.md section 2, T = 1000
+    betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)  # docs/method.md section 2, T = 1000
     passes = min(args.iter, T_B + 1)
     x = math.sqrt(ab[T_B]) * x0 + math.sqrt(1 - ab[T_B]) * torch.randn(x0.shape)
     with torch.no_grad():

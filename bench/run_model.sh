@@ -11,7 +11,7 @@
 #                      [--parts "infer train iter"] [--train-layout auto|nchw|cl]
 #                      [--winograd] [OUTFILE]
 #
-# Per configuration (cpu = the 128 px CPU profile, paper = METHOD.md at 256 px):
+# Per configuration (cpu = the 128 px CPU profile, paper = the paper profile at 256 px, docs/training.md):
 #  1. batch-1 inference (2 denoiser passes as one batch of 2 + guided reconstruction +
 #     segmentation pass): ours, PyTorch NCHW and PyTorch channels_last, each in its own
 #     process (so each process's VmHWM is that configuration's peak), R rounds with the

@@ -291,7 +291,7 @@ def shape_of(sd, what, name):
 
 
 def infer_arch(usd, ssd, size):
-    """Architecture keys from tensor names and shapes (see METHOD.md section 10)."""
+    """Architecture keys from tensor names and shapes (see docs/model-file.md)."""
     a = {}
     te = shape_of(usd, UNET_KEY, "time_embedding.1.weight")
     if len(te) != 2 or te[0] != 4 * te[1]:
@@ -323,7 +323,7 @@ def infer_arch(usd, ssd, size):
     R = U // L - 1
     if U % L or R < 1 or len(down) - 1 != L * R + L - 1 or upsample != [(i + 1) * (R + 1) - 1 for i in range(L - 1)]:
         raise ConvertError("'%s': %d down and %d up modules with upsampling at up.%s do not form a U-Net of "
-                           "METHOD.md section 4 (levels x residual blocks)" % (UNET_KEY, len(down), U, upsample))
+                           "docs/method.md section 4 (levels x residual blocks)" % (UNET_KEY, len(down), U, upsample))
     a["res_blocks"] = R
     mult, attn_levels = [], []
     for lvl in range(L):

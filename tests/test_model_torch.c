@@ -1,5 +1,5 @@
 /* test_model_torch.c — the two networks and the joint training step against the
- * PyTorch reference written from METHOD.md (tests/py/ref_model.py):
+ * PyTorch reference written from docs/method.md (tests/py/ref_model.py):
  *  - small config (32x64, base 16, attention, batch 3 with normal and anomalous
  *    samples): denoiser outputs at both scales, guided reconstruction, mask, every
  *    loss term, every gradient, and parameters + BatchNorm buffers after two Adam
@@ -247,11 +247,11 @@ static void test_paper(void) {
     CHECK(rc == 0, "paper model create: %s", err.msg);
     if (rc) return;
     counts_match(m);
-    CHECK(dd_model_param_count(m, 0) == 131654403, "paper denoiser has %zu parameters, METHOD.md says 131,654,403", dd_model_param_count(m, 0));
-    CHECK(dd_model_param_count(m, 1) == 28373569, "paper segmentation net has %zu parameters, METHOD.md says 28,373,569", dd_model_param_count(m, 1));
+    CHECK(dd_model_param_count(m, 0) == 131654403, "paper denoiser has %zu parameters, docs/method.md says 131,654,403", dd_model_param_count(m, 0));
+    CHECK(dd_model_param_count(m, 1) == 28373569, "paper segmentation net has %zu parameters, docs/method.md says 28,373,569", dd_model_param_count(m, 1));
     int nt0 = 0;
     for (int i = 0; i < m->params.count; i++) nt0 += m->params.items[i].group == 0;
-    CHECK(nt0 == 566, "paper denoiser has %d tensors, METHOD.md says 566", nt0);
+    CHECK(nt0 == 566, "paper denoiser has %d tensors, docs/method.md says 566", nt0);
     hashfill_params(&m->params);
     rc = dd_model_infer_with(m, get("in.x0")->data, get("in.eps")->data, NULL, NULL, &err);
     CHECK(rc == 0, "paper forward: %s", err.msg);

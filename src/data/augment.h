@@ -1,4 +1,4 @@
-/* augment.h — owns the augmentations applied to anomaly sources (METHOD.md §7)
+/* augment.h — owns the augmentations applied to anomaly sources (docs/method.md §7)
  * and the strip-shuffling self-augmentation.
  *
  * Images are float H x W x 3 channels-last in [0, 1], changed in place. The

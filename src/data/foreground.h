@@ -1,5 +1,5 @@
 /* foreground.h — owns the estimate of an object's silhouette, used to keep
- * synthetic anomalies on the part (METHOD.md §7).
+ * synthetic anomalies on the part (docs/method.md §7).
  *
  * The reference shipped masks from a salient-object network; users should not
  * need that. The estimate: per-pixel colour distance from the border colour

@@ -1,4 +1,4 @@
-/* perlin.h — owns Perlin-noise anomaly masks (DRAEM / DiffusionAD, METHOD.md §7).
+/* perlin.h — owns Perlin-noise anomaly masks (DRAEM / DiffusionAD, docs/method.md §7).
  *
  * Gradient noise on a res_y x res_x lattice spread over the image (periods
  * 2^a x 2^b cells, random unit gradients at the (res+1)^2 lattice points,

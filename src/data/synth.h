@@ -1,5 +1,5 @@
 /* synth.h — owns the synthetic-anomaly generator that feeds training
- * (METHOD.md §7).
+ * (docs/method.md §7).
  *
  * A sample is a pure function of (seed, index) and the training item: one
  * dd_rng seeded by dd_rng_seed2(seed, index) draws, in this order, normal
@@ -24,7 +24,7 @@
  * Beyond the paper (off by default): large_mask_prob draws, with that
  * probability, a mask from low-frequency noise (periods 2^0..2^2) with a
  * lower threshold (U(0.2, 0.5)), i.e. large smooth regions, which small
- * Perlin blobs never produce (DESIGN.md); beta_min/beta_max can widen the
+ * Perlin blobs never produce (docs/training.md, finding 4); beta_min/beta_max can widen the
  * blend range for softer, low-contrast defects. */
 #ifndef DD_SYNTH_H
 #define DD_SYNTH_H

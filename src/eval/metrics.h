@@ -1,4 +1,4 @@
-/* metrics.h — owns the evaluation metrics of the field (METHOD.md §8) over a labelled test set:
+/* metrics.h — owns the evaluation metrics of the field (docs/method.md §8) over a labelled test set:
  * image AUROC / AP / F1-max over image scores, pixel AUROC / AP / F1-max over every test pixel,
  * and AUPRO (MVTec AD definition, FPR limit 0.3), overall and per defect type; the curve points
  * the HTML report draws; the JSON / CSV / Markdown writers; and the top-k image score.

@@ -1,4 +1,4 @@
-/* metrics_topk.c — the image score: mean of the k largest anomaly-map values (METHOD.md §1).
+/* metrics_topk.c — the image score: mean of the k largest anomaly-map values (docs/method.md §9).
  *
  * Selection is a most-significant-digit radix select on the order-preserving float keys
  * (11 + 11 + 10 bits): three counting passes narrow down the exact key of the k-th largest value,

@@ -2,7 +2,7 @@
  * ROC / PRO curves and score histograms as inline SVG, a gallery of the worst-scored images as
  * embedded PNG data URIs; no network, no scripts, no external fonts), and the display helpers
  * shared with `diffad predict`: the fixed heat-map colour scale and the Gaussian smoothing of
- * anomaly maps (METHOD.md §8: sigma 4 px at 256 px; never per-image min–max normalisation).
+ * anomaly maps (docs/method.md §8: sigma 4 px at 256 px; never per-image min–max normalisation).
  *
  * Use: dd_report_new(); for each scored test image, if dd_report_wants() says so, render its
  * images and dd_report_add() them (only the worst few are kept, already PNG-encoded, so memory

@@ -1,5 +1,5 @@
 /* diffusion.h — owns the DDPM schedule and everything computed from it
- * (METHOD.md §2-3): forward noising, the one-step x0 estimate, norm-guided
+ * (docs/method.md §2-3): forward noising, the one-step x0 estimate, norm-guided
  * one-step reconstruction (forward and its backward for training) and the
  * iterative DDPM reverse sampler kept as the slow baseline. Images are NHWC. */
 #ifndef DD_DIFFUSION_H
@@ -23,7 +23,7 @@ int dd_schedule_init(dd_schedule *s, int T, dd_error *err);
 /* x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, over n values. */
 void dd_q_sample(const dd_schedule *s, int t, const float *x0, const float *eps, float *xt, size_t n);
 
-/* Norm-guided one-step reconstruction for one sample of n values (METHOD.md §3):
+/* Norm-guided one-step reconstruction for one sample of n values (docs/method.md §3):
  * x0_b = clamp(x0(x_tb, t_b, e_b)); r = sqrt(ab_s) x0_b + sqrt(1-ab_s) e_s;
  * e_hat = e_s - sqrt(1-ab_s) w (r - x_ts); x0_hat = clamp(x0(x_ts, t_s, e_hat)).
  * x0b_out may be NULL. */

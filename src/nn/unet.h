@@ -102,7 +102,7 @@ typedef struct dd_unet {
 /* Declare every parameter (prefix e.g. "unet"); params are in optimiser group `group`. */
 int dd_unet_declare(dd_unet *u, const dd_unet_config *cfg, dd_params *p, const char *prefix,
                     int group, dd_error *err);
-/* PyTorch default initialisation with the zero-initialised layers of METHOD.md. */
+/* PyTorch default initialisation with the zero-initialised layers of docs/method.md §4. */
 void dd_unet_init(dd_unet *u, dd_params *p, dd_rng *r);
 /* Create the primitives for batch n (training: with backward) on engine e, which
  * then runs every op of forward and backward. */

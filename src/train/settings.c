@@ -97,7 +97,7 @@ int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err) {
         /* Sized for a 2-core machine (see README "CPU profile"): 128 px, a 4-level
          * denoiser with base 32 and one residual block per level, attention at 16 px,
          * segmentation width 16, and the faster segmentation learning rate that short
-         * budgets need (DESIGN.md). */
+         * budgets need (docs/training.md, finding 2). */
         dd_model_config_paper(&s->model, 128, 128);
         dd_unet_config *u = &s->model.unet;
         u->base = 32;

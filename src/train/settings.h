@@ -4,7 +4,7 @@
  * schedule, EMA, validation) on the engine of core/settings_table.h, and
  * dd_settings = the model keys (model/config.h) + the training keys, the one
  * structure a user sets. Profiles ("cpu", the default for 2-core machines, and
- * "paper", METHOD.md) give every value; then a JSON config file; then
+ * "paper", docs/training.md) give every value; then a JSON config file; then
  * "--KEY VALUE". Unknown keys and out-of-range values are errors that name the
  * key and where it came from. */
 #ifndef DD_TRAIN_SETTINGS_H
@@ -52,7 +52,7 @@ typedef struct dd_settings {
 /* The training keys; their offsets are into dd_train_opts. */
 const dd_key_table *dd_train_key_table(void);
 
-/* Profile "paper" (METHOD.md) or "cpu" (the default for 2-core machines): every
+/* Profile "paper" (docs/training.md) or "cpu" (the default for 2-core machines): every
  * model and training value. */
 int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err);
 /* Set one key (model or training) from text ("--key value" or a config file);

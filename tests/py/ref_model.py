@@ -1,5 +1,5 @@
 """PyTorch reference of DiffusionAD's two networks and joint training step, written
-from ../shared/docs/METHOD.md (sections 2-6) independently of the C code.
+from docs/method.md (sections 2-6) independently of the C code.
 
 Weights are not dumped: both sides fill every tensor from a counter-based hash of
 (seed, tensor name, index) -- see fill() and tests/test_model_torch.c -- so the
@@ -72,11 +72,11 @@ GROUPS = 32
 
 
 def groups_for(c):
-    """METHOD.md's rule for small channel counts: gcd(groups, C)."""
+    """docs/method.md §4's rule for small channel counts: gcd(groups, C)."""
     return math.gcd(GROUPS, c)
 
 
-# ---------------- denoiser (METHOD.md section 4) ----------------
+# ---------------- denoiser (docs/method.md section 4) ----------------
 class Sinusoid(nn.Module):
     def __init__(self, dim):
         super().__init__()
@@ -190,7 +190,7 @@ class UNet(nn.Module):
         return self.out(h)
 
 
-# ---------------- segmentation net (METHOD.md section 5) ----------------
+# ---------------- segmentation net (docs/method.md section 5) ----------------
 def cbr2(cin, cout):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
                          nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))

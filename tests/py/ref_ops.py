@@ -108,7 +108,7 @@ for nm, t in [("x", x), ("w", lin.weight), ("b", lin.bias), ("y", y), ("g", g), 
               ("dw", lin.weight.grad), ("db", lin.bias.grad)]:
     put("linear." + nm, t)
 
-# Attention core, head-major qkv layout (METHOD.md section 4), dumped as [N, L, 3C] / [N, L, C].
+# Attention core, head-major qkv layout (docs/method.md section 4), dumped as [N, L, 3C] / [N, L, C].
 n, c, heads, hh, ww = 2, 16, 4, 3, 4
 L = hh * ww
 qkv = torch.randn(n, 3 * c, L, requires_grad=True)
