@@ -1,0 +1,20 @@
+/* calibrate.h — owns threshold calibration: score held-out good images with given
+ * weights exactly as `diffad predict` would (same preprocessing, same noise, same
+ * top-k score) and set the image / pixel thresholds and the score normalisation
+ * from their quantiles. */
+#ifndef DD_CALIBRATE_H
+#define DD_CALIBRATE_H
+
+#include "data/dataset.h"
+#include "model/model.h"
+
+/* Scores ds->train[val[i]] for i < n_val with `weights` (a value block in the
+ * layout of a model built from cfg, e.g. m->params.value or an EMA copy) and
+ * writes into *cfg: image_threshold = the (1 - false_reject) quantile of the
+ * image scores, pixel_threshold = the (1 - false_reject / 10) quantile of all
+ * map values, score_lo = the median score, score_hi = image_threshold (kept
+ * above score_lo). threads <= 0: OpenMP default. */
+int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_dataset *ds,
+                 const int *val, int n_val, float false_reject, int threads, dd_error *err);
+
+#endif

@@ -1,0 +1,443 @@
+/* trainer.c — a training run (see trainer.h): set-up, the step loop with its
+ * schedule, EMA, checkpoints, validation and log, and the final model file. */
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data/dataset.h"
+#include "data/feeder.h"
+#include "model/modelfile.h"
+#include "train/calibrate.h"
+
+#define PATH_CAP 4096
+
+struct dd_trainer {
+    dd_settings s;
+    dd_trainer_opts o;
+    char data[PATH_CAP], out[PATH_CAP], ckpt[PATH_CAP + 8], best[PATH_CAP + 8], log[PATH_CAP];
+    char resume[PATH_CAP], init[PATH_CAP];
+    dd_trainer_info info;
+    dd_dataset *ds;
+    int *tr, *val, ntr, nval;
+    dd_model *m;
+    dd_synth_config sc;
+    dd_feeder *feeder;
+    dd_validator *validator;
+    FILE *logf;
+    float *ema;             /* EMA of m->params.value (same layout), NULL when off */
+    long start;             /* step the run starts from */
+    double elapsed_before;  /* training-loop seconds of the earlier parts of a resumed run */
+    long horizon;           /* the schedule's last step + 1: `steps`, or the budget's estimate */
+    int val_on;             /* validation every val_every_min and at the end */
+    double best_score;      /* of <out>.best (this run's or a resumed one's); -inf: none */
+    long best_step;
+    volatile sig_atomic_t stop_req;
+    int ran;
+};
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void dd_trainer_opts_init(dd_trainer_opts *o) { memset(o, 0, sizeof *o); }
+
+static int copy_path(char *dst, size_t cap, const char *src, const char *what, dd_error *err) {
+    if (snprintf(dst, cap, "%s", src ? src : "") >= (int)cap)
+        return dd_fail(err, DD_E_INVALID, "%s path is too long (%zu characters at most)", what, cap - 1);
+    return DD_OK;
+}
+
+float dd_lr_factor(int schedule, long step, float warmup, long horizon, float min_ratio) {
+    /* The warm-up branch is written exactly as the original CLI loop so the
+     * constant schedule keeps its bits: float division of (step + 1) by warmup. */
+    if (warmup > 0 && step < warmup) return (float)(step + 1) / warmup;
+    if (schedule != DD_LR_COSINE) return 1.0f;
+    double w = warmup > 0 ? warmup : 0, span = (double)horizon - w;
+    double p = span > 0 ? ((double)step + 1 - w) / span : 1.0;
+    if (p < 0) p = 0;
+    if (p > 1) p = 1;
+    return (float)(min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + cos(M_PI * p)));
+}
+
+/* Everything but thresholds, learning rates and other training knobs: what the
+ * weights' shapes depend on. One line naming the first difference. */
+static int check_same_architecture(const char *path, const dd_model_config *f, const dd_model_config *c,
+                                   dd_error *err) {
+    const dd_unet_config *a = &f->unet, *b = &c->unet;
+    const char *hint = "(--init needs the architecture and size of this run)";
+    if (a->h != b->h || a->w != b->w)
+        return dd_fail(err, DD_E_FORMAT, "%s: model size %dx%d, this run trains %dx%d %s", path, a->h, a->w, b->h, b->w, hint);
+    if (a->in_ch != b->in_ch)
+        return dd_fail(err, DD_E_FORMAT, "%s: %d input channels, this run has %d %s", path, a->in_ch, b->in_ch, hint);
+    if (a->base != b->base)
+        return dd_fail(err, DD_E_FORMAT, "%s: base_channels %d, this run has %d %s", path, a->base, b->base, hint);
+    int mult_same = a->levels == b->levels, attn_same = a->n_attn == b->n_attn;
+    for (int i = 0; mult_same && i < a->levels; i++) mult_same = a->mult[i] == b->mult[i];
+    for (int i = 0; attn_same && i < a->n_attn; i++) attn_same = a->attn[i] == b->attn[i];
+    if (!mult_same) return dd_fail(err, DD_E_FORMAT, "%s: other channel_mult than this run %s", path, hint);
+    if (a->res_blocks != b->res_blocks)
+        return dd_fail(err, DD_E_FORMAT, "%s: res_blocks %d, this run has %d %s", path, a->res_blocks, b->res_blocks, hint);
+    if (!attn_same) return dd_fail(err, DD_E_FORMAT, "%s: attention at other map sizes than this run %s", path, hint);
+    if (a->heads != b->heads || a->groups != b->groups)
+        return dd_fail(err, DD_E_FORMAT, "%s: heads/groups %d/%d, this run has %d/%d %s", path, a->heads, a->groups,
+                       b->heads, b->groups, hint);
+    if (f->seg_width != c->seg_width)
+        return dd_fail(err, DD_E_FORMAT, "%s: seg_width %d, this run has %d %s", path, f->seg_width, c->seg_width, hint);
+    return DD_OK;
+}
+
+/* Metadata value of a file as a number; absent -> *found = 0. */
+static int meta_number(const char *path, const char *key, double *v, int *found, dd_error *err) {
+    dd_model_config cfg;
+    char *s = NULL;
+    int rc = dd_model_file_config(path, &cfg, key, &s, err);
+    if (rc) return rc;
+    *found = s != NULL;
+    if (s) *v = strtod(s, NULL);
+    free(s);
+    return DD_OK;
+}
+
+static int start_from_checkpoint(dd_trainer *t, dd_error *err) {
+    const char *path = t->resume;
+    double v = 0;
+    int found, rc;
+    if ((rc = meta_number(path, "train_step", &v, &found, err))) return rc;
+    if (!found) return dd_fail(err, DD_E_FORMAT, "%s: not a checkpoint (no training state; it may be a final model)", path);
+    t->start = (long)v;
+    if ((rc = dd_model_load_into(t->m, path, 1, err))) return rc;
+    dd_model_set_updates(t->m, t->start);
+    if ((rc = meta_number(path, "train_elapsed_s", &v, &found, err))) return rc;
+    t->elapsed_before = found ? v : 0;
+    /* a budgeted run's horizon estimate carries over until this run re-estimates it */
+    if ((rc = meta_number(path, "train_horizon", &v, &found, err))) return rc;
+    if (found && t->s.train.minutes > 0 && v >= 1 && v < (double)t->horizon) t->horizon = (long)v;
+    if (t->ema) {
+        /* a checkpoint without EMA (written with ema_decay 0) starts the average here */
+        if ((rc = dd_model_read_block(path, t->m, DD_EMA_PREFIX, t->ema, &found, err))) return rc;
+        if (!found) memcpy(t->ema, t->m->params.value, t->m->params.total * sizeof(float));
+    }
+    return DD_OK;
+}
+
+static int start_from_init(dd_trainer *t, dd_error *err) {
+    dd_model_config fcfg;
+    int rc = dd_model_file_config(t->init, &fcfg, NULL, NULL, err);
+    if (rc || (rc = check_same_architecture(t->init, &fcfg, &t->m->cfg, err))) return rc;
+    return dd_model_read_block(t->init, t->m, "", t->m->params.value, NULL, err);
+}
+
+int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out, dd_error *err) {
+    *out = NULL;
+    if (!o->data || !o->data[0]) return dd_fail(err, DD_E_INVALID, "train: a data folder is required");
+    if (o->resume && o->init) return dd_fail(err, DD_E_INVALID, "train: --resume and --init exclude each other");
+    int rc = dd_model_config_check(&s->model, err);
+    if (rc) return rc;
+    dd_trainer *t = calloc(1, sizeof *t);
+    if (!t) return dd_fail(err, DD_E_NOMEM, "train: out of memory");
+    t->s = *s;
+    t->o = *o;
+    t->best_score = -INFINITY;
+    t->best_step = -1;
+    t->horizon = s->train.steps;
+    const dd_train_opts *to = &t->s.train;
+    const char *o_out = o->out ? o->out : "model.safetensors";
+    if ((rc = copy_path(t->data, sizeof t->data, o->data, "data", err)) ||
+        (rc = copy_path(t->out, sizeof t->out, o_out, "output", err)) ||
+        (rc = copy_path(t->resume, sizeof t->resume, o->resume, "resume", err)) ||
+        (rc = copy_path(t->init, sizeof t->init, o->init, "init", err)))
+        goto fail;
+    snprintf(t->ckpt, sizeof t->ckpt, "%s.ckpt", t->out);
+    snprintf(t->best, sizeof t->best, "%s.best", t->out);
+    if (o->log_path) rc = copy_path(t->log, sizeof t->log, o->log_path, "log", err);
+    else if (snprintf(t->log, sizeof t->log, "%s.log.csv", t->out) >= (int)sizeof t->log)
+        rc = dd_fail(err, DD_E_INVALID, "output path is too long for its log name");
+    if (rc) goto fail;
+
+    if ((rc = dd_dataset_open(t->data, &t->ds, err)) ||
+        (rc = dd_dataset_split_train(t->ds, to->val_fraction, to->seed, &t->tr, &t->ntr, &t->val, &t->nval, err)))
+        goto fail;
+    t->val_on = to->val_every_min > 0;
+    if (t->val_on && !o->validate && t->nval < 1) {
+        rc = dd_fail(err, DD_E_INVALID, "val_every_min needs held-out images (val_fraction > 0; %d held out)", t->nval);
+        goto fail;
+    }
+    if ((rc = dd_model_create(&t->s.model, to->batch, 1, to->threads, &t->m, err))) goto fail;
+    if (to->ema_decay > 0) {
+        t->ema = calloc(t->m->params.total, sizeof(float));
+        if (!t->ema) { rc = dd_fail(err, DD_E_NOMEM, "train: out of memory for the EMA weights"); goto fail; }
+    }
+    if (t->resume[0]) rc = start_from_checkpoint(t, err);
+    else if (t->init[0]) rc = start_from_init(t, err);
+    else dd_model_init_weights(t->m, to->seed);
+    if (rc) goto fail;
+    if (t->ema && !t->resume[0]) memcpy(t->ema, t->m->params.value, t->m->params.total * sizeof(float));
+
+    dd_synth_config_init(&t->sc);
+    t->sc.h = t->s.model.unet.h, t->sc.w = t->s.model.unet.w;
+    t->sc.mode = to->synth_mode;
+    t->sc.fg_mode = to->fg_mode;
+    t->sc.texture_dir = to->textures[0] ? t->s.train.textures : NULL;
+    t->sc.normal_prob = to->normal_prob;
+    t->sc.large_mask_prob = to->large_mask_prob;
+    if (t->val_on && !o->validate &&
+        (rc = dd_validator_create(t->ds, t->val, t->nval, &t->sc, to->val_per_image, to->seed, &t->s.model,
+                                  to->threads, &t->validator, err)))
+        goto fail;
+    if (t->val_on && to->keep_best && t->resume[0]) {
+        /* the resumed run competes with the best weights kept so far */
+        FILE *f = fopen(t->best, "rb");
+        if (f) {
+            fclose(f);
+            double v = 0, st = 0;
+            int found, found_st;
+            if ((rc = meta_number(t->best, "val_score", &v, &found, err)) ||
+                (rc = meta_number(t->best, "train_step", &st, &found_st, err)))
+                goto fail;
+            if (found) t->best_score = v, t->best_step = found_st ? (long)st : -1;
+        }
+    }
+    if ((rc = dd_feeder_create_at(t->ds, t->tr, t->ntr, &t->sc, to->batch, to->workers, to->seed, t->start,
+                                  &t->feeder, err)))
+        goto fail;
+    /* Last: the first thing written. */
+    t->logf = fopen(t->log, t->resume[0] ? "a" : "w");
+    if (!t->logf) {
+        rc = dd_fail(err, DD_E_IO, "%s: cannot write the log (%s)", t->log, strerror(errno));
+        goto fail;
+    }
+    if (!t->resume[0])
+        fprintf(t->logf, "step,loss,noise,focal,smoothl1,grad_norm,normal,samples_per_s,elapsed_s,lr_unet,lr_seg,"
+                         "val_image_auroc,val_pixel_ap,val_aupro\n");
+    dd_trainer_info *in = &t->info;
+    in->n_train = t->ntr, in->n_val = t->nval;
+    in->params_unet = dd_model_param_count(t->m, 0);
+    in->params_seg = dd_model_param_count(t->m, 1);
+    in->memory = dd_model_memory(t->m) + (t->ema ? t->m->params.total * sizeof(float) : 0);
+    in->start = t->start, in->steps = to->steps;
+    in->resumed = t->resume[0] != 0, in->initialised = t->init[0] != 0;
+    in->out = t->out, in->ckpt = t->ckpt, in->best = t->best, in->log = t->log;
+    *out = t;
+    return DD_OK;
+fail:
+    dd_trainer_free(t);
+    return rc;
+}
+
+const dd_trainer_info *dd_trainer_get_info(const dd_trainer *t) { return &t->info; }
+const dd_model *dd_trainer_model(const dd_trainer *t) { return t->m; }
+const float *dd_trainer_weights(const dd_trainer *t) { return t->ema ? t->ema : t->m->params.value; }
+void dd_trainer_request_stop(dd_trainer *t) { t->stop_req = 1; }
+
+static int stop_requested(const dd_trainer *t) { return t->stop_req || (t->o.stop && *t->o.stop); }
+
+/* ema = d * ema + (1 - d) * params with d = min(decay, (1 + n) / (10 + n)) after n
+ * updates: the ramp keeps the first steps' random weights from dominating short runs.
+ * BatchNorm running statistics are averaged too (they belong to the weights);
+ * the batch counters are copied. */
+static void ema_update(dd_trainer *t) {
+    const dd_params *p = &t->m->params;
+    double n = (double)dd_model_updates(t->m), ramp = (1 + n) / (10 + n);
+    float d = (float)(t->s.train.ema_decay < ramp ? t->s.train.ema_decay : ramp), e = 1.0f - d;
+    for (int i = 0; i < p->count; i++) {
+        const dd_param *it = &p->items[i];
+        float *a = t->ema + it->offset;
+        const float *v = p->value + it->offset;
+        if (it->kind == DD_PK_COUNTER) memcpy(a, v, it->numel * sizeof(float));
+        else
+            for (size_t k = 0; k < it->numel; k++) a[k] = d * a[k] + e * v[k];
+    }
+}
+
+static double val_score(const dd_val_metrics *v) {
+    double s = 0;
+    int n = 0;
+    const double x[3] = {v->image_auroc, v->pixel_ap, v->aupro};
+    for (int i = 0; i < 3; i++)
+        if (isfinite(x[i])) s += x[i], n++;
+    return n ? s / n : -INFINITY;
+}
+
+/* Validate the weights the model file would get; keep them in <out>.best when best. */
+static int validate(dd_trainer *t, long step, dd_val_metrics *vm, double *score, int *new_best, dd_error *err) {
+    dd_params w = t->m->params; /* a view with the saved weights as values */
+    w.value = (float *)dd_trainer_weights(t);
+    int rc = t->o.validate ? t->o.validate(t->o.validate_ctx, &w, vm, err) : dd_validator_run(t->validator, &w, vm, err);
+    if (rc) return rc;
+    *score = val_score(vm);
+    *new_best = *score > t->best_score;
+    if (!*new_best) return DD_OK;
+    t->best_score = *score, t->best_step = step;
+    if (!t->s.train.keep_best) return DD_OK;
+    char sv[64], st[32];
+    snprintf(sv, sizeof sv, "%.17g", *score);
+    snprintf(st, sizeof st, "%ld", step);
+    dd_kv kv[2] = {{"val_score", sv}, {"train_step", st}};
+    dd_save_opts so = {w.value, 0, NULL, kv, 2};
+    return dd_model_save_ex(t->m, t->best, &so, err);
+}
+
+static int save_checkpoint(dd_trainer *t, long step, double elapsed, dd_error *err) {
+    char sv[32], se[64], sh[32];
+    snprintf(sv, sizeof sv, "%ld", step);
+    snprintf(se, sizeof se, "%.3f", elapsed);
+    snprintf(sh, sizeof sh, "%ld", t->horizon);
+    dd_kv kv[3] = {{"train_step", sv}, {"train_elapsed_s", se}, {"train_horizon", sh}};
+    dd_save_opts so = {NULL, 1, t->ema, kv, 3};
+    return dd_model_save_ex(t->m, t->ckpt, &so, err);
+}
+
+static void log_line(dd_trainer *t, const dd_train_progress *p) {
+    const dd_step_stats *st = &p->stats;
+    fprintf(t->logf, "%ld,%.6f,%.6f,%.6f,%.6f,%.4f,%d,%.2f,%.1f,%.4g,%.4g", p->step, st->loss, st->noise, st->focal,
+            st->smoothl1, st->grad_norm, st->normal_count, p->samples_per_s, p->elapsed_s, p->lr_unet, p->lr_seg);
+    if (p->validated) fprintf(t->logf, ",%.5f,%.5f,%.5f\n", p->val.image_auroc, p->val.pixel_ap, p->val.aupro);
+    else fputs(",,,\n", t->logf);
+    fflush(t->logf);
+}
+
+static int with_step(dd_error *err, int rc, long step) {
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return dd_fail(err, rc, "step %ld: %s", step, msg);
+}
+
+int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
+    memset(res, 0, sizeof *res);
+    res->best_score = res->final_score = -INFINITY;
+    res->best_step = -1;
+    if (t->ran) return dd_fail(err, DD_E_INVALID, "train: dd_trainer_run may be called once");
+    t->ran = 1;
+    const dd_train_opts *to = &t->s.train;
+    dd_model *m = t->m;
+    const double budget = to->minutes > 0 ? to->minutes * 60.0 : 0;
+    const double val_period = to->val_every_min * 60.0;
+    long step = t->start, done = 0;
+    double t0 = now_s(), step_time_sum = 0, first_step_time = 0, next_val = val_period;
+    int rc = DD_OK, final_validated = 0;
+    dd_train_progress p;
+    memset(&p, 0, sizeof p);
+    p.start = t->start, p.budgeted = budget > 0;
+    while (step < to->steps && !stop_requested(t)) {
+        if (budget > 0 && t->elapsed_before + (now_s() - t0) >= budget) break;
+        double ts0 = now_s();
+        dd_batch b;
+        if ((rc = dd_feeder_next(t->feeder, &b, err))) return rc;
+        int labels[4096];
+        for (int i = 0; i < b.n; i++) labels[i] = b.labels[i] > 0.5f;
+        float f = dd_lr_factor(to->lr_schedule, step, to->lr_warmup, t->horizon, to->lr_min_ratio);
+        p.lr_unet = t->s.model.lr_unet * f;
+        p.lr_seg = t->s.model.lr_seg * f;
+        dd_rng r;
+        dd_rng_seed2(&r, to->seed ^ 0x747261696eULL, (uint64_t)step); /* a pure function of (seed, step) */
+        if ((rc = dd_model_forward_backward(m, b.images, b.masks, labels, &r, &p.stats, err)) ||
+            (t->o.grad_hook && (rc = t->o.grad_hook(t->o.hook_ctx, &m->params, err))) ||
+            (rc = dd_model_update(m, p.lr_unet, p.lr_seg, &p.stats.grad_norm, err)))
+            return with_step(err, rc, step);
+        if (t->ema) ema_update(t);
+        step++, done++;
+        double now = now_s(), dt = now - ts0, run_s = now - t0;
+        if (done == 1) first_step_time = dt;
+        else step_time_sum += dt; /* the first step (kernel JIT, thread start) is not typical */
+        p.step = step;
+        p.elapsed_s = t->elapsed_before + run_s;
+        p.samples_per_s = done * to->batch / run_s;
+        double per_step = done > 1 ? step_time_sum / (done - 1) : first_step_time;
+        if (budget > 0) {
+            /* Horizon of the schedule: the steps the budget allows at the measured
+             * speed, once 20 steps or 5 % of the budget have been seen, then
+             * re-estimated every step; until then the `steps` upper bound. */
+            if (done >= 20 || run_s >= 0.05 * budget) {
+                double est = step + floor((budget - p.elapsed_s) / per_step);
+                t->horizon = est < step ? step : est > to->steps ? to->steps : (long)est;
+            }
+            p.total = t->horizon;
+            p.eta_s = budget - p.elapsed_s > 0 ? budget - p.elapsed_s : 0;
+        } else {
+            p.total = to->steps;
+            p.eta_s = (to->steps - step) * (run_s / done);
+        }
+        int last = step >= to->steps || (budget > 0 && p.elapsed_s >= budget);
+        p.validated = p.new_best = 0;
+        if (t->val_on && (last || run_s >= next_val)) {
+            if ((rc = validate(t, step, &p.val, &p.val_score, &p.new_best, err))) return with_step(err, rc, step);
+            p.validated = 1;
+            final_validated = last;
+            res->validated = 1;
+            next_val = (now_s() - t0) + val_period;
+        }
+        if (step % to->log_every == 0 || last || p.validated) log_line(t, &p);
+        if (to->checkpoint_every > 0 && step % to->checkpoint_every == 0 && step < to->steps &&
+            (rc = save_checkpoint(t, step, t->elapsed_before + (now_s() - t0), err)))
+            return rc;
+        if (t->o.progress) t->o.progress(t->o.progress_ctx, &p);
+    }
+    double train_s = now_s() - t0;
+    res->step = step, res->steps_run = done;
+    res->train_s = train_s;
+    res->samples_per_s = train_s > 0 ? done * to->batch / train_s : 0;
+    if (stop_requested(t)) {
+        res->interrupted = 1;
+        return save_checkpoint(t, step, t->elapsed_before + train_s, err);
+    }
+    const float *final = dd_trainer_weights(t);
+    float *best_w = NULL;
+    if (t->val_on) {
+        /* the loop can end without validating its last weights: the budget ran out
+         * between steps, or there was nothing left to train */
+        if (!final_validated) {
+            if ((rc = validate(t, step, &p.val, &p.val_score, &p.new_best, err))) return rc;
+            res->validated = 1;
+        }
+        res->final_val = p.val;
+        res->final_score = p.val_score;
+        res->best_score = t->best_score, res->best_step = t->best_step;
+        if (to->keep_best && t->best_score > p.val_score) {
+            best_w = calloc(m->params.total, sizeof(float));
+            if (!best_w) return dd_fail(err, DD_E_NOMEM, "train: out of memory for the best weights");
+            if ((rc = dd_model_read_block(t->best, m, "", best_w, NULL, err))) {
+                free(best_w);
+                return rc;
+            }
+            final = best_w;
+            res->used_best = 1;
+        }
+    }
+    /* Model file, then thresholds from the held-out good images, then the model
+     * again: a failed calibration still leaves the trained model on disk. */
+    dd_save_opts so = {final, 0, NULL, NULL, 0};
+    if (!(rc = dd_model_save_ex(m, t->out, &so, err)) && t->nval > 0) {
+        dd_model_config cfg = m->cfg;
+        if (!(rc = dd_calibrate(&cfg, final, m->params.total, t->ds, t->val, t->nval, to->false_reject, to->threads, err))) {
+            m->cfg = cfg;
+            res->calibrated = 1;
+            res->image_threshold = cfg.image_threshold, res->pixel_threshold = cfg.pixel_threshold;
+            rc = dd_model_save_ex(m, t->out, &so, err);
+        }
+    }
+    free(best_w);
+    if (rc) return rc;
+    remove(t->ckpt);
+    if (t->val_on) remove(t->best);
+    return DD_OK;
+}
+
+void dd_trainer_free(dd_trainer *t) {
+    if (!t) return;
+    if (t->logf) fclose(t->logf);
+    dd_validator_free(t->validator);
+    dd_feeder_free(t->feeder);
+    dd_model_free(t->m);
+    free(t->ema);
+    free(t->tr);
+    free(t->val);
+    dd_dataset_free(t->ds);
+    free(t);
+}

@@ -1,0 +1,124 @@
+/* trainer.h — owns a training run in the library: the split of the good images
+ * into training and held-out parts, the batch feeder, the training model, the
+ * learning-rate schedule (warm-up, constant or cosine, horizon from `steps` or
+ * from a wall-clock budget), the optional EMA of the weights, checkpoints and
+ * exact resume, the CSV log, the stop condition (steps, budget, stop flag),
+ * periodic validation with the best weights kept, and the final calibration of
+ * the thresholds on the held-out good images. It never prints: the caller sees
+ * the run through a progress callback and the info / result structs.
+ *
+ * One step: feeder batch -> dd_model_forward_backward with timesteps and noise
+ * from dd_rng_seed2(seed ^ "train", step) -> grad_hook (NULL: none) ->
+ * dd_model_update at the scheduled learning rates -> EMA update. The data
+ * stream and the noise are pure functions of (seed, step), so with a step
+ * budget a run is bit-reproducible and a resumed run continues exactly; with
+ * a time budget (`minutes`) the number of steps, and with the cosine schedule
+ * the learning rates, depend on the machine's speed. */
+#ifndef DD_TRAINER_H
+#define DD_TRAINER_H
+
+#include <signal.h>
+
+#include "train/settings.h"
+#include "model/model.h"
+#include "train/validate.h"
+
+typedef struct dd_train_progress {
+    long step;              /* steps done, counting those before a resume */
+    long total;             /* steps planned: `steps`, or with a time budget the current estimate */
+    long start;             /* the step this run started from (resume) */
+    int budgeted;           /* 1: total and eta follow the `minutes` budget */
+    dd_step_stats stats;    /* the last step's loss terms, gradient norm and normal count */
+    float lr_unet, lr_seg;  /* learning rates of the last step */
+    double samples_per_s;   /* mean of this run so far */
+    double elapsed_s;       /* wall time of the training loop, earlier parts of a resumed run included */
+    double eta_s;           /* remaining time of the loop (to `total`, or to the budget) */
+    int validated;          /* 1: val was measured after this step */
+    dd_val_metrics val;
+    double val_score;       /* mean of val's three metrics (the defined ones) */
+    int new_best;           /* 1: val_score is the best so far */
+} dd_train_progress;
+
+typedef void (*dd_progress_fn)(void *ctx, const dd_train_progress *p);
+/* Called between backward and update with the gradients in params->grad (e.g. to
+ * all-reduce them); a non-zero return stops the run with that status. */
+typedef int (*dd_grad_hook_fn)(void *ctx, dd_params *params, dd_error *err);
+/* Validation of the weights the model would be saved with (EMA when on). */
+typedef int (*dd_validate_fn)(void *ctx, const dd_params *weights, dd_val_metrics *out, dd_error *err);
+
+typedef struct dd_trainer_opts {
+    const char *data;         /* category folder or folder of good images (required) */
+    const char *out;          /* model file (default "model.safetensors"); checkpoint <out>.ckpt,
+                                 best-validated weights <out>.best */
+    const char *log_path;     /* CSV log; NULL: <out>.log.csv */
+    const char *resume;       /* checkpoint to continue exactly, or NULL */
+    const char *init;         /* model file whose weights start the run (fine-tuning), or NULL;
+                                 same architecture and size required */
+    dd_progress_fn progress;  /* called after every step; may be NULL */
+    void *progress_ctx;
+    dd_grad_hook_fn grad_hook;
+    void *hook_ctx;
+    dd_validate_fn validate;  /* NULL: the built-in dd_validator when val_every_min > 0 */
+    void *validate_ctx;
+    volatile sig_atomic_t *stop; /* polled once per step (e.g. set by a SIGINT handler); may be NULL */
+} dd_trainer_opts;
+
+typedef struct dd_trainer_info {
+    int n_train, n_val;             /* good images used for training / held out */
+    size_t params_unet, params_seg; /* trainable parameter counts */
+    size_t memory;                  /* bytes of the training model (dd_model_memory) */
+    long start, steps;              /* first step (after a resume) and the step limit */
+    int resumed, initialised;       /* started from --resume / from --init */
+    const char *out, *ckpt, *best, *log; /* paths the run writes */
+} dd_trainer_info;
+
+typedef struct dd_train_result {
+    long step;                  /* steps done in all (the checkpoint's step when interrupted) */
+    long steps_run;             /* steps done by this run */
+    double train_s;             /* wall time of this run's training loop */
+    double samples_per_s;
+    int interrupted;            /* stop flag: a checkpoint was written, no model file */
+    int calibrated;             /* thresholds set (val_fraction > 0) */
+    float image_threshold, pixel_threshold;
+    int validated;              /* at least one validation ran */
+    dd_val_metrics final_val;   /* validation of the last weights */
+    double final_score, best_score;
+    long best_step;             /* step of the best validation */
+    int used_best;              /* the model file holds the best-validated weights, not the last */
+} dd_train_result;
+
+typedef struct dd_trainer dd_trainer;
+
+void dd_trainer_opts_init(dd_trainer_opts *o);
+
+/* Opens the data, splits it, builds the model (fresh from seed, from --init or
+ * from the checkpoint), the feeder and the validator, and opens the log. Every
+ * check (settings, data, init / resume files) happens before anything is
+ * written, so a failed create leaves existing files as they were. s is copied. */
+int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out,
+                      dd_error *err);
+const dd_trainer_info *dd_trainer_get_info(const dd_trainer *t);
+
+/* Trains until `steps`, the time budget or the stop flag. On stop: writes the
+ * checkpoint and returns DD_OK with res->interrupted = 1. Otherwise writes the
+ * model file (the EMA or best-validated weights when those are on), calibrates
+ * it on the held-out images, writes it again with the thresholds and removes
+ * the checkpoint and <out>.best. Call once. */
+int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err);
+
+/* Asks a running dd_trainer_run to stop after the current step (async-signal-safe). */
+void dd_trainer_request_stop(dd_trainer *t);
+
+/* The training model (its params are the last weights, not the EMA) and the
+ * weights the model file gets (the EMA block when on, else the params). */
+const dd_model *dd_trainer_model(const dd_trainer *t);
+const float *dd_trainer_weights(const dd_trainer *t);
+
+/* Learning-rate factor of step (0-based) for the schedule: linear warm-up over
+ * `warmup` steps, then 1 (constant) or a cosine from 1 to min_ratio reached at
+ * the last step (horizon - 1). */
+float dd_lr_factor(int schedule, long step, float warmup, long horizon, float min_ratio);
+
+void dd_trainer_free(dd_trainer *t);
+
+#endif

@@ -1,0 +1,524 @@
+/* test_trainer.c — the library trainer (src/train/trainer.h) on the bundled
+ * sample (data/sample/pcb, or $DIFFAD_SAMPLE) at 64x64, batch 2:
+ * - its parameters after N steps equal, bit for bit, an explicit reference loop
+ *   written with the lower-level calls exactly as the pre-trainer `diffad train`
+ *   did (feeder, dd_rng_seed2(seed ^ "train", step), linear warm-up,
+ *   dd_model_train_step), and the stored thresholds are the quantiles of the
+ *   scores the public API (predict) gives the held-out images;
+ * - exact resume: 4 steps in one go == 2 steps, stop (checkpoint), resume 2 more,
+ *   with EMA and the cosine schedule on (model file and training weights);
+ * - --init: starts from the file's weights; another size, a corrupt file and a
+ *   missing file are refused with one line naming the file, and nothing is written;
+ * - the learning-rate schedule's values; a time budget stops the run; NaN/Inf
+ *   settings are refused;
+ * - validation: every step with a scripted validator the best weights are the
+ *   ones saved, the CSV gets the three columns; the built-in validator runs. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "data/feeder.h"
+#include "data/image.h"
+#include "diffad.h"
+#include "train/settings.h"
+#include "model/modelfile.h"
+#include "train/trainer.h"
+
+static char g_dir[256];
+static const char *g_data;
+
+static void path_in(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", g_dir, name); }
+
+static int exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Small and quick: the CPU profile at 64x64, batch 2, one compute thread. */
+static void small_settings(dd_settings *s) {
+    dd_error err = {0};
+    dd_settings_profile(s, "cpu", &err);
+    if (dd_settings_set(s, "size", "64x64", "test", &err)) fprintf(stderr, "%s\n", err.msg);
+    s->train.batch = 2;
+    s->train.steps = 3;
+    s->train.seed = 5;
+    s->train.threads = 1;
+    s->train.workers = 1;
+    s->train.val_fraction = 0.1f;
+    s->train.checkpoint_every = 0;
+    s->train.log_every = 1;
+    s->train.lr_warmup = 2;
+}
+
+static dd_trainer *make(const dd_settings *s, const char *out, const char *resume, const char *init, dd_error *err) {
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = g_data, o.out = out, o.resume = resume, o.init = init;
+    dd_trainer *t = NULL;
+    return dd_trainer_create(s, &o, &t, err) ? NULL : t;
+}
+
+/* Train to the end; returns the trainer (caller frees) or NULL. */
+static dd_trainer *train(const dd_settings *s, const char *out, dd_train_result *r) {
+    dd_error err = {0};
+    dd_trainer *t = make(s, out, NULL, NULL, &err);
+    if (!t || dd_trainer_run(t, r, &err)) {
+        fprintf(stderr, "train %s: %s\n", out, err.msg);
+        dd_trainer_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* The tensors of a model file, in the layout of m. */
+static float *file_weights(const char *path, const dd_model *m) {
+    float *w = calloc(m->params.total, sizeof(float)); /* zeroed: the block has alignment gaps */
+    dd_error err = {0};
+    if (w && dd_model_read_block(path, m, "", w, NULL, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* The pre-trainer cmd_train loop, verbatim in its arithmetic. */
+static dd_model *reference_loop(const dd_settings *s, dd_dataset **ds_out, int **val, int *nval) {
+    dd_error err = {0};
+    dd_dataset *ds = NULL;
+    int *tr = NULL, ntr = 0;
+    if (dd_dataset_open(g_data, &ds, &err) ||
+        dd_dataset_split_train(ds, s->train.val_fraction, s->train.seed, &tr, &ntr, val, nval, &err)) {
+        fprintf(stderr, "reference: %s\n", err.msg);
+        return NULL;
+    }
+    dd_model *m = NULL;
+    dd_feeder *feeder = NULL;
+    if (dd_model_create(&s->model, s->train.batch, 1, s->train.threads, &m, &err)) goto fail;
+    dd_model_init_weights(m, s->train.seed);
+    dd_synth_config sc;
+    dd_synth_config_init(&sc);
+    sc.h = s->model.unet.h, sc.w = s->model.unet.w;
+    sc.mode = s->train.synth_mode;
+    sc.fg_mode = s->train.fg_mode;
+    sc.texture_dir = s->train.textures[0] ? s->train.textures : NULL;
+    sc.normal_prob = s->train.normal_prob;
+    sc.large_mask_prob = s->train.large_mask_prob;
+    if (dd_feeder_create_at(ds, tr, ntr, &sc, s->train.batch, s->train.workers, s->train.seed, 0, &feeder, &err))
+        goto fail;
+    for (long step = 0; step < s->train.steps; step++) {
+        dd_batch b;
+        if (dd_feeder_next(feeder, &b, &err)) goto fail;
+        int labels[64];
+        for (int i = 0; i < b.n; i++) labels[i] = b.labels[i] > 0.5f;
+        float f = s->train.lr_warmup > 0 && step < s->train.lr_warmup ? (float)(step + 1) / s->train.lr_warmup : 1.0f;
+        m->adam.lr[0] = s->model.lr_unet * f;
+        m->adam.lr[1] = s->model.lr_seg * f;
+        dd_rng r;
+        dd_rng_seed2(&r, s->train.seed ^ 0x747261696eULL, (uint64_t)step);
+        dd_step_stats st;
+        if (dd_model_train_step(m, b.images, b.masks, labels, &r, &st, &err)) goto fail;
+    }
+    dd_feeder_free(feeder);
+    free(tr);
+    *ds_out = ds;
+    return m;
+fail:
+    fprintf(stderr, "reference: %s\n", err.msg);
+    dd_feeder_free(feeder);
+    dd_model_free(m);
+    free(tr);
+    dd_dataset_free(ds);
+    return NULL;
+}
+
+static void test_reference(void) {
+    dd_settings s;
+    small_settings(&s);
+    char out[512];
+    path_in(out, sizeof out, "ref.safetensors");
+    dd_train_result r;
+    dd_trainer *t = train(&s, out, &r);
+    CHECK(t != NULL, "trainer ran");
+    dd_dataset *ds = NULL;
+    int *val = NULL, nval = 0;
+    dd_model *ref = reference_loop(&s, &ds, &val, &nval);
+    CHECK(ref != NULL, "reference loop ran");
+    if (!t || !ref) goto done;
+    const dd_model *m = dd_trainer_model(t);
+    CHECK(r.step == 3 && r.steps_run == 3 && !r.interrupted, "3 steps done (%ld)", r.step);
+    CHECK(m->params.total == ref->params.total, "same parameter count");
+    CHECK(!memcmp(m->params.value, ref->params.value, ref->params.total * sizeof(float)),
+          "trainer parameters == reference loop parameters, bit for bit");
+    CHECK(!memcmp(m->params.adam_m, ref->params.adam_m, ref->params.total * sizeof(float)) &&
+              !memcmp(m->params.adam_v, ref->params.adam_v, ref->params.total * sizeof(float)),
+          "Adam moments identical");
+    float *w = file_weights(out, ref);
+    CHECK(w && !memcmp(w, ref->params.value, ref->params.total * sizeof(float)), "model file holds the reference weights");
+    free(w);
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s.ckpt", out);
+    CHECK(!exists(ck), "no checkpoint left after a finished run");
+
+    /* Thresholds: quantiles of the scores predict gives the held-out images. */
+    CHECK(r.calibrated && nval > 0, "calibrated on %d held-out images", nval);
+    diffad_params p;
+    diffad_params_init(&p);
+    p.threads = 1;
+    diffad_ctx *ctx = NULL;
+    char msg[512];
+    if (diffad_create(out, &p, &ctx, msg, sizeof msg)) {
+        CHECK(0, "diffad_create: %s", msg);
+        goto done;
+    }
+    float *scores = malloc(sizeof(float) * nval);
+    int ok = 1;
+    for (int i = 0; i < nval && ok; i++) {
+        dd_image im = {0};
+        dd_error err = {0};
+        diffad_result res;
+        ok = !dd_image_load_rgb(ds->train[val[i]].path, &im, &err);
+        diffad_image di = {im.data, im.w, im.h, 3, (size_t)im.w * 3 * sizeof(float), DIFFAD_F32};
+        ok = ok && diffad_predict(ctx, &di, &res) == DIFFAD_OK;
+        if (ok) scores[i] = res.score;
+        dd_image_free(&im);
+    }
+    CHECK(ok, "predict scored the held-out images");
+    qsort(scores, nval, sizeof(float), cmp_float);
+    size_t qi = (size_t)ceil((1.0 - s.train.false_reject) * nval);
+    float want = scores[qi > 0 ? qi - 1 : 0], lo = scores[(size_t)ceil(0.5 * nval) - 1];
+    if (want <= lo) want = lo + 1e-6f;
+    float it = 0, pt = 0;
+    diffad_thresholds(ctx, &it, &pt);
+    CHECK(it == want && r.image_threshold == want, "image threshold %.9g == predict quantile %.9g", it, want);
+    CHECK(pt == r.pixel_threshold, "pixel threshold stored");
+    free(scores);
+    diffad_free(ctx);
+done:
+    dd_trainer_free(t);
+    dd_model_free(ref);
+    free(val);
+    dd_dataset_free(ds);
+}
+
+static volatile sig_atomic_t g_stop;
+
+static void stop_at_2(void *ctx, const dd_train_progress *p) {
+    (void)ctx;
+    if (p->step == 2) g_stop = 1;
+}
+
+/* 4 steps == 2 + stop + resume 2: final file and training state identical. */
+static void test_resume(float ema, int schedule) {
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 4;
+    s.train.ema_decay = ema;
+    s.train.lr_schedule = schedule;
+    s.train.lr_warmup = 1;
+    char a[512], b[512], ck[600];
+    path_in(a, sizeof a, "full.safetensors");
+    path_in(b, sizeof b, "split.safetensors");
+    snprintf(ck, sizeof ck, "%s.ckpt", b);
+    dd_train_result r;
+    dd_trainer *ta = train(&s, a, &r), *tb = NULL, *tc = NULL;
+    CHECK(ta != NULL, "4-step run");
+    dd_error err = {0};
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = g_data, o.out = b;
+    o.progress = stop_at_2, o.stop = &g_stop;
+    g_stop = 0;
+    int rc = dd_trainer_create(&s, &o, &tb, &err);
+    if (!rc) rc = dd_trainer_run(tb, &r, &err);
+    CHECK(!rc && r.interrupted && r.step == 2, "stopped at step 2 (%ld, %s)", r.step, err.msg);
+    CHECK(exists(ck) && !exists(b), "checkpoint written, no model file");
+    o.progress = NULL, o.stop = NULL, o.resume = ck;
+    rc = dd_trainer_create(&s, &o, &tc, &err);
+    CHECK(!rc && dd_trainer_get_info(tc)->start == 2 && dd_trainer_get_info(tc)->resumed, "resume at 2: %s", err.msg);
+    if (!rc) rc = dd_trainer_run(tc, &r, &err);
+    CHECK(!rc && r.step == 4 && r.steps_run == 2 && !r.interrupted, "resumed run finished (%s)", err.msg);
+    if (!ta || rc) goto done;
+    const dd_model *ma = dd_trainer_model(ta), *mc = dd_trainer_model(tc);
+    size_t n = ma->params.total * sizeof(float);
+    CHECK(!memcmp(ma->params.value, mc->params.value, n), "ema %g sched %d: training weights identical after resume", ema, schedule);
+    CHECK(!memcmp(ma->params.adam_m, mc->params.adam_m, n) && !memcmp(ma->params.adam_v, mc->params.adam_v, n),
+          "Adam moments identical after resume");
+    CHECK(!memcmp(dd_trainer_weights(ta), dd_trainer_weights(tc), n), "saved weights (EMA when on) identical");
+    CHECK(!ema || memcmp(dd_trainer_weights(ta), ma->params.value, n), "with EMA the saved weights are not the last ones");
+    float *wa = file_weights(a, ma), *wb = file_weights(b, ma);
+    CHECK(wa && wb && !memcmp(wa, wb, n), "model files identical");
+    CHECK(wa && !memcmp(wa, dd_trainer_weights(ta), n), "model file holds the saved weights");
+    free(wa);
+    free(wb);
+    CHECK(!exists(ck), "checkpoint removed at the end");
+done:
+    dd_trainer_free(ta);
+    dd_trainer_free(tb);
+    dd_trainer_free(tc);
+    remove(a), remove(b);
+}
+
+static void test_init(void) {
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 2;
+    char base[512], out[512], log[600], bad[512];
+    path_in(base, sizeof base, "init_base.safetensors");
+    path_in(out, sizeof out, "init_out.safetensors");
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    dd_train_result r;
+    dd_trainer *t = train(&s, base, &r);
+    CHECK(t != NULL, "base model");
+    dd_trainer_free(t);
+
+    /* fine-tune with learning rates 0: the trainable weights stay the file's */
+    dd_settings f = s;
+    f.model.lr_unet = 0, f.model.lr_seg = 0;
+    f.train.steps = 1;
+    dd_error err = {0};
+    t = make(&f, out, NULL, base, &err);
+    CHECK(t && dd_trainer_get_info(t)->initialised, "create with --init: %s", err.msg);
+    if (t) {
+        CHECK(!dd_trainer_run(t, &r, &err), "run with --init: %s", err.msg);
+        const dd_model *m = dd_trainer_model(t);
+        float *w = file_weights(base, m);
+        int same = w != NULL;
+        for (int i = 0; same && i < m->params.count; i++) {
+            const dd_param *it = &m->params.items[i];
+            if (it->trainable) same = !memcmp(w + it->offset, m->params.value + it->offset, it->numel * sizeof(float));
+        }
+        CHECK(same, "trainable weights are the --init file's after a step at lr 0");
+        free(w);
+        dd_trainer_free(t);
+    }
+    remove(out), remove(log);
+
+    /* another size: one line naming the file and the problem; nothing written */
+    dd_settings o = s;
+    dd_settings_set(&o, "size", "96x96", "test", &err);
+    t = make(&o, out, NULL, base, &err);
+    CHECK(!t && strstr(err.msg, base) && strstr(err.msg, "64x64") && strstr(err.msg, "96x96") && !strchr(err.msg, '\n'),
+          "other size refused: %s", err.msg);
+    CHECK(!exists(log) && !exists(out), "nothing written after a refused --init");
+    dd_trainer_free(t);
+    o = s;
+    o.model.seg_width = 8;
+    t = make(&o, out, NULL, base, &err);
+    CHECK(!t && strstr(err.msg, base) && strstr(err.msg, "seg_width"), "other width refused: %s", err.msg);
+    dd_trainer_free(t);
+    /* corrupt: the file cut in half */
+    path_in(bad, sizeof bad, "cut.safetensors");
+    FILE *in = fopen(base, "rb"), *o2 = fopen(bad, "wb");
+    if (in && o2) {
+        fseek(in, 0, SEEK_END);
+        long n = ftell(in);
+        fseek(in, 0, SEEK_SET);
+        char *buf = malloc(n);
+        if (buf && fread(buf, 1, n, in) == (size_t)n) fwrite(buf, 1, n / 2, o2);
+        free(buf);
+    }
+    if (in) fclose(in);
+    if (o2) fclose(o2);
+    t = make(&s, out, NULL, bad, &err);
+    CHECK(!t && strstr(err.msg, bad), "truncated --init file refused: %s", err.msg);
+    dd_trainer_free(t);
+    t = make(&s, out, NULL, "/nonexistent/model.safetensors", &err);
+    CHECK(!t && strstr(err.msg, "/nonexistent/model.safetensors"), "missing --init file refused: %s", err.msg);
+    dd_trainer_free(t);
+    t = make(&s, out, base, base, &err);
+    CHECK(!t, "--resume with --init refused: %s", err.msg);
+    dd_trainer_free(t);
+    CHECK(!exists(log) && !exists(out), "still nothing written");
+    remove(base), remove(bad);
+}
+
+static void test_schedule(void) {
+    /* constant: the original warm-up arithmetic */
+    CHECK(dd_lr_factor(DD_LR_CONSTANT, 0, 4, 100, 0.1f) == 0.25f && dd_lr_factor(DD_LR_CONSTANT, 3, 4, 100, 0.1f) == 1.0f &&
+              dd_lr_factor(DD_LR_CONSTANT, 50, 4, 100, 0.1f) == 1.0f && dd_lr_factor(DD_LR_CONSTANT, 5, 0, 100, 0.1f) == 1.0f,
+          "constant schedule with warm-up");
+    float prev = 2, last = dd_lr_factor(DD_LR_COSINE, 99, 10, 100, 0.1f);
+    int mono = 1;
+    for (long st = 10; st < 100; st++) {
+        float f = dd_lr_factor(DD_LR_COSINE, st, 10, 100, 0.1f);
+        mono &= f <= prev && f >= 0.1f - 1e-7f && f <= 1.0f;
+        prev = f;
+    }
+    CHECK(mono, "cosine falls monotonically from 1 to min_ratio after warm-up");
+    CHECK(fabsf(last - 0.1f) < 1e-6f, "cosine reaches min_ratio at the last step (%g)", last);
+    CHECK(dd_lr_factor(DD_LR_COSINE, 4, 10, 100, 0.1f) == 0.5f, "cosine warm-up is linear");
+    CHECK(dd_lr_factor(DD_LR_COSINE, 500, 10, 100, 0.1f) == 0.1f, "past the horizon: min_ratio");
+    CHECK(fabsf(dd_lr_factor(DD_LR_COSINE, 54, 10, 100, 0.0f) - 0.5f) < 1e-6f, "cosine midpoint");
+}
+
+static void test_settings(void) {
+    dd_settings s;
+    dd_error err = {0};
+    dd_settings_profile(&s, "cpu", &err);
+    CHECK(s.train.lr_schedule == DD_LR_CONSTANT && s.train.minutes == 0 && s.train.ema_decay == 0 &&
+              s.train.val_every_min == 0,
+          "defaults keep the old behaviour");
+    const char *bad[][2] = {{"ema_decay", "nan"}, {"ema_decay", "1"}, {"minutes", "inf"}, {"minutes", "nan"},
+                            {"lr_min_ratio", "-nan"}, {"val_every_min", "-1"}, {"lr_schedule", "linear"},
+                            {"keep_best", "2"}, {"lr_unet", "nan"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = dd_settings_set(&s, bad[i][0], bad[i][1], "test", &err);
+        CHECK(rc && strstr(err.msg, bad[i][0]), "%s = %s refused (%s)", bad[i][0], bad[i][1], err.msg);
+    }
+    CHECK(!dd_settings_set(&s, "lr_schedule", "cosine", "test", &err) && s.train.lr_schedule == DD_LR_COSINE, "cosine");
+    CHECK(!dd_settings_set(&s, "minutes", "2.5", "test", &err) && s.train.minutes == 2.5f, "minutes");
+}
+
+typedef struct budget_seen {
+    int calls, budgeted;
+    long last_total;
+} budget_seen;
+
+static void watch(void *ctx, const dd_train_progress *p) {
+    budget_seen *b = ctx;
+    b->calls++;
+    b->budgeted = p->budgeted;
+    b->last_total = p->total;
+}
+
+static void test_budget(void) {
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 1000000;
+    s.train.minutes = 0.04f; /* 2.4 s */
+    s.train.lr_schedule = DD_LR_COSINE;
+    s.train.val_fraction = 0.05f;
+    char out[512];
+    path_in(out, sizeof out, "budget.safetensors");
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    budget_seen seen = {0};
+    o.data = g_data, o.out = out, o.progress = watch, o.progress_ctx = &seen;
+    dd_trainer *t = NULL;
+    dd_error err = {0};
+    dd_train_result r;
+    int rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    CHECK(!rc, "budgeted run: %s", err.msg);
+    CHECK(!rc && r.step > 0 && r.step < 1000000 && r.train_s >= 2.4 && r.train_s < 2.4 + 30, "stopped by the budget after %ld steps, %.2f s",
+          r.step, r.train_s);
+    CHECK(seen.budgeted && seen.calls == r.steps_run, "progress against the budget");
+    CHECK(seen.last_total < 1000000 && seen.last_total >= r.step - 1, "schedule horizon estimated (%ld, ran %ld)",
+          seen.last_total, r.step);
+    dd_trainer_free(t);
+    remove(out);
+}
+
+/* Scripted validator: scores 0.9 then falling, so the first validation's weights must be saved. */
+typedef struct script {
+    int calls;
+    float *first;
+    size_t n;
+} script;
+
+static int scripted(void *ctx, const dd_params *w, dd_val_metrics *out, dd_error *err) {
+    (void)err;
+    script *sc = ctx;
+    if (sc->calls == 0) {
+        sc->n = w->total;
+        sc->first = malloc(w->total * sizeof(float));
+        if (sc->first) memcpy(sc->first, w->value, w->total * sizeof(float));
+    }
+    double v = 0.9 - 0.1 * sc->calls++;
+    memset(out, 0, sizeof *out);
+    out->image_auroc = out->pixel_ap = out->aupro = v;
+    return DD_OK;
+}
+
+static void test_validation(void) {
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 3;
+    s.train.val_every_min = 1e-7f; /* every step */
+    s.train.ema_decay = 0.5f;
+    char out[512], log[600], best[600];
+    path_in(out, sizeof out, "val.safetensors");
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    snprintf(best, sizeof best, "%s.best", out);
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    script sc = {0};
+    o.data = g_data, o.out = out, o.validate = scripted, o.validate_ctx = &sc;
+    dd_trainer *t = NULL;
+    dd_error err = {0};
+    dd_train_result r;
+    int rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    CHECK(!rc && sc.calls == 3, "validated every step (%d calls): %s", sc.calls, err.msg);
+    CHECK(!rc && r.used_best && r.best_step == 1 && fabs(r.best_score - 0.9) < 1e-12, "best = first validation (step %ld)",
+          r.best_step);
+    float *w = t && sc.first ? file_weights(out, dd_trainer_model(t)) : NULL;
+    CHECK(w && !memcmp(w, sc.first, sc.n * sizeof(float)), "model file holds the best-validated (EMA) weights");
+    CHECK(w && memcmp(w, dd_trainer_weights(t), sc.n * sizeof(float)), "not the last ones");
+    CHECK(!exists(best), "<out>.best removed at the end");
+    free(w);
+    free(sc.first);
+    dd_trainer_free(t);
+    FILE *f = fopen(log, "r");
+    char line[1024] = "";
+    int rows = 0, with_val = 0;
+    if (f) {
+        CHECK(fgets(line, sizeof line, f) && strstr(line, "val_image_auroc,val_pixel_ap,val_aupro"), "CSV header: %s", line);
+        while (fgets(line, sizeof line, f)) rows++, with_val += strstr(line, ",0.90000,0.90000,0.90000") != NULL;
+        fclose(f);
+    }
+    CHECK(rows == 3 && with_val == 1, "3 log rows, validation columns filled (%d, %d)", rows, with_val);
+    remove(out), remove(log);
+
+    /* the built-in validator on the held-out images */
+    s.train.steps = 2;
+    s.train.val_every_min = 1000; /* only at the end */
+    s.train.val_per_image = 1;
+    s.train.ema_decay = 0;
+    dd_trainer_opts_init(&o);
+    o.data = g_data, o.out = out;
+    t = NULL;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    CHECK(!rc && r.validated && !r.used_best && r.final_val.n_images > 0 && r.final_val.image_auroc >= 0 &&
+              r.final_val.image_auroc <= 1,
+          "built-in validator: AUROC %.3f on %d images (%s)", r.final_val.image_auroc, r.final_val.n_images, err.msg);
+    dd_trainer_free(t);
+    remove(out), remove(log);
+}
+
+int main(void) {
+    g_data = getenv("DIFFAD_SAMPLE");
+    if (!g_data) g_data = "data/sample/pcb";
+    if (!exists(g_data)) {
+        SKIP("no sample at %s", g_data);
+        return check_summary("test_trainer");
+    }
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_trainer_XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_schedule();
+    test_settings();
+    test_reference();
+    test_resume(0, DD_LR_CONSTANT);
+    test_resume(0.9f, DD_LR_COSINE);
+    test_init();
+    test_budget();
+    test_validation();
+    return check_summary("test_trainer");
+}
