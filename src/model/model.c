@@ -80,7 +80,7 @@ int dd_model_create(const dd_model_config *cfg, int batch, int training, int thr
     *out = NULL;
     int rc = dd_model_config_check(cfg, err);
     if (rc) return rc;
-    if (batch < 1 || batch > 4096) return dd_fail(err, DD_E_RANGE, "model: batch %d out of range 1..4096", batch);
+    if (batch < 1 || batch > DD_MAX_BATCH) return dd_fail(err, DD_E_RANGE, "model: batch %d out of range 1..%d", batch, DD_MAX_BATCH);
     if (training && batch < 2)
         return dd_fail(err, DD_E_RANGE, "model: training needs a batch of at least 2 (BatchNorm statistics)");
     dd_model *m = calloc(1, sizeof *m);
@@ -238,7 +238,7 @@ int dd_model_forward_backward_with(dd_model *m, const float *images, const float
 int dd_model_forward_backward(dd_model *m, const float *images, const float *masks,
                               const int *labels, dd_rng *r, dd_step_stats *st, dd_error *err) {
     size_t B = (size_t)m->batch, n = 2 * B * m->cfg.unet.h * m->cfg.unet.w * 3;
-    int ts[4096], tb[4096];
+    int ts[DD_MAX_BATCH], tb[DD_MAX_BATCH];
     /* Draw order (all t_s, t_b pairs, then the noise) is part of the (seed, step) contract. */
     for (size_t b = 0; b < B; b++) {
         ts[b] = (int)dd_rng_int(r, 0, m->cfg.train_ts_max);
@@ -286,7 +286,7 @@ int dd_model_infer_with(dd_model *m, const float *images, const float *eps, floa
                         float *recon, dd_error *err) {
     if (!images || !eps) return dd_fail(err, DD_E_INVALID, "infer: NULL images or noise");
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
-    int ts[4096], tb[4096];
+    int ts[DD_MAX_BATCH], tb[DD_MAX_BATCH];
     for (size_t b = 0; b < B; b++) ts[b] = m->cfg.t_s, tb[b] = m->cfg.t_b;
     int rc = forward_core(m, images, ts, tb, eps, err);
     if (rc) return rc;

@@ -1,7 +1,7 @@
 /* model.h — owns a whole DiffusionAD model: configuration, the two networks over
  * one parameter table (denoiser "unet.*" in optimiser group 0, segmentation
  * "seg.*" in group 1), the schedule, the activation arena and the joint
- * training step of METHOD.md §6, plus single-image inference (§1, §3).
+ * training step of docs/method.md §6, plus single-image inference (§1, §3).
  * One model object is built for one batch size and mode (training or inference). */
 #ifndef DD_MODEL_H
 #define DD_MODEL_H
@@ -10,6 +10,7 @@
 
 #include "nn/adam.h"
 #include "core/arena.h"
+#include "core/limits.h"
 #include "model/diffusion.h"
 #include "backend/dnn.h"
 #include "core/rng.h"
@@ -39,7 +40,7 @@ typedef struct dd_model_config {
     float score_lo, score_hi; /* normalisation: (score - lo) / (hi - lo), threshold maps to 0.5 */
 } dd_model_config;
 
-/* METHOD.md's published configuration at h x w. */
+/* The paper's published configuration at h x w (docs/method.md §4-5). */
 void dd_model_config_paper(dd_model_config *c, int h, int w);
 int dd_model_config_check(const dd_model_config *c, dd_error *err);
 /* Top-k for a map of h x w: cfg topk or round(50 * h * w / 65536), at least 1. */
@@ -82,7 +83,7 @@ size_t dd_model_memory(const dd_model *m);
 /* Parameter count of the group (0 denoiser, 1 segmentation), trainable only. */
 size_t dd_model_param_count(const dd_model *m, int group);
 
-/* The joint training step of METHOD.md §6 comes in two calls so that a hook
+/* The joint training step of docs/method.md §6 comes in two calls so that a hook
  * (gradient all-reduce, accumulation, ...) can sit between them:
  *
  * dd_model_forward_backward_with: zero the gradients, forward, losses, backward;
@@ -93,7 +94,7 @@ size_t dd_model_param_count(const dd_model *m, int group);
 int dd_model_forward_backward_with(dd_model *m, const float *images, const float *masks,
                                    const int *labels, const int *ts, const int *tb, const float *eps,
                                    dd_step_stats *st, dd_error *err);
-/* The same with timesteps and noise drawn from r (METHOD.md §6). */
+/* The same with timesteps and noise drawn from r (docs/method.md §6). */
 int dd_model_forward_backward(dd_model *m, const float *images, const float *masks,
                               const int *labels, dd_rng *r, dd_step_stats *st, dd_error *err);
 /* One Adam update from the gradients in m->params.grad with these learning rates

@@ -8,69 +8,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model/config.h"
+#include "core/fileio.h"
 #include "core/json.h"
+#include "core/text.h"
+#include "model/config.h"
 
 /* ---- writing ---- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096);
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) { b->oom = 1; return; }
-        b->p = q, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-static void sb_json_string(sbuf *b, const char *s) {
-    size_t need = dd_json_escape((char[1]){0}, 1, s);
-    char *tmp = malloc(need + 1);
-    if (!tmp) { b->oom = 1; return; }
-    tmp[0] = 0;
-    dd_json_escape(tmp, need + 1, s);
-    sb_str(b, tmp);
-    free(tmp);
-}
-
 static int is_counter(const dd_param *t) { return t->kind == DD_PK_COUNTER; }
 
-static void tensor_entry(sbuf *b, const char *prefix, const dd_param *t, size_t *off, int *first) {
-    char tmp[512];
+static void tensor_entry(dd_textbuf *b, const char *prefix, const dd_param *t, size_t *off, int *first) {
     size_t bytes = is_counter(t) ? 8 : t->numel * 4;
-    snprintf(tmp, sizeof tmp, "%s\"%s%s\":{\"dtype\":\"%s\",\"shape\":[", *first ? "" : ",", prefix, t->name,
-             is_counter(t) ? "I64" : "F32");
-    sb_str(b, tmp);
+    dd_textbuf_printf(b, "%s\"%s%s\":{\"dtype\":\"%s\",\"shape\":[", *first ? "" : ",", prefix, t->name,
+                      is_counter(t) ? "I64" : "F32");
     if (!is_counter(t)) /* PyTorch stores num_batches_tracked as a 0-d int64 */
-        for (int d = 0; d < t->ndim; d++) {
-            snprintf(tmp, sizeof tmp, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-            sb_str(b, tmp);
-        }
-    snprintf(tmp, sizeof tmp, "],\"data_offsets\":[%zu,%zu]}", *off, *off + bytes);
-    sb_str(b, tmp);
+        for (int d = 0; d < t->ndim; d++) dd_textbuf_printf(b, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+    dd_textbuf_printf(b, "],\"data_offsets\":[%zu,%zu]}", *off, *off + bytes);
     *off += bytes;
     *first = 0;
 }
 
-static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -1; }
-
-static int write_tensor(FILE *f, const dd_param *t, const float *block) {
+static int write_tensor(dd_afile *f, const dd_param *t, const float *block) {
     const float *v = block + t->offset;
     if (is_counter(t)) {
         int64_t c = (int64_t)v[0];
-        return write_all(f, &c, 8);
+        return dd_afile_write(f, &c, 8);
     }
-    return write_all(f, v, t->numel * 4);
+    return dd_afile_write(f, v, t->numel * 4);
 }
 
 int dd_model_save(const dd_model *m, const char *path, int with_optimizer, const dd_kv *extra,
@@ -86,23 +50,21 @@ int dd_model_save_ex(const dd_model *m, const char *path, const dd_save_opts *o,
     const float *values = o->values ? o->values : p->value;
     if (with_optimizer && !p->adam_m)
         return dd_fail(err, DD_E_INVALID, "%s: model has no optimiser state to save", path);
-    sbuf h = {0};
-    char *cfg = dd_settings_model_json(&m->cfg);
+    dd_textbuf h;
+    dd_textbuf_init(&h);
+    char *cfg = dd_model_config_json(&m->cfg);
     if (!cfg) return dd_fail(err, DD_E_NOMEM, "%s: out of memory", path);
-    char ver[32];
-    snprintf(ver, sizeof ver, "%d", DD_FORMAT_VERSION);
-    sb_str(&h, "{\"__metadata__\":{\"format\":\"" DD_MODEL_FORMAT "\",\"format_version\":\"");
-    sb_str(&h, ver);
-    sb_str(&h, "\",\"config\":");
-    sb_json_string(&h, cfg);
+    dd_textbuf_printf(&h, "{\"__metadata__\":{\"format\":\"" DD_MODEL_FORMAT "\",\"format_version\":\"%d\",\"config\":",
+                      DD_FORMAT_VERSION);
+    dd_textbuf_json_string(&h, cfg);
     free(cfg);
     for (int i = 0; i < n_extra; i++) {
-        sb_str(&h, ",");
-        sb_json_string(&h, extra[i].key);
-        sb_str(&h, ":");
-        sb_json_string(&h, extra[i].value);
+        dd_textbuf_puts(&h, ",");
+        dd_textbuf_json_string(&h, extra[i].key);
+        dd_textbuf_puts(&h, ":");
+        dd_textbuf_json_string(&h, extra[i].value);
     }
-    sb_str(&h, "}");
+    dd_textbuf_puts(&h, "}");
     size_t off = 0;
     int first = 0;
     for (int i = 0; i < p->count; i++) tensor_entry(&h, "", &p->items[i], &off, &first);
@@ -112,25 +74,20 @@ int dd_model_save_ex(const dd_model *m, const char *path, const dd_save_opts *o,
                 if (p->items[i].trainable) tensor_entry(&h, pass ? "adam_v." : "adam_m.", &p->items[i], &off, &first);
     if (o->ema)
         for (int i = 0; i < p->count; i++) tensor_entry(&h, DD_EMA_PREFIX, &p->items[i], &off, &first);
-    sb_str(&h, "}");
-    while (!h.oom && h.n % 8) sb_str(&h, " "); /* data starts 8-byte aligned */
+    dd_textbuf_puts(&h, "}");
+    while (!h.oom && h.len % 8) dd_textbuf_puts(&h, " "); /* data starts 8-byte aligned */
     if (h.oom) {
-        free(h.p);
+        dd_textbuf_free(&h);
         return dd_fail(err, DD_E_NOMEM, "%s: out of memory building the header", path);
     }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        free(h.p);
-        return dd_fail(err, DD_E_INVALID, "%s: path too long", path);
-    }
-    FILE *f = fopen(tmp, "wb");
+    dd_afile *f = dd_afile_open(path, err);
     if (!f) {
-        free(h.p);
-        return dd_fail(err, DD_E_IO, "%s: cannot create (%s)", tmp, strerror(errno));
+        dd_textbuf_free(&h);
+        return err ? err->code : DD_E_IO;
     }
-    uint64_t hl = h.n;
-    int bad = write_all(f, &hl, 8) || write_all(f, h.p, h.n);
-    free(h.p);
+    uint64_t hl = h.len;
+    int bad = dd_afile_write(f, &hl, 8) || dd_afile_write(f, h.s, h.len);
+    dd_textbuf_free(&h);
     for (int i = 0; i < p->count && !bad; i++) bad = write_tensor(f, &p->items[i], values);
     if (with_optimizer)
         for (int pass = 0; pass < 2 && !bad; pass++)
@@ -138,19 +95,7 @@ int dd_model_save_ex(const dd_model *m, const char *path, const dd_save_opts *o,
                 if (p->items[i].trainable) bad = write_tensor(f, &p->items[i], pass ? p->adam_v : p->adam_m);
     if (o->ema)
         for (int i = 0; i < p->count && !bad; i++) bad = write_tensor(f, &p->items[i], o->ema);
-    if (fflush(f) || fsync(fileno(f))) bad = 1;
-    if (fclose(f)) bad = 1;
-    if (bad) {
-        int e = errno;
-        remove(tmp);
-        return dd_fail(err, DD_E_IO, "%s: write failed (%s); the previous file is untouched", path, strerror(e));
-    }
-    if (rename(tmp, path)) {
-        int e = errno;
-        remove(tmp);
-        return dd_fail(err, DD_E_IO, "%s: cannot replace (%s)", path, strerror(e));
-    }
-    return DD_OK;
+    return dd_afile_commit(f, err); /* reports a failed write, keeping the previous file */
 }
 
 /* ---- reading ---- */
@@ -299,7 +244,7 @@ int dd_model_file_config(const char *path, dd_model_config *cfg, const char *met
 }
 
 static int cfg_equal(const dd_model_config *a, const dd_model_config *b) {
-    char *ja = dd_settings_model_json(a), *jb = dd_settings_model_json(b);
+    char *ja = dd_model_config_json(a), *jb = dd_model_config_json(b);
     int same = ja && jb && !strcmp(ja, jb);
     free(ja);
     free(jb);

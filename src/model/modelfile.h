@@ -6,8 +6,9 @@
  * Adam moments as "adam_m.<name>" / "adam_v.<name>" and, when the run keeps an
  * exponential moving average of the weights, that copy as "ema.<name>".
  *
- * Writing goes to "<path>.tmp" and is renamed over <path> only when complete, so
- * a crash never leaves a broken file. Reading checks every size, offset, name,
+ * Writing goes through the atomic writer (core/fileio.h): a fresh temporary
+ * file next to <path>, renamed over it only when complete, so a crash never
+ * leaves a broken file and a planted symlink is never written through. Reading checks every size, offset, name,
  * shape and dtype, and names the file and the problem when anything is off. */
 #ifndef DD_MODELFILE_H
 #define DD_MODELFILE_H
