@@ -9,7 +9,7 @@
 #
 # Categories (data from ../shared/data relative to the repository root, or
 # $DIFFAD_SHARED_DATA; a missing one is skipped with a message):
-#   ball_screw  bsdata/ball_screw  --size 96x224 --foreground none --textures <shared>/textures
+#   ball_screw  bsdata/ball_screw  --size 96x224 --attention 12 --foreground none --textures <shared>/textures
 #   pcb         deeppcb/pcb        --foreground none --textures <shared>/textures
 # Per category and seed 1..K (run one after the other, never side by side, so samples/s
 # is the machine's, not a share of it):
@@ -237,7 +237,7 @@ for cat in $CATS; do
   DATA=$(data_of "$cat")
   [ -d "$DATA" ] || continue
   case "$cat" in
-    ball_screw) CARGS="--size 96x224 --foreground none --textures $(q "$SHARED/textures")" ;;
+    ball_screw) CARGS="--size 96x224 --attention 12 --foreground none --textures $(q "$SHARED/textures")" ;;
     pcb) CARGS="--foreground none --textures $(q "$SHARED/textures")" ;;
   esac
   seed=1
