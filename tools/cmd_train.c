@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "train/settings.h"
@@ -19,30 +20,60 @@ static void on_signal(int sig) {
     g_stop = 1;
 }
 
-static void usage(FILE *f, const dd_settings *s) {
-    fprintf(f,
-            "usage: diffad train --data DIR [options] [--KEY VALUE ...]\n"
-            "\n"
-            "Trains DiffusionAD on the good images of one category (MVTec layout DIR/train/good,\n"
-            "or a plain folder of good images), holds out val_fraction of them to calibrate the\n"
-            "thresholds, and writes the model file.\n"
-            "\n"
-            "options:\n"
-            "  --data DIR          category folder (MVTec layout) or folder of good images\n"
-            "  --out FILE          model file to write (default model.safetensors)\n"
-            "  --profile NAME      cpu (default) or paper\n"
-            "  --config FILE       JSON object of settings (applied after the profile)\n"
-            "  --resume FILE       continue from a checkpoint (<out>.ckpt), exactly\n"
-            "  --init FILE         start from the weights of this model file (fine-tuning; same\n"
-            "                      architecture and size)\n"
-            "  --log FILE          CSV of the losses (default <out>.log.csv)\n"
-            "  --quiet             no progress bar\n"
-            "\n"
-            "A step budget (--steps) is bit-reproducible; a time budget (--minutes) is not: the\n"
-            "number of steps, and with --lr_schedule cosine the learning rates, follow the speed.\n"
-            "\n"
-            "settings (--KEY VALUE, after --config; current values for the chosen profile):\n");
-    dd_settings_print_help(s, f);
+static const char USAGE[] =
+    "usage: diffad train --data DIR [options] [--KEY VALUE ...]\n"
+    "\n"
+    "Trains DiffusionAD on the good images of one category (MVTec layout DIR/train/good,\n"
+    "or a plain folder of good images), holds out val_fraction of them to calibrate the\n"
+    "thresholds, and writes the model file.\n";
+
+static const char EPILOG[] =
+    "A step budget (--steps) is bit-reproducible; a time budget (--minutes) is not: the\n"
+    "number of steps, and with --lr_schedule cosine the learning rates, follow the speed.\n"
+    "\n"
+    "settings (--KEY VALUE or --KEY=VALUE, applied after the profile and --config; current\n"
+    "values for the chosen profile):\n";
+
+/* Settings given as --KEY VALUE, applied after the profile and the config file
+ * whatever their position on the command line. */
+typedef struct setting_args {
+    char key[256][64];          /* copied: the parser's name text is temporary */
+    const char *value[256];     /* argv strings */
+    int n;
+    const char **profile;       /* for --help: the profile named before it */
+} setting_args;
+
+static int collect_setting(void *ctx, const char *name, const char *value, char *msg, size_t cap) {
+    setting_args *a = ctx;
+    if (a->n >= 256) {
+        snprintf(msg, cap, "too many settings on the command line (at most 256)");
+        return 1;
+    }
+    if (strlen(name) >= sizeof a->key[0]) {
+        snprintf(msg, cap, "unknown setting '%.60s...' (see --help)", name);
+        return 1;
+    }
+    strcpy(a->key[a->n], name);
+    a->value[a->n] = value, a->n++;
+    return 0;
+}
+
+/* profile, then config file, then the command-line settings. */
+static int build_settings(dd_settings *s, const char *profile, const char *config, const setting_args *a,
+                          dd_error *err) {
+    int rc = dd_settings_profile(s, profile, err);
+    if (!rc && config) rc = dd_settings_load_file(s, config, err);
+    for (int i = 0; i < a->n && !rc; i++) rc = dd_settings_set(s, a->key[i], a->value[i], "command line", err);
+    return rc;
+}
+
+/* --help shows the values of the profile named before it (default cpu). */
+static void help_settings(void *ctx, FILE *f) {
+    const setting_args *a = ctx;
+    dd_settings s;
+    dd_error err = {0};
+    if (dd_settings_profile(&s, *a->profile, &err)) dd_settings_profile(&s, "cpu", &err);
+    dd_settings_print_help(&s, f);
 }
 
 static int fail(const char *msg) {
@@ -88,35 +119,27 @@ int cmd_train(int argc, char **argv) {
     o.out = "model.safetensors";
     const char *config = NULL, *profile = "cpu";
     int quiet = 0;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--profile") && i + 1 < argc) profile = argv[i + 1];
+    static setting_args sa; /* 16 KiB: not on the stack */
+    sa.n = 0, sa.profile = &profile;
+    const cli_opt opts[] = {
+        {"data", "DIR", CLI_STR, &o.data, .help = "category folder (MVTec layout) or folder of good images (required)"},
+        {"out", "FILE", CLI_STR, &o.out, .help = "model file to write (default model.safetensors)"},
+        {"profile", "NAME", CLI_STR, &profile, .help = "cpu (default) or paper"},
+        {"config", "FILE", CLI_STR, &config, .help = "JSON object of settings (applied after the profile)"},
+        {"resume", "FILE", CLI_STR, &o.resume, .help = "continue from a checkpoint (<out>.ckpt), exactly"},
+        {"init", "FILE", CLI_STR, &o.init,
+         .help = "start from the weights of this model file (fine-tuning;\nsame architecture and size)"},
+        {"log", "FILE", CLI_STR, &o.log_path, .help = "CSV of the losses (default <out>.log.csv)"},
+        {"quiet", NULL, CLI_FLAG, &quiet, .help = "no progress bar"},
+    };
+    const cli_spec spec = {"train", USAGE, opts, (int)(sizeof opts / sizeof *opts), NULL, EPILOG,
+                           collect_setting, &sa, help_settings};
+    char m[600];
+    int pr = cli_parse(&spec, argc, argv, NULL, NULL, m, sizeof m);
+    if (pr != CLI_OK) return pr == CLI_HELP ? 0 : fail(m);
     dd_settings s;
     dd_error err = {0};
-    if (dd_settings_profile(&s, profile, &err)) return fail(err.msg);
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[i + 1];
-    if (config && dd_settings_load_file(&s, config, &err)) return fail(err.msg);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout, &s);
-            return 0;
-        }
-        if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
-        if (strncmp(a, "--", 2) || i + 1 >= argc) {
-            char m[600];
-            snprintf(m, sizeof m, "unexpected argument '%s' (options are --KEY VALUE; see --help)", a);
-            return fail(m);
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--data")) o.data = v;
-        else if (!strcmp(a, "--out")) o.out = v;
-        else if (!strcmp(a, "--resume")) o.resume = v;
-        else if (!strcmp(a, "--init")) o.init = v;
-        else if (!strcmp(a, "--log")) o.log_path = v;
-        else if (!strcmp(a, "--profile") || !strcmp(a, "--config")) continue;
-        else if (dd_settings_set(&s, a + 2, v, "command line", &err)) return fail(err.msg);
-    }
+    if (build_settings(&s, profile, config, &sa, &err)) return fail(err.msg);
     if (!o.data) return fail("--data DIR is required (see --help)");
 
     progress_state ps = {quiet, isatty(2) && !quiet, s.train.log_every, 0};
