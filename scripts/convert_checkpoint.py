@@ -57,6 +57,8 @@ KEYS = [
     ("guide_w", "float", 0, 10),
     ("train_ts_max", "int", 0, 3999),
     ("train_tb_min", "int", 1, 3999),
+    ("train_ts_min", "int", 0, 3999),
+    ("train_tb_max", "int", 0, 3999),
     ("lr_unet", "float", 0, 1),
     ("lr_seg", "float", 0, 1),
     ("clip_norm", "float", 0, 1e9),
@@ -79,7 +81,7 @@ def profile(name):
     """Defaults of src/model/config.c dd_settings_profile (model keys only)."""
     c = dict(size=(256, 256), base_channels=128, channel_mult=[1, 1, 2, 2, 4, 4], res_blocks=2,
              attention=[32, 16, 8], heads=4, groups=32, seg_width=64, T=1000, t_s=200, t_b=400,
-             guide_w=1.0, train_ts_max=299, train_tb_min=300, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
+             guide_w=1.0, train_ts_max=299, train_tb_min=300, train_ts_min=0, train_tb_max=0, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
              focal_weight=5.0, focal_alpha=0.5, focal_gamma=4.0, smoothl1_beta=1.0, topk=0,
              conv_algo="auto", image_threshold=0.0, pixel_threshold=0.0, score_lo=0.0, score_hi=0.0)
     if name == "paper":
@@ -172,6 +174,11 @@ def check_config(c):
     if not (0 <= c["train_ts_max"] < c["train_tb_min"] < c["T"]):
         raise ConvertError("need 0 <= train_ts_max < train_tb_min < T (%d, %d, T=%d)"
                            % (c["train_ts_max"], c["train_tb_min"], c["T"]))
+    if not (0 <= c["train_ts_min"] <= c["train_ts_max"]):
+        raise ConvertError("need 0 <= train_ts_min <= train_ts_max (%d, %d)" % (c["train_ts_min"], c["train_ts_max"]))
+    if c["train_tb_max"] and not (c["train_tb_min"] <= c["train_tb_max"] < c["T"]):
+        raise ConvertError("need train_tb_min <= train_tb_max < T, or train_tb_max 0 for T-1 (%d, %d, T=%d)"
+                           % (c["train_tb_min"], c["train_tb_max"], c["T"]))
     if c["topk"] > h * w:
         raise ConvertError("topk %d exceeds the %d pixels of %dx%d" % (c["topk"], h * w, h, w))
 

@@ -56,7 +56,7 @@ static int set_err(diffad_ctx *c, int code, const char *fmt, ...) {
 
 void diffad_params_init(diffad_params *p) {
     memset(p, 0, sizeof *p);
-    p->seed = 0x5EEDULL;
+    p->seed = DD_PREDICT_SEED;
 }
 
 int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **out, char *errbuf,

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "backend/backend.h"
 #include "core/rng.h"
 #include "core/status.h"
 
@@ -20,7 +21,15 @@ typedef struct dd_schedule {
 /* Linear betas from 1e-4*(1000/T) to 0.02*(1000/T); abar_t = prod_{i<=t} (1 - beta_i). */
 int dd_schedule_init(dd_schedule *s, int T, dd_error *err);
 
-/* x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, over n values. */
+/* Coefficients for the backend's loops (backend.h): q_sample's a = sqrt(abar_t),
+ * b = sqrt(1 - abar_t); the guided reconstruction's; one DDPM step's. */
+void dd_q_coef(const dd_schedule *s, int t, float *a, float *b);
+void dd_guided_coef_at(const dd_schedule *s, int ts, int tb, float w, dd_guided_coef *k);
+void dd_ddpm_coef_at(const dd_schedule *s, int t, dd_ddpm_coef *k);
+
+/* Host forms (cpu backend), for tests and benchmarks; the model calls its engine's
+ * backend with the coefficients above.
+ * x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, over n values. */
 void dd_q_sample(const dd_schedule *s, int t, const float *x0, const float *eps, float *xt, size_t n);
 
 /* Norm-guided one-step reconstruction for one sample of n values (docs/method.md §3):

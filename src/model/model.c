@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/ops.h"
 
 #include <time.h>
 
@@ -39,6 +38,10 @@ int dd_model_config_check(const dd_model_config *c, dd_error *err) {
         return dd_fail(err, DD_E_RANGE, "model: need 0 <= t_s < t_b < T (t_s=%d t_b=%d T=%d)", c->t_s, c->t_b, c->T);
     if (c->train_ts_max < 0 || c->train_tb_min <= c->train_ts_max || c->train_tb_min >= c->T)
         return dd_fail(err, DD_E_RANGE, "model: need 0 <= train_ts_max < train_tb_min < T (%d, %d, T=%d)", c->train_ts_max, c->train_tb_min, c->T);
+    if (c->train_ts_min < 0 || c->train_ts_min > c->train_ts_max)
+        return dd_fail(err, DD_E_RANGE, "model: need 0 <= train_ts_min <= train_ts_max (%d, %d)", c->train_ts_min, c->train_ts_max);
+    if (c->train_tb_max && (c->train_tb_max < c->train_tb_min || c->train_tb_max >= c->T))
+        return dd_fail(err, DD_E_RANGE, "model: need train_tb_min <= train_tb_max < T, or train_tb_max 0 for T-1 (%d, %d, T=%d)", c->train_tb_min, c->train_tb_max, c->T);
     if (!(c->lr_unet >= 0 && c->lr_unet < 1) || !(c->lr_seg >= 0 && c->lr_seg < 1))
         return dd_fail(err, DD_E_RANGE, "model: learning rates must be in [0, 1)");
     if (c->topk < 0 || c->topk > c->unet.h * c->unet.w) return dd_fail(err, DD_E_RANGE, "model: topk %d out of range 0..H*W", c->topk);
@@ -105,6 +108,7 @@ int dd_model_create(const dd_model_config *cfg, int batch, int training, int thr
     dd_adam_init(&m->adam, cfg->lr_unet);
     m->adam.lr[1] = cfg->lr_seg;
     m->adam.clip_norm = cfg->clip_norm;
+    m->adam.eng = m->eng; /* the update runs on the model's backend */
     *out = m;
     return DD_OK;
 fail:
@@ -146,14 +150,18 @@ size_t dd_model_param_count(const dd_model *m, int group) {
 static int forward_core(dd_model *m, const float *images, const int *ts, const int *tb,
                         const float *eps, dd_error *err) {
     dd_engine_activate(m->eng);
+    const dd_backend *be = dd_engine_backend(m->eng);
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w, n3 = HW * 3;
     for (size_t b = 0; b < B; b++) {
         if (ts[b] < 0 || ts[b] >= m->cfg.T || tb[b] < 0 || tb[b] >= m->cfg.T)
             return dd_fail(err, DD_E_RANGE, "model: timestep out of range 0..%d (t_s=%d, t_b=%d)", m->cfg.T - 1, ts[b], tb[b]);
         m->tvec[b] = ts[b];
         m->tvec[B + b] = tb[b];
-        dd_q_sample(&m->sched, ts[b], images + b * n3, eps + b * n3, m->x_in + b * n3, n3);
-        dd_q_sample(&m->sched, tb[b], images + b * n3, eps + (B + b) * n3, m->x_in + (B + b) * n3, n3);
+        float a, c;
+        dd_q_coef(&m->sched, ts[b], &a, &c);
+        be->axpby(m->eng, a, images + b * n3, c, eps + b * n3, m->x_in + b * n3, n3);
+        dd_q_coef(&m->sched, tb[b], &a, &c);
+        be->axpby(m->eng, a, images + b * n3, c, eps + (B + b) * n3, m->x_in + (B + b) * n3, n3);
     }
     double t0 = now_ms();
     int rc = dd_unet_forward(&m->unet, &m->params, m->x_in, m->tvec, err);
@@ -161,11 +169,14 @@ static int forward_core(dd_model *m, const float *images, const int *ts, const i
     double t1 = now_ms();
     m->ms_unet = t1 - t0;
     const float *e = m->unet.eps;
-    for (size_t b = 0; b < B; b++)
-        dd_guided_recon(&m->sched, ts[b], tb[b], m->cfg.guide_w, m->x_in + b * n3, m->x_in + (B + b) * n3,
-                        e + b * n3, e + (B + b) * n3, m->x0_hat + b * n3, NULL, n3);
+    for (size_t b = 0; b < B; b++) {
+        dd_guided_coef k;
+        dd_guided_coef_at(&m->sched, ts[b], tb[b], m->cfg.guide_w, &k);
+        be->guided_recon_forward(m->eng, &k, m->x_in + b * n3, m->x_in + (B + b) * n3,
+                                 e + b * n3, e + (B + b) * n3, m->x0_hat + b * n3, NULL, n3);
+    }
     /* seg input: concat(image, x0_hat) [B,H,W,6] */
-    dd_concat_forward(images, 3, m->x0_hat, 3, m->seg_in, B * HW);
+    be->concat_forward(m->eng, images, 3, m->x0_hat, 3, m->seg_in, B * HW);
     rc = dd_segnet_forward(&m->seg, &m->params, m->seg_in, err);
     m->ms_seg = now_ms() - t1;
     return rc;
@@ -176,23 +187,24 @@ static void losses(dd_model *m, const float *masks, const int *labels, const flo
                    dd_step_stats *st, int with_grad) {
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w, n3 = HW * 3;
     const dd_model_config *c = &m->cfg;
+    const dd_backend *be = dd_engine_backend(m->eng);
     memset(st, 0, sizeof *st);
-    st->focal = dd_focal_loss(m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW, c->focal_alpha,
+    st->focal = be->focal_loss(m->eng, m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW, c->focal_alpha,
                               c->focal_gamma, c->focal_weight, 0);
-    st->smoothl1 = dd_smoothl1_loss(m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW,
+    st->smoothl1 = be->smoothl1_loss(m->eng, m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW,
                                     c->smoothl1_beta, 1.0f, 1);
     int normal = 0;
     for (size_t b = 0; b < B; b++) normal += labels[b] == 0;
     st->normal_count = normal;
-    if (with_grad) memset(m->de, 0, 2 * B * n3 * sizeof(float));
+    if (with_grad) be->buf_zero(m->eng, m->de, 2 * B * n3 * sizeof(float));
     double noise = 0;
     const float *e = m->unet.eps;
     for (size_t b = 0; b < B && normal > 0; b++) {
         if (labels[b] != 0) continue;
         /* mean over normal samples of MSE(e_s, eps_s) + MSE(e_b, eps_b) */
         float sc = 1.0f / (float)normal;
-        noise += dd_mse_loss(e + b * n3, eps + b * n3, with_grad ? m->de + b * n3 : NULL, n3, sc, 0) / normal;
-        noise += dd_mse_loss(e + (B + b) * n3, eps + (B + b) * n3, with_grad ? m->de + (B + b) * n3 : NULL, n3, sc, 0) / normal;
+        noise += be->mse_loss(m->eng, e + b * n3, eps + b * n3, with_grad ? m->de + b * n3 : NULL, n3, sc, 0) / normal;
+        noise += be->mse_loss(m->eng, e + (B + b) * n3, eps + (B + b) * n3, with_grad ? m->de + (B + b) * n3 : NULL, n3, sc, 0) / normal;
     }
     st->noise = noise;
     st->loss = st->noise + c->focal_weight * st->focal + st->smoothl1;
@@ -220,18 +232,22 @@ int dd_model_forward_backward_with(dd_model *m, const float *images, const float
     int rc = check_inputs(m, images, masks, labels, err);
     if (rc) return rc;
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w, n3 = HW * 3;
-    dd_params_zero_grad(&m->params);
+    const dd_backend *be = dd_engine_backend(m->eng);
+    be->buf_zero(m->eng, m->params.grad, m->params.total * sizeof(float));
     if ((rc = forward_core(m, images, ts, tb, eps, err))) return rc;
     losses(m, masks, labels, eps, st, 1);
     if (!isfinite(st->loss)) return dd_fail(err, DD_E_RANGE, "train step: loss is not finite (%g)", st->loss);
     /* seg net backward -> d(seg input); its channels 3..5 are d(x0_hat) */
     if ((rc = dd_segnet_backward(&m->seg, &m->params, m->dmask, m->dseg_in, err))) return rc;
-    dd_concat_backward(m->dseg_in, NULL, 3, m->dx0_hat, 3, B * HW, 0, 0);
+    be->concat_backward(m->eng, m->dseg_in, NULL, 3, m->dx0_hat, 3, B * HW, 0, 0);
     const float *e = m->unet.eps;
-    for (size_t b = 0; b < B; b++)
-        dd_guided_recon_backward(&m->sched, ts[b], tb[b], m->cfg.guide_w, m->x_in + b * n3,
-                                 m->x_in + (B + b) * n3, e + b * n3, e + (B + b) * n3,
-                                 m->dx0_hat + b * n3, m->de + b * n3, m->de + (B + b) * n3, n3);
+    for (size_t b = 0; b < B; b++) {
+        dd_guided_coef k;
+        dd_guided_coef_at(&m->sched, ts[b], tb[b], m->cfg.guide_w, &k);
+        be->guided_recon_backward(m->eng, &k, m->x_in + b * n3, m->x_in + (B + b) * n3, e + b * n3,
+                                  e + (B + b) * n3, m->dx0_hat + b * n3, m->de + b * n3,
+                                  m->de + (B + b) * n3, n3);
+    }
     return dd_unet_backward(&m->unet, &m->params, m->de, err);
 }
 
@@ -241,8 +257,8 @@ int dd_model_forward_backward(dd_model *m, const float *images, const float *mas
     int ts[DD_MAX_BATCH], tb[DD_MAX_BATCH];
     /* Draw order (all t_s, t_b pairs, then the noise) is part of the (seed, step) contract. */
     for (size_t b = 0; b < B; b++) {
-        ts[b] = (int)dd_rng_int(r, 0, m->cfg.train_ts_max);
-        tb[b] = (int)dd_rng_int(r, m->cfg.train_tb_min, m->cfg.T - 1);
+        ts[b] = (int)dd_rng_int(r, m->cfg.train_ts_min, m->cfg.train_ts_max);
+        tb[b] = (int)dd_rng_int(r, m->cfg.train_tb_min, m->cfg.train_tb_max ? m->cfg.train_tb_max : m->cfg.T - 1);
     }
     for (size_t i = 0; i < n; i++) m->noise[i] = (float)dd_rng_normal(r);
     return dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
@@ -290,7 +306,8 @@ int dd_model_infer_with(dd_model *m, const float *images, const float *eps, floa
     for (size_t b = 0; b < B; b++) ts[b] = m->cfg.t_s, tb[b] = m->cfg.t_b;
     int rc = forward_core(m, images, ts, tb, eps, err);
     if (rc) return rc;
-    if (map) memcpy(map, m->seg.mask, B * HW * sizeof(float));
-    if (recon) memcpy(recon, m->x0_hat, B * HW * 3 * sizeof(float));
+    const dd_backend *be = dd_engine_backend(m->eng);
+    if (map) be->copy_d2h(m->eng, map, m->seg.mask, B * HW * sizeof(float));
+    if (recon) be->copy_d2h(m->eng, recon, m->x0_hat, B * HW * 3 * sizeof(float));
     return DD_OK;
 }

@@ -12,7 +12,7 @@
 #include "core/arena.h"
 #include "core/limits.h"
 #include "model/diffusion.h"
-#include "backend/dnn.h"
+#include "backend/backend.h"
 #include "core/rng.h"
 #include "nn/segnet.h"
 #include "nn/unet.h"
@@ -30,6 +30,8 @@ typedef struct dd_model_config {
     float guide_w;          /* 1 */
     int train_ts_max;       /* t_s ~ U{0..299} */
     int train_tb_min;       /* t_b ~ U{300..T-1} */
+    int train_ts_min;       /* lower end of t_s (0 in the paper) */
+    int train_tb_max;       /* upper end of t_b; 0: T-1 (the paper) */
     float lr_unet, lr_seg;  /* 1e-4, 1e-5 (paper) */
     float clip_norm;        /* <= 0: off */
     float focal_weight, focal_alpha, focal_gamma, smoothl1_beta; /* 5, 0.5, 4, 1 */
