@@ -410,18 +410,27 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
             res->used_best = 1;
         }
     }
-    /* Model file, then thresholds from the held-out good images, then the model
-     * again: a failed calibration still leaves the trained model on disk. */
+    /* Thresholds first, from the held-out good images scored in memory exactly as
+     * predict scores files, then one atomic write: a model file appears at `out`
+     * only trained and calibrated (or deliberately uncalibrated with val_fraction
+     * 0). If calibration fails the weights are kept in the checkpoint instead. */
     dd_save_opts so = {final, 0, NULL, NULL, 0};
-    if (!(rc = dd_model_save_ex(m, t->out, &so, err)) && t->nval > 0) {
+    if (t->nval > 0) {
         dd_model_config cfg = m->cfg;
-        if (!(rc = dd_calibrate(&cfg, final, m->params.total, t->ds, t->val, t->nval, to->false_reject, to->threads, err))) {
-            m->cfg = cfg;
-            res->calibrated = 1;
-            res->image_threshold = cfg.image_threshold, res->pixel_threshold = cfg.pixel_threshold;
-            rc = dd_model_save_ex(m, t->out, &so, err);
+        if ((rc = dd_calibrate(&cfg, final, m->params.total, t->ds, t->val, t->nval, to->false_reject, to->threads, err))) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            dd_error e2 = {0};
+            if (save_checkpoint(t, step, t->elapsed_before + train_s, &e2) == DD_OK)
+                rc = dd_fail(err, rc, "%s (no model written; the trained weights are in %s)", msg, t->ckpt);
+            free(best_w);
+            return rc;
         }
+        m->cfg = cfg;
+        res->calibrated = 1;
+        res->image_threshold = cfg.image_threshold, res->pixel_threshold = cfg.pixel_threshold;
     }
+    rc = dd_model_save_ex(m, t->out, &so, err);
     free(best_w);
     if (rc) return rc;
     remove(t->ckpt);

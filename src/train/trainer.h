@@ -100,10 +100,11 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
 const dd_trainer_info *dd_trainer_get_info(const dd_trainer *t);
 
 /* Trains until `steps`, the time budget or the stop flag. On stop: writes the
- * checkpoint and returns DD_OK with res->interrupted = 1. Otherwise writes the
- * model file (the EMA or best-validated weights when those are on), calibrates
- * it on the held-out images, writes it again with the thresholds and removes
- * the checkpoint and <out>.best. Call once. */
+ * checkpoint and returns DD_OK with res->interrupted = 1. Otherwise calibrates
+ * the weights the model gets (the EMA or best-validated ones when those are on)
+ * on the held-out images, writes the model file once, atomically, with the
+ * thresholds, and removes the checkpoint and <out>.best. A failed calibration
+ * writes the checkpoint instead and no model file. Call once. */
 int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err);
 
 /* Asks a running dd_trainer_run to stop after the current step (async-signal-safe). */
