@@ -96,7 +96,7 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
     /* The same draw dd_model_infer makes from the seed, done once instead of per image. */
     dd_rng r;
     dd_rng_seed(&r, c->params.seed);
-    for (size_t i = 0; i < (size_t)c->h * c->w * 6; i++) c->noise[i] = (float)dd_rng_normal(&r);
+    dd_model_draw_noise(&c->model->cfg, &r, c->noise, 2);
     memset(c->input, 0, (size_t)c->h * c->w * 3 * sizeof(float));
     rc = dd_model_infer_with(c->model, c->input, c->noise, NULL, NULL, &err);
     if (rc) {

@@ -115,13 +115,13 @@ static void test_keys(void) {
 static void test_json(void) {
     dd_error e = {0};
     /* the stored model config: the text model files have carried so far, plus
-     * train_ts_min and train_tb_max (added 2026-11-30) */
+     * train_ts_min, train_tb_max and grey_noise (added 2026-11-30) */
     dd_settings s = cpu();
     char *j = dd_model_config_json(&s.model);
     const char *golden =
         "{\"size\":\"128x128\",\"base_channels\":\"32\",\"channel_mult\":\"1,2,2,4\",\"res_blocks\":\"1\","
         "\"attention\":\"16\",\"heads\":\"4\",\"groups\":\"32\",\"seg_width\":\"16\",\"T\":\"1000\",\"t_s\":\"200\","
-        "\"t_b\":\"400\",\"guide_w\":\"1\",\"train_ts_max\":\"299\",\"train_tb_min\":\"300\",\"train_ts_min\":\"0\",\"train_tb_max\":\"0\","
+        "\"t_b\":\"400\",\"guide_w\":\"1\",\"train_ts_max\":\"299\",\"train_tb_min\":\"300\",\"train_ts_min\":\"0\",\"train_tb_max\":\"0\",\"grey_noise\":\"0\","
         "\"lr_unet\":\"0.000199999995\",\"lr_seg\":\"0.00100000005\",\"clip_norm\":\"0\",\"focal_weight\":\"5\","
         "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"conv_algo\":\"auto\","
         "\"image_threshold\":\"0\",\"pixel_threshold\":\"0\",\"score_lo\":\"0\",\"score_hi\":\"0\"}";
@@ -134,7 +134,7 @@ static void test_json(void) {
         dd_model_config mc;
         memset(&mc, 0x55, sizeof mc);
         CHECK(dd_model_config_from_json(&mc, old, "old file", &e) == DD_OK && mc.train_ts_min == 0 &&
-                  mc.train_tb_max == 0 && mc.train_ts_max == 299,
+                  mc.train_tb_max == 0 && mc.grey_noise == 0 && mc.train_ts_max == 299,
               "an old model config without train_ts_min/train_tb_max: %s", e.msg);
     }
 

@@ -500,6 +500,55 @@ static void test_validation(void) {
     remove(out), remove(log);
 }
 
+/* grey_noise: the shared draw, and auto resolved from the training images' channels. */
+static void test_grey_noise(void) {
+    dd_settings s;
+    small_settings(&s);
+    dd_model_config c = s.model;
+    c.unet.h = c.unet.w = 4;
+    float a[2 * 16 * 3], b[2 * 16 * 3];
+    dd_rng r;
+    c.grey_noise = 0;
+    dd_rng_seed(&r, 9);
+    dd_model_draw_noise(&c, &r, a, 2);
+    dd_rng_seed(&r, 9);
+    int same = 1;
+    for (int i = 0; i < 96; i++) same &= a[i] == (float)dd_rng_normal(&r);
+    CHECK(same, "grey_noise 0 draws per channel in index order (the paper's draw)");
+    c.grey_noise = 1;
+    dd_rng_seed(&r, 9);
+    dd_model_draw_noise(&c, &r, b, 2);
+    int grey = 1, fresh = 1;
+    for (int i = 0; i < 32; i++) grey &= b[3 * i] == b[3 * i + 1] && b[3 * i] == b[3 * i + 2];
+    for (int i = 0; i < 32; i++) fresh &= b[3 * i] == a[i]; /* one normal per pixel, in order */
+    CHECK(grey && fresh, "grey_noise 1: one normal per pixel copied to the 3 channels");
+
+    /* auto: 1 on the grey sample, 0 on RGB images; the model keeps the resolved value */
+    char out[512], rgbdir[512];
+    path_in(out, sizeof out, "grey.safetensors");
+    s.model.grey_noise = -1;
+    dd_error err = {0};
+    dd_trainer *t = make(&s, out, NULL, NULL, &err);
+    CHECK(t && dd_trainer_model(t)->cfg.grey_noise == 1, "grey_noise auto on the grey sample: %s", t ? "0" : err.msg);
+    dd_trainer_free(t);
+    path_in(rgbdir, sizeof rgbdir, "rgb");
+    mkdir(rgbdir, 0755);
+    float px[64 * 64 * 3];
+    for (int k = 0; k < 3; k++) {
+        char f[600];
+        snprintf(f, sizeof f, "%s/%d.png", rgbdir, k);
+        for (int i = 0; i < 64 * 64 * 3; i++) px[i] = (float)((i * 7 + k * 13 + i % 3 * 50) % 256) / 255.0f;
+        CHECK(!dd_write_png_rgb8(f, px, 64, 64, &err), "write %s: %s", f, err.msg);
+    }
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = rgbdir, o.out = out;
+    t = NULL;
+    CHECK(!dd_trainer_create(&s, &o, &t, &err) && dd_trainer_model(t)->cfg.grey_noise == 0,
+          "grey_noise auto on RGB images: %s", t ? "1" : err.msg);
+    dd_trainer_free(t);
+}
+
 int main(void) {
     g_data = getenv("DIFFAD_SAMPLE");
     if (!g_data) g_data = "data/sample/pcb";
@@ -520,5 +569,6 @@ int main(void) {
     test_init();
     test_budget();
     test_validation();
+    test_grey_noise();
     return check_summary("test_trainer");
 }

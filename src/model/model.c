@@ -44,9 +44,20 @@ int dd_model_config_check(const dd_model_config *c, dd_error *err) {
         return dd_fail(err, DD_E_RANGE, "model: need train_tb_min <= train_tb_max < T, or train_tb_max 0 for T-1 (%d, %d, T=%d)", c->train_tb_min, c->train_tb_max, c->T);
     if (!(c->lr_unet >= 0 && c->lr_unet < 1) || !(c->lr_seg >= 0 && c->lr_seg < 1))
         return dd_fail(err, DD_E_RANGE, "model: learning rates must be in [0, 1)");
+    if (c->grey_noise < -1 || c->grey_noise > 1)
+        return dd_fail(err, DD_E_RANGE, "model: grey_noise %d out of range -1..1", c->grey_noise);
     if (c->topk < 0 || c->topk > c->unet.h * c->unet.w) return dd_fail(err, DD_E_RANGE, "model: topk %d out of range 0..H*W", c->topk);
     if (!(c->guide_w >= 0 && c->guide_w <= 10)) return dd_fail(err, DD_E_RANGE, "model: guidance weight w %g out of range 0..10", c->guide_w);
     return DD_OK;
+}
+
+void dd_model_draw_noise(const dd_model_config *c, dd_rng *r, float *eps, size_t n_images) {
+    size_t px = n_images * (size_t)c->unet.h * c->unet.w;
+    if (c->grey_noise == 1) {
+        for (size_t i = 0; i < px; i++) eps[3 * i] = eps[3 * i + 1] = eps[3 * i + 2] = (float)dd_rng_normal(r);
+    } else {
+        for (size_t i = 0; i < 3 * px; i++) eps[i] = (float)dd_rng_normal(r);
+    }
 }
 
 int dd_model_topk(const dd_model_config *c) {
@@ -260,7 +271,8 @@ int dd_model_forward_backward(dd_model *m, const float *images, const float *mas
         ts[b] = (int)dd_rng_int(r, m->cfg.train_ts_min, m->cfg.train_ts_max);
         tb[b] = (int)dd_rng_int(r, m->cfg.train_tb_min, m->cfg.train_tb_max ? m->cfg.train_tb_max : m->cfg.T - 1);
     }
-    for (size_t i = 0; i < n; i++) m->noise[i] = (float)dd_rng_normal(r);
+    (void)n;
+    dd_model_draw_noise(&m->cfg, r, m->noise, 2 * B);
     return dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
 }
 
@@ -294,7 +306,8 @@ int dd_model_infer(dd_model *m, const float *images, uint64_t seed, float *map, 
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     dd_rng r;
     dd_rng_seed(&r, seed);
-    for (size_t i = 0; i < 2 * B * HW * 3; i++) m->noise[i] = (float)dd_rng_normal(&r);
+    (void)HW;
+    dd_model_draw_noise(&m->cfg, &r, m->noise, 2 * B);
     return dd_model_infer_with(m, images, m->noise, map, recon, err);
 }
 

@@ -32,6 +32,9 @@ typedef struct dd_model_config {
     int train_tb_min;       /* t_b ~ U{300..T-1} */
     int train_ts_min;       /* lower end of t_s (0 in the paper) */
     int train_tb_max;       /* upper end of t_b; 0: T-1 (the paper) */
+    int grey_noise;         /* 1: one noise value per pixel for all 3 channels (grey data stays
+                               grey when noised); 0: per channel (the paper); -1 (a setting
+                               only): the trainer decides from the training images */
     float lr_unet, lr_seg;  /* 1e-4, 1e-5 (paper) */
     float clip_norm;        /* <= 0: off */
     float focal_weight, focal_alpha, focal_gamma, smoothl1_beta; /* 5, 0.5, 4, 1 */
@@ -117,6 +120,11 @@ int dd_model_train_step(dd_model *m, const float *images, const float *masks, co
 int dd_model_forward_with(dd_model *m, const float *images, const float *masks, const int *labels,
                           const int *ts, const int *tb, const float *eps, dd_step_stats *st,
                           dd_error *err);
+
+/* Standard normal noise for n_images [H,W,3] images into eps, in the one order every
+ * caller (training step, predict, validation, calibration) uses: per channel, or with
+ * grey_noise == 1 one value per pixel copied to the 3 channels. */
+void dd_model_draw_noise(const dd_model_config *c, dd_rng *r, float *eps, size_t n_images);
 
 /* Inference on B images [B,H,W,3] at the configured t_s, t_b, w, with noise from
  * (seed): anomaly maps [B,H,W] into map (may be NULL: read m->seg.mask), the

@@ -72,7 +72,7 @@ int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, c
     if (!rc) {
         dd_rng r;
         dd_rng_seed(&r, DD_PREDICT_SEED);
-        for (size_t i = 0; i < hw * 6; i++) noise[i] = (float)dd_rng_normal(&r);
+        dd_model_draw_noise(cfg, &r, noise, 2);
     }
     for (int i = 0; i < n_val && !rc; i++)
         rc = score_image(m, ds->train[val[i]].path, noise, input, &scores[i], pix + hw * (size_t)i, err);

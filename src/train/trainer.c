@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "data/feeder.h"
+#include "data/image.h"
 #include "model/modelfile.h"
 #include "train/calibrate.h"
 
@@ -134,6 +135,20 @@ static int start_from_init(dd_trainer *t, dd_error *err) {
     return dd_model_read_block(t->init, t->m, "", t->m->params.value, NULL, err);
 }
 
+/* grey_noise -1 (auto): shared noise when every training image is grey (one channel,
+ * or grey + alpha), read from the file headers only. The model file stores the result. */
+static int resolve_grey_noise(dd_trainer *t, dd_error *err) {
+    int grey = 1;
+    for (int i = 0; i < t->ds->n_train && grey; i++) {
+        int h, w, c;
+        int rc = dd_image_info(t->ds->train[i].path, &h, &w, &c, err);
+        if (rc) return rc;
+        grey = c <= 2;
+    }
+    t->s.model.grey_noise = grey;
+    return DD_OK;
+}
+
 int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out, dd_error *err) {
     *out = NULL;
     if (!o->data || !o->data[0]) return dd_fail(err, DD_E_INVALID, "train: a data folder is required");
@@ -169,6 +184,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
         rc = dd_fail(err, DD_E_INVALID, "val_every_min needs held-out images (val_fraction > 0; %d held out)", t->nval);
         goto fail;
     }
+    if (t->s.model.grey_noise < 0 && (rc = resolve_grey_noise(t, err))) goto fail;
     if ((rc = dd_model_create(&t->s.model, to->batch, 1, to->threads, &t->m, err))) goto fail;
     if (to->ema_decay > 0) {
         t->ema = calloc(t->m->params.total, sizeof(float));

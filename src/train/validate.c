@@ -108,7 +108,7 @@ int dd_validator_create(const dd_dataset *ds, const int *val_idx, int n_val,
     /* The draw api.c makes once per context (= dd_model_infer's draw at batch 1). */
     dd_rng r;
     dd_rng_seed(&r, DD_PREDICT_SEED);
-    for (size_t i = 0; i < hw * 6; i++) v->noise[i] = (float)dd_rng_normal(&r);
+    dd_model_draw_noise(cfg, &r, v->noise, 2);
     *out = v;
     return DD_OK;
 }
