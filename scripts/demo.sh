@@ -1,17 +1,20 @@
 #!/bin/sh
 # The built-in demo: train briefly on the bundled DeepPCB sample (data/sample/pcb,
 # MIT licence), test it with the field's metrics and an HTML report, and score a
-# few images with `diffad predict`. DEMO_STEPS (default 100) sets the training length.
+# few images with `diffad predict`. DEMO_MINUTES (default 4) sets the training budget
+# (wall clock; DEMO_STEPS, if set, trains that many steps instead).
 # usage: scripts/demo.sh [BUILD_DIR]   (results in demo-out/)
 set -eu
 BUILD=${1:-build}
 BIN="$BUILD/diffad"
 OUT=${DEMO_OUT:-demo-out}
-STEPS=${DEMO_STEPS:-100}
+MINUTES=${DEMO_MINUTES:-4}
+if [ -n "${DEMO_STEPS:-}" ]; then BUDGET="--steps $DEMO_STEPS"; WHAT="$DEMO_STEPS steps"
+else BUDGET="--minutes $MINUTES --steps 1000000000"; WHAT="$MINUTES minutes"; fi
 mkdir -p "$OUT"
-echo "== diffad demo: training $STEPS steps on data/sample/pcb (60 good images, 128x128 model)"
+echo "== diffad demo: training for $WHAT on data/sample/pcb (60 good images, 128x128 model)"
 "$BIN" train --data data/sample/pcb --out "$OUT/model.safetensors" --profile cpu \
-  --steps "$STEPS" --batch 4 --foreground none --val_fraction 0.1 --checkpoint_every 0 --log_every 10
+  $BUDGET --foreground none --val_fraction 0.1 --checkpoint_every 0 --log_every 10
 echo "== testing on the sample's 20 labelled test images"
 "$BIN" test --model "$OUT/model.safetensors" --data data/sample/pcb --out "$OUT/test" --report
 echo "== predicting 3 images (one JSON line each; exit status 1 means an NG was found)"
@@ -29,4 +32,4 @@ echo "  model:          $OUT/model.safetensors (training log $OUT/model.safetens
 echo "  metrics:        $OUT/test/metrics.md, metrics.json, metrics.csv, scores.csv"
 echo "  report:         $OUT/test/report.html (open in a browser)"
 echo "  predict output: $OUT/predict/"
-echo "A $STEPS-step demo is far from a trained model; see README 'Quality on real data' for full runs."
+echo "A $WHAT demo is far from a trained model; see README 'Quality on real data' for full runs."
