@@ -20,6 +20,9 @@ static void on_signal(int sig) {
     g_stop = 1;
 }
 
+/* The `steps` key's largest value: no step limit in practice. */
+#define DD_UNBOUNDED_STEPS 1000000000000L
+
 static const char USAGE[] =
     "usage: diffad train --data DIR [options] [--KEY VALUE ...]\n"
     "\n"
@@ -30,6 +33,8 @@ static const char USAGE[] =
 static const char EPILOG[] =
     "A step budget (--steps) is bit-reproducible; a time budget (--minutes) is not: the\n"
     "number of steps, and with --lr_schedule cosine the learning rates, follow the speed.\n"
+    "With --minutes and no --steps of your own (command line or --config), the profile's\n"
+    "step count does not apply: the budget alone ends the run.\n"
     "\n"
     "settings (--KEY VALUE or --KEY=VALUE, applied after the profile and --config; current\n"
     "values for the chosen profile):\n";
@@ -58,12 +63,20 @@ static int collect_setting(void *ctx, const char *name, const char *value, char 
     return 0;
 }
 
-/* profile, then config file, then the command-line settings. */
+/* profile, then config file, then the command-line settings. A time budget
+ * (`minutes`) without a step count of the user's own lifts the profile's default
+ * `steps`, so `--minutes 60` trains for an hour, not until the profile's 1500 steps. */
 static int build_settings(dd_settings *s, const char *profile, const char *config, const setting_args *a,
                           dd_error *err) {
     int rc = dd_settings_profile(s, profile, err);
+    long profile_steps = s->train.steps;
     if (!rc && config) rc = dd_settings_load_file(s, config, err);
-    for (int i = 0; i < a->n && !rc; i++) rc = dd_settings_set(s, a->key[i], a->value[i], "command line", err);
+    int steps_given = s->train.steps != profile_steps;
+    for (int i = 0; i < a->n && !rc; i++) {
+        rc = dd_settings_set(s, a->key[i], a->value[i], "command line", err);
+        if (!strcmp(a->key[i], "steps")) steps_given = 1;
+    }
+    if (!rc && s->train.minutes > 0 && !steps_given) s->train.steps = DD_UNBOUNDED_STEPS;
     return rc;
 }
 
