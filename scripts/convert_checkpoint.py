@@ -89,7 +89,7 @@ def profile(name):
         return c
     if name == "cpu":
         c.update(size=(128, 128), base_channels=32, channel_mult=[1, 2, 2, 4], res_blocks=1, attention=[16],
-                 heads=4, seg_width=16, lr_unet=2e-4, lr_seg=1e-3)
+                 heads=4, seg_width=16, lr_unet=5e-4, lr_seg=1e-3)
         return c
     raise ConvertError("unknown profile '%s' (known: paper, cpu)" % name)
 

@@ -109,7 +109,7 @@ int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err) {
         u->attn[0] = 16;
         u->heads = 4;
         s->model.seg_width = 16;
-        s->model.lr_unet = 2e-4f;
+        s->model.lr_unet = 5e-4f; /* measured: docs/training.md finding 11 */
         s->model.lr_seg = 1e-3f;
         s->train.batch = 8;
         s->train.steps = 1500;
