@@ -74,4 +74,12 @@ float *dd_params_grad(const dd_params *p, int idx);
 void dd_params_zero_grad(dd_params *p);
 void dd_params_free(dd_params *p);
 
+/* In a plan function (run twice: measuring, then placing): ptr = count floats from
+ * arena a; returns DD_E_NOMEM from the caller when a placing arena runs out. */
+#define DD_ARENA_ALLOC(a, err, ptr, count)                                    \
+    do {                                                                      \
+        (ptr) = dd_arena_floats((a), (count), (err));                         \
+        if ((a)->base && !(ptr)) return DD_E_NOMEM;                           \
+    } while (0)
+
 #endif

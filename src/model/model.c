@@ -66,25 +66,20 @@ int dd_model_topk(const dd_model_config *c) {
     return k < 1 ? 1 : (int)k;
 }
 
-#define ALLOC(ptr, count)                                                     \
-    do {                                                                      \
-        (ptr) = dd_arena_floats(a, (count), err);                             \
-        if (a->base && !(ptr)) return DD_E_NOMEM;                             \
-    } while (0)
 
 static int plan(dd_model *m, dd_arena *a, dd_error *err) {
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     int rc;
     if ((rc = dd_unet_plan(&m->unet, a, err)) || (rc = dd_segnet_plan(&m->seg, a, err))) return rc;
-    ALLOC(m->x_in, 2 * B * HW * 3);
-    ALLOC(m->noise, 2 * B * HW * 3);
-    ALLOC(m->x0_hat, B * HW * 3);
-    ALLOC(m->seg_in, B * HW * 6);
+    DD_ARENA_ALLOC(a, err, m->x_in, 2 * B * HW * 3);
+    DD_ARENA_ALLOC(a, err, m->noise, 2 * B * HW * 3);
+    DD_ARENA_ALLOC(a, err, m->x0_hat, B * HW * 3);
+    DD_ARENA_ALLOC(a, err, m->seg_in, B * HW * 6);
     if (m->training) {
-        ALLOC(m->dseg_in, B * HW * 6);
-        ALLOC(m->dx0_hat, B * HW * 3);
-        ALLOC(m->de, 2 * B * HW * 3);
-        ALLOC(m->dmask, B * HW);
+        DD_ARENA_ALLOC(a, err, m->dseg_in, B * HW * 6);
+        DD_ARENA_ALLOC(a, err, m->dx0_hat, B * HW * 3);
+        DD_ARENA_ALLOC(a, err, m->de, 2 * B * HW * 3);
+        DD_ARENA_ALLOC(a, err, m->dmask, B * HW);
     }
     return DD_OK;
 }

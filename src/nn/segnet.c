@@ -81,11 +81,6 @@ int dd_segnet_build(dd_segnet *s, dd_engine *e, int n, int training, dd_conv_alg
     return dd_engine_commit_scratch(e, err);
 }
 
-#define ALLOC(ptr, count)                                                     \
-    do {                                                                      \
-        (ptr) = dd_arena_floats(a, (count), err);                             \
-        if (a->base && !(ptr)) return DD_E_NOMEM;                             \
-    } while (0)
 
 int dd_segnet_plan(dd_segnet *s, dd_arena *a, dd_error *err) {
     size_t N = (size_t)s->n, mx = N * s->h * s->w * (size_t)s->in_ch;
@@ -96,28 +91,28 @@ int dd_segnet_plan(dd_segnet *s, dd_arena *a, dd_error *err) {
     }
     s->max_act = mx;
     int rc;
-    for (int k = 0; k < 3; k++) ALLOC(s->scratch[k], mx);
+    for (int k = 0; k < 3; k++) DD_ARENA_ALLOC(a, err, s->scratch[k], mx);
     for (int i = 0; i < s->ncbr; i++) {
         dd_cbr *b = &s->cbr[i];
         size_t n_out = N * b->h * b->w * b->conv.cout;
         if ((rc = dd_bnl_plan(&b->bn, a, err))) return rc;
         if (s->training) {
-            ALLOC(b->c, n_out);
-            ALLOC(b->dy, n_out);
+            DD_ARENA_ALLOC(a, err, b->c, n_out);
+            DD_ARENA_ALLOC(a, err, b->dy, n_out);
         } else {
             b->c = s->scratch[0];
         }
-        ALLOC(b->y, n_out);
+        DD_ARENA_ALLOC(a, err, b->y, n_out);
     }
     for (int k = 0; k < 5; k++) {
         dd_cbr *src = &s->cbr[2 * k + 1];
-        ALLOC(s->pool[k], N * (src->h / 2) * (src->w / 2) * src->conv.cout);
+        DD_ARENA_ALLOC(a, err, s->pool[k], N * (src->h / 2) * (src->w / 2) * src->conv.cout);
         dd_cbr *up = &s->cbr[12 + 3 * k], *db = &s->cbr[13 + 3 * k];
-        ALLOC(s->upsampled[k], N * up->h * up->w * up->conv.cin);
-        ALLOC(s->cat[k], N * db->h * db->w * db->conv.cin);
+        DD_ARENA_ALLOC(a, err, s->upsampled[k], N * up->h * up->w * up->conv.cin);
+        DD_ARENA_ALLOC(a, err, s->cat[k], N * db->h * db->w * db->conv.cin);
     }
-    ALLOC(s->logits, N * s->h * s->w);
-    ALLOC(s->mask, N * s->h * s->w);
+    DD_ARENA_ALLOC(a, err, s->logits, N * s->h * s->w);
+    DD_ARENA_ALLOC(a, err, s->mask, N * s->h * s->w);
     return DD_OK;
 }
 

@@ -262,11 +262,6 @@ int dd_unet_build(dd_unet *u, dd_engine *e, int n, int training, dd_conv_algo al
     return dd_engine_commit_scratch(e, err);
 }
 
-#define ALLOC(ptr, count)                                                     \
-    do {                                                                      \
-        (ptr) = dd_arena_floats(a, (count), err);                             \
-        if (a->base && !(ptr)) return DD_E_NOMEM;                             \
-    } while (0)
 
 int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
     const dd_unet_config *c = &u->cfg;
@@ -288,52 +283,52 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
         if ((v = N * hw * m->c_out) > mx) mx = v;
     }
     u->max_act = mx;
-    for (int s = 0; s < 4; s++) ALLOC(u->scratch[s], mx);
-    ALLOC(u->temb, N * C);
-    ALLOC(u->e1, N * E);
-    ALLOC(u->s1, N * E);
-    ALLOC(u->emb, N * E);
-    ALLOC(u->semb, N * E);
+    for (int s = 0; s < 4; s++) DD_ARENA_ALLOC(a, err, u->scratch[s], mx);
+    DD_ARENA_ALLOC(a, err, u->temb, N * C);
+    DD_ARENA_ALLOC(a, err, u->e1, N * E);
+    DD_ARENA_ALLOC(a, err, u->s1, N * E);
+    DD_ARENA_ALLOC(a, err, u->emb, N * E);
+    DD_ARENA_ALLOC(a, err, u->semb, N * E);
     if (tr) {
-        ALLOC(u->dsemb, N * E);
-        ALLOC(u->demb, N * E);
-        ALLOC(u->ds1, N * E);
-        ALLOC(u->de1, N * E);
+        DD_ARENA_ALLOC(a, err, u->dsemb, N * E);
+        DD_ARENA_ALLOC(a, err, u->demb, N * E);
+        DD_ARENA_ALLOC(a, err, u->ds1, N * E);
+        DD_ARENA_ALLOC(a, err, u->de1, N * E);
     }
     /* Inference: decoder and middle outputs alternate between two buffers; the
      * encoder outputs must all live until the decoder pops them. */
     float *pingpong[2] = {NULL, NULL};
     if (!tr) {
-        ALLOC(pingpong[0], mx);
-        ALLOC(pingpong[1], mx);
+        DD_ARENA_ALLOC(a, err, pingpong[0], mx);
+        DD_ARENA_ALLOC(a, err, pingpong[1], mx);
     }
     int pp = 0;
     for (int i = 0; i < u->nmod; i++) {
         dd_umod *m = &u->mod[i];
         size_t hw = (size_t)m->ho * m->wo, out_n = N * hw * m->c_out;
-        if (tr || m->section == 0) ALLOC(m->out, out_n);
+        if (tr || m->section == 0) DD_ARENA_ALLOC(a, err, m->out, out_n);
         else {
             m->out = pingpong[pp];
             pp ^= 1;
         }
-        if (tr) ALLOC(m->dout, out_n);
+        if (tr) DD_ARENA_ALLOC(a, err, m->dout, out_n);
         if (m->takes_skip) {
-            if (tr) ALLOC(m->in_cat, N * hw * m->rb.in);
+            if (tr) DD_ARENA_ALLOC(a, err, m->in_cat, N * hw * m->rb.in);
             else m->in_cat = u->scratch[3];
         }
         if (m->kind == DD_MOD_RES) {
             dd_resblock *b = &m->rb;
             size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
             if ((rc = dd_gnl_plan(&b->gn1, a, (int)N, err)) || (rc = dd_gnl_plan(&b->gn2, a, (int)N, err))) return rc;
-            ALLOC(b->eproj, N * b->out);
+            DD_ARENA_ALLOC(a, err, b->eproj, N * b->out);
             if (tr) {
-                ALLOC(b->a1, N * ihw * b->in);
+                DD_ARENA_ALLOC(a, err, b->a1, N * ihw * b->in);
                 if (b->mode) {
-                    ALLOC(b->a1m, N * ohw * b->in);
-                    ALLOC(b->xm, N * ohw * b->in);
+                    DD_ARENA_ALLOC(a, err, b->a1m, N * ohw * b->in);
+                    DD_ARENA_ALLOC(a, err, b->xm, N * ohw * b->in);
                 }
-                ALLOC(b->h1, N * ohw * b->out);
-                ALLOC(b->a2, N * ohw * b->out);
+                DD_ARENA_ALLOC(a, err, b->h1, N * ohw * b->out);
+                DD_ARENA_ALLOC(a, err, b->a2, N * ohw * b->out);
                 b->h2 = u->scratch[0];
             } else {
                 /* Temporaries shared by all blocks. conv1 reads a1 (S0) or a1m (S1) and
@@ -351,26 +346,26 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
             size_t l = hw;
             if ((rc = dd_gnl_plan(&t->norm, a, (int)N, err))) return rc;
             if (tr) {
-                ALLOC(t->hn, N * l * t->c);
-                ALLOC(t->qkvb, N * l * 3 * t->c);
-                ALLOC(t->a, N * l * t->c);
-                ALLOC(t->probs, N * t->heads * l * l);
+                DD_ARENA_ALLOC(a, err, t->hn, N * l * t->c);
+                DD_ARENA_ALLOC(a, err, t->qkvb, N * l * 3 * t->c);
+                DD_ARENA_ALLOC(a, err, t->a, N * l * t->c);
+                DD_ARENA_ALLOC(a, err, t->probs, N * t->heads * l * l);
             } else {
                 t->hn = u->scratch[0];
                 t->qkvb = u->scratch[1];
                 t->a = u->scratch[2];
-                ALLOC(t->probs, l * l);
+                DD_ARENA_ALLOC(a, err, t->probs, l * l);
             }
         }
     }
     if ((rc = dd_gnl_plan(&u->out_gn, a, (int)N, err))) return rc;
-    if (tr) ALLOC(u->head_a, N * c->h * c->w * (size_t)u->out_gn.c);
+    if (tr) DD_ARENA_ALLOC(a, err, u->head_a, N * c->h * c->w * (size_t)u->out_gn.c);
     else u->head_a = u->scratch[0];
-    ALLOC(u->eps, N * c->h * c->w * (size_t)c->in_ch);
+    DD_ARENA_ALLOC(a, err, u->eps, N * c->h * c->w * (size_t)c->in_ch);
     if (tr) {
         int cmax = 0;
         for (int i = 0; i < u->nmod; i++) cmax = u->mod[i].c_out > cmax ? u->mod[i].c_out : cmax;
-        ALLOC(u->deproj, N * (size_t)cmax);
+        DD_ARENA_ALLOC(a, err, u->deproj, N * (size_t)cmax);
     }
     /* Attention backward needs an [L,L] scratch for the largest attention map. */
     size_t ll = 0;
@@ -379,7 +374,7 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
             size_t l = (size_t)u->mod[i].ho * u->mod[i].wo;
             if (l * l > ll) ll = l * l;
         }
-    if (ll) ALLOC(u->lscratch, ll);
+    if (ll) DD_ARENA_ALLOC(a, err, u->lscratch, ll);
     return DD_OK;
 }
 
