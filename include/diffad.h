@@ -60,6 +60,7 @@ typedef struct diffad_params {
     uint64_t seed;        /* noise seed of the two denoiser passes (same seed, same result) */
     void (*log)(int level, const char *message, void *user); /* may be NULL */
     void *log_user;
+    int skip_recon;       /* 1: no reconstruction in the result (saves 24 MB per input megapixel) */
 } diffad_params;
 
 typedef struct diffad_image {
@@ -76,10 +77,16 @@ typedef struct diffad_result {
     float threshold;      /* stored image threshold (0 if the model is not calibrated) */
     int is_ng;            /* score > threshold (0 if not calibrated) */
     int calibrated;
-    int map_width, map_height;  /* model size */
-    const float *map;     /* anomaly map [map_height * map_width] in [0,1]; owned by ctx */
-    const float *recon;   /* reconstruction [map_height * map_width * 3] in [-1,1]; owned by ctx */
+    int map_width, map_height;  /* the input image's own size */
+    const float *map;     /* anomaly map [map_height * map_width] in [0,1] at the input size; owned by ctx */
+    const float *recon;   /* reconstruction [map_height * map_width * 3] at the input size; NULL with
+                             skip_recon; owned by ctx */
     float pixel_threshold;
+    int work_width, work_height; /* the working size the networks saw: the model size when the
+                             model fits whole images (tile_scale 0), else the image resized by
+                             tile_scale and covered by tiles_x * tiles_y model-size tiles */
+    int tiles_x, tiles_y;
+    const float *work_map; /* anomaly map [work_height * work_width] at the working size; owned by ctx */
     double ms_preprocess, ms_denoise, ms_segment, ms_postprocess;
 } diffad_result;
 
@@ -90,8 +97,10 @@ DIFFAD_API void diffad_params_init(diffad_params *p);
  * NULL and the message is written to errbuf (may be NULL). */
 DIFFAD_API int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **out,
                              char *errbuf, size_t errlen);
-/* Score one image of any size (resized to the model size inside). The result's
- * arrays stay valid until the next call on this context. */
+/* Score one image of any size: resized to the model size (tile_scale 0), or
+ * resized by the model's tile_scale and tiled; the map comes back at the
+ * image's own size. The result's arrays stay valid until the next call on this
+ * context. Buffers grow when a larger image first arrives (within memory_budget). */
 DIFFAD_API int diffad_predict(diffad_ctx *ctx, const diffad_image *img, diffad_result *res);
 DIFFAD_API const char *diffad_error(const diffad_ctx *ctx);
 /* Model size and the bytes this context holds. */

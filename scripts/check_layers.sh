@@ -47,9 +47,10 @@ awk '
     allow["model"]   = " core backend nn model "
     allow["data"]    = " core data "
     allow["eval"]    = " core data eval "
-    allow["train"]   = " core backend nn model data eval train "
-    allow["api"]     = " core backend nn model data eval train public "
-    allow["tools"]   = " core backend nn model data eval train public tools "
+    allow["infer"]   = " core backend nn model data eval infer "
+    allow["train"]   = " core backend nn model data eval infer train "
+    allow["api"]     = " core backend nn model data eval infer train public "
+    allow["tools"]   = " core backend nn model data eval infer train public tools "
     pass = 0; fail = 0
   }
   function exists(p,   r, line) {

@@ -1,6 +1,7 @@
-/* api.c — the public API of include/diffad.h over the model (model.h) and the
- * model file (modelfile.h). One context = one inference model (batch 1) plus the
- * buffers for preprocessing; nothing is allocated per prediction. */
+/* api.c — the public API of include/diffad.h over the model file (modelfile.h)
+ * and the scorer (infer/scorer.h). One context = one inference model (batch 1),
+ * its scorer and the staging buffer for the caller's pixels; nothing is
+ * allocated per prediction once the largest image size has been seen. */
 #include "diffad.h"
 
 #include <assert.h>
@@ -10,11 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "data/image.h"
-#include "eval/metrics.h"
-#include "model/modelfile.h"
-#include "core/rng.h"
 #include "core/status.h"
+#include "infer/scorer.h"
+#include "model/modelfile.h"
 
 /* The internal status codes (core/status.h) are returned to callers unchanged
  * (diffad_create and diffad_predict pass a dd_* failure code through), so every
@@ -30,12 +29,10 @@ static_assert((int)DD_E_RANGE == (int)DIFFAD_E_RANGE, "status codes: DD_E_RANGE 
 struct diffad_ctx {
     diffad_params params;
     dd_model *model;
+    dd_scorer *scorer; /* the one scoring path (infer/scorer.h), shared with calibration */
     int h, w;
-    long topk;
-    float *input;    /* [H,W,3] model-size image in [0,1] */
-    float *staging;  /* [max source pixels * 3] float copy of the caller's pixels, grown once */
+    float *staging;    /* [max source pixels * 3] float copy of the caller's pixels, grown once */
     size_t staging_cap;
-    float *noise;    /* [2,H,W,3] eps_s, eps_b: a pure function of the seed, drawn once */
     char err[512];
 };
 
@@ -77,10 +74,11 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
     int rc = dd_model_load(model_path, 1, 0, c->params.threads, &c->model, &err);
     if (!rc) {
         c->h = c->model->cfg.unet.h, c->w = c->model->cfg.unet.w;
-        c->topk = dd_model_topk(&c->model->cfg);
-        c->input = malloc((size_t)c->h * c->w * 3 * sizeof(float));
-        c->noise = malloc((size_t)c->h * c->w * 6 * sizeof(float));
-        if (!c->input || !c->noise) rc = dd_fail(&err, DD_E_NOMEM, "%s: out of memory for the image buffers", model_path);
+        dd_scorer_opts so;
+        dd_scorer_opts_init(&so);
+        so.seed = c->params.seed;
+        so.want_recon = !c->params.skip_recon;
+        rc = dd_scorer_create(c->model, &so, &c->scorer, &err);
     }
     if (!rc && c->params.memory_budget && diffad_memory(c) > c->params.memory_budget)
         rc = dd_fail(&err, DD_E_NOMEM, "%s: the model needs %.1f MiB, over the budget of %.1f MiB", model_path,
@@ -91,14 +89,16 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
         diffad_free(c);
         return rc;
     }
-    /* One warm-up prediction: oneDNN's first calls JIT-compile kernels and start
-     * threads, which would otherwise land on the first real image. */
-    /* The same draw dd_model_infer makes from the seed, done once instead of per image. */
-    dd_rng r;
-    dd_rng_seed(&r, c->params.seed);
-    dd_model_draw_noise(&c->model->cfg, &r, c->noise, 2);
-    memset(c->input, 0, (size_t)c->h * c->w * 3 * sizeof(float));
-    rc = dd_model_infer_with(c->model, c->input, c->noise, NULL, NULL, &err);
+    /* One warm-up prediction on a blank model-size image: oneDNN's first calls
+     * JIT-compile kernels and start threads, which would otherwise land on the
+     * first real image. */
+    c->staging = calloc((size_t)c->h * c->w * 3, sizeof(float));
+    dd_score sc;
+    if (!c->staging) rc = dd_fail(&err, DD_E_NOMEM, "%s: out of memory for the image buffers", model_path);
+    else {
+        c->staging_cap = (size_t)c->h * c->w * 3;
+        rc = dd_scorer_run(c->scorer, c->staging, c->h, c->w, &sc, &err);
+    }
     if (rc) {
         if (errbuf && errlen) snprintf(errbuf, errlen, "%s", err.msg);
         diffad_free(c);
@@ -113,7 +113,7 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
     return DIFFAD_OK;
 }
 
-/* Caller's pixels -> float [0,1] RGB at source size (staging) -> model size (input). */
+/* Caller's pixels -> float [0,1] RGB at source size (staging). */
 static int preprocess(diffad_ctx *c, const diffad_image *img) {
     if (!img || !img->data) return set_err(c, DIFFAD_E_INVALID, "predict: NULL image or pixel buffer");
     if (img->width <= 0 || img->height <= 0 || img->width > 65536 || img->height > 65536 ||
@@ -128,12 +128,13 @@ static int preprocess(diffad_ctx *c, const diffad_image *img) {
     if (img->stride < row)
         return set_err(c, DIFFAD_E_INVALID, "predict: stride %zu bytes is smaller than a row of %zu bytes", img->stride, row);
     size_t n = (size_t)img->width * img->height * 3;
-    if (n > c->staging_cap) { /* grows only when a larger source size first appears */
-        if (c->params.memory_budget &&
-            diffad_memory(c) + (n - c->staging_cap) * sizeof(float) > c->params.memory_budget)
-            return set_err(c, DIFFAD_E_NOMEM, "predict: a %dx%d image needs %.1f MiB more, over the memory budget of %.1f MiB",
-                           img->width, img->height, (n - c->staging_cap) * sizeof(float) / 1048576.0,
-                           c->params.memory_budget / 1048576.0);
+    /* buffers grow only when a larger source size first appears; the budget is checked first */
+    size_t need = dd_model_memory(c->model) + dd_scorer_bytes_for(c->scorer, img->height, img->width) +
+                  (n > c->staging_cap ? n : c->staging_cap) * sizeof(float);
+    if (c->params.memory_budget && need > c->params.memory_budget)
+        return set_err(c, DIFFAD_E_NOMEM, "predict: a %dx%d image needs %.1f MiB in all, over the memory budget of %.1f MiB",
+                       img->width, img->height, need / 1048576.0, c->params.memory_budget / 1048576.0);
+    if (n > c->staging_cap) {
         float *s = realloc(c->staging, n * sizeof(float));
         if (!s) return set_err(c, DIFFAD_E_NOMEM, "predict: out of memory for a %dx%d image", img->width, img->height);
         c->staging = s, c->staging_cap = n;
@@ -151,10 +152,6 @@ static int preprocess(diffad_ctx *c, const diffad_image *img) {
                 o[(size_t)x * 3 + k] = v;
             }
     }
-    dd_error e = {0};
-    if (img->width == c->w && img->height == c->h) memcpy(c->input, c->staging, n * sizeof(float));
-    else if (dd_resize(c->staging, img->height, img->width, 3, c->input, c->h, c->w, &e))
-        return set_err(c, DIFFAD_E_INVALID, "predict: %s", e.msg);
     return DIFFAD_OK;
 }
 
@@ -167,15 +164,12 @@ int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
     if (rc) return rc;
     double t1 = now_ms();
     dd_error e = {0};
-    dd_model *m = c->model;
-    if ((rc = dd_model_infer_with(m, c->input, c->noise, NULL, NULL, &e)))
+    dd_score sc;
+    if ((rc = dd_scorer_run(c->scorer, c->staging, img->height, img->width, &sc, &e)))
         return set_err(c, rc, "predict: %s", e.msg);
-    double t3 = now_ms();
-    double score = 0;
-    if ((rc = dd_topk_mean(m->seg.mask, (long)c->h * c->w, c->topk, &score, &e)))
-        return set_err(c, rc, "predict: %s", e.msg);
-    const dd_model_config *cfg = &m->cfg;
-    res->score = (float)score;
+    double t2 = now_ms();
+    const dd_model_config *cfg = &c->model->cfg;
+    res->score = (float)sc.score;
     res->threshold = cfg->image_threshold;
     res->pixel_threshold = cfg->pixel_threshold;
     res->calibrated = cfg->score_hi > cfg->score_lo;
@@ -184,14 +178,16 @@ int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
         float v = 0.5f * (res->score - cfg->score_lo) / (cfg->image_threshold - cfg->score_lo);
         res->normalized = v < 0 ? 0 : v > 1 ? 1 : v;
     }
-    res->map_width = c->w, res->map_height = c->h;
-    res->map = m->seg.mask;
-    res->recon = m->x0_hat;
-    double t4 = now_ms();
+    res->map_width = sc.w, res->map_height = sc.h;
+    res->map = sc.map;
+    res->recon = sc.recon;
+    res->work_width = sc.work_w, res->work_height = sc.work_h;
+    res->tiles_x = sc.tiles_x, res->tiles_y = sc.tiles_y;
+    res->work_map = sc.work_map;
     res->ms_preprocess = t1 - t0;
-    res->ms_denoise = m->ms_unet;
-    res->ms_segment = m->ms_seg;
-    res->ms_postprocess = t4 - t3;
+    res->ms_denoise = sc.ms_denoise;
+    res->ms_segment = sc.ms_segment;
+    res->ms_postprocess = (t2 - t1) - sc.ms_denoise - sc.ms_segment;
     return DIFFAD_OK;
 }
 
@@ -204,7 +200,7 @@ void diffad_model_size(const diffad_ctx *c, int *h, int *w) {
 
 size_t diffad_memory(const diffad_ctx *c) {
     if (!c || !c->model) return 0;
-    return dd_model_memory(c->model) + ((size_t)c->h * c->w * 9 + c->staging_cap) * sizeof(float);
+    return dd_model_memory(c->model) + dd_scorer_memory(c->scorer) + c->staging_cap * sizeof(float);
 }
 
 int diffad_thresholds(const diffad_ctx *c, float *image_threshold, float *pixel_threshold) {
@@ -217,9 +213,8 @@ int diffad_thresholds(const diffad_ctx *c, float *image_threshold, float *pixel_
 
 void diffad_free(diffad_ctx *c) {
     if (!c) return;
+    dd_scorer_free(c->scorer);
     dd_model_free(c->model);
-    free(c->input);
     free(c->staging);
-    free(c->noise);
     free(c);
 }

@@ -115,14 +115,14 @@ static void test_keys(void) {
 static void test_json(void) {
     dd_error e = {0};
     /* the stored model config: the text model files have carried so far, plus
-     * train_ts_min, train_tb_max and grey_noise (added 2026-11-30) */
+     * train_ts_min, train_tb_max, grey_noise, tile_scale and tile_overlap (added 2026-11-30) */
     dd_settings s = cpu();
     char *j = dd_model_config_json(&s.model);
     const char *golden =
         "{\"size\":\"128x128\",\"base_channels\":\"32\",\"channel_mult\":\"1,2,2,4\",\"res_blocks\":\"1\","
         "\"attention\":\"16\",\"heads\":\"4\",\"groups\":\"32\",\"seg_width\":\"16\",\"T\":\"1000\",\"t_s\":\"200\","
         "\"t_b\":\"400\",\"guide_w\":\"1\",\"train_ts_max\":\"299\",\"train_tb_min\":\"300\",\"train_ts_min\":\"0\",\"train_tb_max\":\"0\",\"grey_noise\":\"0\","
-        "\"lr_unet\":\"0.000500000024\",\"lr_seg\":\"0.00100000005\",\"clip_norm\":\"0\",\"focal_weight\":\"5\","
+        "\"tile_scale\":\"0\",\"tile_overlap\":\"0.25\",\"lr_unet\":\"0.000500000024\",\"lr_seg\":\"0.00100000005\",\"clip_norm\":\"0\",\"focal_weight\":\"5\","
         "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"conv_algo\":\"auto\","
         "\"image_threshold\":\"0\",\"pixel_threshold\":\"0\",\"score_lo\":\"0\",\"score_hi\":\"0\"}";
     CHECK(j && !strcmp(j, golden), "model JSON of the cpu profile:\n%s\nexpected\n%s", j ? j : "(null)", golden);

@@ -520,6 +520,117 @@ static void test_with_dataset(void) {
     dd_dataset_free(ds);
 }
 
+/* Crops (work_scale > 0): a normal sample is a model-size window of the image at its
+ * working size, at a position that varies with the sample index and reaches both edges;
+ * the same (seed, index) gives the same crop; a user foreground is cropped with the image;
+ * a scale below 1 shrinks the image first; an image smaller than the model is stretched. */
+static void test_crops(void) {
+    mkdirs(P("big/train/good", 0));
+    mkdirs(P("big/foreground", 0));
+    const int H = 48, W = 80;
+    float *img = malloc(sizeof(float) * H * W * 3), fgimg[48 * 80];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int k = 0; k < 3; k++) img[(y * W + x) * 3 + k] = (float)((x * 37 + y * 101 + x * y * 13 + k * 7) % 251) / 250.0f;
+    dd_write_png_rgb8(P("big/train/good/%03d.png", 0), img, H, W, NULL);
+    for (int i = 0; i < H * W; i++) fgimg[i] = (i % W) < W / 2 ? 1.0f : 0.0f;
+    dd_write_png_gray8(P("big/foreground/%03d.png", 0), fgimg, H, W, NULL);
+    dd_image full = {0};
+    dd_error e = {0};
+    dd_image_load_rgb(P("big/train/good/%03d.png", 0), &full, &e);
+    dd_dataset *ds = NULL;
+    CHECK(dd_dataset_open(P("big", 0), &ds, &e) == DD_OK, "open crop fixture: %s", e.msg);
+    if (!ds || !full.data) { free(img); dd_image_free(&full); return; }
+    dd_synth_config cfg;
+    dd_synth_config_init(&cfg);
+    cfg.h = 32, cfg.w = 32, cfg.work_scale = 1.0f, cfg.normal_prob = 1.0f, cfg.fg_mode = DD_FG_AUTO;
+    dd_synth *s = NULL;
+    CHECK(dd_synth_create(ds, &cfg, &s, &e) == DD_OK, "synth with crops: %s", e.msg);
+    float crop[32 * 32 * 3], again[32 * 32 * 3], m[32 * 32], l;
+    int found_all = 1, min_x = W, max_x = 0, min_y = H, max_y = 0;
+    for (int t = 0; s && t < 40; t++) {
+        dd_synth_sample(s, 0, 3, (uint64_t)t, crop, m, &l, NULL, NULL, &e);
+        int hit = 0;
+        for (int y0 = 0; y0 <= H - 32 && !hit; y0++)
+            for (int x0 = 0; x0 <= W - 32 && !hit; x0++) {
+                int same = 1;
+                for (int y = 0; y < 32 && same; y++)
+                    for (int x = 0; x < 32 * 3 && same; x++)
+                        same = fabsf(crop[y * 96 + x] - full.data[((y0 + y) * W + x0) * 3 + x]) < 1e-4f;
+                if (same) {
+                    hit = 1;
+                    min_x = x0 < min_x ? x0 : min_x, max_x = x0 > max_x ? x0 : max_x;
+                    min_y = y0 < min_y ? y0 : min_y, max_y = y0 > max_y ? y0 : max_y;
+                }
+            }
+        found_all &= hit;
+    }
+    CHECK(found_all, "every normal sample is a 32x32 window of the native image");
+    CHECK(min_x < 10 && max_x > W - 32 - 10 && min_y < 6 && max_y > H - 32 - 6,
+          "crop positions spread over the image (x %d..%d, y %d..%d)", min_x, max_x, min_y, max_y);
+    if (s) {
+        dd_synth_sample(s, 0, 3, 5, crop, m, &l, NULL, NULL, &e);
+        dd_synth_sample(s, 0, 3, 5, again, m, &l, NULL, NULL, &e);
+        CHECK(!memcmp(crop, again, sizeof crop), "same (seed, index), same crop");
+        float nrm[32 * 32 * 3];
+        CHECK(dd_synth_normal(s, 0, 3, 5, nrm, &e) == DD_OK && !memcmp(nrm, crop, sizeof crop),
+              "dd_synth_normal gives the crop the sample starts from");
+        dd_synth_free(s);
+    }
+    /* defects stay inside the cropped foreground (left half of the image) */
+    cfg.normal_prob = 0.0f;
+    cfg.fg_mode = DD_FG_AUTO;
+    s = NULL;
+    CHECK(dd_synth_create(ds, &cfg, &s, &e) == DD_OK, "synth: %s", e.msg);
+    int inside = 1, pasted = 0;
+    for (int t = 0; s && t < 40; t++) {
+        dd_synth_sample(s, 0, 9, (uint64_t)t, crop, m, &l, NULL, NULL, &e);
+        float nrm[32 * 32 * 3];
+        dd_synth_normal(s, 0, 9, (uint64_t)t, nrm, &e);
+        /* locate the crop: the fixture pattern is unique per position */
+        pasted += l > 0.5f;
+        int x0 = -1;
+        for (int c = 0; c <= W - 32 && x0 < 0; c++) {
+            int ok = 1;
+            for (int y0 = 0; y0 <= H - 32 && ok; y0++) {
+                ok = 1;
+                for (int x = 0; x < 32 && ok; x++) ok = fabsf(nrm[x * 3] - full.data[(y0 * W + c + x) * 3]) < 1e-4f;
+                if (ok) x0 = c;
+                ok = x0 < 0;
+            }
+        }
+        for (int i = 0; i < 32 * 32 && x0 >= 0; i++) inside &= !(m[i] > 0) || x0 + (i % 32) < W / 2;
+    }
+    CHECK(pasted > 20 && inside, "crop defects inside the cropped user foreground (%d pasted)", pasted);
+    dd_synth_free(s);
+    /* scale 0.5: the 48x80 image becomes 32x40 (the short side stretched to the model's 32) */
+    cfg.normal_prob = 1.0f, cfg.work_scale = 0.5f;
+    s = NULL;
+    CHECK(dd_synth_create(ds, &cfg, &s, &e) == DD_OK, "synth at 0.5: %s", e.msg);
+    if (s) {
+        dd_image small = {0};
+        dd_image_resized(&full, 32, 40, &small, &e);
+        int found = 1;
+        for (int t = 0; t < 10; t++) {
+            dd_synth_sample(s, 0, 1, (uint64_t)t, crop, m, &l, NULL, NULL, &e);
+            int hit = 0;
+            for (int x0 = 0; x0 <= 8 && !hit; x0++) {
+                int same = 1;
+                for (int y = 0; y < 32 && same; y++)
+                    for (int x = 0; x < 96 && same; x++) same = fabsf(crop[y * 96 + x] - small.data[(y * 40 + x0) * 3 + x]) < 1e-4f;
+                hit = same;
+            }
+            found &= hit;
+        }
+        CHECK(found, "scale 0.5: crops are windows of the image resized to 32x40");
+        dd_image_free(&small);
+        dd_synth_free(s);
+    }
+    free(img);
+    dd_image_free(&full);
+    dd_dataset_free(ds);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/dd_test_synth_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -533,6 +644,7 @@ int main(void) {
     test_foreground();
     test_synth_apply();
     test_with_dataset();
+    test_crops();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

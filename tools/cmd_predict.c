@@ -48,18 +48,34 @@ static int fail(const char *m) {
 
 enum { SAVE_MAP = 1, SAVE_OVERLAY = 2, SAVE_MASK = 4, SAVE_RECON = 8 };
 
-/* Everything one run needs, allocated once (model size) before the first image. */
+/* Everything one run needs. The picture buffers are sized for the largest image seen
+ * so far (outputs are at each image's own size) and grow only when a larger one comes. */
 typedef struct run {
     diffad_ctx *ctx;
     const char *outdir;
     int save;
-    int h, w;
+    int h, w;                 /* model size */
     float pixel_threshold;
-    float sigma;
-    float *fimg, *tmp, *blur; /* [H*W*3], [H*W], [H*W*2] */
-    unsigned char *rgb;       /* [H*W*3] */
+    size_t cap;               /* pixels the buffers below hold */
+    float *fimg, *tmp, *blur; /* [cap*3], [cap], [cap*2] */
+    unsigned char *rgb;       /* [cap*3] */
     int n_ok, n_ng, n_uncal, n_err;
 } run;
+
+static int grow_buffers(run *r, size_t px, dd_error *err) {
+    if (px <= r->cap) return 0;
+    float *a = realloc(r->fimg, px * 3 * sizeof(float));
+    if (a) r->fimg = a;
+    float *b = realloc(r->tmp, px * sizeof(float));
+    if (b) r->tmp = b;
+    float *c = realloc(r->blur, px * 2 * sizeof(float));
+    if (c) r->blur = c;
+    unsigned char *d = realloc(r->rgb, px * 3);
+    if (d) r->rgb = d;
+    if (!a || !b || !c || !d) return dd_fail(err, DD_E_NOMEM, "out of memory for the %zu-pixel output pictures", px);
+    r->cap = px;
+    return 0;
+}
 
 static double ms_since(double t0) { return (cli_now() - t0) * 1e3; }
 
@@ -89,42 +105,41 @@ static void image_error(run *r, const char *path, const char *msg) {
     r->n_err++;
 }
 
-/* The optional picture outputs of one scored image (im: the decoded file). */
+/* The optional picture outputs of one scored image (im: the decoded file), all at the
+ * image's own size, as the library returns the map. */
 static int save_outputs(run *r, const char *path, const dd_image *im, const diffad_result *res, dd_error *err) {
     char stem[1024], out[4096];
     stem_of(path, stem, sizeof stem);
-    size_t hw = (size_t)r->h * r->w;
-    int rc = 0;
+    int H = res->map_height, W = res->map_width;
+    size_t hw = (size_t)H * W;
+    int rc = grow_buffers(r, hw, err);
+    if (rc) return rc;
     if (r->save & SAVE_MAP) {
         snprintf(out, sizeof out, "%s/%s_map.png", r->outdir, stem);
-        if ((rc = dd_write_png_gray16(out, res->map, r->h, r->w, err))) return rc;
+        if ((rc = dd_write_png_gray16(out, res->map, H, W, err))) return rc;
     }
     if (r->save & SAVE_MASK) {
         for (size_t i = 0; i < hw; i++) r->tmp[i] = res->map[i] > r->pixel_threshold ? 1.0f : 0.0f;
         snprintf(out, sizeof out, "%s/%s_mask.png", r->outdir, stem);
-        if ((rc = dd_write_png_gray8(out, r->tmp, r->h, r->w, err))) return rc;
+        if ((rc = dd_write_png_gray8(out, r->tmp, H, W, err))) return rc;
     }
-    if (r->save & SAVE_RECON) {
+    if ((r->save & SAVE_RECON) && res->recon) {
         snprintf(out, sizeof out, "%s/%s_recon.png", r->outdir, stem);
-        if ((rc = dd_write_png_rgb8(out, res->recon, r->h, r->w, err))) return rc;
+        if ((rc = dd_write_png_rgb8(out, res->recon, H, W, err))) return rc;
     }
     if (r->save & SAVE_OVERLAY) {
-        /* The image at model size, resized exactly as the library does it, so the
-         * overlay lines up with the map pixel for pixel. */
-        const float *src = im->data;
-        if (im->h != r->h || im->w != r->w) {
-            if ((rc = dd_resize(im->data, im->h, im->w, 3, r->fimg, r->h, r->w, err))) return rc;
-            src = r->fimg;
-        }
         for (size_t i = 0; i < hw * 3; i++) {
-            float v = src[i];
+            float v = im->data[i];
             r->rgb[i] = (unsigned char)(v <= 0 ? 0 : v >= 1 ? 255 : lrintf(v * 255.0f));
         }
-        if ((rc = dd_gaussian_blur(res->map, r->blur, r->h, r->w, r->sigma, r->blur + hw, err))) return rc;
-        dd_heat_overlay(r->rgb, r->blur, r->h, r->w, 0.5f, r->rgb);
+        /* the display smoothing of a model-size map, in input pixels */
+        float sigma = dd_display_sigma(r->h, r->w) * (float)sqrt((double)hw / ((double)res->work_height * res->work_width));
+        if (sigma > 100) sigma = 100;
+        if ((rc = dd_gaussian_blur(res->map, r->blur, H, W, sigma, r->blur + hw, err))) return rc;
+        dd_heat_overlay(r->rgb, r->blur, H, W, 0.5f, r->rgb);
         for (size_t i = 0; i < hw * 3; i++) r->fimg[i] = r->rgb[i] / 255.0f;
         snprintf(out, sizeof out, "%s/%s_overlay.png", r->outdir, stem);
-        if ((rc = dd_write_png_rgb8(out, r->fimg, r->h, r->w, err))) return rc;
+        if ((rc = dd_write_png_rgb8(out, r->fimg, H, W, err))) return rc;
     }
     return 0;
 }
@@ -239,14 +254,14 @@ int cmd_predict(int argc, char **argv) {
         {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
         {"out", "DIR", CLI_STR, &outdir, .help = "folder for the picture outputs below (default predict_out)"},
         {"save-map", NULL, CLI_FLAG, &save, .bits = SAVE_MAP,
-         .help = "<stem>_map.png: raw anomaly map, 16-bit grey (value*65535), model size"},
+         .help = "<stem>_map.png: raw anomaly map, 16-bit grey (value*65535), at the image's size"},
         {"save-overlay", NULL, CLI_FLAG, &save, .bits = SAVE_OVERLAY,
          .help = "<stem>_overlay.png: smoothed map over the image, fixed colour scale\n"
-                 "(0 always blue, 1 always red; never rescaled per image), model size"},
+                 "(0 always blue, 1 always red; never rescaled per image), at the image's size"},
         {"save-mask", NULL, CLI_FLAG, &save, .bits = SAVE_MASK,
-         .help = "<stem>_mask.png: map > the model's pixel threshold (needs a\ncalibrated model), model size"},
+         .help = "<stem>_mask.png: map > the model's pixel threshold (needs a\ncalibrated model), at the image's size"},
         {"save-recon", NULL, CLI_FLAG, &save, .bits = SAVE_RECON,
-         .help = "<stem>_recon.png: the anomaly-free reconstruction, model size"},
+         .help = "<stem>_recon.png: the anomaly-free reconstruction, at the image's size"},
         {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores)"},
         {"seed", "S", CLI_U64, &seed, .given = &have_seed,
          .help = "noise seed of the denoiser passes (default: the library's)"},
@@ -293,15 +308,6 @@ int cmd_predict(int argc, char **argv) {
                  "train with validation images to calibrate)", model);
         rc = fail(m);
         goto done;
-    }
-    size_t hw = (size_t)r.h * r.w;
-    r.sigma = dd_display_sigma(r.h, r.w);
-    if (save) {
-        r.fimg = malloc(hw * 3 * sizeof(float));
-        r.tmp = malloc(hw * sizeof(float));
-        r.blur = malloc(hw * 2 * sizeof(float));
-        r.rgb = malloc(hw * 3);
-        if (!r.fimg || !r.tmp || !r.blur || !r.rgb) { rc = fail("out of memory for the output buffers"); goto done; }
     }
     fprintf(stderr, "diffad predict: %s: model %dx%d, %s, context memory %.1f MiB\n", model, r.h, r.w,
             calibrated ? "calibrated" : "uncalibrated (decision \"uncalibrated\", exit 0)", diffad_memory(r.ctx) / 1048576.0);

@@ -19,13 +19,17 @@
 #include "eval/report.h"
 
 static const char USAGE[] =
-    "usage: diffad test --model FILE --data DIR [--out DIR] [--report] [--threads N] [--seed S]\n"
+    "usage: diffad test --model FILE --data DIR [--out DIR] [--report] [--pixel-res image|work]\n"
+    "                   [--threads N] [--seed S]\n"
     "\n"
     "Scores the test images of a category (MVTec layout: DIR/test/<type>/, masks in\n"
     "DIR/ground_truth/<type>/<stem>_mask.png) and writes metrics.json, metrics.csv,\n"
     "metrics.md and scores.csv to DIR (default results/); prints the metrics table.\n"
     "Image AUROC/AP/F1-max, pixel AUROC/AP/F1-max and AUPRO (FPR <= 0.3), overall and\n"
-    "per defect type; pixel metrics at the model's resolution.\n";
+    "per defect type. Pixel metrics compare the anomaly map with the ground truth at\n"
+    "each image's own resolution (--pixel-res image, the default), or at the working\n"
+    "resolution the networks saw (--pixel-res work: for a model that fits whole images\n"
+    "this is the model size, the protocol of published DiffusionAD numbers).\n";
 
 static int fail(const char *m) {
     fprintf(stderr, "diffad test: %s\n", m);
@@ -39,8 +43,69 @@ static void to_rgb8(const float *v, size_t n, float lo, float hi, unsigned char 
     }
 }
 
+/* Per-image buffers, sized for the largest image so far (maps and truth are at each
+ * image's own size). */
+typedef struct test_bufs {
+    size_t cap;                 /* pixels */
+    float *img, *mask, *disp;   /* [cap*3], [cap], [cap*3] */
+    float *blur;                /* [cap*2] */
+    unsigned char *rgb_in, *rgb_gt, *rgb_rec, *rgb_heat; /* [cap*3] each */
+} test_bufs;
+
+static void bufs_free(test_bufs *b) {
+    free(b->img), free(b->mask), free(b->disp), free(b->blur);
+    free(b->rgb_in), free(b->rgb_gt), free(b->rgb_rec), free(b->rgb_heat);
+    memset(b, 0, sizeof *b);
+}
+
+static int grow(test_bufs *b, size_t px, dd_error *err) {
+    if (px <= b->cap) return 0;
+    bufs_free(b);
+    b->img = malloc(px * 3 * sizeof(float)), b->mask = malloc(px * sizeof(float));
+    b->disp = malloc(px * 3 * sizeof(float)), b->blur = malloc(px * 2 * sizeof(float));
+    b->rgb_in = malloc(px * 3), b->rgb_gt = malloc(px * 3), b->rgb_rec = malloc(px * 3), b->rgb_heat = malloc(px * 3);
+    if (!b->img || !b->mask || !b->disp || !b->blur || !b->rgb_in || !b->rgb_gt || !b->rgb_rec || !b->rgb_heat) {
+        bufs_free(b);
+        return dd_fail(err, DD_E_NOMEM, "out of memory for a %zu-pixel image", px);
+    }
+    b->cap = px;
+    return 0;
+}
+
+/* One gallery entry: image, truth, reconstruction and smoothed heat map, shown at the
+ * working size capped at 512 px on the longer side (the model size for fit models). */
+static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *r, int mh, int mw, test_bufs *b,
+                        dd_error *err) {
+    int H = r->map_height, W = r->map_width, dh = r->work_height, dw = r->work_width;
+    double cap = 512.0 / (dh > dw ? dh : dw);
+    if (cap < 1) dh = (int)lround(dh * cap), dw = (int)lround(dw * cap);
+    if (dh < 1) dh = 1;
+    if (dw < 1) dw = 1;
+    size_t n = (size_t)dh * dw;
+    int rc;
+    /* image and truth at the display size (the truth binarised there) */
+    if ((rc = dd_item_load(it, dh, dw, b->img, b->mask, err))) return rc;
+    to_rgb8(b->img, n * 3, 0, 1, b->rgb_in);
+    for (size_t k = 0; k < n; k++) b->rgb_gt[3 * k] = b->rgb_gt[3 * k + 1] = b->rgb_gt[3 * k + 2] = b->mask[k] > 0.5f ? 255 : 0;
+    if (r->recon) {
+        if ((rc = dd_resize(r->recon, H, W, 3, b->disp, dh, dw, err))) return rc;
+        to_rgb8(b->disp, n * 3, 0, 1, b->rgb_rec);
+    } else memset(b->rgb_rec, 0, n * 3);
+    if ((rc = dd_resize(r->map, H, W, 1, b->disp, dh, dw, err))) return rc;
+    float sigma = dd_display_sigma(mh, mw) * (float)sqrt((double)n / ((double)r->work_height * r->work_width));
+    if ((rc = dd_gaussian_blur(b->disp, b->blur, dh, dw, sigma, b->blur + n, err))) return rc;
+    dd_heat_overlay(b->rgb_in, b->blur, dh, dw, 0.5f, b->rgb_heat);
+    const char *name = strrchr(it->path, '/');
+    char nm[512];
+    snprintf(nm, sizeof nm, "%s/%s", it->label ? it->defect : "good", name ? name + 1 : it->path);
+    dd_report_entry e = {nm, it->label ? it->defect : NULL, it->label, r->score,
+                         {b->rgb_in, dh, dw, NULL}, {b->rgb_gt, dh, dw, NULL}, {b->rgb_rec, dh, dw, NULL}, {b->rgb_heat, dh, dw, NULL}};
+    return dd_report_add(rep, &e, NULL, err);
+}
+
 int cmd_test(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *outdir = "results";
+    const char *pixel_res = "image";
     int report = 0, threads = 0;
     unsigned long long seed = 0;
     int have_seed = 0;
@@ -50,6 +115,9 @@ int cmd_test(int argc, char **argv) {
         {"out", "DIR", CLI_STR, &outdir, .help = "output folder (default results)"},
         {"report", NULL, CLI_FLAG, &report,
          .help = "also write report.html: curves, histograms, gallery of the worst images"},
+        {"pixel-res", "image|work", CLI_STR, &pixel_res,
+         .help = "resolution of the pixel metrics: image (the ground truth's own, default) or\n"
+                 "work (the networks' working size; the model size for fit models)"},
         {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores)"},
         {"seed", "S", CLI_U64, &seed, .given = &have_seed,
          .help = "noise seed of the denoiser passes (default: the library's)"},
@@ -59,6 +127,12 @@ int cmd_test(int argc, char **argv) {
     int pr = cli_parse(&spec, argc, argv, NULL, NULL, m, sizeof m);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : fail(m);
     if (!model || !data) return fail("--model FILE and --data DIR are required (see --help)");
+    int at_work = !strcmp(pixel_res, "work");
+    if (!at_work && strcmp(pixel_res, "image")) {
+        char m[600];
+        snprintf(m, sizeof m, "--pixel-res: '%s' is not image or work", pixel_res);
+        return fail(m);
+    }
     if (mkdir(outdir, 0777) && errno != EEXIST) {
         char m[600];
         snprintf(m, sizeof m, "%s: cannot create the output folder (%s)", outdir, strerror(errno));
@@ -85,19 +159,16 @@ int cmd_test(int argc, char **argv) {
     }
     int h, w;
     diffad_model_size(ctx, &h, &w);
-    size_t hw = (size_t)h * w;
     dd_metrics_params mp;
     dd_metrics_params_init(&mp);
     dd_metrics *acc = NULL;
     dd_report *rep = NULL;
     dd_metrics_result *res = NULL;
-    float *mask = malloc(hw * sizeof(float)), *img = malloc(hw * 3 * sizeof(float)), *blur = malloc(hw * 2 * sizeof(float));
-    unsigned char *rgb_in = malloc(hw * 3), *rgb_gt = malloc(hw * 3), *rgb_rec = malloc(hw * 3), *rgb_heat = malloc(hw * 3);
+    test_bufs b = {0};
     char path[4096];
     snprintf(path, sizeof path, "%s/scores.csv", outdir);
     dd_afile *sc = NULL;
     int rc = 0;
-    if (!mask || !img || !blur || !rgb_in || !rgb_gt || !rgb_rec || !rgb_heat) { rc = dd_fail(&err, DD_E_NOMEM, "out of memory"); goto done; }
     if (!(sc = dd_afile_open(path, &err))) { rc = err.code ? err.code : DD_E_IO; goto done; }
     if ((rc = dd_metrics_new(&mp, &acc, &err))) goto done;
     if (report) {
@@ -111,31 +182,23 @@ int cmd_test(int argc, char **argv) {
         if ((rc = dd_report_new(&rp, &rep, &err))) goto done;
     }
     dd_afile_printf(sc, "path,label,defect_type,score,normalized,decision\n");
-    fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d\n", data, ds->n_test, ds->n_test_defective, h, w);
+    fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d, pixel metrics at %s\n", data, ds->n_test,
+            ds->n_test_defective, h, w, at_work ? "the working size" : "each image's own size");
     double t0 = cli_now();
-    float sigma = dd_display_sigma(h, w);
     for (int i = 0; i < ds->n_test; i++) {
         const dd_item *it = &ds->test[i];
         diffad_result r;
         if ((rc = cli_score_file(ctx, it->path, &r, &err))) goto done;
-        /* ground truth at the model's size, binarised at 0.5 */
-        if ((rc = dd_item_load(it, h, w, img, mask, &err))) goto done;
-        if ((rc = dd_metrics_add_image(acc, r.score, it->label, it->label ? it->defect : NULL, r.map, mask, h, w, &err))) goto done;
+        /* ground truth binarised at 0.5, at the image's own size or resized to the working size */
+        int ph = at_work ? r.work_height : r.map_height, pw = at_work ? r.work_width : r.map_width;
+        const float *pmap = at_work ? r.work_map : r.map;
+        size_t px_in = (size_t)r.map_height * r.map_width, px_work = (size_t)r.work_height * r.work_width;
+        if ((rc = grow(&b, px_in > px_work ? px_in : px_work, &err))) goto done;
+        if ((rc = dd_item_load(it, ph, pw, b.img, b.mask, &err))) goto done;
+        if ((rc = dd_metrics_add_image(acc, r.score, it->label, it->label ? it->defect : NULL, pmap, b.mask, ph, pw, &err))) goto done;
         dd_afile_printf(sc, "\"%s\",%d,%s,%.9g,%.9g,%s\n", it->path, it->label, it->label ? it->defect : "good", r.score,
                 r.normalized, r.calibrated ? (r.is_ng ? "NG" : "OK") : "uncalibrated");
-        if (rep && dd_report_wants(rep, it->label, r.score)) {
-            to_rgb8(img, hw * 3, 0, 1, rgb_in);
-            for (size_t k = 0; k < hw; k++) rgb_gt[3 * k] = rgb_gt[3 * k + 1] = rgb_gt[3 * k + 2] = mask[k] > 0.5f ? 255 : 0;
-            to_rgb8(r.recon, hw * 3, 0, 1, rgb_rec);
-            if ((rc = dd_gaussian_blur(r.map, blur, h, w, sigma, blur + hw, &err))) goto done;
-            dd_heat_overlay(rgb_in, blur, h, w, 0.5f, rgb_heat);
-            const char *name = strrchr(it->path, '/');
-            char nm[512];
-            snprintf(nm, sizeof nm, "%s/%s", it->label ? it->defect : "good", name ? name + 1 : it->path);
-            dd_report_entry e = {nm, it->label ? it->defect : NULL, it->label, r.score,
-                                 {rgb_in, h, w, NULL}, {rgb_gt, h, w, NULL}, {rgb_rec, h, w, NULL}, {rgb_heat, h, w, NULL}};
-            if ((rc = dd_report_add(rep, &e, NULL, &err))) goto done;
-        }
+        if (rep && dd_report_wants(rep, it->label, r.score) && (rc = report_entry(rep, it, &r, h, w, &b, &err))) goto done;
         if ((i + 1) % 25 == 0 || i + 1 == ds->n_test)
             fprintf(stderr, "\r  %d/%d images, %.1f images/s   ", i + 1, ds->n_test, (i + 1) / (cli_now() - t0));
     }
@@ -168,6 +231,6 @@ done:
     dd_report_free(rep);
     diffad_free(ctx);
     dd_dataset_free(ds);
-    free(mask), free(img), free(blur), free(rgb_in), free(rgb_gt), free(rgb_rec), free(rgb_heat);
+    bufs_free(&b);
     return rc ? 2 : 0;
 }

@@ -163,12 +163,16 @@ int cmd_train(int argc, char **argv) {
     const dd_trainer_info *in = dd_trainer_get_info(t);
     char budget[64] = "";
     if (s.train.minutes > 0) snprintf(budget, sizeof budget, " or %.4g min", s.train.minutes);
+    char scale[96];
+    if (in->tile_scale > 0) snprintf(scale, sizeof scale, "crops at scale %.4g, tiled inference", in->tile_scale);
+    else snprintf(scale, sizeof scale, "whole images fitted");
     fprintf(stderr,
-            "diffad train: %s: %d training + %d validation good images; model %dx%d, %.2f M + %.2f M parameters, "
-            "%.0f MiB; batch %d, %ld steps%s%s%s\n",
-            o.data, in->n_train, in->n_val, s.model.unet.h, s.model.unet.w, in->params_unet / 1e6,
-            in->params_seg / 1e6, in->memory / 1048576.0, s.train.batch, s.train.steps, budget,
-            in->resumed ? " (resumed)" : "", in->initialised ? " (from --init)" : "");
+            "diffad train: %s: %d training + %d validation good images; model %dx%d (%s%s), %.2f M + %.2f M "
+            "parameters, %.0f MiB; batch %d, %ld steps%s%s%s\n",
+            o.data, in->n_train, in->n_val, s.model.unet.h, s.model.unet.w, scale,
+            in->grey_noise == 1 ? ", grey noise" : "", in->params_unet / 1e6, in->params_seg / 1e6,
+            in->memory / 1048576.0, s.train.batch, s.train.steps, budget, in->resumed ? " (resumed)" : "",
+            in->initialised ? " (from --init)" : "");
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     dd_train_result r;

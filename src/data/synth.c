@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,11 +38,17 @@ void dd_synth_config_init(dd_synth_config *c) {
     c->self_aug_prob = 0.5f;
     c->large_mask_prob = 0.0f;
     c->cache_mb = 1024;
+    c->work_scale = 0.0f;
 }
 
+/* Keeps the crop draws off the (seed, index) stream of the sample itself, so that
+ * fit mode draws exactly the numbers it drew before crops existed. */
+#define CROP_SEED_TAG 0x63726f70ULL /* "crop" */
+
 typedef struct {
-    uint16_t *img; /* h*w*3, value/65535 */
-    uint8_t *fg;   /* h*w */
+    uint16_t *img; /* wh*ww*3, value/65535 */
+    uint8_t *fg;   /* wh*ww */
+    int wh, ww;    /* working size (0 until known) */
 } cache_entry;
 
 struct dd_synth {
@@ -244,9 +251,8 @@ static int fg_kind(const dd_synth *s, const dd_item *it) {
     return s->cfg.mode == DD_SYNTH_OBJECT ? FG_EST : FG_ALL;
 }
 
-static int compute_fg(const dd_synth *s, const dd_item *it, const float *img, uint8_t *fg,
-                      dd_error *err) {
-    int h = s->cfg.h, w = s->cfg.w;
+static int compute_fg(const dd_synth *s, const dd_item *it, const float *img, uint8_t *fg, int h,
+                      int w, dd_error *err) {
     size_t n = (size_t)h * w;
     switch (fg_kind(s, it)) {
     case FG_FILE: {
@@ -271,13 +277,41 @@ static int compute_fg(const dd_synth *s, const dd_item *it, const float *img, ui
     }
 }
 
-/* Normal image (float, after 16-bit rounding) and foreground of a training item. */
-static int get_item(dd_synth *s, int item, float *img, uint8_t *fg, dd_error *err) {
+/* Size of a training item at the working scale: the model size in fit mode, else the
+ * image resized by work_scale with each side at least the model side (as the scorer,
+ * infer/scorer.h, sizes an image for inference). Read from the header once. */
+static int item_work_size(dd_synth *s, int item, int *wh, int *ww, dd_error *err) {
+    int h = s->cfg.h, w = s->cfg.w;
+    if (!(s->cfg.work_scale > 0)) {
+        *wh = h, *ww = w;
+        return DD_OK;
+    }
+    cache_entry *ce = &s->cache[item];
+    pthread_mutex_lock(&s->mu);
+    int kh = ce->wh, kw = ce->ww;
+    pthread_mutex_unlock(&s->mu);
+    if (!kh) {
+        int ih, iw, c;
+        int rc = dd_image_info(s->ds->train[item].path, &ih, &iw, &c, err);
+        if (rc) return rc;
+        double sh = ih * (double)s->cfg.work_scale, sw = iw * (double)s->cfg.work_scale;
+        kh = sh <= h ? h : (int)lround(sh);
+        kw = sw <= w ? w : (int)lround(sw);
+        pthread_mutex_lock(&s->mu);
+        ce->wh = kh, ce->ww = kw;
+        pthread_mutex_unlock(&s->mu);
+    }
+    *wh = kh, *ww = kw;
+    return DD_OK;
+}
+
+/* Normal image (float, after 16-bit rounding) and foreground of a training item at its
+ * working size wh x ww (item_work_size). */
+static int get_item(dd_synth *s, int item, float *img, uint8_t *fg, int wh, int ww, dd_error *err) {
     if (!s->ds || item < 0 || item >= s->ds->n_train)
         return dd_fail(err, DD_E_RANGE, "synth: training item %d out of range (0..%d)", item,
                        s->ds ? s->ds->n_train - 1 : -1);
-    int h = s->cfg.h, w = s->cfg.w;
-    size_t n = (size_t)h * w, n3 = n * 3;
+    size_t n = (size_t)wh * ww, n3 = n * 3;
     pthread_mutex_lock(&s->mu);
     cache_entry *ce = &s->cache[item];
     if (ce->img) {
@@ -288,7 +322,7 @@ static int get_item(dd_synth *s, int item, float *img, uint8_t *fg, dd_error *er
     }
     pthread_mutex_unlock(&s->mu);
     const dd_item *it = &s->ds->train[item];
-    int rc = dd_item_load(it, h, w, img, NULL, err);
+    int rc = dd_item_load(it, wh, ww, img, NULL, err);
     if (rc) return rc;
     uint16_t *q = malloc(n3 * sizeof(uint16_t));
     if (!q) return dd_fail(err, DD_E_NOMEM, "%s: no memory", it->path);
@@ -297,7 +331,7 @@ static int get_item(dd_synth *s, int item, float *img, uint8_t *fg, dd_error *er
         q[i] = (uint16_t)(v <= 0 ? 0 : v >= 1 ? 65535 : (int)(v * 65535.0f + 0.5f));
         img[i] = (float)q[i] / 65535.0f;
     }
-    if ((rc = compute_fg(s, it, img, fg, err))) {
+    if ((rc = compute_fg(s, it, img, fg, wh, ww, err))) {
         free(q);
         return rc;
     }
@@ -316,12 +350,51 @@ static int get_item(dd_synth *s, int item, float *img, uint8_t *fg, dd_error *er
     return DD_OK;
 }
 
+/* The model-size normal image and foreground of sample (seed, index) of an item: the
+ * whole item in fit mode, else a crop at a position drawn from (seed ^ CROP_SEED_TAG,
+ * index). */
+static int get_crop(dd_synth *s, int item, uint64_t seed, uint64_t index, float *img, uint8_t *fg,
+                    dd_error *err) {
+    if (!s->ds || item < 0 || item >= s->ds->n_train)
+        return dd_fail(err, DD_E_RANGE, "synth: training item %d out of range (0..%d)", item,
+                       s->ds ? s->ds->n_train - 1 : -1);
+    int h = s->cfg.h, w = s->cfg.w, wh, ww;
+    int rc = item_work_size(s, item, &wh, &ww, err);
+    if (rc) return rc;
+    if (wh == h && ww == w) return get_item(s, item, img, fg, h, w, err);
+    float *full = malloc((size_t)wh * ww * 3 * sizeof(float));
+    uint8_t *ffg = malloc((size_t)wh * ww);
+    if (!full || !ffg) rc = dd_fail(err, DD_E_NOMEM, "synth: no memory for a %dx%d training image", wh, ww);
+    if (!rc) rc = get_item(s, item, full, ffg, wh, ww, err);
+    if (!rc) {
+        dd_rng r;
+        dd_rng_seed2(&r, seed ^ CROP_SEED_TAG, index);
+        int y0 = (int)dd_rng_int(&r, 0, wh - h), x0 = (int)dd_rng_int(&r, 0, ww - w);
+        for (int y = 0; y < h; y++) {
+            memcpy(img + (size_t)y * w * 3, full + ((size_t)(y0 + y) * ww + x0) * 3, (size_t)w * 3 * sizeof(float));
+            memcpy(fg + (size_t)y * w, ffg + (size_t)(y0 + y) * ww + x0, (size_t)w);
+        }
+    }
+    free(full);
+    free(ffg);
+    return rc;
+}
+
 int dd_synth_foreground(dd_synth *s, int item, uint8_t *fg, dd_error *err) {
     size_t n3 = (size_t)s->cfg.h * s->cfg.w * 3;
     float *img = malloc(n3 * sizeof(float));
     if (!img) return dd_fail(err, DD_E_NOMEM, "synth: no memory");
-    int rc = get_item(s, item, img, fg, err);
+    int rc = get_crop(s, item, 0, 0, img, fg, err);
     free(img);
+    return rc;
+}
+
+int dd_synth_normal(dd_synth *s, int item, uint64_t seed, uint64_t index, float *img, dd_error *err) {
+    if (!s || !img) return dd_fail(err, DD_E_INVALID, "synth: NULL buffer");
+    uint8_t *fg = malloc((size_t)s->cfg.h * s->cfg.w);
+    if (!fg) return dd_fail(err, DD_E_NOMEM, "synth: no memory");
+    int rc = get_crop(s, item, seed, index, img, fg, err);
+    free(fg);
     return rc;
 }
 
@@ -461,7 +534,7 @@ int dd_synth_sample(dd_synth *s, int item, uint64_t seed, uint64_t index, float 
         free(fg);
         return dd_fail(err, DD_E_NOMEM, "synth: no memory");
     }
-    int rc = get_item(s, item, normal, fg, err);
+    int rc = get_crop(s, item, seed, index, normal, fg, err);
     if (!rc) {
         int random_fg = s->ds && fg_kind(s, &s->ds->train[item]) == FG_RANDOM;
         rc = apply_core(s, normal, fg, seed, index, img, mask, label, source, info, random_fg,

@@ -9,7 +9,11 @@
  * augmentations and their parameters); and beta. Worker threads therefore
  * cannot change a sample. The blend: S = M*(beta*N + (1-beta)*A) + (1-M)*N.
  *
- * Training images are decoded once, resized to H x W and kept in memory as
+ * Crops (work_scale > 0): the image is resized by work_scale instead (each side
+ * at least the model's) and each sample takes an H x W crop at a position drawn
+ * from (seed ^ tag, index), then the defect is pasted into the crop as above.
+ *
+ * Training images are decoded once, resized to H x W (or the working size) and kept in memory as
  * 16-bit values (up to cache_mb; beyond it they are decoded again on each
  * use, after the same 16-bit rounding, so the cache never changes a sample).
  * Texture images are decoded once at creation, resized (or tiled, when
@@ -58,6 +62,9 @@ typedef struct dd_synth_config {
     float self_aug_prob;      /* object mode: share of self-augmented sources (0.5) */
     float large_mask_prob;    /* extension, see above (0 = paper) */
     long cache_mb;            /* memory for resized training images (1024) */
+    float work_scale;         /* 0: each training image resized to h x w (the paper); f > 0:
+                                 resized by f (each side at least h, w) and a random h x w
+                                 crop taken per sample, the defect pasted into the crop */
 } dd_synth_config;
 
 void dd_synth_config_init(dd_synth_config *cfg);
@@ -100,7 +107,12 @@ int dd_synth_apply(dd_synth *s, const float *normal, const uint8_t *fg, uint64_t
                    dd_synth_info *info, dd_error *err);
 
 /* The foreground mask item `item` uses (h*w bytes; all ones when none
- * applies; random-region mode draws per sample and reports all ones here). */
+ * applies; random-region mode draws per sample and reports all ones here).
+ * With work_scale > 0: the foreground of the crop that sample (0, 0) takes. */
 int dd_synth_foreground(dd_synth *s, int item, uint8_t *fg, dd_error *err);
+
+/* The normal (defect-free) model-size image sample (seed, index) of the item starts
+ * from: the whole item in fit mode, its crop with work_scale > 0 (img h*w*3). */
+int dd_synth_normal(dd_synth *s, int item, uint64_t seed, uint64_t index, float *img, dd_error *err);
 
 #endif

@@ -124,6 +124,8 @@ static const dd_key KEYS[] = {
     NUM("train_ts_min", DD_KEY_INT, train_ts_min, 0, DD_T_MAX - 1, "training: t_s ~ U{train_ts_min..train_ts_max}"),
     NUM("train_tb_max", DD_KEY_INT, train_tb_max, 0, DD_T_MAX - 1, "training: upper end of t_b (0: T-1)"),
     NUM("grey_noise", DD_KEY_INT, grey_noise, -1, 1, "noise shared by the 3 channels: 1, 0 (per channel, paper), -1 auto (1 when every training image is grey)"),
+    NUM("tile_scale", DD_KEY_FLOAT, tile_scale, -1, 16, "working scale: 0 fit the image to the model size; f > 0 resize by f (1 native) and tile it (crops in training); -1 auto (1 when every training image is at least the model size)"),
+    NUM("tile_overlap", DD_KEY_FLOAT, tile_overlap, 0, 0.9, "tiled inference: overlap of neighbouring tiles as a share of the tile"),
     NUM("lr_unet", DD_KEY_FLOAT, lr_unet, 0, 1, "denoiser learning rate"),
     NUM("lr_seg", DD_KEY_FLOAT, lr_seg, 0, 1, "segmentation learning rate"),
     NUM("clip_norm", DD_KEY_FLOAT, clip_norm, 0, 1e9, "clip the global gradient norm (0: off)"),

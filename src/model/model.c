@@ -26,6 +26,7 @@ void dd_model_config_paper(dd_model_config *c, int h, int w) {
     c->focal_weight = 5.0f, c->focal_alpha = 0.5f, c->focal_gamma = 4.0f, c->smoothl1_beta = 1.0f;
     c->topk = 0;
     c->conv_algo = DD_CONV_AUTO;
+    c->tile_scale = 0.0f, c->tile_overlap = 0.25f;
 }
 
 int dd_model_config_check(const dd_model_config *c, dd_error *err) {
@@ -46,6 +47,10 @@ int dd_model_config_check(const dd_model_config *c, dd_error *err) {
         return dd_fail(err, DD_E_RANGE, "model: learning rates must be in [0, 1)");
     if (c->grey_noise < -1 || c->grey_noise > 1)
         return dd_fail(err, DD_E_RANGE, "model: grey_noise %d out of range -1..1", c->grey_noise);
+    if (!(c->tile_scale == -1.0f || (c->tile_scale >= 0 && c->tile_scale <= 16)))
+        return dd_fail(err, DD_E_RANGE, "model: tile_scale %g out of range (0 fit, 0 < f <= 16, -1 auto)", c->tile_scale);
+    if (!(c->tile_overlap >= 0 && c->tile_overlap <= 0.9f))
+        return dd_fail(err, DD_E_RANGE, "model: tile_overlap %g out of range 0..0.9", c->tile_overlap);
     if (c->topk < 0 || c->topk > c->unet.h * c->unet.w) return dd_fail(err, DD_E_RANGE, "model: topk %d out of range 0..H*W", c->topk);
     if (!(c->guide_w >= 0 && c->guide_w <= 10)) return dd_fail(err, DD_E_RANGE, "model: guidance weight w %g out of range 0..10", c->guide_w);
     return DD_OK;

@@ -35,6 +35,12 @@ typedef struct dd_model_config {
     int grey_noise;         /* 1: one noise value per pixel for all 3 channels (grey data stays
                                grey when noised); 0: per channel (the paper); -1 (a setting
                                only): the trainer decides from the training images */
+    float tile_scale;       /* working scale of an image (docs/method.md §11): 0 fit the whole
+                               image to the model size (the paper); f > 0 resize by f (1 =
+                               native) and cover it with overlapping model-size tiles (crops in
+                               training); -1 (a setting only): the trainer decides (1 when every
+                               training image is at least the model size, else 0) */
+    float tile_overlap;     /* tiled inference: overlap of neighbouring tiles, share of a tile (0.25) */
     float lr_unet, lr_seg;  /* 1e-4, 1e-5 (paper) */
     float clip_norm;        /* <= 0: off */
     float focal_weight, focal_alpha, focal_gamma, smoothl1_beta; /* 5, 0.5, 4, 1 */

@@ -149,6 +149,20 @@ static int resolve_grey_noise(dd_trainer *t, dd_error *err) {
     return DD_OK;
 }
 
+/* tile_scale -1 (auto): native-resolution crops (1) when every training image is at
+ * least the model size on both sides and larger on one, else fit (0); from the headers. */
+static int resolve_tile_scale(dd_trainer *t, dd_error *err) {
+    int larger = t->ds->n_train > 0, h = t->s.model.unet.h, w = t->s.model.unet.w;
+    for (int i = 0; i < t->ds->n_train && larger; i++) {
+        int ih, iw, c;
+        int rc = dd_image_info(t->ds->train[i].path, &ih, &iw, &c, err);
+        if (rc) return rc;
+        larger = ih >= h && iw >= w && (ih > h || iw > w);
+    }
+    t->s.model.tile_scale = larger ? 1.0f : 0.0f;
+    return DD_OK;
+}
+
 int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out, dd_error *err) {
     *out = NULL;
     if (!o->data || !o->data[0]) return dd_fail(err, DD_E_INVALID, "train: a data folder is required");
@@ -185,6 +199,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
         goto fail;
     }
     if (t->s.model.grey_noise < 0 && (rc = resolve_grey_noise(t, err))) goto fail;
+    if (t->s.model.tile_scale < 0 && (rc = resolve_tile_scale(t, err))) goto fail;
     if ((rc = dd_model_create(&t->s.model, to->batch, 1, to->threads, &t->m, err))) goto fail;
     if (to->ema_decay > 0) {
         t->ema = calloc(t->m->params.total, sizeof(float));
@@ -203,6 +218,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     t->sc.texture_dir = to->textures[0] ? t->s.train.textures : NULL;
     t->sc.normal_prob = to->normal_prob;
     t->sc.large_mask_prob = to->large_mask_prob;
+    t->sc.work_scale = t->s.model.tile_scale; /* crops of the working scale, as inference tiles it */
     if (t->val_on && !o->validate &&
         (rc = dd_validator_create(t->ds, t->val, t->nval, &t->sc, to->val_per_image, to->seed, &t->s.model,
                                   to->threads, &t->validator, err)))
@@ -234,6 +250,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
                          "val_image_auroc,val_pixel_ap,val_aupro\n");
     dd_trainer_info *in = &t->info;
     in->n_train = t->ntr, in->n_val = t->nval;
+    in->tile_scale = t->s.model.tile_scale, in->grey_noise = t->s.model.grey_noise;
     in->params_unet = dd_model_param_count(t->m, 0);
     in->params_seg = dd_model_param_count(t->m, 1);
     in->memory = dd_model_memory(t->m) + (t->ema ? t->m->params.total * sizeof(float) : 0);

@@ -69,6 +69,8 @@ typedef struct dd_trainer_info {
     size_t memory;                  /* bytes of the training model (dd_model_memory) */
     long start, steps;              /* first step (after a resume) and the step limit */
     int resumed, initialised;       /* started from --resume / from --init */
+    float tile_scale;               /* resolved working scale (0 fit, > 0 crops; docs/method.md §11) */
+    int grey_noise;                 /* resolved */
     const char *out, *ckpt, *best, *log; /* paths the run writes */
 } dd_trainer_info;
 

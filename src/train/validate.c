@@ -81,8 +81,13 @@ int dd_validator_create(const dd_dataset *ds, const int *val_idx, int n_val,
     int k = 0;
     for (int i = 0; i < n_val && !rc; i++) {
         const dd_item *it = &ds->train[val_idx[i]];
-        /* The file as predict reads it: decode, float RGB, dd_resize to the model size. */
-        rc = dd_item_load(it, v->h, v->w, v->images + (size_t)k * hw * 3, NULL, err);
+        /* Fit mode: the file as predict reads it (decode, float RGB, dd_resize to the model
+         * size). Tiled mode: a model-size crop at the working scale, i.e. one tile, as
+         * the synthetic samples below are. */
+        if (c.work_scale > 0)
+            rc = dd_synth_normal(syn, val_idx[i], seed ^ VAL_SEED_TAG, (uint64_t)i * n_per_image + (uint64_t)n_per_image * n_val,
+                                 v->images + (size_t)k * hw * 3, err);
+        else rc = dd_item_load(it, v->h, v->w, v->images + (size_t)k * hw * 3, NULL, err);
         if (rc) break;
         memset(v->masks + (size_t)k * hw, 0, hw * sizeof(float));
         v->labels[k] = 0, v->items[k] = val_idx[i];
