@@ -4,6 +4,7 @@
  * message naming the file and the problem. Bad files are built byte by byte
  * from a good one: little-endian u64 header length + JSON header + data. */
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -49,6 +50,13 @@ static dd_model *tiny_model(int training, uint64_t seed) {
         for (size_t i = 3; i < m->params.items[k].numel; i++) v[i] = (float)i * 1.000001e-3f;
     }
     return m;
+}
+
+static void on_hang(int sig) {
+    (void)sig;
+    static const char m[] = "FAIL test_modelfile: loading a FIFO blocked for 20 s\n";
+    if (write(2, m, sizeof m - 1) < 0) _exit(1);
+    _exit(1);
 }
 
 static void path_in(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", g_dir, name); }
@@ -294,6 +302,15 @@ static void test_bad_files(const char *good) {
     path_in(p, sizeof p, "missing.safetensors");
     expect_bad(p, "cannot open", "missing file");
     expect_bad(g_dir, "folder", "folder");
+    /* a FIFO: refused as "not a regular file" without blocking on it (issue 14 item 3) */
+    path_in(p, sizeof p, "fifo.safetensors");
+    if (mkfifo(p, 0600) == 0) {
+        signal(SIGALRM, on_hang);
+        alarm(20);
+        expect_bad(p, "not a regular file", "a FIFO");
+        alarm(0);
+        unlink(p);
+    } else SKIP("mkfifo: %s", strerror(errno));
     path_in(p, sizeof p, "zero.safetensors");
     write_bytes(p, "", 0);
     expect_bad(p, "not a model file", "zero bytes");
@@ -406,6 +423,25 @@ static void test_bad_files(const char *good) {
     if (h) write_safetensors(p, h, g.data, g.data_len), expect_bad(p, "does not fit", "negative offset");
     free(h);
 
+    /* a tensor listed twice (the JSON reader keeps both; lookups would see only the first) and two
+     * tensors sharing bytes (issue 14 item 11) */
+    path_in(p, sizeof p, "duplicate.safetensors");
+    {
+        const char *at = strstr(g.header, ",\"unet.out.2.weight\":{");
+        const char *end = at ? strchr(at, '}') : NULL; /* the entry, its closing brace included */
+        char entry[512] = "";
+        if (end && end - at < (long)sizeof entry) snprintf(entry, sizeof entry, "%.*s", (int)(end - at), at + 1);
+        h = end ? add_entry(g.header, entry) : NULL;
+        CHECK(h != NULL, "duplicate an entry");
+        if (h) write_safetensors(p, h, g.data, g.data_len), expect_bad(p, "'unet.out.2.weight' appears more than once", "duplicate tensor");
+        free(h);
+    }
+    path_in(p, sizeof p, "overlap.safetensors");
+    h = replace_once(g.header, "\"data_offsets\":[0,1024]", "\"data_offsets\":[4,1028]");
+    CHECK(h != NULL, "shift the first tensor's offsets into the second");
+    if (h) write_safetensors(p, h, g.data, g.data_len), expect_bad(p, "overlap", "overlapping data_offsets");
+    free(h);
+
     path_in(p, sizeof p, "missing_tensor.safetensors");
     h = remove_entry(g.header, "unet.out.2.weight");
     CHECK(h != NULL, "remove a tensor");
@@ -413,7 +449,7 @@ static void test_bad_files(const char *good) {
     free(h);
 
     path_in(p, sizeof p, "extra_tensor.safetensors");
-    h = add_entry(g.header, "\"unet.extra.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}");
+    h = add_entry(g.header, "\"unet.extra.weight\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
     if (h) write_safetensors(p, h, g.data, g.data_len), expect_bad(p, "unexpected tensor 'unet.extra.weight'", "extra tensor");
     free(h);
 

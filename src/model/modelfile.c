@@ -2,6 +2,7 @@
 #include "model/modelfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,14 +115,77 @@ static void sfile_close(sfile *s) {
     memset(s, 0, sizeof *s);
 }
 
+typedef struct span {
+    const char *name;
+    double b0, b1;
+} span;
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(((const span *)a)->name, ((const span *)b)->name);
+}
+
+static int cmp_begin(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return (x->b0 > y->b0) - (x->b0 < y->b0);
+}
+
+/* Every header key at most once (the JSON reader keeps duplicates and lookups
+ * would see only the first), and no two tensors' data_offsets overlapping
+ * (two names sharing bytes). Entries whose offsets are malformed are left to
+ * sfile_read, which names them when they are read. Empty ranges overlap nothing. */
+static int sfile_check_entries(sfile *s, dd_error *err) {
+    int n = s->header->count, k = 0, rc = DD_OK;
+    span *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    if (!v) return dd_fail(err, DD_E_NOMEM, "%s: out of memory checking the header", s->path);
+    for (const dd_json *e = s->header->child; e; e = e->next) v[k++] = (span){e->key, 0, 0};
+    qsort(v, (size_t)k, sizeof *v, cmp_name);
+    for (int i = 1; i < k && !rc; i++)
+        if (!strcmp(v[i].name, v[i - 1].name))
+            rc = dd_fail(err, DD_E_FORMAT, "%s: header entry '%s' appears more than once", s->path, v[i].name);
+    k = 0;
+    for (const dd_json *e = s->header->child; e && !rc; e = e->next) {
+        const dd_json *of = e->type == DD_JOBJ ? dd_json_get(e, "data_offsets") : NULL;
+        if (!of || of->type != DD_JARR || of->count != 2 || of->child->type != DD_JNUM ||
+            of->child->next->type != DD_JNUM)
+            continue;
+        double b0 = of->child->num, b1 = of->child->next->num;
+        if (b1 > b0) v[k++] = (span){e->key, b0, b1};
+    }
+    if (!rc) qsort(v, (size_t)k, sizeof *v, cmp_begin);
+    int last = 0; /* the span reaching furthest so far */
+    for (int i = 1; i < k && !rc; i++) {
+        if (v[i].b0 < v[last].b1)
+            rc = dd_fail(err, DD_E_FORMAT, "%s: tensors '%s' [%.0f, %.0f) and '%s' [%.0f, %.0f) overlap in the data",
+                         s->path, v[last].name, v[last].b0, v[last].b1, v[i].name, v[i].b0, v[i].b1);
+        if (v[i].b1 > v[last].b1) last = i;
+    }
+    free(v);
+    return rc;
+}
+
 static int sfile_open(sfile *s, const char *path, dd_error *err) {
     memset(s, 0, sizeof *s);
     s->path = path;
+    /* O_NONBLOCK, then fstat: a FIFO (or a device) is refused without ever
+     * blocking on it; the flag is cleared again for the reads of a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return dd_fail(err, DD_E_IO, "%s: cannot open model file (%s)", path, strerror(errno));
     struct stat st;
-    if (stat(path, &st)) return dd_fail(err, DD_E_IO, "%s: cannot open model file (%s)", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return dd_fail(err, DD_E_IO, "%s: is a folder, not a model file", path);
-    s->f = fopen(path, "rb");
-    if (!s->f) return dd_fail(err, DD_E_IO, "%s: cannot open model file (%s)", path, strerror(errno));
+    memset(&st, 0, sizeof st);
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        int dir = S_ISDIR(st.st_mode);
+        close(fd);
+        return dd_fail(err, DD_E_IO, dir ? "%s: is a folder, not a model file"
+                                         : "%s: not a regular file, cannot be a model file", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    s->f = fdopen(fd, "rb");
+    if (!s->f) {
+        int e = errno;
+        close(fd);
+        return dd_fail(err, DD_E_IO, "%s: cannot open model file (%s)", path, strerror(e));
+    }
     s->size = (uint64_t)st.st_size;
     unsigned char lb[8];
     if (s->size < 8 || fread(lb, 1, 8, s->f) != 8) {
@@ -171,7 +235,9 @@ static int sfile_open(sfile *s, const char *path, dd_error *err) {
         sfile_close(s);
         return dd_fail(err, DD_E_FORMAT, "%s: model format version %s, this diffad reads version %d", path, v, DD_FORMAT_VERSION);
     }
-    return DD_OK;
+    int rc2 = sfile_check_entries(s, err);
+    if (rc2) sfile_close(s);
+    return rc2;
 }
 
 static int sfile_config(sfile *s, dd_model_config *cfg, dd_error *err) {

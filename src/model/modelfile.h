@@ -9,7 +9,9 @@
  * Writing goes through the atomic writer (core/fileio.h): a fresh temporary
  * file next to <path>, renamed over it only when complete, so a crash never
  * leaves a broken file and a planted symlink is never written through. Reading checks every size, offset, name,
- * shape and dtype, and names the file and the problem when anything is off. */
+ * shape and dtype, and names the file and the problem when anything is off: a
+ * path that is not a regular file (a FIFO is refused without blocking on it), a
+ * header key listed twice, two tensors whose data_offsets overlap. */
 #ifndef DD_MODELFILE_H
 #define DD_MODELFILE_H
 
