@@ -279,6 +279,37 @@ static void test_sample(void) {
     dd_dataset_free(ds);
 }
 
+/* Ground-truth masks stored 0/1 (not 0/255), or mixing values: any nonzero value of the file is
+ * defect, binarised before the area resize, which is then binarised at 0.5 (issue 14 item 9). */
+static void test_mask_values(void) {
+    enum { S = 8 };
+    img("mv_img.png", S, S, 0.5f);
+    unsigned char raw[S * S];
+    /* columns 0-1 hold 1, columns 2-3 hold 128, the rest 0 */
+    for (int i = 0; i < S * S; i++) raw[i] = i % S < 2 ? 1 : i % S < 4 ? 128 : 0;
+    stbi_write_png(P("mv_mixed.png"), S, S, 1, raw, S);
+    for (int i = 0; i < S * S; i++) raw[i] = i % S < 4;
+    stbi_write_png(P("mv_01.png"), S, S, 1, raw, S);
+    float g16[S * S];
+    for (int i = 0; i < S * S; i++) g16[i] = i % S < 4 ? 1.0f / 65535 : 0;
+    dd_write_png_gray16(P("mv_01_16.png"), g16, S, S, NULL);
+    const char *masks[] = {"mv_01.png", "mv_mixed.png", "mv_01_16.png"};
+    for (int k = 0; k < 3; k++) {
+        char ip[600], mp[600];
+        snprintf(ip, sizeof ip, "%s", P("mv_img.png"));
+        snprintf(mp, sizeof mp, "%s", P(masks[k]));
+        dd_item it = {.path = ip, .stem = "mv_img", .defect = "x", .label = 1, .mask_path = mp};
+        for (int sz = S; sz >= S / 2; sz /= 2) { /* own size, and area-resized to half */
+            float im[S * S * 3], mk[S * S];
+            dd_error e = {0};
+            int rc = dd_item_load(&it, sz, sz, im, mk, &e), bad = 0;
+            for (int i = 0; rc == DD_OK && i < sz * sz; i++) bad += mk[i] != (i % sz < sz / 2 ? 1.0f : 0.0f);
+            CHECK(rc == DD_OK && bad == 0, "%s at %dx%d: nonzero pixels are defect (%d pixels wrong; %s)", masks[k], sz, sz,
+                  bad, e.msg);
+        }
+    }
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/dd_test_dataset_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -290,6 +321,7 @@ int main(void) {
     test_folder_layout();
     test_shared();
     test_sample();
+    test_mask_values();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -395,6 +395,8 @@ int dd_item_load(const dd_item *it, int h, int w, float *img, float *mask, dd_er
         rc = dd_fail(err, DD_E_FORMAT, "%s: mask is %dx%d but its image %s is %dx%d (WxH)",
                      it->mask_path, m.w, m.h, it->path, iw, ih);
     } else {
+        /* any nonzero value is defect (masks stored 0/1 or mixing values count as 0/255 would) */
+        dd_mask_binarize(m.data, (size_t)m.h * m.w, 0.0f);
         rc = dd_resize(m.data, m.h, m.w, 1, mask, h, w, err);
         if (!rc) dd_mask_binarize(mask, (size_t)h * w, 0.5f);
     }

@@ -66,8 +66,12 @@ int dd_dataset_open(const char *path, dd_dataset **out, dd_error *err);
 void dd_dataset_free(dd_dataset *ds);
 
 /* Load an item resized to h x w: img (h*w*3 floats, [0,1], channels-last) and,
- * if mask is not NULL, mask (h*w floats in {0,1}: area-resized then
- * binarised at 0.5; all zero when the item has no mask). A mask whose size
+ * if mask is not NULL, mask (h*w floats in {0,1}; all zero when the item has no
+ * mask). The ground-truth rule: every pixel whose stored value is nonzero is
+ * defect (so masks stored 0/1, 0/255, 16-bit or mixing values such as 1 and 128
+ * all mean the same), binarised at the file's size before anything else; the
+ * {0,1} mask is then area-resized to h x w and binarised at 0.5 (a working
+ * pixel is defect when more than half of its area is). A mask whose size
  * differs from its image's is an error (likely a mismatched pair).
  * Thread-safe. */
 int dd_item_load(const dd_item *it, int h, int w, float *img, float *mask, dd_error *err);
