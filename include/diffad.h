@@ -63,11 +63,25 @@ typedef struct diffad_params {
     int skip_recon;       /* 1: no reconstruction in the result (saves 24 MB per input megapixel) */
 } diffad_params;
 
+/* The caller's pixels, checked by diffad_predict before anything is read:
+ * - width and height 1..65536, at most 2^28 pixels; channels 1 or 3;
+ * - stride: bytes from one row to the next, >= width * channels * sample size and
+ *   <= DIFFAD_MAX_STRIDE (and (height-1) * stride + row must be addressable);
+ *   rows are read only inside [data, data + (height-1) * stride + row);
+ * - DIFFAD_F32: data and stride need not be 4-byte aligned (samples are copied
+ *   byte-wise, never loaded through a misaligned float pointer); values are 0..1;
+ *   values in the tolerance [DIFFAD_F32_MIN, DIFFAD_F32_MAX] are used as given,
+ *   values outside it are refused with DIFFAD_E_RANGE and a message naming the
+ *   pixel (x,y) and channel; NaN and infinities with DIFFAD_E_INVALID. */
+#define DIFFAD_MAX_STRIDE ((size_t)1 << 31)
+#define DIFFAD_F32_MIN (-1.0f)
+#define DIFFAD_F32_MAX 2.0f
+
 typedef struct diffad_image {
     const void *data;     /* top-left pixel */
     int width, height;
     int channels;         /* 1 (grey) or 3 (RGB, interleaved) */
-    size_t stride;        /* bytes from one row to the next (>= width * channels * sample size) */
+    size_t stride;        /* bytes from one row to the next (see above) */
     int format;           /* DIFFAD_U8 or DIFFAD_F32 */
 } diffad_image;
 

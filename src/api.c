@@ -5,6 +5,7 @@
 #include "diffad.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,11 @@ static int preprocess(diffad_ctx *c, const diffad_image *img) {
     size_t row = (size_t)img->width * img->channels * sample;
     if (img->stride < row)
         return set_err(c, DIFFAD_E_INVALID, "predict: stride %zu bytes is smaller than a row of %zu bytes", img->stride, row);
+    /* the last row starts at (height-1)*stride: that and its row must be addressable */
+    if (img->stride > DIFFAD_MAX_STRIDE ||
+        (img->height > 1 && img->stride > ((size_t)PTRDIFF_MAX - row) / (size_t)(img->height - 1)))
+        return set_err(c, DIFFAD_E_INVALID, "predict: stride %zu bytes is too large (at most %zu, and (height-1)*stride + row "
+                       "must fit in memory)", img->stride, (size_t)DIFFAD_MAX_STRIDE);
     size_t n = (size_t)img->width * img->height * 3;
     /* buffers grow only when a larger source size first appears; the budget is checked first */
     size_t need = dd_model_memory(c->model) + dd_scorer_bytes_for(c->scorer, img->height, img->width) +
@@ -144,11 +150,16 @@ static int preprocess(diffad_ctx *c, const diffad_image *img) {
         float *o = c->staging + (size_t)y * img->width * 3;
         for (int x = 0; x < img->width; x++)
             for (int k = 0; k < 3; k++) {
-                int ch = img->channels == 1 ? 0 : k;
-                float v = img->format == DIFFAD_U8 ? r[(size_t)x * img->channels + ch] / 255.0f
-                                                   : ((const float *)r)[(size_t)x * img->channels + ch];
+                size_t i = (size_t)x * img->channels + (img->channels == 1 ? 0 : k);
+                float v;
+                if (img->format == DIFFAD_U8) v = r[i] / 255.0f;
+                else memcpy(&v, r + i * sizeof v, sizeof v); /* data and stride need not be float-aligned */
                 if (!(v >= -1e30f && v <= 1e30f))
                     return set_err(c, DIFFAD_E_INVALID, "predict: pixel (%d,%d) is NaN or infinite", x, y);
+                if (v < DIFFAD_F32_MIN || v > DIFFAD_F32_MAX)
+                    return set_err(c, DIFFAD_E_RANGE, "predict: pixel (%d,%d) channel %d is %g, outside the accepted range "
+                                   "[%g, %g] of DIFFAD_F32 (0..1 expected)", x, y, img->channels == 1 ? 0 : k, v,
+                                   (double)DIFFAD_F32_MIN, (double)DIFFAD_F32_MAX);
                 o[(size_t)x * 3 + k] = v;
             }
     }

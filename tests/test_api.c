@@ -472,6 +472,10 @@ static void test_bad_input(void) {
         {"stride too small", {px, 64, 64, 3, 64 * 3 - 1, DIFFAD_U8}},
         {"stride too small for F32", {fpx, 64, 64, 3, 64 * 3, DIFFAD_F32}},
         {"stride 0", {px, 64, 64, 3, 0, DIFFAD_U8}},
+        {"stride (size_t)-300: rows would wrap to before the buffer", {px, 64, 64, 3, (size_t)-300, DIFFAD_U8}},
+        {"stride SIZE_MAX/2", {px, 64, 64, 3, (size_t)-1 / 2, DIFFAD_U8}},
+        {"stride above DIFFAD_MAX_STRIDE, one row", {px, 64, 1, 3, DIFFAD_MAX_STRIDE + 1, DIFFAD_U8}},
+        {"stride (size_t)-4 for F32", {fpx, 64, 64, 3, (size_t)-4, DIFFAD_F32}},
         {"unknown format 2", {px, 64, 64, 3, 64 * 3, 2}},
         {"unknown format -1", {px, 64, 64, 3, 64 * 3, -1}},
     };
@@ -487,6 +491,34 @@ static void test_bad_input(void) {
         diffad_image im = {fpx, 64, 64, 3, 64 * 3 * sizeof(float), DIFFAD_F32};
         int rc = diffad_predict(c, &im, &r);
         CHECK(rc != 0 && strstr(diffad_error(c), "NaN"), "%s pixel: code %d, '%s'", k ? "infinite" : "NaN", rc, diffad_error(c));
+    }
+    /* F32 outside 0..1: the documented tolerance [DIFFAD_F32_MIN, DIFFAD_F32_MAX] is used as given,
+     * beyond it refused naming the pixel (issue 14 item 7) */
+    {
+        const float vals[] = {DIFFAD_F32_MIN, DIFFAD_F32_MAX, 1.5f, 3.0f, -1.5f, 1e6f, -1e20f};
+        for (size_t v = 0; v < sizeof vals / sizeof *vals; v++) {
+            for (int i = 0; i < 64 * 64 * 3; i++) fpx[i] = 0.5f;
+            fpx[(17 * 64 + 9) * 3 + 1] = vals[v];
+            diffad_image im = {fpx, 64, 64, 3, 64 * 3 * sizeof(float), DIFFAD_F32};
+            int rc = diffad_predict(c, &im, &r), inside = vals[v] >= DIFFAD_F32_MIN && vals[v] <= DIFFAD_F32_MAX;
+            if (inside) CHECK(rc == 0, "F32 value %g inside the tolerance: code %d, '%s'", vals[v], rc, diffad_error(c));
+            else CHECK(rc == DIFFAD_E_RANGE && strstr(diffad_error(c), "pixel (9,17) channel 1"),
+                       "F32 value %g: code %d, '%s'", vals[v], rc, diffad_error(c));
+        }
+    }
+    /* F32 through a misaligned pointer and stride: read byte-wise (no misaligned float load, which
+     * UBSan reports), the same bits as the aligned buffer */
+    {
+        static unsigned char raw[64 * (64 * 3 * sizeof(float) + 3) + 8];
+        size_t st = 64 * 3 * sizeof(float) + 3; /* every row at a different misalignment */
+        for (int i = 0; i < 64 * 64 * 3; i++) fpx[i] = (float)((i * 37) % 256) / 255.0f;
+        for (int y = 0; y < 64; y++) memcpy(raw + 1 + (size_t)y * st, fpx + (size_t)y * 64 * 3, 64 * 3 * sizeof(float));
+        diffad_image al = {fpx, 64, 64, 3, 64 * 3 * sizeof(float), DIFFAD_F32};
+        diffad_image mis = {raw + 1, 64, 64, 3, st, DIFFAD_F32};
+        static scored sa, sm;
+        int ra = predict_copy(c, &al, &sa), rm = predict_copy(c, &mis, &sm);
+        CHECK(ra == 0 && rm == 0 && same_bits(&sa, &sm), "misaligned F32 data and stride: codes %d %d, scores %.9g %.9g", ra, rm,
+              sa.score, sm.score);
     }
     /* after all that the context still gives the same result */
     CHECK(predict_copy(c, &good, &after) == 0 && same_bits(&before, &after), "context unharmed by bad calls");
