@@ -6,7 +6,8 @@
  * (c) bad input gives an error code and a message, never a crash, and leaves the
  *     context usable; (d) two contexts in two threads give the results of one;
  * (e) memory: diffad_memory > 0, memory_budget refuses a too-small budget;
- * (f) predict's pictures are at the input image's own size.
+ * (f) predict's pictures are at the input image's own size; (g) the CLI's
+ *     hardening (issue 14): RFC 4180 scores.csv, valid UTF-8 JSON for any file name.
  * Uses a tiny random model (32x32) saved to a temporary folder. */
 #include <libgen.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 
 #include "check.h"
 #include "diffad.h"
+#include "core/json.h"
 #include "data/image.h"
 #include "model/model.h"
 #include "model/modelfile.h"
@@ -437,6 +440,136 @@ static void test_predict_cli(void) {
     CHECK(st == 0 && strstr(out, "usage: diffad predict"), "--help: exit %d", st);
 }
 
+/* ---- (g) hardening of the CLI's inputs and outputs (issue 14) ---- */
+
+static int copy_file(const char *src, const char *dst) {
+    FILE *a = fopen(src, "rb"), *b = a ? fopen(dst, "wb") : NULL;
+    char buf[1 << 14];
+    size_t n;
+    int ok = a && b;
+    while (ok && (n = fread(buf, 1, sizeof buf, a)) > 0) ok = fwrite(buf, 1, n, b) == n;
+    if (a) fclose(a);
+    if (b && fclose(b)) ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* One CSV record (RFC 4180) from line into fields[]; returns the field count or -1 if malformed. */
+static int csv_split(const char *line, char fields[][512], int max) {
+    int n = 0;
+    const char *p = line;
+    for (;;) {
+        if (n == max) return -1;
+        char *o = fields[n];
+        size_t k = 0;
+        if (*p == '"') {
+            for (p++;; p++) {
+                if (!*p) return -1;
+                if (*p == '"' && p[1] == '"') { p++; if (k < 511) o[k++] = '"'; continue; }
+                if (*p == '"') { p++; break; }
+                if (k < 511) o[k++] = *p;
+            }
+        } else {
+            for (; *p && *p != ',' && *p != '\n' && *p != '\r'; p++) {
+                if (*p == '"') return -1; /* a bare quote inside an unquoted field */
+                if (k < 511) o[k++] = *p;
+            }
+        }
+        o[k] = 0;
+        n++;
+        if (*p == ',') { p++; continue; }
+        if (!*p || *p == '\n' || *p == '\r') return n;
+        return -1; /* text after a closing quote */
+    }
+}
+
+/* Is s valid UTF-8 (no overlongs, surrogates, > U+10FFFF)? */
+static int valid_utf8(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        unsigned c = *s, cp, k;
+        if (c < 0x80) { s++; continue; }
+        if ((c & 0xE0) == 0xC0) k = 1, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0) k = 2, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0) k = 3, cp = c & 0x07;
+        else return 0;
+        for (unsigned j = 1; j <= k; j++) {
+            if ((s[j] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (s[j] & 0x3F);
+        }
+        static const unsigned min[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        s += k + 1;
+    }
+    return 1;
+}
+
+/* Item 10: scores.csv quotes paths and defect types holding '"' or ',' (RFC 4180); predict's
+ * JSON stays valid UTF-8 JSON for a file name that is not UTF-8. */
+static void test_cli_csv_json(void) {
+    if (access(g_cli, X_OK)) {
+        SKIP("%s not built", g_cli);
+        return;
+    }
+    char src[2048], d[1200], f[1600];
+    static char out[1 << 16], cmd[8192];
+    sample_path(src, sizeof src, "test/good/00041200.png");
+    snprintf(d, sizeof d, "%s/csvds", g_dir);
+    const char *dirs[] = {"", "/train", "/train/good", "/test", "/test/good", "/test/cut,\"deep\"", "/ground_truth",
+                          "/ground_truth/cut,\"deep\""};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        snprintf(f, sizeof f, "%s%s", d, dirs[i]);
+        mkdir(f, 0755);
+    }
+    int ok = 1;
+    snprintf(f, sizeof f, "%s/train/good/a.png", d), ok &= !copy_file(src, f);
+    snprintf(f, sizeof f, "%s/test/good/g\"1,x.png", d), ok &= !copy_file(src, f);
+    snprintf(f, sizeof f, "%s/test/cut,\"deep\"/d\"2.png", d), ok &= !copy_file(src, f);
+    int ih = 0, iw = 0, ic = 0;
+    dd_error e = {0};
+    dd_image_info(src, &ih, &iw, &ic, &e);
+    float *m = calloc((size_t)ih * iw, sizeof *m);
+    for (int i = 0; m && i < ih * iw; i++) m[i] = i % iw < iw / 2;
+    snprintf(f, sizeof f, "%s/ground_truth/cut,\"deep\"/d\"2_mask.png", d);
+    ok &= m && !dd_write_png_gray8(f, m, ih, iw, &e);
+    free(m);
+    CHECK(ok, "build the dataset with quotes and commas in its names: %s", e.msg);
+    snprintf(cmd, sizeof cmd, "'%s' test --model '%s' --data '%s' --out '%s/csvout' --threads 1 >/dev/null 2>'%s/csv.log'", g_cli,
+             g_model, d, g_dir, g_dir);
+    int st = system(cmd);
+    CHECK(st == 0, "diffad test on the quoted names: status %d (see %s/csv.log)", st, g_dir);
+    snprintf(f, sizeof f, "%s/csvout/scores.csv", g_dir);
+    FILE *fp = fopen(f, "r");
+    char line[4096];
+    static char fields[8][512];
+    int rows = 0, good = 0, bad = 0;
+    while (fp && fgets(line, sizeof line, fp)) {
+        int n = csv_split(line, fields, 8);
+        CHECK(n == 6, "scores.csv row has 6 RFC 4180 fields, got %d: %s", n, line);
+        if (n != 6 || rows++ == 0) continue;
+        size_t lp = strlen(fields[0]);
+        if (!strcmp(fields[1], "0"))
+            good += lp >= 9 && !strcmp(fields[0] + lp - 9, "g\"1,x.png") && !strcmp(fields[2], "good");
+        else bad += lp >= 8 && !strcmp(fields[0] + lp - 8, "/d\"2.png") && !strcmp(fields[2], "cut,\"deep\"");
+    }
+    if (fp) fclose(fp);
+    CHECK(rows == 3 && good == 1 && bad == 1, "scores.csv gives back the paths and the defect type (rows %d, good %d, bad %d)",
+          rows, good, bad);
+
+    /* a file name in Latin-1 (byte 0xE9), a stray continuation byte and a quote */
+    snprintf(f, sizeof f, "%s/caf\xe9 \x80\"q\".png", g_dir);
+    CHECK(!copy_file(src, f), "copy to a non-UTF-8 name");
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 '%s' 2>/dev/null", g_cli, g_model, f);
+    st = run_capture(cmd, out, sizeof out);
+    dd_json *j = NULL;
+    CHECK(st <= 1 && valid_utf8(out), "predict's line is valid UTF-8 (exit %d): %s", st, out);
+    CHECK(dd_json_parse(out, strlen(out), "predict output", &j, &e) == DD_OK, "predict's line is JSON: %s (%s)", out, e.msg);
+    const dd_json *pv = dd_json_get(j, "path"), *sv = dd_json_get(j, "score");
+    CHECK(pv && pv->type == DD_JSTR && strstr(pv->str, "caf\xef\xbf\xbd \xef\xbf\xbd\"q\".png"),
+          "invalid bytes become U+FFFD, the quote is kept: %s", pv && pv->type == DD_JSTR ? pv->str : "(none)");
+    CHECK(sv && sv->type == DD_JNUM, "the score is a number");
+    dd_json_free(j);
+}
+
 /* ---- (c) bad input ---- */
 static void test_bad_input(void) {
     diffad_ctx *c = open_ctx(1);
@@ -681,6 +814,7 @@ int main(int argc, char **argv) {
         test_cli_agreement();
         test_predict_cli();
         test_bad_input();
+        test_cli_csv_json();
         test_threads();
         test_memory();
         test_log();

@@ -4,7 +4,8 @@
  * keys named with their origin, ranges, whole numbers, exact 64-bit seeds, enums,
  * strings, the custom size / multiplier / attention keys, JSON config files, and
  * the model JSON of model files: the same text as before the split (files
- * written before still load) and an exact round trip. */
+ * written before still load) and an exact round trip; the JSON writers (valid
+ * UTF-8 out whatever comes in, null for non-finite numbers). */
 #include "train/settings.h"
 
 #include <math.h>
@@ -14,6 +15,8 @@
 
 #include "check.h"
 #include "core/fileio.h"
+#include "core/json.h"
+#include "core/text.h"
 #include "core/limits.h"
 #include "data/synth.h"
 
@@ -220,7 +223,81 @@ static void test_help(void) {
     free(buf);
 }
 
+/* Independent of the library: is s[0..n) valid UTF-8 (no overlongs, surrogates, > U+10FFFF)? */
+static int valid_utf8(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i], cp, k;
+        if (c < 0x80) { i++; continue; }
+        if ((c & 0xE0) == 0xC0) k = 1, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0) k = 2, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0) k = 3, cp = c & 0x07;
+        else return 0;
+        for (unsigned j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (s[i + j] & 0x3F);
+        }
+        static const unsigned min[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* The JSON writers (core/json.h, core/text.h): always valid JSON in valid UTF-8, each invalid
+ * byte as U+FFFD, valid text kept; no NaN token for non-finite numbers (issue 14 item 10). */
+static void test_json_writer(void) {
+    static const struct {
+        const char *in, *want; /* want: the string the strict reader gives back */
+    } cases[] = {
+        {"plain \"q\" \\ \x01\n", "plain \"q\" \\ \x01\n"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"}, /* é € U+1F600 */
+        {"latin1 caf\xe9.png", "latin1 caf\xef\xbf\xbd.png"},
+        {"a\xff\xfe" "b", "a\xef\xbf\xbd\xef\xbf\xbd" "b"},
+        {"overlong \xc0\xaf", "overlong \xef\xbf\xbd\xef\xbf\xbd"},
+        {"surrogate \xed\xa0\x80", "surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        {"big \xf4\x90\x80\x80", "big \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        {"cut \xe2\x82", "cut \xef\xbf\xbd\xef\xbf\xbd"},
+        {"stray \x80 x", "stray \xef\xbf\xbd x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *mem = NULL;
+        size_t mlen = 0;
+        FILE *f = open_memstream(&mem, &mlen);
+        if (!f) { SKIP("open_memstream"); return; }
+        dd_json_write_string(f, cases[i].in);
+        fclose(f);
+        char esc[512] = "";
+        dd_json_escape(esc, sizeof esc, cases[i].in);
+        dd_textbuf tb;
+        dd_textbuf_init(&tb);
+        dd_textbuf_json_string(&tb, cases[i].in);
+        CHECK(valid_utf8((const unsigned char *)mem, mlen), "case %zu: output is valid UTF-8: %s", i, mem);
+        CHECK(!strcmp(mem, esc) && tb.s && !strcmp(mem, tb.s), "case %zu: the three writers agree: %s | %s | %s", i, mem,
+              esc, tb.s ? tb.s : "");
+        dd_json *j = NULL;
+        dd_error e = {0};
+        CHECK(dd_json_parse(mem, mlen, "out", &j, &e) == DD_OK && j->type == DD_JSTR && !strcmp(j->str, cases[i].want),
+              "case %zu: reads back as expected: %s (%s)", i, mem, e.msg);
+        dd_json_free(j);
+        dd_textbuf_free(&tb);
+        free(mem);
+    }
+    const double nums[] = {NAN, INFINITY, -INFINITY, 0.25, (double)0.1f};
+    const char *want[] = {"null", "null", "null", "0.25", "0.100000001"};
+    for (int i = 0; i < 5; i++) {
+        char *mem = NULL;
+        size_t mlen = 0;
+        FILE *f = open_memstream(&mem, &mlen);
+        if (!f) { SKIP("open_memstream"); return; }
+        dd_json_write_number(f, nums[i]);
+        fclose(f);
+        CHECK(!strcmp(mem, want[i]), "number %g written as %s, want %s", nums[i], mem, want[i]);
+        free(mem);
+    }
+}
+
 int main(void) {
+    test_json_writer();
     test_non_finite();
     test_keys();
     test_json();

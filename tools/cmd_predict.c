@@ -172,12 +172,17 @@ static void score_one(run *r, const char *path) {
     const char *decision = res.calibrated ? (res.is_ng ? "NG" : "OK") : "uncalibrated";
     fputs("{\"path\":", stdout);
     dd_json_write_string(stdout, path);
-    /* %.9g: enough digits to round-trip a float, so printed scores compare bit for bit */
-    printf(",\"score\":%.9g,\"normalized\":%.9g,\"decision\":\"%s\",\"threshold\":%.9g,"
-           "\"ms\":{\"load\":%.3f,\"preprocess\":%.3f,\"denoise\":%.3f,\"segment\":%.3f,\"postprocess\":%.3f,"
+    /* %.9g: enough digits to round-trip a float, so printed scores compare bit for bit;
+     * a non-finite value prints as null (JSON has no NaN) */
+    fputs(",\"score\":", stdout);
+    dd_json_write_number(stdout, res.score);
+    fputs(",\"normalized\":", stdout);
+    dd_json_write_number(stdout, res.normalized);
+    printf(",\"decision\":\"%s\",\"threshold\":", decision);
+    dd_json_write_number(stdout, res.threshold);
+    printf(",\"ms\":{\"load\":%.3f,\"preprocess\":%.3f,\"denoise\":%.3f,\"segment\":%.3f,\"postprocess\":%.3f,"
            "\"save\":%.3f}}\n",
-           res.score, res.normalized, decision, res.threshold, ms_load, res.ms_preprocess, res.ms_denoise,
-           res.ms_segment, res.ms_postprocess, ms_save);
+           ms_load, res.ms_preprocess, res.ms_denoise, res.ms_segment, res.ms_postprocess, ms_save);
     fflush(stdout); /* one line per image as it is done, for pipes */
     if (!res.calibrated) r->n_uncal++;
     else if (res.is_ng) r->n_ng++;

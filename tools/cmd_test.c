@@ -43,6 +43,21 @@ static void to_rgb8(const float *v, size_t n, float lo, float hi, unsigned char 
     }
 }
 
+/* One CSV field (RFC 4180): quoted when `always` or when it holds '"', ',', CR or LF,
+ * inner quotes doubled. Bytes are written as they are (file names need not be UTF-8). */
+static void csv_field(dd_afile *f, const char *s, int always) {
+    if (!always && !strpbrk(s, "\",\r\n")) {
+        dd_afile_printf(f, "%s", s);
+        return;
+    }
+    dd_afile_write(f, "\"", 1);
+    for (const char *q; (q = strchr(s, '"')); s = q + 1) {
+        dd_afile_write(f, s, (size_t)(q - s) + 1);
+        dd_afile_write(f, "\"", 1); /* the quote, doubled */
+    }
+    dd_afile_printf(f, "%s\"", s);
+}
+
 /* Per-image buffers, sized for the largest image so far (maps and truth are at each
  * image's own size). */
 typedef struct test_bufs {
@@ -196,8 +211,10 @@ int cmd_test(int argc, char **argv) {
         if ((rc = grow(&b, px_in > px_work ? px_in : px_work, &err))) goto done;
         if ((rc = dd_item_load(it, ph, pw, b.img, b.mask, &err))) goto done;
         if ((rc = dd_metrics_add_image(acc, r.score, it->label, it->label ? it->defect : NULL, pmap, b.mask, ph, pw, &err))) goto done;
-        dd_afile_printf(sc, "\"%s\",%d,%s,%.9g,%.9g,%s\n", it->path, it->label, it->label ? it->defect : "good", r.score,
-                r.normalized, r.calibrated ? (r.is_ng ? "NG" : "OK") : "uncalibrated");
+        csv_field(sc, it->path, 1);
+        dd_afile_printf(sc, ",%d,", it->label);
+        csv_field(sc, it->label ? it->defect : "good", 0);
+        dd_afile_printf(sc, ",%.9g,%.9g,%s\n", r.score, r.normalized, r.calibrated ? (r.is_ng ? "NG" : "OK") : "uncalibrated");
         if (rep && dd_report_wants(rep, it->label, r.score) && (rc = report_entry(rep, it, &r, h, w, &b, &err))) goto done;
         if ((i + 1) % 25 == 0 || i + 1 == ds->n_test)
             fprintf(stderr, "\r  %d/%d images, %.1f images/s   ", i + 1, ds->n_test, (i + 1) / (cli_now() - t0));

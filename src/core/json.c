@@ -2,6 +2,7 @@
 #include "core/json.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,18 +202,55 @@ const dd_json *dd_json_get(const dd_json *obj, const char *key) {
     return NULL;
 }
 
+int dd_utf8_seq(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    int n;
+    unsigned cp, min;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07, min = 0x10000;
+    else return 0; /* a continuation byte, C0/C1 (always overlong) or F5..FF */
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0; /* truncated (the NUL ends it too) */
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+/* The escaped form of the character at s into out (NUL-terminated); returns the
+ * bytes of s consumed. The one escaping rule of every JSON writer here. */
+static size_t escape_one(const char *s, char out[8]) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+        out[0] = '\\', out[1] = (char)c, out[2] = 0;
+        return 1;
+    }
+    if (c < 0x20) {
+        snprintf(out, 8, "\\u%04x", c);
+        return 1;
+    }
+    int n = dd_utf8_seq(s);
+    if (!n) {
+        memcpy(out, "\\ufffd", 7); /* U+FFFD REPLACEMENT CHARACTER for each invalid byte */
+        return 1;
+    }
+    memcpy(out, s, (size_t)n);
+    out[n] = 0;
+    return (size_t)n;
+}
+
 size_t dd_json_escape(char *buf, size_t cap, const char *s) {
     size_t n = strlen(buf);
     size_t need = n;
 #define PUT(ch) do { if (need + 1 < cap) buf[need] = (ch); need++; } while (0)
     PUT('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') { PUT('\\'); PUT((char)*c); }
-        else if (*c < 0x20) {
-            char tmp[8];
-            snprintf(tmp, sizeof tmp, "\\u%04x", *c);
-            for (char *t = tmp; *t; t++) PUT(*t);
-        } else PUT((char)*c);
+    for (const char *c = s; *c;) {
+        char tmp[8];
+        c += escape_one(c, tmp);
+        for (char *t = tmp; *t; t++) PUT(*t);
     }
     PUT('"');
 #undef PUT
@@ -222,10 +260,15 @@ size_t dd_json_escape(char *buf, size_t cap, const char *s) {
 
 void dd_json_write_string(FILE *f, const char *s) {
     fputc('"', f);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
-        else if (*c < 0x20) fprintf(f, "\\u%04x", *c);
-        else fputc(*c, f);
+    for (const char *c = s; *c;) {
+        char tmp[8];
+        c += escape_one(c, tmp);
+        fputs(tmp, f);
     }
     fputc('"', f);
+}
+
+void dd_json_write_number(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.9g", v);
+    else fputs("null", f);
 }

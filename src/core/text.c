@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/fileio.h"
+#include "core/json.h"
 
 void dd_textbuf_init(dd_textbuf *b) { memset(b, 0, sizeof *b); }
 
@@ -57,13 +58,17 @@ void dd_textbuf_printf(dd_textbuf *b, const char *fmt, ...) {
 void dd_textbuf_json_string(dd_textbuf *b, const char *s) {
     dd_textbuf_put(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int n;
         if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
             dd_textbuf_put(b, e, 2);
         } else if (*p < 0x20) {
             dd_textbuf_printf(b, "\\u%04x", *p);
+        } else if ((n = dd_utf8_seq((const char *)p)) > 0) {
+            dd_textbuf_put(b, p, (size_t)n);
+            p += n - 1;
         } else {
-            dd_textbuf_put(b, p, 1);
+            dd_textbuf_puts(b, "\\ufffd"); /* an invalid UTF-8 byte (core/json.h) */
         }
     }
     dd_textbuf_put(b, "\"", 1);
