@@ -7,7 +7,8 @@
  *     context usable; (d) two contexts in two threads give the results of one;
  * (e) memory: diffad_memory > 0, memory_budget refuses a too-small budget;
  * (f) predict's pictures are at the input image's own size; (g) the CLI's
- *     hardening (issue 14): RFC 4180 scores.csv, valid UTF-8 JSON for any file name.
+ *     hardening (issue 14): RFC 4180 scores.csv, valid UTF-8 JSON for any file name,
+ *     a picture not saved keeps its score line.
  * Uses a tiny random model (32x32) saved to a temporary folder. */
 #include <libgen.h>
 #include <math.h>
@@ -570,6 +571,40 @@ static void test_cli_csv_json(void) {
     dd_json_free(j);
 }
 
+/* Item 12: a picture that cannot be written keeps the image's score line (with "save_error"),
+ * names the file on stderr and makes the exit status 2. */
+static void test_cli_save_error(void) {
+    if (access(g_cli, X_OK)) {
+        SKIP("%s not built", g_cli);
+        return;
+    }
+    char src[2048], o[1200], f[1600], errf[1300];
+    static char out[1 << 16], cmd[8192];
+    sample_path(src, sizeof src, "test/good/00041200.png");
+    snprintf(o, sizeof o, "%s/saveerr", g_dir);
+    mkdir(o, 0755);
+    snprintf(f, sizeof f, "%s/00041200_map.png", o); /* a folder where the map goes: the rename fails, even as root */
+    mkdir(f, 0755);
+    snprintf(errf, sizeof errf, "%s/saveerr.txt", g_dir);
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 --out '%s' --save-map --save-overlay '%s' 2>'%s'", g_cli, g_model,
+             o, src, errf);
+    int st = run_capture(cmd, out, sizeof out);
+    char errtxt[4096] = "";
+    FILE *ef = fopen(errf, "r");
+    if (ef) errtxt[fread(errtxt, 1, sizeof errtxt - 1, ef)] = 0, fclose(ef);
+    dd_json *j = NULL;
+    dd_error e = {0};
+    CHECK(st == 2, "a picture not saved: exit %d (2 expected)", st);
+    CHECK(count_lines(out) == 1 && dd_json_parse(out, strlen(out), "predict output", &j, &e) == DD_OK, "one JSON line: %s %s", out,
+          e.msg);
+    const dd_json *sc = dd_json_get(j, "score"), *dec = dd_json_get(j, "decision"), *se = dd_json_get(j, "save_error");
+    CHECK(sc && sc->type == DD_JNUM && dec && dec->type == DD_JSTR, "the line keeps the score and decision: %s", out);
+    CHECK(se && se->type == DD_JSTR && strstr(se->str, "00041200_map.png"), "the line says which picture failed: %s", out);
+    CHECK(strstr(errtxt, "diffad predict: ") && strstr(errtxt, "00041200_map.png") && strstr(errtxt, "not saved"),
+          "stderr names the picture: %s", errtxt);
+    dd_json_free(j);
+}
+
 /* ---- (c) bad input ---- */
 static void test_bad_input(void) {
     diffad_ctx *c = open_ctx(1);
@@ -815,6 +850,7 @@ int main(int argc, char **argv) {
         test_predict_cli();
         test_bad_input();
         test_cli_csv_json();
+        test_cli_save_error();
         test_threads();
         test_memory();
         test_log();

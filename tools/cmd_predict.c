@@ -35,11 +35,14 @@ static const char USAGE[] =
     "  {\"path\":...,\"score\":...,\"normalized\":...,\"decision\":\"OK\"|\"NG\"|\"uncalibrated\",\n"
     "   \"threshold\":...,\"ms\":{\"load\":...,\"preprocess\":...,\"denoise\":...,\"segment\":...,\n"
     "   \"postprocess\":...,\"save\":...}}\n"
-    "an image that cannot be scored gives {\"path\":...,\"error\":...} and a line on stderr.\n";
+    "an image that cannot be scored gives {\"path\":...,\"error\":...} and a line on stderr;\n"
+    "a scored image whose --save-* picture cannot be written keeps its line, with\n"
+    "\"save_error\":... added, and a line on stderr. Non-finite numbers print as null.\n";
 
 static const char EPILOG[] =
     "Exit status: 0 every image OK (or the model is uncalibrated), 1 at least one NG,\n"
-    "2 an error (a bad image is reported and skipped; a bad model stops at once).\n";
+    "2 an error (a bad image is reported and skipped, a picture not saved is reported;\n"
+    "a bad model stops at once).\n";
 
 static int fail(const char *m) {
     fprintf(stderr, "diffad predict: %s\n", m);
@@ -60,6 +63,7 @@ typedef struct run {
     float *fimg, *tmp, *blur; /* [cap*3], [cap], [cap*2] */
     unsigned char *rgb;       /* [cap*3] */
     int n_ok, n_ng, n_uncal, n_err;
+    int n_save_err;           /* scored, but a picture output could not be written */
 } run;
 
 static int grow_buffers(run *r, size_t px, dd_error *err) {
@@ -165,9 +169,11 @@ static void score_one(run *r, const char *path) {
     int rc = r->save ? save_outputs(r, path, &im, &res, &err) : 0;
     double ms_save = ms_since(t1);
     dd_image_free(&im);
+    /* a picture that cannot be written does not lose the score: the line below carries it
+     * with "save_error", stderr names the file, and the exit status becomes 2 */
     if (rc) {
-        image_error(r, path, err.msg);
-        return;
+        fprintf(stderr, "diffad predict: %s: scored, but a picture was not saved: %s\n", path, err.msg);
+        r->n_save_err++;
     }
     const char *decision = res.calibrated ? (res.is_ng ? "NG" : "OK") : "uncalibrated";
     fputs("{\"path\":", stdout);
@@ -181,8 +187,13 @@ static void score_one(run *r, const char *path) {
     printf(",\"decision\":\"%s\",\"threshold\":", decision);
     dd_json_write_number(stdout, res.threshold);
     printf(",\"ms\":{\"load\":%.3f,\"preprocess\":%.3f,\"denoise\":%.3f,\"segment\":%.3f,\"postprocess\":%.3f,"
-           "\"save\":%.3f}}\n",
+           "\"save\":%.3f}",
            ms_load, res.ms_preprocess, res.ms_denoise, res.ms_segment, res.ms_postprocess, ms_save);
+    if (rc) {
+        fputs(",\"save_error\":", stdout);
+        dd_json_write_string(stdout, err.msg);
+    }
+    fputs("}\n", stdout);
     fflush(stdout); /* one line per image as it is done, for pipes */
     if (!res.calibrated) r->n_uncal++;
     else if (res.is_ng) r->n_ng++;
@@ -322,9 +333,11 @@ int cmd_predict(int argc, char **argv) {
         if (!strcmp(inputs[i], "-")) score_stdin(&r);
         else score_input(&r, inputs[i]);
     }
-    if (r.n_uncal) fprintf(stderr, "diffad predict: %d scored (uncalibrated), %d errors\n", r.n_uncal, r.n_err);
-    else fprintf(stderr, "diffad predict: %d OK, %d NG, %d errors\n", r.n_ok, r.n_ng, r.n_err);
-    rc = r.n_err ? 2 : r.n_ng ? 1 : 0;
+    char saves[80] = "";
+    if (r.n_save_err) snprintf(saves, sizeof saves, ", %d with pictures not saved", r.n_save_err);
+    if (r.n_uncal) fprintf(stderr, "diffad predict: %d scored (uncalibrated), %d errors%s\n", r.n_uncal, r.n_err, saves);
+    else fprintf(stderr, "diffad predict: %d OK, %d NG, %d errors%s\n", r.n_ok, r.n_ng, r.n_err, saves);
+    rc = r.n_err || r.n_save_err ? 2 : r.n_ng ? 1 : 0;
 done:
     diffad_free(r.ctx);
     free(r.fimg), free(r.tmp), free(r.blur), free(r.rgb);
