@@ -8,8 +8,10 @@
  * (e) memory: diffad_memory > 0, memory_budget refuses a too-small budget;
  * (f) predict's pictures are at the input image's own size; (g) the CLI's
  *     hardening (issue 14): RFC 4180 scores.csv, valid UTF-8 JSON for any file name,
- *     a picture not saved keeps its score line.
+ *     a picture not saved keeps its score line, the --threads cap, an empty
+ *     stdin list, FIFOs refused without blocking.
  * Uses a tiny random model (32x32) saved to a temporary folder. */
+#include <errno.h>
 #include <libgen.h>
 #include <math.h>
 #include <pthread.h>
@@ -605,6 +607,70 @@ static void test_cli_save_error(void) {
     dd_json_free(j);
 }
 
+/* Item 13: --threads far above the cores is capped with one warning line; an empty stdin list is
+ * an error (exit 2, "no input images") like an empty folder. Item 3: a FIFO given as an image, inside
+ * a folder, or as the model is refused as "not a regular file" without blocking. */
+static void test_cli_inputs(void) {
+    if (access(g_cli, X_OK)) {
+        SKIP("%s not built", g_cli);
+        return;
+    }
+    char src[2048], errf[1300], d[1200], fifo[1300];
+    static char out[1 << 16], cmd[8192], errtxt[8192];
+    sample_path(src, sizeof src, "test/good/00041200.png");
+    snprintf(errf, sizeof errf, "%s/inputs.txt", g_dir);
+#define ERRTXT()                                                                  \
+    do {                                                                          \
+        errtxt[0] = 0;                                                            \
+        FILE *ef = fopen(errf, "r");                                              \
+        if (ef) errtxt[fread(errtxt, 1, sizeof errtxt - 1, ef)] = 0, fclose(ef); \
+    } while (0)
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && cores <= 1000) {
+        snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 4096 '%s' 2>'%s'", g_cli, g_model, src, errf);
+        int st = run_capture(cmd, out, sizeof out);
+        ERRTXT();
+        char want[160];
+        snprintf(want, sizeof want, "diffad predict: --threads 4096 > 4 x cores (%ld): capped at %ld\n", cores, 4 * cores);
+        const char *w = strstr(errtxt, want);
+        CHECK(st <= 1 && w && !strstr(w + strlen(want), "capped"), "--threads 4096: exit %d, one warning line: %s", st, errtxt);
+    } else SKIP("core count unknown");
+
+    const char *empty[] = {"< /dev/null", "- < /dev/null", "< '%s/blank.txt'"};
+    char blank[1300];
+    snprintf(blank, sizeof blank, "%s/blank.txt", g_dir);
+    FILE *bf = fopen(blank, "w");
+    if (bf) fputs("\n\r\n\n", bf), fclose(bf);
+    for (int k = 0; k < 3; k++) {
+        char redir[1400];
+        snprintf(redir, sizeof redir, empty[k], g_dir);
+        snprintf(cmd, sizeof cmd, "timeout 20 '%s' predict --model '%s' --threads 1 %s 2>'%s'", g_cli, g_model, redir, errf);
+        int st = run_capture(cmd, out, sizeof out);
+        ERRTXT();
+        CHECK(st == 2 && !out[0] && strstr(errtxt, "diffad predict: no input images"), "empty stdin (%s): exit %d, stderr %s",
+              redir, st, errtxt);
+    }
+
+    /* FIFOs: never opened for a blocking read (timeout 20 turns a hang into exit 124) */
+    snprintf(d, sizeof d, "%s/fifos", g_dir);
+    mkdir(d, 0755);
+    snprintf(fifo, sizeof fifo, "%s/f.png", d);
+    if (mkfifo(fifo, 0600)) {
+        SKIP("mkfifo: %s", strerror(errno));
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' predict --model '%s' --threads 1 '%s' '%s' 2>'%s'", g_cli, g_model, fifo, d, errf);
+    int st = run_capture(cmd, out, sizeof out);
+    ERRTXT();
+    CHECK(st == 2 && count_lines(out) == 2 && strstr(out, "not a regular file") && strstr(errtxt, "f.png: not a regular file"),
+          "a FIFO image, given and in a folder: exit %d, %s / %s", st, out, errtxt);
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' predict --model '%s' --threads 1 '%s' 2>'%s'", g_cli, fifo, src, errf);
+    st = run_capture(cmd, out, sizeof out);
+    ERRTXT();
+    CHECK(st == 2 && !out[0] && strstr(errtxt, "not a regular file"), "a FIFO model: exit %d (124: it hung), %s", st, errtxt);
+#undef ERRTXT
+}
+
 /* ---- (c) bad input ---- */
 static void test_bad_input(void) {
     diffad_ctx *c = open_ctx(1);
@@ -851,6 +917,7 @@ int main(int argc, char **argv) {
         test_bad_input();
         test_cli_csv_json();
         test_cli_save_error();
+        test_cli_inputs();
         test_threads();
         test_memory();
         test_log();

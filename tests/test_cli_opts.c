@@ -2,7 +2,8 @@
  * compiled in here): "--k v" and "--k=v", flags, "--" ending the options, "-" as
  * an input, unknown options reported together in one line, missing and bad
  * values naming the option, ranges, choices, custom parsers, the `extra` hook
- * for open-ended "--KEY VALUE" settings, and the help generated from the table. */
+ * for open-ended "--KEY VALUE" settings, the help generated from the table, and
+ * the --threads cap (4 x the online cores, one warning line). */
 #include "../tools/cli_opts.c"
 
 #include <stdlib.h>
@@ -132,5 +133,23 @@ int main(void) {
                                 "                   two\n\nbye\n"),
           "help text:\n%s", text ? text : "");
     free(text);
+    /* --threads above 4 x cores: capped with one warning line; within the cap, and 0, unchanged (issue 14 item 13) */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0) {
+        int lim = (int)(4 * cores);
+        const int in[] = {0, 1, lim, lim + 1, 4096};
+        for (int i = 0; i < 5; i++) {
+            text = NULL, len = 0;
+            f = open_memstream(&text, &len);
+            int got = cli_cap_threads("predict", in[i], f);
+            fclose(f);
+            char want[200] = "";
+            if (in[i] > lim)
+                snprintf(want, sizeof want, "diffad predict: --threads %d > 4 x cores (%ld): capped at %d\n", in[i], cores, lim);
+            CHECK(got == (in[i] > lim ? lim : in[i]) && text && !strcmp(text, want), "threads %d -> %d, warning '%s'", in[i], got,
+                  text ? text : "");
+            free(text);
+        }
+    } else SKIP("sysconf(_SC_NPROCESSORS_ONLN) unknown");
     return check_summary("test_cli_opts");
 }

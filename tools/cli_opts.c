@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const cli_opt *find(const cli_spec *s, const char *name, size_t len) {
     for (int i = 0; i < s->n_opts; i++)
@@ -200,4 +201,12 @@ int cli_parse_size(const char *v, void *dest, char *msg, size_t cap) {
     ((int *)dest)[0] = h;
     ((int *)dest)[1] = w;
     return 0;
+}
+
+int cli_cap_threads(const char *command, int threads, FILE *warn) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads <= 0 || cores <= 0 || threads <= 4 * cores) return threads;
+    long cap = 4 * cores;
+    if (warn) fprintf(warn, "diffad %s: --threads %d > 4 x cores (%ld): capped at %ld\n", command, threads, cores, cap);
+    return (int)cap;
 }

@@ -72,4 +72,10 @@ void cli_print_help(const cli_spec *spec, FILE *f);
  * into int[2] = {h, w}. */
 int cli_parse_size(const char *value, void *dest, char *msg, size_t cap);
 
+/* --threads above 4 x the online CPUs (oversubscription that only slows the run down):
+ * one warning line on `warn` ("diffad <command>: --threads N > 4 x cores (M): capped at
+ * 4M") and the capped value is returned; 0 (all cores) and values within the cap come
+ * back unchanged. The library itself accepts any count >= 0. */
+int cli_cap_threads(const char *command, int threads, FILE *warn);
+
 #endif

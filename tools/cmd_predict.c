@@ -278,7 +278,7 @@ int cmd_predict(int argc, char **argv) {
          .help = "<stem>_mask.png: map > the model's pixel threshold (needs a\ncalibrated model), at the image's size"},
         {"save-recon", NULL, CLI_FLAG, &save, .bits = SAVE_RECON,
          .help = "<stem>_recon.png: the anomaly-free reconstruction, at the image's size"},
-        {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores)"},
+        {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
         {"seed", "S", CLI_U64, &seed, .given = &have_seed,
          .help = "noise seed of the denoiser passes (default: the library's)"},
     };
@@ -305,7 +305,7 @@ int cmd_predict(int argc, char **argv) {
 
     diffad_params p;
     diffad_params_init(&p);
-    p.threads = threads;
+    p.threads = cli_cap_threads("predict", threads, stderr);
     if (have_seed) p.seed = seed;
     run r = {0};
     r.outdir = outdir, r.save = save;
@@ -332,6 +332,11 @@ int cmd_predict(int argc, char **argv) {
     for (int i = 0; i < n_in; i++) {
         if (!strcmp(inputs[i], "-")) score_stdin(&r);
         else score_input(&r, inputs[i]);
+    }
+    if (!r.n_ok && !r.n_ng && !r.n_uncal && !r.n_err) {
+        /* nothing at all to score (an empty stdin list): an error, as an empty folder is */
+        rc = fail("no input images (no paths on stdin; give image files or folders, or a list on stdin)");
+        goto done;
     }
     char saves[80] = "";
     if (r.n_save_err) snprintf(saves, sizeof saves, ", %d with pictures not saved", r.n_save_err);

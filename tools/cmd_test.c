@@ -133,7 +133,7 @@ int cmd_test(int argc, char **argv) {
         {"pixel-res", "image|work", CLI_STR, &pixel_res,
          .help = "resolution of the pixel metrics: image (the ground truth's own, default) or\n"
                  "work (the networks' working size; the model size for fit models)"},
-        {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores)"},
+        {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
         {"seed", "S", CLI_U64, &seed, .given = &have_seed,
          .help = "noise seed of the denoiser passes (default: the library's)"},
     };
@@ -164,7 +164,7 @@ int cmd_test(int argc, char **argv) {
     }
     diffad_params p;
     diffad_params_init(&p);
-    p.threads = threads;
+    p.threads = cli_cap_threads("test", threads, stderr);
     if (have_seed) p.seed = seed;
     diffad_ctx *ctx = NULL;
     char msg[512];

@@ -153,6 +153,7 @@ int cmd_train(int argc, char **argv) {
     dd_settings s;
     dd_error err = {0};
     if (build_settings(&s, profile, config, &sa, &err)) return fail(err.msg);
+    s.train.threads = cli_cap_threads("train", s.train.threads, stderr);
     if (!o.data) return fail("--data DIR is required (see --help)");
 
     progress_state ps = {quiet, isatty(2) && !quiet, s.train.log_every, 0};
