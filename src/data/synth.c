@@ -362,14 +362,28 @@ static int get_crop(dd_synth *s, int item, uint64_t seed, uint64_t index, float 
     int rc = item_work_size(s, item, &wh, &ww, err);
     if (rc) return rc;
     if (wh == h && ww == w) return get_item(s, item, img, fg, h, w, err);
+    dd_rng r;
+    dd_rng_seed2(&r, seed ^ CROP_SEED_TAG, index);
+    int y0 = (int)dd_rng_int(&r, 0, wh - h), x0 = (int)dd_rng_int(&r, 0, ww - w);
+    /* cached: convert only the crop */
+    pthread_mutex_lock(&s->mu);
+    const cache_entry *ce = &s->cache[item];
+    if (ce->img) {
+        for (int y = 0; y < h; y++) {
+            const uint16_t *q = ce->img + ((size_t)(y0 + y) * ww + x0) * 3;
+            float *o = img + (size_t)y * w * 3;
+            for (int x = 0; x < w * 3; x++) o[x] = (float)q[x] / 65535.0f;
+            memcpy(fg + (size_t)y * w, ce->fg + (size_t)(y0 + y) * ww + x0, (size_t)w);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return DD_OK;
+    }
+    pthread_mutex_unlock(&s->mu);
     float *full = malloc((size_t)wh * ww * 3 * sizeof(float));
     uint8_t *ffg = malloc((size_t)wh * ww);
     if (!full || !ffg) rc = dd_fail(err, DD_E_NOMEM, "synth: no memory for a %dx%d training image", wh, ww);
     if (!rc) rc = get_item(s, item, full, ffg, wh, ww, err);
     if (!rc) {
-        dd_rng r;
-        dd_rng_seed2(&r, seed ^ CROP_SEED_TAG, index);
-        int y0 = (int)dd_rng_int(&r, 0, wh - h), x0 = (int)dd_rng_int(&r, 0, ww - w);
         for (int y = 0; y < h; y++) {
             memcpy(img + (size_t)y * w * 3, full + ((size_t)(y0 + y) * ww + x0) * 3, (size_t)w * 3 * sizeof(float));
             memcpy(fg + (size_t)y * w, ffg + (size_t)(y0 + y) * ww + x0, (size_t)w);
