@@ -549,6 +549,76 @@ static void test_grey_noise(void) {
     dd_trainer_free(t);
 }
 
+/* tile_scale: auto resolves from the image sizes; a tiled run (crops in training) calibrates
+ * on the held-out images scored exactly as predict tiles them, and stores the scale. */
+static void test_tiles(void) {
+    dd_settings s;
+    small_settings(&s);
+    char out[512], rgbdir[512];
+    path_in(out, sizeof out, "tiles.safetensors");
+    dd_error err = {0};
+    s.model.tile_scale = -1;
+    dd_trainer *t = make(&s, out, NULL, NULL, &err);
+    CHECK(t && dd_trainer_model(t)->cfg.tile_scale == 1.0f, "tile_scale auto on 640x640 images, 64x64 model: %s",
+          t ? "not 1" : err.msg);
+    dd_trainer_free(t);
+    path_in(rgbdir, sizeof rgbdir, "rgb"); /* 64x64 images (test_grey_noise): the model size, not larger */
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = rgbdir, o.out = out;
+    t = NULL;
+    CHECK(!dd_trainer_create(&s, &o, &t, &err) && dd_trainer_model(t)->cfg.tile_scale == 0.0f,
+          "tile_scale auto on model-size images is fit: %s", t ? "not 0" : err.msg);
+    dd_trainer_free(t);
+
+    s.model.tile_scale = 0.25f; /* 640 -> 160: 3 x 3 tiles of 64 */
+    s.train.steps = 2;
+    dd_train_result r;
+    t = train(&s, out, &r);
+    CHECK(t && r.calibrated, "tiled run trained and calibrated");
+    dd_trainer_free(t);
+    if (!r.calibrated) return;
+    dd_dataset *ds = NULL;
+    int *tr = NULL, *val = NULL, ntr = 0, nval = 0;
+    if (dd_dataset_open(g_data, &ds, &err) ||
+        dd_dataset_split_train(ds, s.train.val_fraction, s.train.seed, &tr, &ntr, &val, &nval, &err)) {
+        CHECK(0, "split: %s", err.msg);
+        dd_dataset_free(ds);
+        return;
+    }
+    diffad_params p;
+    diffad_params_init(&p);
+    p.threads = 1;
+    diffad_ctx *ctx = NULL;
+    char msg[512];
+    CHECK(!diffad_create(out, &p, &ctx, msg, sizeof msg), "open the tiled model: %s", msg);
+    float *scores = malloc(sizeof(float) * nval);
+    int ok = ctx != NULL, tiles_ok = 1;
+    for (int i = 0; i < nval && ok; i++) {
+        dd_image im = {0};
+        diffad_result res;
+        ok = !dd_image_load_rgb(ds->train[val[i]].path, &im, &err);
+        diffad_image di = {im.data, im.w, im.h, 3, (size_t)im.w * 3 * sizeof(float), DIFFAD_F32};
+        ok = ok && diffad_predict(ctx, &di, &res) == DIFFAD_OK;
+        if (ok) scores[i] = res.score;
+        tiles_ok &= ok && res.tiles_x == 3 && res.tiles_y == 3 && res.work_width == 160 && res.map_width == im.w;
+        dd_image_free(&im);
+    }
+    CHECK(ok && tiles_ok, "predict tiles the held-out images 3 x 3 at 160 px, maps at 640");
+    if (ok) {
+        qsort(scores, nval, sizeof(float), cmp_float);
+        size_t qi = (size_t)ceil((1.0 - s.train.false_reject) * nval);
+        float want = scores[qi > 0 ? qi - 1 : 0], lo = scores[(size_t)ceil(0.5 * nval) - 1];
+        if (want <= lo) want = lo + 1e-6f;
+        float it = 0, pt = 0;
+        diffad_thresholds(ctx, &it, &pt);
+        CHECK(it == want, "tiled: image threshold %.9g == predict quantile %.9g", it, want);
+    }
+    free(scores), free(tr), free(val);
+    diffad_free(ctx);
+    dd_dataset_free(ds);
+}
+
 int main(void) {
     g_data = getenv("DIFFAD_SAMPLE");
     if (!g_data) g_data = "data/sample/pcb";
@@ -570,5 +640,6 @@ int main(void) {
     test_budget();
     test_validation();
     test_grey_noise();
+    test_tiles();
     return check_summary("test_trainer");
 }
