@@ -43,6 +43,8 @@ static const dd_key KEYS[] = {
         "minutes between validations on synthetic defects in the held-out images (0: off)"),
     NUM("val_per_image", DD_KEY_INT, val_per_image, 1, 64, "validation: synthetic defects per held-out image"),
     NUM("keep_best", DD_KEY_INT, keep_best, 0, 1, "with validation: save the best-validated weights (1) or the last (0)"),
+    NUM("skip_bad", DD_KEY_INT, skip_bad, 0, 1,
+        "training images that cannot be decoded: 0 refuses the run naming the file, 1 leaves them out with a warning"),
 };
 
 static const dd_key_table TABLE = {KEYS, (int)(sizeof KEYS / sizeof KEYS[0]), NULL};

@@ -40,6 +40,7 @@ typedef struct dd_train_opts {
     float val_every_min;    /* minutes between synthetic validations (0: off) */
     int val_per_image;      /* synthetic defects per held-out image in a validation */
     int keep_best;          /* with validation: save the best-validated weights, not the last */
+    int skip_bad;           /* 1: leave undecodable training images out (a warning each); 0: refuse the run */
 } dd_train_opts;
 
 enum { DD_LR_CONSTANT = 0, DD_LR_COSINE = 1 };
