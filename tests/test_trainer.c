@@ -12,13 +12,19 @@
  * - the learning-rate schedule's values; a time budget stops the run; NaN/Inf
  *   settings are refused;
  * - validation: every step with a scripted validator the best weights are the
- *   ones saved, the CSV gets the three columns; the built-in validator runs. */
+ *   ones saved, the CSV gets the three columns; the built-in validator runs;
+ * - checks before step 1 (issue 14), also through the CLI (exit 2, one line, no step):
+ *   undecodable training images (0 bytes, cut, garbled pixel data) refuse the run
+ *   naming the file, or with skip_bad 1 are left out with one message each.
+ */
+#include <libgen.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -31,7 +37,7 @@
 #include "model/modelfile.h"
 #include "train/trainer.h"
 
-static char g_dir[256];
+static char g_dir[256], g_cli[1024];
 static const char *g_data;
 
 static void path_in(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", g_dir, name); }
@@ -619,7 +625,149 @@ static void test_tiles(void) {
     dd_dataset_free(ds);
 }
 
-int main(void) {
+/* --- checks before step 1 (issue 14) ------------------------------------- */
+
+/* n RGB PNGs of h x w, "<dir>/<prefix><k>.png", all different; the folder is created. */
+static int write_pngs(const char *dir, const char *prefix, int n, int h, int w) {
+    mkdir(dir, 0755);
+    float *px = malloc(sizeof(float) * h * w * 3);
+    dd_error err = {0};
+    int ok = px != NULL;
+    for (int k = 0; k < n && ok; k++) {
+        char f[700];
+        snprintf(f, sizeof f, "%s/%s%d.png", dir, prefix, k);
+        for (int i = 0; i < h * w * 3; i++) px[i] = (float)((i * 7 + k * 29 + i % 3 * 50) % 256) / 255.0f;
+        ok = !dd_write_png_rgb8(f, px, h, w, &err);
+        if (!ok) fprintf(stderr, "write %s: %s\n", f, err.msg);
+    }
+    free(px);
+    return ok;
+}
+
+static long read_bytes(const char *path, unsigned char *buf, long cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    long n = (long)fread(buf, 1, (size_t)cap, f);
+    fclose(f);
+    return n;
+}
+
+static int write_bytes(const char *path, const void *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(b, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+static dd_trainer *make_on(const dd_settings *s, const char *data, const char *out, dd_error *err) {
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = data, o.out = out;
+    dd_trainer *t = NULL;
+    return dd_trainer_create(s, &o, &t, err) ? NULL : t;
+}
+
+static int have_cli(void) { return access(g_cli, X_OK) == 0; }
+
+/* `diffad ARGS` under `timeout 60`, stdout and stderr into out; the exit status
+ * (124: it hung; -1: it did not run). */
+static int run_cli(const char *args, char *out, size_t cap) {
+    char cmd[4096], log[600];
+    path_in(log, sizeof log, "cli.out");
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' %s > '%s' 2>&1 < /dev/null", g_cli, args, log);
+    int st = system(cmd);
+    long n = read_bytes(log, (unsigned char *)out, (long)cap - 1);
+    out[n > 0 ? n : 0] = 0;
+    remove(log);
+    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* The quick CLI run of these tests: 32x32, batch 2, one step, one thread. */
+#define CLI_QUICK "--quiet --size 32x32 --batch 2 --steps 1 --threads 1 --workers 1 --checkpoint_every 0"
+
+/* Item 1: every training image is decoded before step 1. */
+static void test_bad_images(void) {
+    char dir[512], f[700], empty[700], cut[700], garbled[700];
+    path_in(dir, sizeof dir, "badimg");
+    CHECK(write_pngs(dir, "good", 4, 64, 64), "fixture images");
+    unsigned char b[1 << 16];
+    snprintf(f, sizeof f, "%s/good0.png", dir);
+    long n = read_bytes(f, b, sizeof b);
+    snprintf(empty, sizeof empty, "%s/a_empty.png", dir);
+    snprintf(cut, sizeof cut, "%s/b_cut.png", dir);
+    snprintf(garbled, sizeof garbled, "%s/c_garbled.png", dir);
+    CHECK(n > 100 && write_bytes(empty, b, 0) && write_bytes(cut, b, (size_t)n / 2), "0-byte and cut PNGs");
+    /* pixel data scrambled, chunk lengths intact: the header reads, decoding fails */
+    for (long i = 8; i + 8 < n; i++)
+        if (!memcmp(b + i, "IDAT", 4)) {
+            long len = (long)b[i - 4] << 24 | (long)b[i - 3] << 16 | (long)b[i - 2] << 8 | b[i - 1];
+            for (long k = 0; k < len && i + 4 + k < n; k++) b[i + 4 + k] ^= (unsigned char)(k * 37 + 11);
+            break;
+        }
+    CHECK(write_bytes(garbled, b, (size_t)n), "garbled PNG");
+    int h, w, c;
+    dd_error err = {0};
+    CHECK(dd_image_info(garbled, &h, &w, &c, &err) == DD_OK, "the garbled PNG's header reads (only a decode finds it)");
+
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 2;
+    char out[512], log[600];
+    path_in(out, sizeof out, "bad.safetensors");
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    dd_trainer *t = make_on(&s, dir, out, &err);
+    CHECK(!t && strstr(err.msg, "a_empty.png") && strstr(err.msg, "3 of 7") && strstr(err.msg, "skip_bad") &&
+              !strchr(err.msg, '\n'),
+          "undecodable training images refuse the run, naming the first: %s", t ? "accepted" : err.msg);
+    CHECK(!exists(log) && !exists(out), "nothing written");
+    dd_trainer_free(t);
+
+    s.train.skip_bad = 1;
+    t = make_on(&s, dir, out, &err);
+    const dd_trainer_info *in = t ? dd_trainer_get_info(t) : NULL;
+    CHECK(in && in->n_skipped == 3 && strstr(in->skipped[0], empty) && strstr(in->skipped[1], cut) &&
+              strstr(in->skipped[2], garbled),
+          "skip_bad 1: one message per bad file (%s)", t ? "" : err.msg);
+    CHECK(in && in->n_train == 3 && in->n_val == 1, "skip_bad 1: the 4 good images are split, the bad ones left out");
+    dd_train_result r;
+    if (t) {
+        int rc = dd_trainer_run(t, &r, &err);
+        CHECK(!rc && r.step == 2 && r.calibrated, "trained and calibrated on the good images: %s", rc ? err.msg : "ok");
+    }
+    dd_trainer_free(t);
+    remove(out), remove(log);
+    if (!have_cli()) {
+        SKIP("no CLI at %s", g_cli);
+        return;
+    }
+    char args[2048], o[8192];
+    snprintf(args, sizeof args, "train --data '%s' --out '%s' " CLI_QUICK, dir, out);
+    int rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, "a_empty.png") && !strstr(o, "training +"),
+          "CLI: exit 2, one line naming the file, before any step (exit %d): %s", rc, o);
+    snprintf(args, sizeof args, "train --data '%s' --out '%s' --skip_bad 1 " CLI_QUICK, dir, out);
+    rc = run_cli(args, o, sizeof o);
+    const char *p = o;
+    int warnings = 0;
+    while ((p = strstr(p, "warning: left out (skip_bad 1): "))) warnings++, p++;
+    CHECK(rc == 0 && warnings == 3 && strstr(o, "b_cut.png") && strstr(o, "c_garbled.png"),
+          "CLI skip_bad 1: one warning line per bad file (exit %d): %s", rc, o);
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    remove(out), remove(log);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    /* the CLI next to this program (BUILD/tests/test_trainer -> BUILD/diffad) */
+    char self[900];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    snprintf(g_cli, sizeof g_cli, "%.900s/../diffad", dirname(self));
     g_data = getenv("DIFFAD_SAMPLE");
     if (!g_data) g_data = "data/sample/pcb";
     if (!exists(g_data)) {
@@ -641,5 +789,6 @@ int main(void) {
     test_validation();
     test_grey_noise();
     test_tiles();
+    test_bad_images();
     return check_summary("test_trainer");
 }

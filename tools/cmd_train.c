@@ -162,6 +162,8 @@ int cmd_train(int argc, char **argv) {
     dd_trainer *t = NULL;
     if (dd_trainer_create(&s, &o, &t, &err)) return fail(err.msg);
     const dd_trainer_info *in = dd_trainer_get_info(t);
+    for (int i = 0; i < in->n_skipped; i++)
+        fprintf(stderr, "diffad train: warning: left out (skip_bad 1): %s\n", in->skipped[i]);
     char budget[64] = "";
     if (s.train.minutes > 0) snprintf(budget, sizeof budget, " or %.4g min", s.train.minutes);
     char scale[96];

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
 #include "data/feeder.h"
@@ -24,6 +25,9 @@ struct dd_trainer {
     char resume[PATH_CAP], init[PATH_CAP];
     dd_trainer_info info;
     dd_dataset *ds;
+    int n_listed;           /* ds->n_train as listed; undecodable images (skip_bad) sit after ds->n_train */
+    char **skipped;         /* messages of the images left out, one per file */
+    int n_skipped;
     int *tr, *val, ntr, nval;
     dd_model *m;
     dd_synth_config sc;
@@ -163,6 +167,74 @@ static int resolve_tile_scale(dd_trainer *t, dd_error *err) {
     return DD_OK;
 }
 
+/* --- checks before step 1 (issue 14) ------------------------------------- */
+
+/* Decodes every training image once, fully and as training does (a truncated
+ * file can have a readable header), over `threads` threads. With skip_bad the
+ * undecodable ones are moved after ds->n_train in listing order (the dataset
+ * frees them: dd_trainer_free restores the count) and their messages kept;
+ * without, the run is refused naming the first. */
+static int check_training_images(dd_trainer *t, dd_error *err) {
+    dd_dataset *ds = t->ds;
+    const int n = ds->n_train;
+    int *bad = calloc((size_t)n, sizeof(int)), nbad = 0;
+    if (!bad) return dd_fail(err, DD_E_NOMEM, "train: out of memory");
+    int nt = t->s.train.threads > 0 ? t->s.train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nt < 1) nt = 1;
+#pragma omp parallel for schedule(dynamic) num_threads(nt)
+    for (int i = 0; i < n; i++) {
+        dd_image im = {0};
+        bad[i] = dd_image_load_rgb(ds->train[i].path, &im, NULL) != DD_OK;
+        dd_image_free(&im);
+    }
+    for (int i = 0; i < n; i++) nbad += bad[i];
+    int rc = DD_OK;
+    if (nbad == 0) goto done;
+    t->skipped = calloc((size_t)nbad, sizeof(char *));
+    if (!t->skipped) {
+        rc = dd_fail(err, DD_E_NOMEM, "train: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n && t->n_skipped < nbad; i++) {
+        if (!bad[i]) continue;
+        dd_error e = {0};
+        dd_image im = {0};
+        if (dd_image_load_rgb(ds->train[i].path, &im, &e) == DD_OK) /* it changed since: still left out */
+            snprintf(e.msg, sizeof e.msg, "%s: could not be decoded", ds->train[i].path);
+        dd_image_free(&im);
+        if (!(t->skipped[t->n_skipped++] = strdup(e.msg))) {
+            rc = dd_fail(err, DD_E_NOMEM, "train: out of memory");
+            goto done;
+        }
+    }
+    if (!t->s.train.skip_bad) {
+        rc = dd_fail(err, DD_E_FORMAT, "%s (%d of %d training images cannot be decoded; skip_bad 1 leaves them out)",
+                     t->skipped[0], nbad, n);
+        goto done;
+    }
+    if (nbad == n) {
+        rc = dd_fail(err, DD_E_FORMAT, "none of the %d training images can be decoded (the first: %s)", n, t->skipped[0]);
+        goto done;
+    }
+    /* stable partition: the decodable images keep their order (and the split its meaning) */
+    dd_item *tmp = malloc((size_t)n * sizeof *tmp);
+    if (!tmp) {
+        rc = dd_fail(err, DD_E_NOMEM, "train: out of memory");
+        goto done;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!bad[i]) tmp[k++] = ds->train[i];
+    for (int i = 0; i < n; i++)
+        if (bad[i]) tmp[k++] = ds->train[i];
+    memcpy(ds->train, tmp, (size_t)n * sizeof *tmp);
+    free(tmp);
+    ds->n_train = n - nbad;
+done:
+    free(bad);
+    return rc;
+}
+
 int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out, dd_error *err) {
     *out = NULL;
     if (!o->data || !o->data[0]) return dd_fail(err, DD_E_INVALID, "train: a data folder is required");
@@ -190,8 +262,10 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
         rc = dd_fail(err, DD_E_INVALID, "output path is too long for its log name");
     if (rc) goto fail;
 
-    if ((rc = dd_dataset_open(t->data, &t->ds, err)) ||
-        (rc = dd_dataset_split_train(t->ds, to->val_fraction, to->seed, &t->tr, &t->ntr, &t->val, &t->nval, err)))
+    if ((rc = dd_dataset_open(t->data, &t->ds, err))) goto fail;
+    t->n_listed = t->ds->n_train;
+    if ((rc = check_training_images(t, err))) goto fail;
+    if ((rc = dd_dataset_split_train(t->ds, to->val_fraction, to->seed, &t->tr, &t->ntr, &t->val, &t->nval, err)))
         goto fail;
     t->val_on = to->val_every_min > 0;
     if (t->val_on && !o->validate && t->nval < 1) {
@@ -257,6 +331,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     in->start = t->start, in->steps = to->steps;
     in->resumed = t->resume[0] != 0, in->initialised = t->init[0] != 0;
     in->out = t->out, in->ckpt = t->ckpt, in->best = t->best, in->log = t->log;
+    in->n_skipped = t->n_skipped, in->skipped = (const char *const *)t->skipped;
     *out = t;
     return DD_OK;
 fail:
@@ -473,6 +548,8 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
 
 void dd_trainer_free(dd_trainer *t) {
     if (!t) return;
+    for (int i = 0; i < t->n_skipped; i++) free(t->skipped[i]);
+    free(t->skipped);
     if (t->logf) fclose(t->logf);
     dd_validator_free(t->validator);
     dd_feeder_free(t->feeder);
@@ -480,6 +557,7 @@ void dd_trainer_free(dd_trainer *t) {
     free(t->ema);
     free(t->tr);
     free(t->val);
+    if (t->ds) t->ds->n_train = t->n_listed; /* last user gone: the images left out are freed with the rest */
     dd_dataset_free(t->ds);
     free(t);
 }

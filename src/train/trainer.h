@@ -72,6 +72,8 @@ typedef struct dd_trainer_info {
     float tile_scale;               /* resolved working scale (0 fit, > 0 crops; docs/method.md §11) */
     int grey_noise;                 /* resolved */
     const char *out, *ckpt, *best, *log; /* paths the run writes */
+    int n_skipped;                  /* training images that cannot be decoded, left out (skip_bad 1) */
+    const char *const *skipped;     /* one message per such image, naming the file and the problem */
 } dd_trainer_info;
 
 typedef struct dd_train_result {
@@ -95,8 +97,13 @@ void dd_trainer_opts_init(dd_trainer_opts *o);
 
 /* Opens the data, splits it, builds the model (fresh from seed, from --init or
  * from the checkpoint), the feeder and the validator, and opens the log. Every
- * check (settings, data, init / resume files) happens before anything is
- * written, so a failed create leaves existing files as they were. s is copied. */
+ * check happens before anything is written, so a failed create leaves existing
+ * files as they were:
+ * - the settings, and the init or resume file;
+ * - every training image decodes (skip_bad 0: refused naming the first that does
+ *   not; skip_bad 1: those are left out of training and of the held-out images,
+ *   and listed in the info);
+ * s is copied. */
 int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out,
                       dd_error *err);
 const dd_trainer_info *dd_trainer_get_info(const dd_trainer *t);
