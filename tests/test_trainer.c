@@ -16,9 +16,12 @@
  * - checks before step 1 (issue 14), also through the CLI (exit 2, one line, no step):
  *   undecodable training images (0 bytes, cut, garbled pixel data) refuse the run
  *   naming the file, or with skip_bad 1 are left out with one message each.
+ *   Outputs that are folders, in missing folders or FIFOs (<out>.log.csv,
+ *   <out>.best) are refused without blocking.
  */
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -762,6 +765,92 @@ static void test_bad_images(void) {
     remove(out), remove(log);
 }
 
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char m[] = "FAIL test_trainer: blocked (alarm after 30 s): a FIFO was opened\n";
+    if (write(2, m, sizeof m - 1) < 0) _exit(1);
+    _exit(1);
+}
+
+/* Item 5: outputs checked before step 1; no plain fopen of a FIFO. */
+static void test_outputs(void) {
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 1;
+    char dir[512], sub[512], out[600], log[700], best[700];
+    path_in(dir, sizeof dir, "good4");
+    CHECK(write_pngs(dir, "g", 4, 64, 64), "fixture images");
+    path_in(sub, sizeof sub, "outdir");
+    mkdir(sub, 0755);
+    dd_error err = {0};
+    dd_trainer *t = make_on(&s, dir, sub, &err);
+    CHECK(!t && strstr(err.msg, sub) && strstr(err.msg, "is a folder") && !strchr(err.msg, '\n'),
+          "output path an existing folder: refused: %s", t ? "accepted" : err.msg);
+    snprintf(log, sizeof log, "%s.log.csv", sub);
+    CHECK(!exists(log), "no log written next to it");
+    dd_trainer_free(t);
+    /* the log elsewhere, so only the model file's folder is missing */
+    snprintf(out, sizeof out, "%s/missing/m.safetensors", g_dir);
+    path_in(log, sizeof log, "elsewhere.log.csv");
+    dd_trainer_opts op;
+    dd_trainer_opts_init(&op);
+    op.data = dir, op.out = out, op.log_path = log;
+    t = NULL;
+    int rc = dd_trainer_create(&s, &op, &t, &err);
+    CHECK(rc && strstr(err.msg, "model file") && strstr(err.msg, "/missing") && strstr(err.msg, "No such file") &&
+              !strchr(err.msg, '\n'),
+          "model file in a folder that does not exist: refused: %s", rc ? err.msg : "accepted");
+    CHECK(!exists(log), "no log written");
+    dd_trainer_free(t);
+
+    /* FIFOs at the log and at <out>.best: refused at once (the alarm fails the test on a hang) */
+    path_in(out, sizeof out, "fifo.safetensors");
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    snprintf(best, sizeof best, "%s.best", out);
+    signal(SIGALRM, on_alarm);
+    alarm(30);
+    CHECK(mkfifo(log, 0644) == 0, "FIFO at %s", log);
+    t = make_on(&s, dir, out, &err);
+    CHECK(!t && strstr(err.msg, log) && strstr(err.msg, "not a regular file"), "FIFO log refused: %s",
+          t ? "accepted" : err.msg);
+    dd_trainer_free(t);
+    remove(log);
+    CHECK(mkfifo(best, 0644) == 0, "FIFO at %s", best);
+    t = make_on(&s, dir, out, &err);
+    CHECK(!t && strstr(err.msg, best) && strstr(err.msg, "not a regular file"), "FIFO <out>.best refused: %s",
+          t ? "accepted" : err.msg);
+    dd_trainer_free(t);
+    remove(best);
+    alarm(0);
+    CHECK(!exists(out) && !exists(log), "nothing written");
+
+    if (!have_cli()) {
+        SKIP("no CLI at %s", g_cli);
+        return;
+    }
+    char args[2048], o[8192];
+    snprintf(args, sizeof args, "train --data '%s' --out '%s' " CLI_QUICK, dir, sub);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, sub) && strstr(o, "is a folder") && !strstr(o, "training +"),
+          "CLI --out an existing folder: exit 2, one line, no step (exit %d): %s", rc, o);
+    path_in(log, sizeof log, "elsewhere.log.csv");
+    snprintf(args, sizeof args, "train --data '%s' --out '%s/missing/m.safetensors' --log '%s' " CLI_QUICK, dir, g_dir,
+             log);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, "model file") && strstr(o, "/missing") && !strstr(o, "training +"),
+          "CLI --out in a missing folder: exit 2, one line, no step (exit %d): %s", rc, o);
+    CHECK(!exists(log), "no log written");
+    remove(log);
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    CHECK(mkfifo(log, 0644) == 0, "FIFO at %s", log);
+    snprintf(args, sizeof args, "train --data '%s' --out '%s' " CLI_QUICK, dir, out);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, "not a regular file"),
+          "CLI: FIFO at <out>.log.csv refused, not hanging (exit %d): %s", rc, o);
+    remove(log);
+    CHECK(!exists(out), "no model written");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     /* the CLI next to this program (BUILD/tests/test_trainer -> BUILD/diffad) */
@@ -790,5 +879,6 @@ int main(int argc, char **argv) {
     test_grey_noise();
     test_tiles();
     test_bad_images();
+    test_outputs();
     return check_summary("test_trainer");
 }

@@ -3,13 +3,17 @@
 #include "train/trainer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fileio.h"
 #include "data/dataset.h"
 #include "data/feeder.h"
 #include "data/image.h"
@@ -169,6 +173,93 @@ static int resolve_tile_scale(dd_trainer *t, dd_error *err) {
 
 /* --- checks before step 1 (issue 14) ------------------------------------- */
 
+/* A file the run will write: `writer` (model, checkpoint, best weights) goes through
+ * the atomic writer, which replaces a symlink by name; the log is opened in place, so
+ * its existing file must be regular after following links. Then a unique temporary
+ * file is created and removed in the folder, so a missing or unwritable folder is
+ * found now and not after training. */
+static int check_output(const char *path, const char *what, int writer, const char *hint, dd_error *err) {
+    struct stat st;
+    int have = writer ? lstat(path, &st) == 0 : stat(path, &st) == 0;
+    if (have && S_ISDIR(st.st_mode))
+        return dd_fail(err, DD_E_IO, "%s %s: is a folder, not a file%s", what, path, hint);
+    if (have && !S_ISREG(st.st_mode) && !(writer && S_ISLNK(st.st_mode)))
+        return dd_fail(err, DD_E_IO, "%s %s: exists and is not a regular file (a FIFO, socket or device); "
+                       "refusing to write there", what, path);
+    dd_error e = {0};
+    dd_afile *f = dd_afile_open(path, &e);
+    if (!f) return dd_fail(err, e.code ? e.code : DD_E_IO, "%s: %s", what, e.msg);
+    dd_afile_abort(f);
+    return DD_OK;
+}
+
+static int check_outputs(const dd_trainer *t, dd_error *err) {
+    int rc;
+    if ((rc = check_output(t->out, "model file", 1, " (--out names the model file to write)", err)) ||
+        (rc = check_output(t->ckpt, "checkpoint", 1, "", err)) ||
+        (rc = check_output(t->best, "best-weights file", 1, "", err)) || (rc = check_output(t->log, "log", 0, "", err)))
+        return rc;
+    return DD_OK;
+}
+
+/* The folder of `path` ("." when it has none). */
+static void folder_of(const char *path, char *dir, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, cap, ".");
+    else if (slash == path) snprintf(dir, cap, "/");
+    else snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* Free space in the output folder for the model file and, when checkpoints are
+ * written during the run, one checkpoint (weights, both Adam moments, the EMA).
+ * Skipped where the file system reports no sizes. */
+static int check_space(const dd_trainer *t, dd_error *err) {
+    char dir[PATH_CAP];
+    folder_of(t->out, dir, sizeof dir);
+    struct statvfs v;
+    if (statvfs(dir, &v) != 0 || v.f_blocks == 0) return DD_OK;
+    double weights = (double)t->m->params.total * sizeof(float);
+    double need = weights + (t->s.train.checkpoint_every > 0 ? weights * (3 + (t->ema != NULL)) : 0);
+    double avail = (double)v.f_bavail * (double)v.f_frsize;
+    if (avail < need)
+        return dd_fail(err, DD_E_IO, "output folder '%s' has %.1f MiB free; the model file%s needs about %.1f MiB", dir,
+                       avail / 1048576.0, t->s.train.checkpoint_every > 0 ? " and a checkpoint" : "", need / 1048576.0);
+    return DD_OK;
+}
+
+/* Opens the log for writing (appending on resume) without blocking on a FIFO
+ * (O_NONBLOCK, then fstat: only a regular file is accepted). */
+static FILE *open_log(const char *path, int append, dd_error *err) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : 0), 0644);
+    if (fd < 0) {
+        int e = errno;
+        dd_fail(err, DD_E_IO, "log %s: cannot open for writing (%s)", path,
+                e == ENXIO ? "a FIFO, not a regular file" : strerror(e));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        dd_fail(err, DD_E_IO, "log %s: not a regular file", path);
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (!append && ftruncate(fd, 0) != 0) {
+        int e = errno;
+        close(fd);
+        dd_fail(err, DD_E_IO, "log %s: cannot truncate (%s)", path, strerror(e));
+        return NULL;
+    }
+    FILE *f = fdopen(fd, append ? "a" : "w");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        dd_fail(err, DD_E_IO, "log %s: cannot open for writing (%s)", path, strerror(e));
+    }
+    return f;
+}
+
 /* Decodes every training image once, fully and as training does (a truncated
  * file can have a readable header), over `threads` threads. With skip_bad the
  * undecodable ones are moved after ds->n_train in listing order (the dataset
@@ -260,7 +351,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     if (o->log_path) rc = copy_path(t->log, sizeof t->log, o->log_path, "log", err);
     else if (snprintf(t->log, sizeof t->log, "%s.log.csv", t->out) >= (int)sizeof t->log)
         rc = dd_fail(err, DD_E_INVALID, "output path is too long for its log name");
-    if (rc) goto fail;
+    if (rc || (rc = check_outputs(t, err))) goto fail;
 
     if ((rc = dd_dataset_open(t->data, &t->ds, err))) goto fail;
     t->n_listed = t->ds->n_train;
@@ -279,6 +370,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
         t->ema = calloc(t->m->params.total, sizeof(float));
         if (!t->ema) { rc = dd_fail(err, DD_E_NOMEM, "train: out of memory for the EMA weights"); goto fail; }
     }
+    if ((rc = check_space(t, err))) goto fail;
     if (t->resume[0]) rc = start_from_checkpoint(t, err);
     else if (t->init[0]) rc = start_from_init(t, err);
     else dd_model_init_weights(t->m, to->seed);
@@ -298,10 +390,10 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
                                   to->threads, &t->validator, err)))
         goto fail;
     if (t->val_on && to->keep_best && t->resume[0]) {
-        /* the resumed run competes with the best weights kept so far */
-        FILE *f = fopen(t->best, "rb");
-        if (f) {
-            fclose(f);
+        /* the resumed run competes with the best weights kept so far (a regular file:
+         * check_outputs refused anything else there) */
+        struct stat bst;
+        if (stat(t->best, &bst) == 0 && S_ISREG(bst.st_mode)) {
             double v = 0, st = 0;
             int found, found_st;
             if ((rc = meta_number(t->best, "val_score", &v, &found, err)) ||
@@ -314,9 +406,8 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
                                   &t->feeder, err)))
         goto fail;
     /* Last: the first thing written. */
-    t->logf = fopen(t->log, t->resume[0] ? "a" : "w");
-    if (!t->logf) {
-        rc = dd_fail(err, DD_E_IO, "%s: cannot write the log (%s)", t->log, strerror(errno));
+    if (!(t->logf = open_log(t->log, t->resume[0] != 0, err))) {
+        rc = err ? err->code : DD_E_IO;
         goto fail;
     }
     if (!t->resume[0])

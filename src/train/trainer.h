@@ -103,6 +103,10 @@ void dd_trainer_opts_init(dd_trainer_opts *o);
  * - every training image decodes (skip_bad 0: refused naming the first that does
  *   not; skip_bad 1: those are left out of training and of the held-out images,
  *   and listed in the info);
+ * - the outputs (the model file, <out>.ckpt, <out>.best, the log) are not folders
+ *   or other non-regular files, a temporary file can be created in their folders,
+ *   and the model folder has room for the model file and, with checkpoint_every
+ *   > 0, a checkpoint;
  * s is copied. */
 int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out,
                       dd_error *err);
