@@ -18,6 +18,8 @@
  *   naming the file, or with skip_bad 1 are left out with one message each.
  *   Outputs that are folders, in missing folders or FIFOs (<out>.log.csv,
  *   <out>.best) are refused without blocking.
+ *   Fewer than 2 good images with val_fraction > 0 are refused, and with few
+ *   held-out images the calibration line says the threshold is the highest score.
  */
 #include <libgen.h>
 #include <math.h>
@@ -851,6 +853,69 @@ static void test_outputs(void) {
     CHECK(!exists(out), "no model written");
 }
 
+/* Item 8: too few good images, and what a threshold from few held-out images means. */
+static void test_few_images(void) {
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 1;
+    char one[512], twelve[512], out[600], log[700];
+    path_in(one, sizeof one, "one");
+    path_in(twelve, sizeof twelve, "twelve");
+    CHECK(write_pngs(one, "x", 1, 64, 64) && write_pngs(twelve, "t", 12, 64, 64), "fixture images");
+    path_in(out, sizeof out, "few.safetensors");
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    dd_error err = {0};
+    dd_train_result r;
+    dd_trainer *t = make_on(&s, one, out, &err);
+    CHECK(!t && strstr(err.msg, "1 good training image:") && strstr(err.msg, "val_fraction 0.1") && !strchr(err.msg, '\n'),
+          "1 image, val_fraction 0.1: refused: %s", t ? "accepted" : err.msg);
+    dd_trainer_free(t);
+    CHECK(!exists(log), "nothing written");
+    s.train.val_fraction = 0;
+    t = make_on(&s, one, out, &err);
+    int rc = t ? dd_trainer_run(t, &r, &err) : 1;
+    CHECK(!rc && !r.calibrated, "1 image, val_fraction 0: trained, uncalibrated: %s", rc ? err.msg : "ok");
+    dd_trainer_free(t);
+    remove(out), remove(log);
+
+    s.train.val_fraction = 0.5f; /* 6 held out */
+    float fr[2] = {0.01f, 0.2f};  /* 6 * 0.01 < 1: the highest score; 6 * 0.2 >= 1: the 5th of 6 */
+    for (int k = 0; k < 2; k++) {
+        s.train.false_reject = fr[k];
+        t = make_on(&s, twelve, out, &err);
+        rc = t ? dd_trainer_run(t, &r, &err) : 1;
+        CHECK(!rc && dd_trainer_get_info(t)->n_val == 6 && r.calibrated && r.threshold_is_max == (k == 0),
+              "6 held out, false_reject %g: threshold_is_max %d (%s)", fr[k], rc ? -1 : r.threshold_is_max,
+              rc ? err.msg : "ok");
+        dd_trainer_free(t);
+        remove(out), remove(log);
+    }
+    if (!have_cli()) {
+        SKIP("no CLI at %s", g_cli);
+        return;
+    }
+    char args[2048], o[8192];
+    snprintf(args, sizeof args, "train --data '%s' --out '%s' " CLI_QUICK, one, out);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, "1 good training image:") && !strstr(o, "val_fraction is 0"),
+          "CLI 1 image: exit 2, one line with the count (exit %d): %s", rc, o);
+    snprintf(args, sizeof args, "train --data '%s' --out '%s' --val_fraction 0 " CLI_QUICK, one, out);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 0 && strstr(o, "val_fraction is 0: the model is not calibrated"),
+          "CLI 1 image, val_fraction 0: uncalibrated, said so (exit %d): %s", rc, o);
+    snprintf(args, sizeof args, "train --data '%s' --out '%s' --val_fraction 0.5 " CLI_QUICK, twelve, out);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 0 && strstr(o, "highest of 6 good scores; a false-reject rate below 1/6 cannot be set from 6 images") &&
+              !strstr(o, "false-reject 1.0%"),
+          "CLI 6 held out: the calibration line says the rate is limited (exit %d): %s", rc, o);
+    snprintf(args, sizeof args, "train --data '%s' --out '%s' --val_fraction 0.5 --false_reject 0.2 " CLI_QUICK, twelve,
+             out);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 0 && strstr(o, "(false-reject 20.0%)") && !strstr(o, "highest of"),
+          "CLI 6 held out, false_reject 0.2: the plain line (exit %d): %s", rc, o);
+    remove(out), remove(log);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     /* the CLI next to this program (BUILD/tests/test_trainer -> BUILD/diffad) */
@@ -880,5 +945,6 @@ int main(int argc, char **argv) {
     test_tiles();
     test_bad_images();
     test_outputs();
+    test_few_images();
     return check_summary("test_trainer");
 }

@@ -196,11 +196,20 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "diffad train: %s weights saved: validation score %.4f at step %ld (last %.4f)\n",
                 r.used_best ? "best-validated" : "last", r.used_best ? r.best_score : r.final_score,
                 r.used_best ? r.best_step : r.step, r.final_score);
-    if (r.calibrated)
+    /* With n held-out images no false-reject rate below 1/n can be set: then the
+     * threshold is the highest good score and the line says so. */
+    if (r.calibrated && r.threshold_is_max)
+        fprintf(stderr,
+                "diffad train: thresholds from %d good validation image%s: image %.5f = highest of %d good score%s; a "
+                "false-reject rate below 1/%d cannot be set from %d image%s (false_reject %g asked), pixel %.5f\n",
+                in->n_val, in->n_val == 1 ? "" : "s", r.image_threshold, in->n_val, in->n_val == 1 ? "" : "s", in->n_val,
+                in->n_val, in->n_val == 1 ? "" : "s", s.train.false_reject, r.pixel_threshold);
+    else if (r.calibrated)
         fprintf(stderr, "diffad train: thresholds from %d good validation images: image %.5f (false-reject %.1f%%), pixel %.5f\n",
                 in->n_val, r.image_threshold, 100 * s.train.false_reject, r.pixel_threshold);
     else
-        fprintf(stderr, "diffad train: val_fraction is 0: the model is not calibrated (no OK/NG decision)\n");
+        fprintf(stderr, "diffad train: %s: the model is not calibrated (no OK/NG decision)\n",
+                s.train.val_fraction == 0 ? "val_fraction is 0" : "no held-out images");
     char dur[32];
     cli_fmt_duration(r.train_s, dur, sizeof dur);
     fprintf(stderr, "diffad train: wrote %s after %ld steps in %s (%.1f samples/s, peak memory %.0f MiB); log %s\n",

@@ -356,6 +356,13 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     if ((rc = dd_dataset_open(t->data, &t->ds, err))) goto fail;
     t->n_listed = t->ds->n_train;
     if ((rc = check_training_images(t, err))) goto fail;
+    if (to->val_fraction > 0 && t->ds->n_train < 2) {
+        rc = dd_fail(err, DD_E_INVALID,
+                     "%s: %d good training image%s: nothing can be held out to calibrate the thresholds "
+                     "(val_fraction %g); add images, or set val_fraction 0 to save an uncalibrated model",
+                     t->data, t->ds->n_train, t->ds->n_train == 1 ? "" : "s", to->val_fraction);
+        goto fail;
+    }
     if ((rc = dd_dataset_split_train(t->ds, to->val_fraction, to->seed, &t->tr, &t->ntr, &t->val, &t->nval, err)))
         goto fail;
     t->val_on = to->val_every_min > 0;
@@ -627,6 +634,10 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
         }
         m->cfg = cfg;
         res->calibrated = 1;
+        /* the rank dd_calibrate's quantile takes (calibrate.c): the highest held-out score
+         * when n_val * false_reject < 1, so no rate below 1 / n_val could be set */
+        double rank = ceil((1.0 - to->false_reject) * (double)t->nval);
+        res->threshold_is_max = rank >= t->nval;
         res->image_threshold = cfg.image_threshold, res->pixel_threshold = cfg.pixel_threshold;
     }
     rc = dd_model_save_ex(m, t->out, &so, err);

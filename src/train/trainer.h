@@ -83,6 +83,8 @@ typedef struct dd_train_result {
     double samples_per_s;
     int interrupted;            /* stop flag: a checkpoint was written, no model file */
     int calibrated;             /* thresholds set (val_fraction > 0) */
+    int threshold_is_max;       /* the image threshold is the highest held-out good score: with n held
+                                   out, a false-reject rate below 1/n cannot be set (n * false_reject < 1) */
     float image_threshold, pixel_threshold;
     int validated;              /* at least one validation ran */
     dd_val_metrics final_val;   /* validation of the last weights */
@@ -107,6 +109,7 @@ void dd_trainer_opts_init(dd_trainer_opts *o);
  *   or other non-regular files, a temporary file can be created in their folders,
  *   and the model folder has room for the model file and, with checkpoint_every
  *   > 0, a checkpoint;
+ * - with val_fraction > 0, at least 2 good images;
  * s is copied. */
 int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out,
                       dd_error *err);
