@@ -20,6 +20,8 @@
  *   <out>.best) are refused without blocking.
  *   Fewer than 2 good images with val_fraction > 0 are refused, and with few
  *   held-out images the calibration line says the threshold is the highest score.
+ *   --resume with another batch, data folder or training-image count is refused
+ *   naming both values.
  */
 #include <libgen.h>
 #include <math.h>
@@ -916,6 +918,74 @@ static void test_few_images(void) {
     remove(out), remove(log);
 }
 
+static int meta_is(const char *path, const char *key, const char *want) {
+    dd_model_config cfg;
+    char *v = NULL;
+    dd_error err = {0};
+    int ok = !dd_model_file_config(path, &cfg, key, &v, &err) && v && !strcmp(v, want);
+    if (!ok) fprintf(stderr, "%s: %s = '%s', want '%s' %s\n", path, key, v ? v : "(absent)", want, err.msg);
+    free(v);
+    return ok;
+}
+
+/* Item 13: a checkpoint records batch, data folder and training-image count; --resume checks them. */
+static void test_resume_checks(void) {
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 3;
+    char rd[512], other[512], out[600], ck[700], log[700], real[4096], real_other[4096];
+    path_in(rd, sizeof rd, "r13");
+    path_in(other, sizeof other, "r13_other");
+    CHECK(write_pngs(rd, "r", 4, 64, 64) && write_pngs(other, "o", 4, 64, 64), "fixture images");
+    path_in(out, sizeof out, "r13.safetensors");
+    snprintf(ck, sizeof ck, "%s.ckpt", out);
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    if (!realpath(rd, real) || !realpath(other, real_other)) {
+        CHECK(0, "realpath");
+        return;
+    }
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = rd, o.out = out, o.progress = stop_at_2, o.stop = &g_stop;
+    g_stop = 0;
+    dd_trainer *t = NULL;
+    dd_error err = {0};
+    dd_train_result r;
+    int rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    dd_trainer_free(t);
+    CHECK(!rc && r.interrupted && exists(ck), "checkpoint at step 2: %s", rc ? err.msg : "ok");
+    CHECK(meta_is(ck, "train_batch", "2") && meta_is(ck, "train_data", real) && meta_is(ck, "train_images", "3"),
+          "checkpoint records batch 2, the data folder and 3 training images");
+
+    o.progress = NULL, o.stop = NULL, o.resume = ck;
+    dd_settings s4 = s;
+    s4.train.batch = 4;
+    t = NULL;
+    rc = dd_trainer_create(&s4, &o, &t, &err);
+    CHECK(rc && strstr(err.msg, ck) && strstr(err.msg, "batch 2") && strstr(err.msg, "batch 4") && !strchr(err.msg, '\n'),
+          "resume with another batch refused naming both: %s", rc ? err.msg : "accepted");
+    dd_trainer_free(t);
+    o.data = other, t = NULL;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    CHECK(rc && strstr(err.msg, real) && strstr(err.msg, real_other), "resume on another data folder refused naming both: %s",
+          rc ? err.msg : "accepted");
+    dd_trainer_free(t);
+    char slash[600];
+    snprintf(slash, sizeof slash, "%s/", rd); /* the same folder spelt otherwise */
+    o.data = slash, t = NULL;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    CHECK(!rc, "resume on the same folder spelt '%s': %s", slash, rc ? err.msg : "ok");
+    dd_trainer_free(t);
+    CHECK(write_pngs(rd, "z", 1, 64, 64), "a fifth image");
+    o.data = rd, t = NULL;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    CHECK(rc && strstr(err.msg, "3 training images") && strstr(err.msg, "has 4"),
+          "resume after the folder gained an image refused naming both counts: %s", rc ? err.msg : "accepted");
+    dd_trainer_free(t);
+    remove(ck), remove(log), remove(out);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     /* the CLI next to this program (BUILD/tests/test_trainer -> BUILD/diffad) */
@@ -946,5 +1016,6 @@ int main(int argc, char **argv) {
     test_bad_images();
     test_outputs();
     test_few_images();
+    test_resume_checks();
     return check_summary("test_trainer");
 }

@@ -27,6 +27,7 @@ struct dd_trainer {
     dd_trainer_opts o;
     char data[PATH_CAP], out[PATH_CAP], ckpt[PATH_CAP + 8], best[PATH_CAP + 8], log[PATH_CAP];
     char resume[PATH_CAP], init[PATH_CAP];
+    char data_real[PATH_CAP];  /* the data folder, canonical (realpath): recorded in checkpoints */
     dd_trainer_info info;
     dd_dataset *ds;
     int n_listed;           /* ds->n_train as listed; undecodable images (skip_bad) sit after ds->n_train */
@@ -326,6 +327,34 @@ done:
     return rc;
 }
 
+/* --resume: the checkpoint's batch, data folder and training-image count must be
+ * this run's, or the data stream would not continue the one it was trained on.
+ * Checkpoints written before these keys existed are not checked. */
+static int check_resume_matches(const dd_trainer *t, dd_error *err) {
+    const char *path = t->resume;
+    double v = 0;
+    int found, rc;
+    if ((rc = meta_number(path, "train_batch", &v, &found, err))) return rc;
+    if (found && (long)v != t->s.train.batch)
+        return dd_fail(err, DD_E_INVALID, "%s: the checkpoint was trained with batch %ld, this run has batch %d "
+                       "(--resume needs the checkpoint's batch)", path, (long)v, t->s.train.batch);
+    dd_model_config cfg;
+    char *d = NULL;
+    if ((rc = dd_model_file_config(path, &cfg, "train_data", &d, err))) return rc;
+    if (d && strcmp(d, t->data_real)) {
+        rc = dd_fail(err, DD_E_INVALID, "%s: the checkpoint was trained on data '%s', this run has '%s' "
+                     "(--resume needs the checkpoint's data folder)", path, d, t->data_real);
+        free(d);
+        return rc;
+    }
+    free(d);
+    if ((rc = meta_number(path, "train_images", &v, &found, err))) return rc;
+    if (found && (long)v != t->ntr)
+        return dd_fail(err, DD_E_INVALID, "%s: the checkpoint was trained on %ld training images, this run has %d "
+                       "in '%s' (the folder changed since?)", path, (long)v, t->ntr, t->data_real);
+    return DD_OK;
+}
+
 int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out, dd_error *err) {
     *out = NULL;
     if (!o->data || !o->data[0]) return dd_fail(err, DD_E_INVALID, "train: a data folder is required");
@@ -355,7 +384,10 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
 
     if ((rc = dd_dataset_open(t->data, &t->ds, err))) goto fail;
     t->n_listed = t->ds->n_train;
-    if ((rc = check_training_images(t, err))) goto fail;
+    char *real = realpath(t->data, NULL);
+    rc = copy_path(t->data_real, sizeof t->data_real, real ? real : t->data, "data", err);
+    free(real);
+    if (rc || (rc = check_training_images(t, err))) goto fail;
     if (to->val_fraction > 0 && t->ds->n_train < 2) {
         rc = dd_fail(err, DD_E_INVALID,
                      "%s: %d good training image%s: nothing can be held out to calibrate the thresholds "
@@ -378,7 +410,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
         if (!t->ema) { rc = dd_fail(err, DD_E_NOMEM, "train: out of memory for the EMA weights"); goto fail; }
     }
     if ((rc = check_space(t, err))) goto fail;
-    if (t->resume[0]) rc = start_from_checkpoint(t, err);
+    if (t->resume[0] && !(rc = check_resume_matches(t, err))) rc = start_from_checkpoint(t, err);
     else if (t->init[0]) rc = start_from_init(t, err);
     else dd_model_init_weights(t->m, to->seed);
     if (rc) goto fail;
@@ -491,12 +523,16 @@ static int validate(dd_trainer *t, long step, dd_val_metrics *vm, double *score,
 }
 
 static int save_checkpoint(dd_trainer *t, long step, double elapsed, dd_error *err) {
-    char sv[32], se[64], sh[32];
+    char sv[32], se[64], sh[32], sb[32], sn[32];
     snprintf(sv, sizeof sv, "%ld", step);
     snprintf(se, sizeof se, "%.3f", elapsed);
     snprintf(sh, sizeof sh, "%ld", t->horizon);
-    dd_kv kv[3] = {{"train_step", sv}, {"train_elapsed_s", se}, {"train_horizon", sh}};
-    dd_save_opts so = {NULL, 1, t->ema, kv, 3};
+    snprintf(sb, sizeof sb, "%d", t->s.train.batch);
+    snprintf(sn, sizeof sn, "%d", t->ntr);
+    /* batch, data folder and training-image count: what --resume must find again */
+    dd_kv kv[6] = {{"train_step", sv}, {"train_elapsed_s", se}, {"train_horizon", sh},
+                   {"train_batch", sb}, {"train_data", t->data_real}, {"train_images", sn}};
+    dd_save_opts so = {NULL, 1, t->ema, kv, 6};
     return dd_model_save_ex(t->m, t->ckpt, &so, err);
 }
 

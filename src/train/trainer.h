@@ -110,6 +110,8 @@ void dd_trainer_opts_init(dd_trainer_opts *o);
  *   and the model folder has room for the model file and, with checkpoint_every
  *   > 0, a checkpoint;
  * - with val_fraction > 0, at least 2 good images;
+ * - a resumed checkpoint's batch, data folder and training-image count (keys
+ *   train_batch, train_data, train_images) are this run's.
  * s is copied. */
 int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer **out,
                       dd_error *err);
