@@ -78,3 +78,9 @@ demo:
 
 clean:
 	rm -rf build build-san
+
+# make soak: tests/soak_predict.c scores 10,000 mixed images from 1, 2, 4 and 8 threads
+# (bit-identical scores, flat RSS); minutes long, so not part of `make test`. SOAK_N=... to change.
+.PHONY: soak
+soak: $(BUILD)/tests/soak_predict
+	$(BUILD)/tests/soak_predict
