@@ -42,6 +42,7 @@
 #include "diffad.h"
 #include "train/settings.h"
 #include "model/modelfile.h"
+#include "train/calibrate.h"
 #include "train/trainer.h"
 
 static char g_dir[256], g_cli[1024];
@@ -210,7 +211,7 @@ static void test_reference(void) {
     }
     CHECK(ok, "predict scored the held-out images");
     qsort(scores, nval, sizeof(float), cmp_float);
-    size_t qi = (size_t)ceil((1.0 - s.train.false_reject) * nval);
+    size_t qi = (size_t)ceil((1.0 - s.train.false_reject) * nval - 1e-6); /* float setting: see dd_calibrate_rank */
     float want = scores[qi > 0 ? qi - 1 : 0], lo = scores[(size_t)ceil(0.5 * nval) - 1];
     if (want <= lo) want = lo + 1e-6f;
     float it = 0, pt = 0;
@@ -620,7 +621,7 @@ static void test_tiles(void) {
     CHECK(ok && tiles_ok, "predict tiles the held-out images 3 x 3 at 160 px, maps at 640");
     if (ok) {
         qsort(scores, nval, sizeof(float), cmp_float);
-        size_t qi = (size_t)ceil((1.0 - s.train.false_reject) * nval);
+        size_t qi = (size_t)ceil((1.0 - s.train.false_reject) * nval - 1e-6); /* float setting: see dd_calibrate_rank */
         float want = scores[qi > 0 ? qi - 1 : 0], lo = scores[(size_t)ceil(0.5 * nval) - 1];
         if (want <= lo) want = lo + 1e-6f;
         float it = 0, pt = 0;
@@ -986,6 +987,17 @@ static void test_resume_checks(void) {
     remove(ck), remove(log), remove(out);
 }
 
+/* The calibration rank: float settings must not push an exact quantile up one rank. */
+static void test_calibrate_rank(void) {
+    float f = 0.01f;
+    CHECK(dd_calibrate_rank(100, 1.0 - f) == 99, "100 images at false_reject 0.01f: rank 99 (%zu)", dd_calibrate_rank(100, 1.0 - f));
+    CHECK(dd_calibrate_rank(1000, 1.0 - f) == 990, "1000 images: rank 990 (%zu)", dd_calibrate_rank(1000, 1.0 - f));
+    CHECK(dd_calibrate_rank(6, 1.0 - f) == 6, "6 images: the highest (%zu)", dd_calibrate_rank(6, 1.0 - f));
+    CHECK(dd_calibrate_rank(10, 0.5) == 5 && dd_calibrate_rank(11, 0.5) == 6 && dd_calibrate_rank(1, 0.5) == 1,
+          "medians: ranks 5 of 10, 6 of 11, 1 of 1");
+    CHECK(dd_calibrate_rank(5, 0.0) == 1 && dd_calibrate_rank(5, 1.0) == 5, "ends clamped to 1..n");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     /* the CLI next to this program (BUILD/tests/test_trainer -> BUILD/diffad) */
@@ -1003,6 +1015,7 @@ int main(int argc, char **argv) {
         perror("mkdtemp");
         return 1;
     }
+    test_calibrate_rank();
     test_schedule();
     test_settings();
     test_reference();

@@ -20,13 +20,17 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Value at quantile q (nearest rank, upper) of n sorted values. */
-static float quantile(const float *v, size_t n, double q) {
-    size_t i = (size_t)ceil(q * (double)n);
-    if (i > 0) i--;
-    if (i >= n) i = n - 1;
-    return v[i];
+size_t dd_calibrate_rank(size_t n, double q) {
+    /* q comes from float settings (1 - 0.01f is 0.99000000022...): without the tolerance,
+     * 100 images would give rank 100 (the highest score) instead of 99 */
+    double r = ceil(q * (double)n - 1e-6);
+    if (r < 1) r = 1;
+    if (r > (double)n) r = (double)n;
+    return (size_t)r;
 }
+
+/* Value at quantile q (nearest rank, upper) of n sorted values. */
+static float quantile(const float *v, size_t n, double q) { return v[dd_calibrate_rank(n, q) - 1]; }
 
 /* Prefix err's message with the image path (copied first: the message is the source). */
 static int with_path(dd_error *err, int rc, const char *path) {

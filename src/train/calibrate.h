@@ -17,4 +17,9 @@
 int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_dataset *ds,
                  const int *val, int n_val, float false_reject, int threads, dd_error *err);
 
+/* The 1-based nearest rank (upper) of quantile q among n sorted values: ceil(q * n), with a
+ * tolerance of 1e-6 for q computed from float settings, kept in 1..n. The image threshold is
+ * the value at dd_calibrate_rank(n, 1 - false_reject). */
+size_t dd_calibrate_rank(size_t n, double q);
+
 #endif

@@ -672,8 +672,7 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
         res->calibrated = 1;
         /* the rank dd_calibrate's quantile takes (calibrate.c): the highest held-out score
          * when n_val * false_reject < 1, so no rate below 1 / n_val could be set */
-        double rank = ceil((1.0 - to->false_reject) * (double)t->nval);
-        res->threshold_is_max = rank >= t->nval;
+        res->threshold_is_max = dd_calibrate_rank((size_t)t->nval, 1.0 - to->false_reject) >= (size_t)t->nval;
         res->image_threshold = cfg.image_threshold, res->pixel_threshold = cfg.pixel_threshold;
     }
     rc = dd_model_save_ex(m, t->out, &so, err);
