@@ -1,10 +1,11 @@
 /* tile_overlap.c — chooses the inference tile overlap by measurement, without the test set.
  *
- * usage: tile_overlap MODEL DATA [TEXTURE_DIR] [OVERLAPS] [THREADS]
+ * usage: tile_overlap MODEL DATA [TEXTURE_DIR] [OVERLAPS] [THREADS] [MAX_IMAGES]
  *   MODEL     a tiled model (tile_scale > 0) trained on DATA
  *   DATA      its category folder; the held-out good images are the trainer's split
  *             (val_fraction 0.1, seed 1: the defaults), never test/
  *   OVERLAPS  comma-separated list (default 0,0.25,0.5)
+ *   MAX_IMAGES  use the first N held-out images only (default all)
  * Each held-out image is brought to its working size, and two synthetic defects (the
  * training synthesiser at the working size, pasted into the whole image) are added per
  * image; every image is scored through the scorer (src/infer/scorer.h) at each overlap.
@@ -37,12 +38,13 @@ typedef struct sample {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: tile_overlap MODEL DATA [TEXTURE_DIR] [OVERLAPS] [THREADS]\n");
+        fprintf(stderr, "usage: tile_overlap MODEL DATA [TEXTURE_DIR] [OVERLAPS] [THREADS] [MAX_IMAGES]\n");
         return 2;
     }
     const char *tex = argc > 3 && strcmp(argv[3], "-") ? argv[3] : NULL;
     const char *ovs = argc > 4 ? argv[4] : "0,0.25,0.5";
     int threads = argc > 5 ? atoi(argv[5]) : 0;
+    int max_images = argc > 6 ? atoi(argv[6]) : 0;
     dd_error e = {0};
     dd_model *m = NULL;
     dd_dataset *ds = NULL;
@@ -52,6 +54,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "tile_overlap: %s\n", e.msg);
         return 2;
     }
+    if (max_images > 0 && nval > max_images) nval = max_images;
     if (!(m->cfg.tile_scale > 0)) {
         fprintf(stderr, "tile_overlap: %s fits whole images (tile_scale 0): nothing to tile\n", argv[1]);
         return 2;
