@@ -1,14 +1,15 @@
 #!/bin/sh
 # The built-in demo: train briefly on the bundled DeepPCB sample (data/sample/pcb,
 # MIT licence), test it with the field's metrics and an HTML report, and score a
-# few images with `diffad predict`. DEMO_MINUTES (default 4) sets the training budget
+# few images with `diffad predict`. DEMO_MINUTES (default 7, so the whole demo stays under 10 minutes on
+# a 2-core machine) sets the training budget
 # (wall clock; DEMO_STEPS, if set, trains that many steps instead).
 # usage: scripts/demo.sh [BUILD_DIR]   (results in demo-out/)
 set -eu
 BUILD=${1:-build}
 BIN="$BUILD/diffad"
 OUT=${DEMO_OUT:-demo-out}
-MINUTES=${DEMO_MINUTES:-4}
+MINUTES=${DEMO_MINUTES:-7}
 if [ -n "${DEMO_STEPS:-}" ]; then BUDGET="--steps $DEMO_STEPS"; WHAT="$DEMO_STEPS steps"
 else BUDGET="--minutes $MINUTES --steps 1000000000"; WHAT="$MINUTES minutes"; fi
 mkdir -p "$OUT"
