@@ -11,6 +11,9 @@
  *     diffad_result r;
  *     if (diffad_predict(ctx, &img, &r)) puts(diffad_error(ctx));
  *     else printf("score %.4f %s\n", r.score, r.is_ng ? "NG" : "OK");
+ *     for (int i = 0; i < r.n_regions; i++)   (defect regions, calibrated models)
+ *         printf("  box %d,%d %dx%d area %ld\n", r.regions[i].x, r.regions[i].y,
+ *                r.regions[i].width, r.regions[i].height, r.regions[i].area);
  *     diffad_free(ctx);
  *
  * Every function returns DIFFAD_OK (0) or an error code; the message is in
@@ -85,11 +88,41 @@ typedef struct diffad_image {
     int format;           /* DIFFAD_U8 or DIFFAD_F32 */
 } diffad_image;
 
+/* A defect region: one 8-connected group of anomaly-map pixels above the model's calibrated
+ * pixel threshold (map > pixel_threshold, the pixels of predict --save-mask), in the input
+ * image's own pixels. */
+typedef struct diffad_region {
+    int x, y, width, height; /* bounding box: top-left pixel (x right, y down) and size */
+    long area;               /* pixels in the region itself (not its box) */
+    float area_mm2;          /* area * mm_per_pixel^2; 0 when mm_per_pixel is 0 (unknown) */
+    float peak, mean;        /* highest and mean map value over the region's pixels */
+} diffad_region;
+
+/* How regions are reported and decided. A model file stores them (model keys min_area,
+ * max_regions, mm_per_pixel, docs/model-file.md); diffad_create takes the stored values and
+ * diffad_set_region_params overrides them for one context. */
+typedef struct diffad_region_params {
+    long min_area;      /* 0..DIFFAD_MAX_AREA pixels at the input size. 0 (default): every region
+                           counts and the decision is the score's alone. > 0: smaller regions
+                           (specks) are ignored — not reported, not counted — and an image is NG
+                           only if its score is over the threshold AND it has at least one
+                           region of min_area pixels or more */
+    int max_regions;    /* 0..DIFFAD_MAX_REGIONS regions reported per image, highest peak first
+                           (default 16); a reporting limit only, the decision sees every region */
+    float mm_per_pixel; /* 0..DIFFAD_MAX_MM_PER_PIXEL: the input pixel's size in mm; > 0 fills
+                           area_mm2 (default 0: unknown) */
+} diffad_region_params;
+
+#define DIFFAD_MAX_AREA (1L << 28)
+#define DIFFAD_MAX_REGIONS 1024
+#define DIFFAD_MAX_MM_PER_PIXEL 1000.0f
+
 typedef struct diffad_result {
     float score;          /* raw image score: mean of the top-k anomaly-map values */
     float normalized;     /* score mapped so that the threshold is 0.5 (0..1, clipped) */
     float threshold;      /* stored image threshold (0 if the model is not calibrated) */
-    int is_ng;            /* score > threshold (0 if not calibrated) */
+    int is_ng;            /* score > threshold and, when min_area > 0, regions_found > 0
+                             (0 if not calibrated); see diffad_region_params */
     int calibrated;
     int map_width, map_height;  /* the input image's own size */
     const float *map;     /* anomaly map [map_height * map_width] in [0,1] at the input size; owned by ctx */
@@ -102,6 +135,14 @@ typedef struct diffad_result {
     int tiles_x, tiles_y;
     const float *work_map; /* anomaly map [work_height * work_width] at the working size; owned by ctx */
     double ms_preprocess, ms_denoise, ms_segment, ms_postprocess;
+    /* Defect regions (calibrated models only; 0 and NULL otherwise): the regions of at least
+     * min_area pixels, sorted by peak descending (ties: the one whose first pixel in raster
+     * order comes first), at most max_regions of them. The array is owned by ctx and valid
+     * until the next call on it. regions_found counts them all (n_regions = min(regions_found,
+     * max_regions)). The time to find them is part of ms_postprocess. */
+    int n_regions;
+    const diffad_region *regions;
+    long regions_found;
 } diffad_result;
 
 typedef struct diffad_ctx diffad_ctx;
@@ -122,6 +163,13 @@ DIFFAD_API void diffad_model_size(const diffad_ctx *ctx, int *height, int *width
 DIFFAD_API size_t diffad_memory(const diffad_ctx *ctx);
 /* The stored image and pixel thresholds; returns 1 if the model is calibrated, else 0. */
 DIFFAD_API int diffad_thresholds(const diffad_ctx *ctx, float *image_threshold, float *pixel_threshold);
+/* The context's region settings: the model file's, unless set below. */
+DIFFAD_API int diffad_get_region_params(const diffad_ctx *ctx, diffad_region_params *rp);
+/* Override the region settings for this context's next predictions (read them with
+ * diffad_get_region_params, change what you need, set them back). A value out of range (a
+ * negative min_area, a NaN or negative mm_per_pixel, ...) is refused with DIFFAD_E_RANGE and a
+ * message naming the key; the settings are then unchanged. */
+DIFFAD_API int diffad_set_region_params(diffad_ctx *ctx, const diffad_region_params *rp);
 DIFFAD_API void diffad_free(diffad_ctx *ctx);
 
 #ifdef __cplusplus

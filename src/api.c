@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/status.h"
+#include "eval/regions.h"
 #include "infer/scorer.h"
 #include "model/modelfile.h"
 
@@ -26,6 +27,10 @@ static_assert((int)DD_E_IO == (int)DIFFAD_E_IO, "status codes: DD_E_IO != DIFFAD
 static_assert((int)DD_E_FORMAT == (int)DIFFAD_E_FORMAT, "status codes: DD_E_FORMAT != DIFFAD_E_FORMAT");
 static_assert((int)DD_E_BACKEND == (int)DIFFAD_E_BACKEND, "status codes: DD_E_BACKEND != DIFFAD_E_BACKEND");
 static_assert((int)DD_E_RANGE == (int)DIFFAD_E_RANGE, "status codes: DD_E_RANGE != DIFFAD_E_RANGE");
+/* the region keys' ranges are the model's (model/model.h) */
+static_assert(DIFFAD_MAX_AREA == DD_MAX_AREA, "DIFFAD_MAX_AREA != DD_MAX_AREA");
+static_assert(DIFFAD_MAX_REGIONS == DD_MAX_REGIONS, "DIFFAD_MAX_REGIONS != DD_MAX_REGIONS");
+static_assert((long)DIFFAD_MAX_MM_PER_PIXEL == (long)DD_MAX_MM_PER_PIXEL, "DIFFAD_MAX_MM_PER_PIXEL != DD_MAX_MM_PER_PIXEL");
 
 struct diffad_ctx {
     diffad_params params;
@@ -34,6 +39,11 @@ struct diffad_ctx {
     int h, w;
     float *staging;    /* [max source pixels * 3] float copy of the caller's pixels, grown once */
     size_t staging_cap;
+    diffad_region_params rp; /* the model's region keys, or diffad_set_region_params' */
+    dd_regions regions;      /* labelling buffers (calibrated models), grown with the largest map */
+    dd_region *found;        /* [region_cap] the regions of the last map */
+    diffad_region *out;      /* [region_cap] the same as the caller sees them */
+    int region_cap;          /* >= rp.max_regions, at least 1 */
     char err[512];
 };
 
@@ -50,6 +60,25 @@ static int set_err(diffad_ctx *c, int code, const char *fmt, ...) {
     va_end(ap);
     if (c->params.log) c->params.log(DIFFAD_LOG_ERROR, c->err, c->params.log_user);
     return code;
+}
+
+static int is_calibrated(const dd_model_config *cfg) { return cfg->score_hi > cfg->score_lo; }
+
+/* Check and take region settings; the output arrays grow to max_regions (never per image). */
+static int region_params(diffad_ctx *c, const diffad_region_params *rp, dd_error *err) {
+    int rc = dd_model_check_regions(rp->min_area, rp->max_regions, rp->mm_per_pixel, "", err);
+    if (rc) return rc;
+    int need = rp->max_regions > 1 ? rp->max_regions : 1;
+    if (need > c->region_cap) {
+        dd_region *f = realloc(c->found, (size_t)need * sizeof *f);
+        if (f) c->found = f;
+        diffad_region *o = realloc(c->out, (size_t)need * sizeof *o);
+        if (o) c->out = o;
+        if (!f || !o) return dd_fail(err, DD_E_NOMEM, "out of memory for %d regions", need);
+        c->region_cap = need;
+    }
+    c->rp = *rp;
+    return DD_OK;
 }
 
 void diffad_params_init(diffad_params *p) {
@@ -80,6 +109,14 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
         so.seed = c->params.seed;
         so.want_recon = !c->params.skip_recon;
         rc = dd_scorer_create(c->model, &so, &c->scorer, &err);
+    }
+    if (!rc) {
+        const dd_model_config *cfg = &c->model->cfg;
+        diffad_region_params rp = {cfg->min_area, cfg->max_regions, cfg->mm_per_pixel};
+        rc = region_params(c, &rp, &err);
+        /* a calibrated model's regions: buffers for a map of the model size now, so images of
+         * that size find their regions without growing anything */
+        if (!rc && is_calibrated(cfg)) rc = dd_regions_reserve(&c->regions, c->h, c->w, &err);
     }
     if (!rc && c->params.memory_budget && diffad_memory(c) > c->params.memory_budget)
         rc = dd_fail(&err, DD_E_NOMEM, "%s: the model needs %.1f MiB, over the budget of %.1f MiB", model_path,
@@ -114,6 +151,14 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
     return DIFFAD_OK;
 }
 
+/* Bytes of the region buffers after a map of h x w (none for an uncalibrated model, which
+ * finds no regions). */
+static size_t region_bytes(const diffad_ctx *c, int h, int w) {
+    size_t out = (size_t)c->region_cap * (sizeof *c->found + sizeof *c->out);
+    if (!is_calibrated(&c->model->cfg)) return out + dd_regions_bytes(&c->regions);
+    return out + dd_regions_bytes_for(&c->regions, h, w);
+}
+
 /* Caller's pixels -> float [0,1] RGB at source size (staging). */
 static int preprocess(diffad_ctx *c, const diffad_image *img) {
     if (!img || !img->data) return set_err(c, DIFFAD_E_INVALID, "predict: NULL image or pixel buffer");
@@ -136,7 +181,7 @@ static int preprocess(diffad_ctx *c, const diffad_image *img) {
     size_t n = (size_t)img->width * img->height * 3;
     /* buffers grow only when a larger source size first appears; the budget is checked first */
     size_t need = dd_model_memory(c->model) + dd_scorer_bytes_for(c->scorer, img->height, img->width) +
-                  (n > c->staging_cap ? n : c->staging_cap) * sizeof(float);
+                  (n > c->staging_cap ? n : c->staging_cap) * sizeof(float) + region_bytes(c, img->height, img->width);
     if (c->params.memory_budget && need > c->params.memory_budget)
         return set_err(c, DIFFAD_E_NOMEM, "predict: a %dx%d image needs %.1f MiB in all, over the memory budget of %.1f MiB",
                        img->width, img->height, need / 1048576.0, c->params.memory_budget / 1048576.0);
@@ -178,13 +223,31 @@ int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
     dd_score sc;
     if ((rc = dd_scorer_run(c->scorer, c->staging, img->height, img->width, &sc, &e)))
         return set_err(c, rc, "predict: %s", e.msg);
-    double t2 = now_ms();
     const dd_model_config *cfg = &c->model->cfg;
     res->score = (float)sc.score;
     res->threshold = cfg->image_threshold;
     res->pixel_threshold = cfg->pixel_threshold;
-    res->calibrated = cfg->score_hi > cfg->score_lo;
-    res->is_ng = res->calibrated && res->score > cfg->image_threshold;
+    res->calibrated = is_calibrated(cfg);
+    if (res->calibrated) {
+        /* the defect regions: map > pixel threshold, 8-connected, at the input size */
+        int n = 0;
+        long found = 0;
+        if ((rc = dd_regions_find(&c->regions, sc.map, sc.h, sc.w, cfg->pixel_threshold, c->rp.min_area, c->found,
+                                  c->rp.max_regions, &n, &found, &e)))
+            return set_err(c, rc, "predict: %s", e.msg);
+        double mm2 = (double)c->rp.mm_per_pixel * c->rp.mm_per_pixel;
+        for (int i = 0; i < n; i++) {
+            const dd_region *g = &c->found[i];
+            c->out[i] = (diffad_region){g->x, g->y, g->w, g->h, g->area, (float)(g->area * mm2), g->peak, g->mean};
+        }
+        res->n_regions = n;
+        res->regions = n ? c->out : NULL;
+        res->regions_found = found;
+    }
+    double t2 = now_ms();
+    /* NG: the score over the threshold and, with min_area > 0, a region of min_area pixels or
+     * more (smaller ones were left out above, so any region left is one) */
+    res->is_ng = res->calibrated && res->score > cfg->image_threshold && (c->rp.min_area <= 0 || res->regions_found > 0);
     if (res->calibrated) {
         float v = 0.5f * (res->score - cfg->score_lo) / (cfg->image_threshold - cfg->score_lo);
         res->normalized = v < 0 ? 0 : v > 1 ? 1 : v;
@@ -211,7 +274,8 @@ void diffad_model_size(const diffad_ctx *c, int *h, int *w) {
 
 size_t diffad_memory(const diffad_ctx *c) {
     if (!c || !c->model) return 0;
-    return dd_model_memory(c->model) + dd_scorer_memory(c->scorer) + c->staging_cap * sizeof(float);
+    return dd_model_memory(c->model) + dd_scorer_memory(c->scorer) + c->staging_cap * sizeof(float) +
+           dd_regions_bytes(&c->regions) + (size_t)c->region_cap * (sizeof *c->found + sizeof *c->out);
 }
 
 int diffad_thresholds(const diffad_ctx *c, float *image_threshold, float *pixel_threshold) {
@@ -222,8 +286,25 @@ int diffad_thresholds(const diffad_ctx *c, float *image_threshold, float *pixel_
     return cfg->score_hi > cfg->score_lo;
 }
 
+int diffad_get_region_params(const diffad_ctx *c, diffad_region_params *rp) {
+    if (!c || !rp) return DIFFAD_E_INVALID;
+    *rp = c->rp;
+    return DIFFAD_OK;
+}
+
+int diffad_set_region_params(diffad_ctx *c, const diffad_region_params *rp) {
+    if (!c) return DIFFAD_E_INVALID;
+    if (!rp) return set_err(c, DIFFAD_E_INVALID, "region params: NULL");
+    dd_error e = {0};
+    int rc = region_params(c, rp, &e);
+    return rc ? set_err(c, rc, "region params: %s", e.msg) : DIFFAD_OK;
+}
+
 void diffad_free(diffad_ctx *c) {
     if (!c) return;
+    dd_regions_free(&c->regions);
+    free(c->found);
+    free(c->out);
     dd_scorer_free(c->scorer);
     dd_model_free(c->model);
     free(c->staging);

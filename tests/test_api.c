@@ -9,7 +9,11 @@
  * (f) predict's pictures are at the input image's own size; (g) the CLI's
  *     hardening (issue 14): RFC 4180 scores.csv, valid UTF-8 JSON for any file name,
  *     a picture not saved keeps its score line, the --threads cap, an empty
- *     stdin list, FIFOs refused without blocking.
+ *     stdin list, FIFOs refused without blocking; (h) defect regions (issue 13): the
+ *     regions equal an independent flood fill of the returned map above the pixel threshold,
+ *     min_area / max_regions / mm_per_pixel from the model file or set per context, the
+ *     min_area decision rule, bad values refused naming the key, predict's JSON regions and
+ *     overlay boxes, and test's decision and regions columns equal to predict's.
  * Uses a tiny random model (32x32) saved to a temporary folder. */
 #include <errno.h>
 #include <libgen.h>
@@ -31,13 +35,15 @@
 #include "data/image.h"
 #include "model/model.h"
 #include "model/modelfile.h"
+#include "regions_ref.h"
 
 #define HW 32
 
 static char g_dir[256], g_model[512], g_root[960], g_cli[960];
 
-/* A tiny model with non-trivial outputs and stored thresholds. */
-static int make_model(const char *path, uint64_t seed) {
+/* A tiny model with non-trivial outputs and stored thresholds; tweak (may be NULL) changes
+ * the configuration before it is saved. */
+static int make_model_with(const char *path, uint64_t seed, void (*tweak)(dd_model_config *)) {
     dd_model_config c;
     dd_model_config_paper(&c, HW, HW);
     c.unet.base = 8, c.unet.levels = 2, c.unet.mult[0] = 1, c.unet.mult[1] = 2;
@@ -45,6 +51,7 @@ static int make_model(const char *path, uint64_t seed) {
     c.seg_width = 4;
     /* the tiny model scores the sample around 0.55..0.61: a threshold inside gives both decisions */
     c.image_threshold = 0.58f, c.pixel_threshold = 0.6f, c.score_lo = 0.3f, c.score_hi = 0.58f;
+    if (tweak) tweak(&c);
     dd_model *m = NULL;
     dd_error err = {0};
     if (dd_model_create(&c, 1, 0, 1, &m, &err)) {
@@ -71,6 +78,8 @@ static int make_model(const char *path, uint64_t seed) {
     dd_model_free(m);
     return rc;
 }
+
+static int make_model(const char *path, uint64_t seed) { return make_model_with(path, seed, NULL); }
 
 static diffad_ctx *open_ctx(int threads) {
     diffad_params p;
@@ -547,8 +556,8 @@ static void test_cli_csv_json(void) {
     int rows = 0, good = 0, bad = 0;
     while (fp && fgets(line, sizeof line, fp)) {
         int n = csv_split(line, fields, 8);
-        CHECK(n == 6, "scores.csv row has 6 RFC 4180 fields, got %d: %s", n, line);
-        if (n != 6 || rows++ == 0) continue;
+        CHECK(n == 7, "scores.csv row has 7 RFC 4180 fields, got %d: %s", n, line);
+        if (n != 7 || rows++ == 0) continue;
         size_t lp = strlen(fields[0]);
         if (!strcmp(fields[1], "0"))
             good += lp >= 9 && !strcmp(fields[0] + lp - 9, "g\"1,x.png") && !strcmp(fields[2], "good");
@@ -669,6 +678,405 @@ static void test_cli_inputs(void) {
     ERRTXT();
     CHECK(st == 2 && !out[0] && strstr(errtxt, "not a regular file"), "a FIFO model: exit %d (124: it hung), %s", st, errtxt);
 #undef ERRTXT
+}
+
+/* ---- (h) defect regions (issue 13) ---- */
+
+/* Found by test_regions_api for the CLI checks: an NG image with regions and its largest region. */
+static char g_ng_path[2048];
+static long g_ng_largest;
+static char g_stored_model[600];
+/* The tiny model with a pixel threshold of 0.55 (its maps reach 0.55..0.61 on the sample, so
+ * most images have a few regions; at 0.6 only one image has one). */
+static char g_reg_model[600];
+#define REG_PIXEL_THRESHOLD 0.55f
+static void tweak_regions(dd_model_config *c) { c->pixel_threshold = REG_PIXEL_THRESHOLD; }
+
+static diffad_ctx *open_model(const char *path) {
+    diffad_params p;
+    diffad_params_init(&p);
+    p.threads = 1;
+    diffad_ctx *c = NULL;
+    char msg[512];
+    if (diffad_create(path, &p, &c, msg, sizeof msg)) fprintf(stderr, "open_model: %s\n", msg);
+    return c;
+}
+
+/* Score a file (the CLI's path) into r; r's arrays belong to c. */
+static int predict_file(diffad_ctx *c, const char *path, diffad_result *r) {
+    dd_image im = {0};
+    dd_error e = {0};
+    if (dd_image_load_rgb(path, &im, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    diffad_image di = {im.data, im.w, im.h, 3, (size_t)im.w * 3 * sizeof(float), DIFFAD_F32};
+    int rc = diffad_predict(c, &di, r);
+    dd_image_free(&im);
+    return rc;
+}
+
+/* r's regions against the flood fill of r->map > r->pixel_threshold: the regions of min_area
+ * pixels or more, by peak, the first max_regions of them, every field bit for bit. */
+static int regions_match_map(const diffad_result *r, long min_area, int max_regions, float mm, char *why, size_t cap,
+                             long *largest) {
+    int H = r->map_height, W = r->map_width, capr = ((H + 1) / 2) * ((W + 1) / 2);
+    ref_region *ref = malloc((size_t)capr * sizeof *ref);
+    int m = ref ? ref_expected(r->map, H, W, r->pixel_threshold, min_area, ref, capr) : -1;
+    int want_n = m < max_regions ? m : max_regions, ok = 1;
+    snprintf(why, cap, "ok");
+    if (largest) *largest = 0;
+    for (int i = 0; largest && i < m; i++) *largest = ref[i].area > *largest ? ref[i].area : *largest;
+    if (m < 0) ok = 0, snprintf(why, cap, "reference failed");
+    else if (r->regions_found != m || r->n_regions != want_n || (want_n > 0) != (r->regions != NULL))
+        ok = 0, snprintf(why, cap, "found %ld listed %d (%s), expected %d and %d", r->regions_found, r->n_regions,
+                         r->regions ? "array" : "NULL", m, want_n);
+    for (int i = 0; ok && i < want_n; i++) {
+        const diffad_region *g = &r->regions[i];
+        const ref_region *e = &ref[i];
+        float mean = ref_mean(e), mm2 = (float)(e->area * ((double)mm * mm));
+        if (g->x != e->x0 || g->y != e->y0 || g->width != e->x1 - e->x0 + 1 || g->height != e->y1 - e->y0 + 1 ||
+            g->area != e->area || memcmp(&g->peak, &e->peak, 4) || memcmp(&g->mean, &mean, 4) || memcmp(&g->area_mm2, &mm2, 4))
+            ok = 0, snprintf(why, cap, "region %d: %d,%d %dx%d area %ld peak %.9g mean %.9g mm2 %g; expected %d,%d %dx%d area %ld "
+                             "peak %.9g mean %.9g mm2 %g", i, g->x, g->y, g->width, g->height, g->area, g->peak, g->mean,
+                             g->area_mm2, e->x0, e->y0, e->x1 - e->x0 + 1, e->y1 - e->y0 + 1, e->area, e->peak, mean, mm2);
+    }
+    free(ref);
+    return ok;
+}
+
+static long g_set_area = -1;
+static long g_rule_area; /* a min_area between the NG images' largest regions (0: none found) */
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+static void tweak_stored(dd_model_config *c) {
+    tweak_regions(c);
+    c->min_area = g_set_area, c->max_regions = 3, c->mm_per_pixel = 0.25f;
+}
+static void tweak_uncal(dd_model_config *c) { c->image_threshold = c->pixel_threshold = c->score_lo = c->score_hi = 0; }
+
+static void test_regions_api(void) {
+    snprintf(g_reg_model, sizeof g_reg_model, "%s/regions.safetensors", g_dir);
+    CHECK(make_model_with(g_reg_model, 1234, tweak_regions) == 0, "the regions model");
+    diffad_ctx *c = open_model(g_reg_model);
+    CHECK(c != NULL, "create");
+    if (!c) return;
+    diffad_region_params rp = {-9, -9, -9};
+    CHECK(diffad_get_region_params(c, &rp) == 0 && rp.min_area == 0 && rp.max_regions == 16 && rp.mm_per_pixel == 0,
+          "the paper defaults stored in the model: min_area %ld, max_regions %d, mm_per_pixel %g", rp.min_area, rp.max_regions,
+          rp.mm_per_pixel);
+    /* every sample test image: regions = the flood fill of the map above the pixel threshold;
+     * with min_area 0 the decision is the score's alone */
+    static const char *dirs[] = {"test/good", "test/defect"};
+    char path[2048], why[600], ok_path[2048] = "";
+    long total = 0;
+    int images = 0, all = 1, rule = 1, with_regions = 0;
+    float ng_score = 0;
+    long bigs[20];
+    int n_big = 0;
+    for (int d = 0; d < 2; d++) {
+        char dir[1400];
+        sample_path(dir, sizeof dir, dirs[d]);
+        for (int k = 0; k < 10; k++) {
+            static const char *good[] = {"00041200", "12100015", "12100065", "12100170", "12300109",
+                                         "12300219", "20085294", "44000030", "50600069", "90100038"};
+            static const char *bad[] = {"00041201", "12100016", "12100121", "12100171", "12300110",
+                                        "12300220", "20085295", "44000031", "50600070", "90100040"};
+            snprintf(path, sizeof path, "%s/%s.png", dir, d ? bad[k] : good[k]);
+            diffad_result r;
+            if (predict_file(c, path, &r)) {
+                CHECK(0, "predict %s: %s", path, diffad_error(c));
+                continue;
+            }
+            images++;
+            long big = 0;
+            if (!regions_match_map(&r, 0, 16, 0, why, sizeof why, &big)) {
+                all = 0;
+                CHECK(0, "%s: %s", path, why);
+            }
+            rule &= r.is_ng == (r.score > r.threshold);
+            total += r.regions_found;
+            with_regions += r.regions_found > 0;
+            if (r.is_ng && n_big < 20) bigs[n_big++] = big;
+            if (r.is_ng && r.regions_found > 0 && !g_ng_path[0]) snprintf(g_ng_path, sizeof g_ng_path, "%s", path), ng_score = r.score;
+            if (!r.is_ng && !ok_path[0]) snprintf(ok_path, sizeof ok_path, "%s", path);
+        }
+    }
+    CHECK(images == 20 && all, "the regions of %d sample images equal the flood fill of their maps", images);
+    CHECK(rule, "min_area 0: NG exactly when the score is over the threshold");
+    /* for test vs predict: a min_area that passes some NG images and not others, the median of
+     * their largest regions */
+    qsort(bigs, (size_t)n_big, sizeof *bigs, cmp_long);
+    if (n_big >= 2 && bigs[0] < bigs[n_big / 2]) g_rule_area = bigs[n_big / 2];
+    CHECK(total > 0 && with_regions >= 2, "the tiny model finds regions (%ld in %d images): the checks are not vacuous", total,
+          with_regions);
+    if (!g_ng_path[0] || !ok_path[0]) {
+        SKIP("no NG image with regions, or no OK image, among the samples: the min_area rule is not checked");
+        diffad_free(c);
+        return;
+    }
+
+    /* the NG image's largest region, with every region listed */
+    diffad_result r;
+    rp = (diffad_region_params){0, DIFFAD_MAX_REGIONS, 0};
+    CHECK(diffad_set_region_params(c, &rp) == 0, "max_regions %d: %s", DIFFAD_MAX_REGIONS, diffad_error(c));
+    CHECK(predict_file(c, g_ng_path, &r) == 0 && regions_match_map(&r, 0, DIFFAD_MAX_REGIONS, 0, why, sizeof why, NULL),
+          "every region listed: %s", why);
+    long largest = 0, found_all = r.regions_found;
+    for (int i = 0; i < r.n_regions; i++) largest = r.regions[i].area > largest ? r.regions[i].area : largest;
+    g_ng_largest = largest;
+    CHECK(largest > 0 && r.n_regions == found_all, "largest region %ld pixels of %ld regions", largest, found_all);
+
+    /* min_area = the largest area: still NG, only the regions that large remain */
+    rp.min_area = largest;
+    CHECK(diffad_set_region_params(c, &rp) == 0, "min_area %ld", largest);
+    CHECK(predict_file(c, g_ng_path, &r) == 0 && r.is_ng && r.regions_found >= 1 && r.score == ng_score &&
+              regions_match_map(&r, largest, DIFFAD_MAX_REGIONS, 0, why, sizeof why, NULL),
+          "min_area = largest (%ld): NG with %ld regions: %s", largest, r.regions_found, why);
+    /* one more pixel: no region counts, so the part passes although its score is over the threshold */
+    rp.min_area = largest + 1;
+    CHECK(diffad_set_region_params(c, &rp) == 0, "min_area %ld", largest + 1);
+    CHECK(predict_file(c, g_ng_path, &r) == 0 && !r.is_ng && r.score == ng_score && r.score > r.threshold &&
+              r.regions_found == 0 && r.n_regions == 0 && r.regions == NULL,
+          "min_area = largest + 1: OK (score %g > threshold %g, %ld regions)", r.score, r.threshold, r.regions_found);
+    /* the rule only narrows NG: an image under the threshold stays OK at min_area 1 */
+    rp.min_area = 1;
+    diffad_set_region_params(c, &rp);
+    CHECK(predict_file(c, ok_path, &r) == 0 && !r.is_ng, "an OK image stays OK with min_area 1");
+    CHECK(predict_file(c, g_ng_path, &r) == 0 && r.is_ng && r.regions_found == found_all,
+          "min_area 1 counts every region (%ld of %ld)", r.regions_found, found_all);
+
+    /* max_regions cuts the list, not the count; mm_per_pixel fills area_mm2 */
+    rp = (diffad_region_params){0, 2, 0.5f};
+    CHECK(diffad_set_region_params(c, &rp) == 0, "max_regions 2, mm_per_pixel 0.5");
+    CHECK(predict_file(c, g_ng_path, &r) == 0 && r.regions_found == found_all &&
+              regions_match_map(&r, 0, 2, 0.5f, why, sizeof why, NULL),
+          "max_regions 2: the first two by peak, area_mm2 = area * 0.25: %s", why);
+    /* the same image again: nothing grows */
+    size_t mem = diffad_memory(c);
+    const diffad_region *arr = r.regions;
+    CHECK(predict_file(c, g_ng_path, &r) == 0 && diffad_memory(c) == mem && r.regions == arr,
+          "a size seen before grows nothing (%zu -> %zu bytes)", mem, diffad_memory(c));
+
+    /* bad values: refused naming the key, the settings unchanged */
+    static const struct {
+        diffad_region_params p;
+        const char *key;
+    } bad[] = {{{-1, 16, 0}, "min_area"},      {{DIFFAD_MAX_AREA + 1, 16, 0}, "min_area"}, {{0, -1, 0}, "max_regions"},
+               {{0, DIFFAD_MAX_REGIONS + 1, 0}, "max_regions"}, {{0, 16, NAN}, "mm_per_pixel"},
+               {{0, 16, -0.5f}, "mm_per_pixel"}, {{0, 16, INFINITY}, "mm_per_pixel"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = diffad_set_region_params(c, &bad[i].p);
+        diffad_region_params now;
+        diffad_get_region_params(c, &now);
+        CHECK(rc == DIFFAD_E_RANGE && strstr(diffad_error(c), bad[i].key) && now.max_regions == 2 && now.mm_per_pixel == 0.5f &&
+                  now.min_area == 0,
+              "bad %s refused (code %d, '%s'), settings kept", bad[i].key, rc, diffad_error(c));
+    }
+    CHECK(diffad_set_region_params(c, NULL) == DIFFAD_E_INVALID && diffad_get_region_params(c, NULL) == DIFFAD_E_INVALID &&
+              diffad_get_region_params(NULL, &rp) == DIFFAD_E_INVALID,
+          "NULL arguments refused");
+    diffad_free(c);
+
+    /* the keys stored in the model file are the context's defaults */
+    g_set_area = largest + 1;
+    snprintf(g_stored_model, sizeof g_stored_model, "%s/stored.safetensors", g_dir);
+    CHECK(make_model_with(g_stored_model, 1234, tweak_stored) == 0, "model with stored region keys");
+    diffad_params p;
+    diffad_params_init(&p);
+    p.threads = 1;
+    char msg[512];
+    c = NULL;
+    CHECK(diffad_create(g_stored_model, &p, &c, msg, sizeof msg) == 0, "open: %s", msg);
+    if (c) {
+        CHECK(diffad_get_region_params(c, &rp) == 0 && rp.min_area == largest + 1 && rp.max_regions == 3 && rp.mm_per_pixel == 0.25f,
+              "stored: min_area %ld max_regions %d mm_per_pixel %g", rp.min_area, rp.max_regions, rp.mm_per_pixel);
+        CHECK(predict_file(c, g_ng_path, &r) == 0 && !r.is_ng && r.score == ng_score, "the stored min_area passes the part");
+        rp.min_area = 0;
+        diffad_set_region_params(c, &rp);
+        CHECK(predict_file(c, g_ng_path, &r) == 0 && r.is_ng && r.n_regions == (found_all < 3 ? found_all : 3) &&
+                  regions_match_map(&r, 0, 3, 0.25f, why, sizeof why, NULL),
+              "overridden to 0: NG, regions as stored (max 3, 0.25 mm): %s", why);
+        diffad_free(c);
+    }
+
+    /* an uncalibrated model has no pixel threshold: no regions */
+    char uncal[600];
+    snprintf(uncal, sizeof uncal, "%s/uncal.safetensors", g_dir);
+    CHECK(make_model_with(uncal, 1234, tweak_uncal) == 0, "uncalibrated model");
+    c = NULL;
+    CHECK(diffad_create(uncal, &p, &c, msg, sizeof msg) == 0, "open: %s", msg);
+    if (c) {
+        CHECK(predict_file(c, g_ng_path, &r) == 0 && !r.calibrated && !r.is_ng && r.n_regions == 0 && r.regions == NULL &&
+                  r.regions_found == 0,
+              "uncalibrated: no regions (%d)", r.n_regions);
+        diffad_free(c);
+    }
+}
+
+/* predict's JSON carries the regions the API returns; the overlay draws their boxes; bad
+ * values stop the CLI naming the key; test's decision and regions columns equal predict's. */
+static void test_cli_regions(void) {
+    if (access(g_cli, X_OK)) {
+        SKIP("%s not built", g_cli);
+        return;
+    }
+    if (!g_ng_path[0]) {
+        SKIP("no NG image with regions");
+        return;
+    }
+    static char out[1 << 16], cmd[8192];
+    diffad_ctx *c = open_model(g_reg_model);
+    diffad_region_params rp = {0, DIFFAD_MAX_REGIONS, 0.5f};
+    diffad_result r;
+    CHECK(c && diffad_set_region_params(c, &rp) == 0 && predict_file(c, g_ng_path, &r) == 0, "API reference");
+    if (!c) return;
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 --max_regions %d --mm_per_pixel 0.5 '%s' 2>/dev/null", g_cli,
+             g_reg_model, DIFFAD_MAX_REGIONS, g_ng_path);
+    int st = run_capture(cmd, out, sizeof out);
+    dd_json *j = NULL;
+    dd_error e = {0};
+    CHECK(st == 1 && count_lines(out) == 1 && dd_json_parse(out, strlen(out), "predict output", &j, &e) == DD_OK,
+          "predict with regions: exit %d, valid JSON (%s): %s", st, e.msg, out);
+    const dd_json *rg = dd_json_get(j, "regions"), *rf = dd_json_get(j, "regions_found");
+    CHECK(rg && rg->type == DD_JARR && rg->count == r.n_regions && rf && rf->type == DD_JNUM && rf->num == r.regions_found,
+          "\"regions\" lists the API's %d regions, \"regions_found\" %ld", r.n_regions, r.regions_found);
+    int i = 0, same = 1;
+    for (const dd_json *g = rg ? rg->child : NULL; g && i < r.n_regions; g = g->next, i++) {
+        const diffad_region *a = &r.regions[i];
+        const char *keys[] = {"x", "y", "w", "h", "area", "peak", "mean", "area_mm2"};
+        double want[] = {a->x, a->y, a->width, a->height, (double)a->area, a->peak, a->mean, a->area_mm2};
+        for (int k = 0; k < 8; k++) {
+            const dd_json *v = dd_json_get(g, keys[k]);
+            /* %.9g round-trips a float: the printed number read back as a float is the same float */
+            int eq = v && v->type == DD_JNUM && (k < 5 ? v->num == want[k] : (float)v->num == (float)want[k]);
+            if (!eq) CHECK(0, "region %d \"%s\": %s vs %.9g", i, keys[k], v ? "printed" : "missing", want[k]);
+            same &= eq;
+        }
+    }
+    CHECK(same && i == r.n_regions, "every region's fields as the API's (%d)", i);
+    dd_json_free(j);
+    /* without mm_per_pixel there is no area_mm2 */
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 '%s' 2>/dev/null", g_cli, g_reg_model, g_ng_path);
+    st = run_capture(cmd, out, sizeof out);
+    CHECK(st == 1 && strstr(out, "\"regions\":[{\"x\":") && !strstr(out, "area_mm2"), "no area_mm2 when mm_per_pixel is 0: %s", out);
+    /* min_area above the largest region: OK, an empty list, exit 0 */
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 --min_area %ld '%s' 2>/dev/null", g_cli, g_reg_model,
+             g_ng_largest + 1, g_ng_path);
+    st = run_capture(cmd, out, sizeof out);
+    CHECK(st == 0 && strstr(out, "\"decision\":\"OK\"") && strstr(out, "\"regions\":[],\"regions_found\":0"),
+          "--min_area %ld: OK, no regions, exit %d: %s", g_ng_largest + 1, st, out);
+    /* the model's stored min_area, and the option over it */
+    if (g_stored_model[0]) {
+        snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 '%s' 2>/dev/null", g_cli, g_stored_model, g_ng_path);
+        st = run_capture(cmd, out, sizeof out);
+        CHECK(st == 0 && strstr(out, "\"decision\":\"OK\"") && strstr(out, "\"regions\":[]"), "stored min_area: OK: %s", out);
+        snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 --min_area 0 '%s' 2>/dev/null", g_cli, g_stored_model,
+                 g_ng_path);
+        st = run_capture(cmd, out, sizeof out);
+        CHECK(st == 1 && strstr(out, "\"decision\":\"NG\"") && strstr(out, "\"area_mm2\":"),
+              "--min_area 0 over the stored value: NG, areas in mm2 (stored 0.25): %s", out);
+    }
+
+    /* the overlay: a 2-px magenta box on and around each region's bounding box */
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 --out '%s/boxes' --save-overlay '%s' >/dev/null 2>&1", g_cli,
+             g_reg_model, g_dir, g_ng_path);
+    st = system(cmd);
+    char stem[256], f[1400];
+    snprintf(stem, sizeof stem, "%s", strrchr(g_ng_path, '/') + 1);
+    *strrchr(stem, '.') = 0;
+    snprintf(f, sizeof f, "%s/boxes/%s_overlay.png", g_dir, stem);
+    int iw = 0, ih = 0, ic = 0;
+    unsigned char *px = stbi_load(f, &iw, &ih, &ic, 3);
+    CHECK(px && iw == r.map_width && ih == r.map_height, "overlay %s at the image's size", f);
+    if (px) {
+        rp = (diffad_region_params){0, 16, 0};
+        diffad_set_region_params(c, &rp);
+        predict_file(c, g_ng_path, &r);
+        int corners = 0, expected = 0;
+        for (int k = 0; k < r.n_regions; k++) {
+            const diffad_region *g = &r.regions[k];
+            /* the box's own corners (always inside the image) */
+            int xs[2] = {g->x, g->x + g->width - 1}, ys[2] = {g->y, g->y + g->height - 1};
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    const unsigned char *q = px + ((size_t)ys[b] * iw + xs[a]) * 3;
+                    expected++;
+                    corners += q[0] == 255 && q[1] == 0 && q[2] == 255;
+                }
+        }
+        long magenta = 0;
+        for (long k = 0; k < (long)iw * ih; k++) magenta += px[3 * k] == 255 && px[3 * k + 1] == 0 && px[3 * k + 2] == 255;
+        CHECK(expected > 0 && corners == expected && magenta >= 4 * r.n_regions, "box corners magenta: %d of %d (%ld magenta pixels)",
+              corners, expected, magenta);
+        stbi_image_free(px);
+    }
+    diffad_free(c);
+
+    /* bad values stop both commands naming the key, before anything is scored */
+    static const char *bad[][2] = {{"--min_area -5", "min_area"},         {"--mm_per_pixel nan", "mm_per_pixel"},
+                                   {"--mm_per_pixel -1", "mm_per_pixel"}, {"--max_regions 5000", "max_regions"},
+                                   {"--min_area 1.5", "min_area"}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 %s '%s' 2>&1 >/dev/null", g_cli, g_reg_model, bad[k][0], g_ng_path);
+        st = run_capture(cmd, out, sizeof out);
+        CHECK(st == 2 && strstr(out, bad[k][1]) && count_lines(out) == 1, "predict %s: exit %d, %s", bad[k][0], st, out);
+    }
+    char data[1100];
+    snprintf(data, sizeof data, "%s/data/sample/pcb", g_root);
+    snprintf(cmd, sizeof cmd, "'%s' test --model '%s' --data '%s' --out '%s/bad_out' --min_area -1 2>&1 >/dev/null", g_cli, g_reg_model,
+             data, g_dir);
+    st = run_capture(cmd, out, sizeof out);
+    CHECK(st == 2 && strstr(out, "min_area"), "test --min_area -1: exit %d, %s", st, out);
+
+    /* test and predict decide alike under the region rule: decision and regions columns, at a
+     * min_area that passes some NG images and keeps others NG */
+    if (!g_rule_area) {
+        SKIP("the NG samples' largest regions are all equal: no min_area separates them");
+        return;
+    }
+    long ma = g_rule_area;
+    snprintf(cmd, sizeof cmd, "'%s' test --model '%s' --data '%s' --out '%s/rule_out' --threads 1 --min_area %ld >/dev/null 2>&1",
+             g_cli, g_reg_model, data, g_dir, ma);
+    st = system(cmd);
+    CHECK(st == 0, "diffad test --min_area %ld: status %d", ma, st);
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 --min_area %ld '%s/test/good' '%s/test/defect' 2>/dev/null",
+             g_cli, g_reg_model, ma, data, data);
+    static char pout[1 << 16];
+    run_capture(cmd, pout, sizeof pout);
+    snprintf(f, sizeof f, "%s/rule_out/scores.csv", g_dir);
+    FILE *fp = fopen(f, "r");
+    char line[4096];
+    static char fields[8][512];
+    int rows = 0, agree = 0, header = 0, ng = 0, passed = 0;
+    while (fp && fgets(line, sizeof line, fp)) {
+        int n = csv_split(line, fields, 8);
+        if (!header++) {
+            CHECK(n == 7 && !strcmp(fields[6], "regions"), "scores.csv header ends with regions: %s", line);
+            continue;
+        }
+        CHECK(n == 7, "7 fields: %s", line);
+        if (n != 7) continue;
+        rows++;
+        ng += !strcmp(fields[5], "NG");
+        passed += !strcmp(fields[5], "OK") && strtof(fields[3], NULL) > 0.58f; /* over the threshold, passed by the rule */
+        /* predict's line for the same file */
+        char key[600];
+        snprintf(key, sizeof key, "\"path\":\"%s\"", fields[0]);
+        const char *pl = strstr(pout, key);
+        if (!pl) continue;
+        const char *eol = strchr(pl, '\n');
+        char want_dec[600], want_rf[600];
+        snprintf(want_dec, sizeof want_dec, "\"decision\":\"%s\"", fields[5]);
+        snprintf(want_rf, sizeof want_rf, "\"regions_found\":%s,", fields[6]);
+        const char *d = strstr(pl, want_dec), *q = strstr(pl, want_rf);
+        agree += d && q && eol && d < eol && q < eol;
+    }
+    if (fp) fclose(fp);
+    CHECK(rows == 20 && agree == rows, "test and predict agree on decision and regions for %d of %d images", agree, rows);
+    CHECK(ng > 0 && passed > 0, "--min_area %ld keeps %d images NG and passes %d over the score threshold", ma, ng, passed);
 }
 
 /* ---- (c) bad input ---- */
@@ -918,6 +1326,8 @@ int main(int argc, char **argv) {
         test_cli_csv_json();
         test_cli_save_error();
         test_cli_inputs();
+        test_regions_api();
+        test_cli_regions();
         test_threads();
         test_memory();
         test_log();

@@ -52,6 +52,30 @@ static void test_non_finite(void) {
     CHECK(rc && strstr(e.msg, "score_hi") && strstr(e.msg, "x.safetensors"), "stored NaN: %d '%s'", rc, e.msg);
     rc = dd_model_config_from_json(&m, "{\"pixel_threshold\":\"-Infinity\"}", "y", &e);
     CHECK(rc && strstr(e.msg, "pixel_threshold"), "stored -Infinity: %d '%s'", rc, e.msg);
+    /* the region keys (issue 13): bad values named with the key, good ones kept */
+    static const char *region_bad[][2] = {{"min_area", "-1"},     {"min_area", "2.5"},        {"min_area", "268435457"},
+                                          {"max_regions", "-1"},  {"max_regions", "1025"},    {"mm_per_pixel", "nan"},
+                                          {"mm_per_pixel", "-0.1"}, {"mm_per_pixel", "inf"}, {"mm_per_pixel", "1001"}};
+    for (size_t i = 0; i < sizeof region_bad / sizeof *region_bad; i++) {
+        char txt[128];
+        snprintf(txt, sizeof txt, "{\"%s\":\"%s\"}", region_bad[i][0], region_bad[i][1]);
+        rc = dd_model_config_from_json(&m, txt, "r.safetensors", &e);
+        CHECK(rc && strstr(e.msg, region_bad[i][0]) && strstr(e.msg, "r.safetensors"), "stored %s %s: %d '%s'", region_bad[i][0],
+              region_bad[i][1], rc, e.msg);
+        dd_settings rs = cpu();
+        rc = dd_settings_set(&rs, region_bad[i][0], region_bad[i][1], "command line", &e);
+        CHECK(rc && strstr(e.msg, region_bad[i][0]), "--%s %s: %d '%s'", region_bad[i][0], region_bad[i][1], rc, e.msg);
+    }
+    rc = dd_model_config_from_json(&m, "{\"min_area\":\"50\",\"max_regions\":\"0\",\"mm_per_pixel\":\"0.035\"}", "r", &e);
+    CHECK(rc == DD_OK && m.min_area == 50 && m.max_regions == 0 && m.mm_per_pixel == 0.035f && dd_model_config_check(&m, &e) == DD_OK,
+          "stored region keys read: %s", e.msg);
+    /* the model check refuses what the key table would (a config built in code) */
+    m.min_area = -3;
+    CHECK(dd_model_config_check(&m, &e) == DD_E_RANGE && strstr(e.msg, "min_area"), "check min_area: '%s'", e.msg);
+    m.min_area = 0, m.mm_per_pixel = NAN;
+    CHECK(dd_model_config_check(&m, &e) == DD_E_RANGE && strstr(e.msg, "mm_per_pixel"), "check mm_per_pixel: '%s'", e.msg);
+    m.mm_per_pixel = 0, m.max_regions = 5000;
+    CHECK(dd_model_config_check(&m, &e) == DD_E_RANGE && strstr(e.msg, "max_regions"), "check max_regions: '%s'", e.msg);
     /* and in a config file */
     dd_settings s = cpu();
     dd_json *j = NULL;
@@ -118,7 +142,8 @@ static void test_keys(void) {
 static void test_json(void) {
     dd_error e = {0};
     /* the stored model config: the text model files have carried so far, plus
-     * train_ts_min, train_tb_max, grey_noise, tile_scale and tile_overlap (added 2026-11-30) */
+     * train_ts_min, train_tb_max, grey_noise, tile_scale and tile_overlap (added 2026-11-30),
+     * and the region keys min_area, max_regions, mm_per_pixel (issue 13) */
     dd_settings s = cpu();
     char *j = dd_model_config_json(&s.model);
     const char *golden =
@@ -127,7 +152,8 @@ static void test_json(void) {
         "\"t_b\":\"400\",\"guide_w\":\"1\",\"train_ts_max\":\"299\",\"train_tb_min\":\"300\",\"train_ts_min\":\"0\",\"train_tb_max\":\"0\",\"grey_noise\":\"0\","
         "\"tile_scale\":\"0\",\"tile_overlap\":\"0.25\",\"lr_unet\":\"0.000500000024\",\"lr_seg\":\"0.00100000005\",\"clip_norm\":\"0\",\"focal_weight\":\"5\","
         "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"conv_algo\":\"auto\","
-        "\"image_threshold\":\"0\",\"pixel_threshold\":\"0\",\"score_lo\":\"0\",\"score_hi\":\"0\"}";
+        "\"image_threshold\":\"0\",\"pixel_threshold\":\"0\",\"score_lo\":\"0\",\"score_hi\":\"0\","
+        "\"min_area\":\"0\",\"max_regions\":\"16\",\"mm_per_pixel\":\"0\"}";
     CHECK(j && !strcmp(j, golden), "model JSON of the cpu profile:\n%s\nexpected\n%s", j ? j : "(null)", golden);
     free(j);
     {
@@ -137,7 +163,8 @@ static void test_json(void) {
         dd_model_config mc;
         memset(&mc, 0x55, sizeof mc);
         CHECK(dd_model_config_from_json(&mc, old, "old file", &e) == DD_OK && mc.train_ts_min == 0 &&
-                  mc.train_tb_max == 0 && mc.grey_noise == 0 && mc.train_ts_max == 299,
+                  mc.train_tb_max == 0 && mc.grey_noise == 0 && mc.train_ts_max == 299 && mc.min_area == 0 &&
+                  mc.max_regions == 16 && mc.mm_per_pixel == 0,
               "an old model config without train_ts_min/train_tb_max: %s", e.msg);
     }
 

@@ -33,8 +33,13 @@ static const char USAGE[] =
     "\n"
     "Prints one JSON line per image on stdout:\n"
     "  {\"path\":...,\"score\":...,\"normalized\":...,\"decision\":\"OK\"|\"NG\"|\"uncalibrated\",\n"
-    "   \"threshold\":...,\"ms\":{\"load\":...,\"preprocess\":...,\"denoise\":...,\"segment\":...,\n"
-    "   \"postprocess\":...,\"save\":...}}\n"
+    "   \"threshold\":...,\"regions\":[{\"x\":...,\"y\":...,\"w\":...,\"h\":...,\"area\":...,\"peak\":...,\n"
+    "   \"mean\":...[,\"area_mm2\":...]},...],\"regions_found\":N,\"ms\":{\"load\":...,\"preprocess\":...,\n"
+    "   \"denoise\":...,\"segment\":...,\"postprocess\":...,\"save\":...}}\n"
+    "regions: the 8-connected groups of map pixels above the model's pixel threshold\n"
+    "(calibrated models), in input pixels, highest peak first, at most max_regions;\n"
+    "regions_found counts them all. With min_area > 0 smaller regions are ignored and\n"
+    "an image is NG only if its score is over the threshold and a region is left.\n"
     "an image that cannot be scored gives {\"path\":...,\"error\":...} and a line on stderr;\n"
     "a scored image whose --save-* picture cannot be written keeps its line, with\n"
     "\"save_error\":... added, and a line on stderr. Non-finite numbers print as null.\n";
@@ -59,6 +64,7 @@ typedef struct run {
     int save;
     int h, w;                 /* model size */
     float pixel_threshold;
+    float mm_per_pixel;       /* > 0: regions carry area_mm2 */
     size_t cap;               /* pixels the buffers below hold */
     float *fimg, *tmp, *blur; /* [cap*3], [cap], [cap*2] */
     unsigned char *rgb;       /* [cap*3] */
@@ -109,6 +115,24 @@ static void image_error(run *r, const char *path, const char *msg) {
     r->n_err++;
 }
 
+/* The colour of the region boxes on the overlay: magenta, which the turbo heat map never shows. */
+static const unsigned char BOX_RGB[3] = {255, 0, 255};
+
+static void box_px(unsigned char *rgb, int H, int W, int x, int y) {
+    if (x < 0 || y < 0 || x >= W || y >= H) return;
+    memcpy(rgb + ((size_t)y * W + x) * 3, BOX_RGB, 3);
+}
+
+/* A 2-px rectangle around each region: on the edge of its bounding box and one pixel outside. */
+static void draw_boxes(unsigned char *rgb, int H, int W, const diffad_region *g, int n) {
+    for (int k = 0; k < n; k++)
+        for (int t = 0; t < 2; t++) {
+            int x0 = g[k].x - 1 + t, y0 = g[k].y - 1 + t, x1 = g[k].x + g[k].width - t, y1 = g[k].y + g[k].height - t;
+            for (int x = x0; x <= x1; x++) box_px(rgb, H, W, x, y0), box_px(rgb, H, W, x, y1);
+            for (int y = y0; y <= y1; y++) box_px(rgb, H, W, x0, y), box_px(rgb, H, W, x1, y);
+        }
+}
+
 /* The optional picture outputs of one scored image (im: the decoded file), all at the
  * image's own size, as the library returns the map. */
 static int save_outputs(run *r, const char *path, const dd_image *im, const diffad_result *res, dd_error *err) {
@@ -141,6 +165,7 @@ static int save_outputs(run *r, const char *path, const dd_image *im, const diff
         if (sigma > 100) sigma = 100;
         if ((rc = dd_gaussian_blur(res->map, r->blur, H, W, sigma, r->blur + hw, err))) return rc;
         dd_heat_overlay(r->rgb, r->blur, H, W, 0.5f, r->rgb);
+        draw_boxes(r->rgb, H, W, res->regions, res->n_regions);
         for (size_t i = 0; i < hw * 3; i++) r->fimg[i] = r->rgb[i] / 255.0f;
         snprintf(out, sizeof out, "%s/%s_overlay.png", r->outdir, stem);
         if ((rc = dd_write_png_rgb8(out, r->fimg, H, W, err))) return rc;
@@ -186,6 +211,21 @@ static void score_one(run *r, const char *path) {
     dd_json_write_number(stdout, res.normalized);
     printf(",\"decision\":\"%s\",\"threshold\":", decision);
     dd_json_write_number(stdout, res.threshold);
+    fputs(",\"regions\":[", stdout);
+    for (int i = 0; i < res.n_regions; i++) {
+        const diffad_region *g = &res.regions[i];
+        printf("%s{\"x\":%d,\"y\":%d,\"w\":%d,\"h\":%d,\"area\":%ld,\"peak\":", i ? "," : "", g->x, g->y, g->width,
+               g->height, g->area);
+        dd_json_write_number(stdout, g->peak);
+        fputs(",\"mean\":", stdout);
+        dd_json_write_number(stdout, g->mean);
+        if (r->mm_per_pixel > 0) {
+            fputs(",\"area_mm2\":", stdout);
+            dd_json_write_number(stdout, g->area_mm2);
+        }
+        fputc('}', stdout);
+    }
+    printf("],\"regions_found\":%ld", res.regions_found);
     printf(",\"ms\":{\"load\":%.3f,\"preprocess\":%.3f,\"denoise\":%.3f,\"segment\":%.3f,\"postprocess\":%.3f,"
            "\"save\":%.3f}",
            ms_load, res.ms_preprocess, res.ms_denoise, res.ms_segment, res.ms_postprocess, ms_save);
@@ -262,10 +302,25 @@ static void score_stdin(run *r) {
     free(line);
 }
 
+/* --min_area / --max_regions / --mm_per_pixel over the model's stored values; the library
+ * checks the ranges (the message names the key). */
+static int region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
+                          char *msg, size_t cap) {
+    diffad_region_params rp;
+    if (diffad_get_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
+    if (have_area) rp.min_area = given->min_area;
+    if (have_max) rp.max_regions = given->max_regions;
+    if (have_mm) rp.mm_per_pixel = given->mm_per_pixel;
+    if (diffad_set_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
+    return 0;
+}
+
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *outdir = NULL;
     int threads = 0, have_seed = 0, save = 0;
     unsigned long long seed = 0;
+    diffad_region_params rg = {0};
+    int have_area = 0, have_max = 0, have_mm = 0;
     const cli_opt opts[] = {
         {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
         {"out", "DIR", CLI_STR, &outdir, .help = "folder for the picture outputs below (default predict_out)"},
@@ -273,11 +328,19 @@ int cmd_predict(int argc, char **argv) {
          .help = "<stem>_map.png: raw anomaly map, 16-bit grey (value*65535), at the image's size"},
         {"save-overlay", NULL, CLI_FLAG, &save, .bits = SAVE_OVERLAY,
          .help = "<stem>_overlay.png: smoothed map over the image, fixed colour scale\n"
-                 "(0 always blue, 1 always red; never rescaled per image), at the image's size"},
+                 "(0 always blue, 1 always red; never rescaled per image), at the image's size;\n"
+                 "each listed region boxed by a 2-px magenta rectangle"},
         {"save-mask", NULL, CLI_FLAG, &save, .bits = SAVE_MASK,
          .help = "<stem>_mask.png: map > the model's pixel threshold (needs a\ncalibrated model), at the image's size"},
         {"save-recon", NULL, CLI_FLAG, &save, .bits = SAVE_RECON,
          .help = "<stem>_recon.png: the anomaly-free reconstruction, at the image's size"},
+        {"min_area", "PX", CLI_LONG, &rg.min_area, -1e15, 1e15, .given = &have_area,
+         .help = "regions under PX pixels (input size) are ignored, and an image is NG only\n"
+                 "with a region of PX or more (default: the model's min_area; 0 every region)"},
+        {"max_regions", "N", CLI_INT, &rg.max_regions, -1e9, 1e9, .given = &have_max,
+         .help = "regions listed per image, highest peak first (default: the model's, 16)"},
+        {"mm_per_pixel", "MM", CLI_FLOAT, &rg.mm_per_pixel, -1e30, 1e30, .given = &have_mm,
+         .help = "input pixel size in mm: regions also get area_mm2 (default: the model's; 0 unknown)"},
         {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
         {"seed", "S", CLI_U64, &seed, .given = &have_seed,
          .help = "noise seed of the denoiser passes (default: the library's)"},
@@ -318,6 +381,12 @@ int cmd_predict(int argc, char **argv) {
     float thr = 0;
     int calibrated = diffad_thresholds(r.ctx, &thr, &r.pixel_threshold);
     int rc = 0;
+    if (region_options(r.ctx, &rg, have_area, have_max, have_mm, msg, sizeof msg)) {
+        rc = fail(msg);
+        goto done;
+    }
+    diffad_get_region_params(r.ctx, &rg);
+    r.mm_per_pixel = rg.mm_per_pixel;
     if ((save & SAVE_MASK) && (!calibrated || !(r.pixel_threshold > 0))) {
         char m[700];
         snprintf(m, sizeof m, "%s: --save-mask needs a calibrated model (no pixel threshold stored; "
@@ -327,6 +396,9 @@ int cmd_predict(int argc, char **argv) {
     }
     fprintf(stderr, "diffad predict: %s: model %dx%d, %s, context memory %.1f MiB\n", model, r.h, r.w,
             calibrated ? "calibrated" : "uncalibrated (decision \"uncalibrated\", exit 0)", diffad_memory(r.ctx) / 1048576.0);
+    if (calibrated && rg.min_area > 0)
+        fprintf(stderr, "diffad predict: min_area %ld: an image is NG only with a region of %ld pixels or more\n", rg.min_area,
+                rg.min_area);
     if (!n_in && isatty(STDIN_FILENO)) fprintf(stderr, "diffad predict: reading image paths from stdin, one per line (Ctrl-D ends)\n");
     if (!n_in) score_stdin(&r);
     for (int i = 0; i < n_in; i++) {

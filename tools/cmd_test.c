@@ -20,7 +20,7 @@
 
 static const char USAGE[] =
     "usage: diffad test --model FILE --data DIR [--out DIR] [--report] [--pixel-res image|work]\n"
-    "                   [--threads N] [--seed S]\n"
+    "                   [--min_area PX] [--max_regions N] [--mm_per_pixel MM] [--threads N] [--seed S]\n"
     "\n"
     "Scores the test images of a category (MVTec layout: DIR/test/<type>/, masks in\n"
     "DIR/ground_truth/<type>/<stem>_mask.png) and writes metrics.json, metrics.csv,\n"
@@ -29,7 +29,10 @@ static const char USAGE[] =
     "per defect type. Pixel metrics compare the anomaly map with the ground truth at\n"
     "each image's own resolution (--pixel-res image, the default), or at the working\n"
     "resolution the networks saw (--pixel-res work: for a model that fits whole images\n"
-    "this is the model size, the protocol of published DiffusionAD numbers).\n";
+    "this is the model size, the protocol of published DiffusionAD numbers).\n"
+    "scores.csv: path,label,defect_type,score,normalized,decision,regions; the decision as\n"
+    "diffad predict decides (with min_area > 0: NG only with a region of min_area pixels),\n"
+    "regions the number of defect regions found (empty for an uncalibrated model).\n";
 
 static int fail(const char *m) {
     fprintf(stderr, "diffad test: %s\n", m);
@@ -118,12 +121,27 @@ static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *
     return dd_report_add(rep, &e, NULL, err);
 }
 
+/* --min_area / --max_regions / --mm_per_pixel over the model's stored values, as predict
+ * applies them; the library checks the ranges (the message names the key). */
+static int region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
+                          char *msg, size_t cap) {
+    diffad_region_params rp;
+    if (diffad_get_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
+    if (have_area) rp.min_area = given->min_area;
+    if (have_max) rp.max_regions = given->max_regions;
+    if (have_mm) rp.mm_per_pixel = given->mm_per_pixel;
+    if (diffad_set_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
+    return 0;
+}
+
 int cmd_test(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *outdir = "results";
     const char *pixel_res = "image";
     int report = 0, threads = 0;
     unsigned long long seed = 0;
     int have_seed = 0;
+    diffad_region_params rg = {0};
+    int have_area = 0, have_max = 0, have_mm = 0;
     const cli_opt opts[] = {
         {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
         {"data", "DIR", CLI_STR, &data, .help = "category folder in the MVTec layout (required)"},
@@ -133,6 +151,13 @@ int cmd_test(int argc, char **argv) {
         {"pixel-res", "image|work", CLI_STR, &pixel_res,
          .help = "resolution of the pixel metrics: image (the ground truth's own, default) or\n"
                  "work (the networks' working size; the model size for fit models)"},
+        {"min_area", "PX", CLI_LONG, &rg.min_area, -1e15, 1e15, .given = &have_area,
+         .help = "regions under PX pixels are ignored, and an image is NG only with a region\n"
+                 "of PX or more (default: the model's min_area; 0 every region)"},
+        {"max_regions", "N", CLI_INT, &rg.max_regions, -1e9, 1e9, .given = &have_max,
+         .help = "as predict's (default: the model's); scores.csv counts every region"},
+        {"mm_per_pixel", "MM", CLI_FLOAT, &rg.mm_per_pixel, -1e30, 1e30, .given = &have_mm,
+         .help = "as predict's (default: the model's); scores.csv has no areas"},
         {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
         {"seed", "S", CLI_U64, &seed, .given = &have_seed,
          .help = "noise seed of the denoiser passes (default: the library's)"},
@@ -172,6 +197,11 @@ int cmd_test(int argc, char **argv) {
         dd_dataset_free(ds);
         return fail(msg);
     }
+    if (region_options(ctx, &rg, have_area, have_max, have_mm, msg, sizeof msg)) {
+        diffad_free(ctx);
+        dd_dataset_free(ds);
+        return fail(msg);
+    }
     int h, w;
     diffad_model_size(ctx, &h, &w);
     dd_metrics_params mp;
@@ -196,7 +226,7 @@ int cmd_test(int argc, char **argv) {
         if (diffad_thresholds(ctx, &thr, &pthr)) rp.threshold = thr; /* the model's own OK/NG line */
         if ((rc = dd_report_new(&rp, &rep, &err))) goto done;
     }
-    dd_afile_printf(sc, "path,label,defect_type,score,normalized,decision\n");
+    dd_afile_printf(sc, "path,label,defect_type,score,normalized,decision,regions\n");
     fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d, pixel metrics at %s\n", data, ds->n_test,
             ds->n_test_defective, h, w, at_work ? "the working size" : "each image's own size");
     double t0 = cli_now();
@@ -214,7 +244,10 @@ int cmd_test(int argc, char **argv) {
         csv_field(sc, it->path, 1);
         dd_afile_printf(sc, ",%d,", it->label);
         csv_field(sc, it->label ? it->defect : "good", 0);
-        dd_afile_printf(sc, ",%.9g,%.9g,%s\n", r.score, r.normalized, r.calibrated ? (r.is_ng ? "NG" : "OK") : "uncalibrated");
+        /* the decision is diffad_predict's (the region rule included), as predict prints it */
+        dd_afile_printf(sc, ",%.9g,%.9g,%s,", r.score, r.normalized, r.calibrated ? (r.is_ng ? "NG" : "OK") : "uncalibrated");
+        if (r.calibrated) dd_afile_printf(sc, "%ld", r.regions_found);
+        dd_afile_printf(sc, "\n");
         if (rep && dd_report_wants(rep, it->label, r.score) && (rc = report_entry(rep, it, &r, h, w, &b, &err))) goto done;
         if ((i + 1) % 25 == 0 || i + 1 == ds->n_test)
             fprintf(stderr, "\r  %d/%d images, %.1f images/s   ", i + 1, ds->n_test, (i + 1) / (cli_now() - t0));

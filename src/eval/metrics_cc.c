@@ -1,53 +1,16 @@
-/* metrics_cc.c — 8-connected component labelling of ground-truth masks (AUPRO regions) and the
- * radix sorts used on pixel keys (see metrics_internal.h). */
+/* metrics_cc.c — the 8-connected regions of ground-truth masks (AUPRO; the labelling itself is
+ * dd_cc_label, eval/regions.h) and the radix sorts used on pixel keys (see metrics_internal.h). */
 #include "eval/metrics_internal.h"
+#include "eval/regions.h"
 
 #include <string.h>
 
-static int32_t find_root(int32_t *parent, int32_t i) {
-    while (parent[i] != i) {
-        parent[i] = parent[parent[i]]; /* path halving keeps the trees flat */
-        i = parent[i];
-    }
-    return i;
-}
-
-static void unite(int32_t *parent, int32_t a, int32_t b) {
-    a = find_root(parent, a);
-    b = find_root(parent, b);
-    /* The smaller index becomes the root, so roots are each component's first raster pixel. */
-    if (a < b) parent[b] = a;
-    else if (b < a) parent[a] = b;
-}
-
 long dd_label_regions(const float *mask, int H, int W, int32_t *parent, uint32_t *size) {
-    long n = (long)H * W, regions = 0;
-    /* Union-find in raster order: each defect pixel joins its already visited neighbours
-     * (left, up-left, up, up-right) — the four that 8-connectivity adds going forward. */
-    for (int y = 0; y < H; y++) {
-        for (int x = 0; x < W; x++) {
-            int32_t i = (int32_t)((long)y * W + x);
-            if (!(mask[i] > 0.5f)) {
-                parent[i] = -1;
-                continue;
-            }
-            parent[i] = i;
-            if (x > 0 && parent[i - 1] >= 0) unite(parent, i, i - 1);
-            if (y > 0) {
-                int32_t u = i - W;
-                if (x > 0 && parent[u - 1] >= 0) unite(parent, i, u - 1);
-                if (parent[u] >= 0) unite(parent, i, u);
-                if (x + 1 < W && parent[u + 1] >= 0) unite(parent, i, u + 1);
-            }
-        }
-    }
+    /* the one 8-connected labelling (eval/regions.h), at the masks' 0.5 */
+    long n = (long)H * W, regions = dd_cc_label(mask, H, W, 0.5f, parent);
     for (long i = 0; i < n; i++) size[i] = 0;
-    for (long i = 0; i < n; i++) {
-        if (parent[i] < 0) continue;
-        int32_t r = find_root(parent, (int32_t)i);
-        parent[i] = r;
-        if (size[r]++ == 0) regions++;
-    }
+    for (long i = 0; i < n; i++)
+        if (parent[i] >= 0) size[parent[i]]++;
     return regions;
 }
 

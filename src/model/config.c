@@ -140,6 +140,10 @@ static const dd_key KEYS[] = {
     NUM("pixel_threshold", DD_KEY_FLOAT, pixel_threshold, -1e30, 1e30, "calibrated pixel threshold (set by train)"),
     NUM("score_lo", DD_KEY_FLOAT, score_lo, -1e30, 1e30, "score normalisation: typical good score (set by train)"),
     NUM("score_hi", DD_KEY_FLOAT, score_hi, -1e30, 1e30, "score normalisation: maps to 1 (set by train)"),
+    NUM("min_area", DD_KEY_LONG, min_area, 0, DD_MAX_AREA,
+        "defect regions: smaller ones (pixels at the input size) are ignored, and an image is NG only with a region this large (0: every region counts)"),
+    NUM("max_regions", DD_KEY_INT, max_regions, 0, DD_MAX_REGIONS, "defect regions reported per image, highest peak first"),
+    NUM("mm_per_pixel", DD_KEY_FLOAT, mm_per_pixel, 0, DD_MAX_MM_PER_PIXEL, "input pixel size in mm: > 0 also reports region areas in mm^2 (0: unknown)"),
 };
 
 static const dd_key_table TABLE = {KEYS, (int)(sizeof KEYS / sizeof KEYS[0]), NULL};

@@ -27,6 +27,19 @@ void dd_model_config_paper(dd_model_config *c, int h, int w) {
     c->topk = 0;
     c->conv_algo = DD_CONV_AUTO;
     c->tile_scale = 0.0f, c->tile_overlap = 0.25f;
+    c->min_area = 0, c->max_regions = 16, c->mm_per_pixel = 0.0f;
+}
+
+int dd_model_check_regions(long min_area, int max_regions, float mm_per_pixel, const char *prefix, dd_error *err) {
+    if (min_area < 0 || min_area > DD_MAX_AREA)
+        return dd_fail(err, DD_E_RANGE, "%smin_area %ld out of range 0..%ld (pixels at the input size; 0: every region counts)",
+                       prefix, min_area, DD_MAX_AREA);
+    if (max_regions < 0 || max_regions > DD_MAX_REGIONS)
+        return dd_fail(err, DD_E_RANGE, "%smax_regions %d out of range 0..%d", prefix, max_regions, DD_MAX_REGIONS);
+    if (!(mm_per_pixel >= 0 && mm_per_pixel <= DD_MAX_MM_PER_PIXEL))
+        return dd_fail(err, DD_E_RANGE, "%smm_per_pixel %g out of range 0..%g (0: unknown; NaN and infinities refused)",
+                       prefix, (double)mm_per_pixel, DD_MAX_MM_PER_PIXEL);
+    return DD_OK;
 }
 
 int dd_model_config_check(const dd_model_config *c, dd_error *err) {
@@ -53,6 +66,7 @@ int dd_model_config_check(const dd_model_config *c, dd_error *err) {
         return dd_fail(err, DD_E_RANGE, "model: tile_overlap %g out of range 0..0.9", c->tile_overlap);
     if (c->topk < 0 || c->topk > c->unet.h * c->unet.w) return dd_fail(err, DD_E_RANGE, "model: topk %d out of range 0..H*W", c->topk);
     if (!(c->guide_w >= 0 && c->guide_w <= 10)) return dd_fail(err, DD_E_RANGE, "model: guidance weight w %g out of range 0..10", c->guide_w);
+    if ((rc = dd_model_check_regions(c->min_area, c->max_regions, c->mm_per_pixel, "model: ", err))) return rc;
     return DD_OK;
 }
 

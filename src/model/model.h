@@ -49,11 +49,23 @@ typedef struct dd_model_config {
     /* calibrated on good validation images (0 = not calibrated) */
     float image_threshold, pixel_threshold;
     float score_lo, score_hi; /* normalisation: (score - lo) / (hi - lo), threshold maps to 0.5 */
+    /* defect regions (8-connected groups of map pixels above pixel_threshold; eval/regions.h) */
+    long min_area;          /* pixels at the input size: smaller regions are ignored, and an image
+                               is NG only with one region this large (0: every region counts) */
+    int max_regions;        /* regions reported per image, largest peak first (16) */
+    float mm_per_pixel;     /* > 0: areas also in mm^2; 0 unknown */
 } dd_model_config;
+
+#define DD_MAX_AREA (1L << 28)     /* min_area range 0..DD_MAX_AREA (the largest image's pixels) */
+#define DD_MAX_REGIONS 1024        /* max_regions range 0..DD_MAX_REGIONS */
+#define DD_MAX_MM_PER_PIXEL 1000.0 /* mm_per_pixel range 0..DD_MAX_MM_PER_PIXEL */
 
 /* The paper's published configuration at h x w (docs/method.md §4-5). */
 void dd_model_config_paper(dd_model_config *c, int h, int w);
 int dd_model_config_check(const dd_model_config *c, dd_error *err);
+/* The region keys' ranges (part of dd_model_config_check; also the API's override check):
+ * DD_E_RANGE naming the key, the message starting with `prefix`. */
+int dd_model_check_regions(long min_area, int max_regions, float mm_per_pixel, const char *prefix, dd_error *err);
 /* Top-k for a map of h x w: cfg topk or round(50 * h * w / 65536), at least 1. */
 int dd_model_topk(const dd_model_config *c);
 
