@@ -4,6 +4,7 @@
 #   make san-test   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
 #   make bench      build the benchmarks in bench/
 #   make demo       the built-in sample end to end (see README)
+#   make install    header, libraries, CLI, pkg-config file, Python binding under PREFIX (below)
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
@@ -14,6 +15,9 @@ LDLIBS  += -ldnnl -lstb -lm -lpthread
 # (DIFFAD_API), so libdiffad.so exports diffad_* only (scripts/check_exports.sh).
 LIB_CFLAGS = -fvisibility=hidden
 LDFLAGS += -fopenmp
+# the library version (include/diffad.h) and its soname's major number
+VERSION    := $(shell sed -n 's/^\#define DIFFAD_VERSION "\(.*\)"/\1/p' include/diffad.h)
+SOVERSION  := $(firstword $(subst ., ,$(VERSION)))
 
 ifeq ($(SAN),1)
   BUILD  = build-san
@@ -44,8 +48,13 @@ $(BUILD)/libdiffad.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libdiffad.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# soname libdiffad.so.<major> (make install); the link of that name, made with the library,
+# lets programs linked in-tree (-Lbuild -ldiffad) find it, and its absence relinks a build
+# folder's libdiffad.so made before the soname
+$(BUILD)/libdiffad.so.$(SOVERSION): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libdiffad.so.$(SOVERSION) -o $(BUILD)/libdiffad.so $^ $(LDLIBS)
+	ln -sf libdiffad.so $@
+$(BUILD)/libdiffad.so: $(BUILD)/libdiffad.so.$(SOVERSION) ;
 
 $(BUILD)/diffad: $(TOOL_SRC) $(BUILD)/libdiffad.a $(LIB_HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libdiffad.a $(LDLIBS)
@@ -64,7 +73,8 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libdiffad.a
 
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh scripts/run_tests.sh $(TEST_BIN) \
-	  scripts/check_layers.sh scripts/test_check_layers.sh scripts/check_exports.sh
+	  scripts/check_layers.sh scripts/test_check_layers.sh scripts/check_exports.sh \
+	  tests/py/test_binding.py tests/test_install.sh
 
 # Under the sanitizers the paper-config forward (160 M parameters) is skipped: the
 # same code is checked at the small config, and the plain build runs it.
@@ -84,3 +94,30 @@ clean:
 .PHONY: soak
 soak: $(BUILD)/tests/soak_predict
 	$(BUILD)/tests/soak_predict
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: include/diffad.h, libdiffad.a, libdiffad.so
+# (libdiffad.so.VERSION, soname libdiffad.so.MAJOR), the diffad CLI, LIBDIR/pkgconfig/diffad.pc
+# (`pkg-config --cflags --libs diffad`; --static adds oneDNN, stb, OpenMP), and under
+# PREFIX/share/diffad the Python binding (python/diffad.py, told where the library is) and the
+# examples. tests/test_install.sh checks it from outside the tree. No uninstall target.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share/diffad
+.PHONY: install
+install: $(BUILD)/libdiffad.a $(BUILD)/libdiffad.so $(BUILD)/diffad
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(DATADIR)/python $(DESTDIR)$(DATADIR)/examples
+	install -m 644 include/diffad.h $(DESTDIR)$(INCLUDEDIR)/diffad.h
+	install -m 644 $(BUILD)/libdiffad.a $(DESTDIR)$(LIBDIR)/libdiffad.a
+	install -m 755 $(BUILD)/libdiffad.so $(DESTDIR)$(LIBDIR)/libdiffad.so.$(VERSION)
+	ln -sf libdiffad.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libdiffad.so.$(SOVERSION)
+	ln -sf libdiffad.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libdiffad.so
+	install -m 755 $(BUILD)/diffad $(DESTDIR)$(BINDIR)/diffad
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	  -e 's|@VERSION@|$(VERSION)|g' diffad.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/diffad.pc
+	sed 's|^_INSTALLED_LIB = None.*|_INSTALLED_LIB = "$(LIBDIR)/libdiffad.so.$(SOVERSION)"|' python/diffad.py \
+	  > $(DESTDIR)$(DATADIR)/python/diffad.py
+	install -m 644 examples/embed.c $(DESTDIR)$(DATADIR)/examples/embed.c
+	install -m 755 examples/embed.py $(DESTDIR)$(DATADIR)/examples/embed.py

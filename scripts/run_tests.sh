@@ -1,11 +1,14 @@
 #!/bin/sh
-# Runs each test program given as an argument, adds up their
+# Runs each test program given as an argument (*.py ones with $PYTHON), adds up their
 # "name: N passed, N failed, N skipped" lines and prints the total last.
 # Exit status: 0 only if every program exited 0.
 set -u
 pass=0; fail=0; skip=0; bad=0
 for t in "$@"; do
-  out=$("$t" 2>&1); rc=$?
+  case $t in
+    *.py) out=$("${PYTHON:-/usr/bin/python3}" "$t" 2>&1); rc=$? ;;  # Python tests: with $PYTHON
+    *) out=$("$t" 2>&1); rc=$? ;;
+  esac
   printf '%s\n' "$out" | grep -E '^(FAIL|SKIP)' | head -n 40
   line=$(printf '%s\n' "$out" | grep -E '^[A-Za-z0-9_]+: [0-9]+ passed, [0-9]+ failed' | tail -n 1)
   if [ -z "$line" ]; then
