@@ -60,6 +60,8 @@ KEYS = [
     ("train_ts_min", "int", 0, 3999),
     ("train_tb_max", "int", 0, 3999),
     ("grey_noise", "int", -1, 1),
+    ("tile_scale", "float", -1, 16),
+    ("tile_overlap", "float", 0, 0.9),
     ("lr_unet", "float", 0, 1),
     ("lr_seg", "float", 0, 1),
     ("clip_norm", "float", 0, 1e9),
@@ -73,6 +75,9 @@ KEYS = [
     ("pixel_threshold", "float", -1e30, 1e30),
     ("score_lo", "float", -1e30, 1e30),
     ("score_hi", "float", -1e30, 1e30),
+    ("min_area", "int", 0, 1 << 28),
+    ("max_regions", "int", 0, 1024),
+    ("mm_per_pixel", "float", 0, 1000),
 ]
 KEY_TYPE = {k: (t, lo, hi) for k, t, lo, hi in KEYS}
 ARCH_KEYS = ("base_channels", "channel_mult", "res_blocks", "attention", "seg_width")
@@ -82,9 +87,10 @@ def profile(name):
     """Defaults of src/model/config.c dd_settings_profile (model keys only)."""
     c = dict(size=(256, 256), base_channels=128, channel_mult=[1, 1, 2, 2, 4, 4], res_blocks=2,
              attention=[32, 16, 8], heads=4, groups=32, seg_width=64, T=1000, t_s=200, t_b=400,
-             guide_w=1.0, train_ts_max=299, train_tb_min=300, train_ts_min=0, train_tb_max=0, grey_noise=0, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
+             guide_w=1.0, train_ts_max=299, train_tb_min=300, train_ts_min=0, train_tb_max=0, grey_noise=0, tile_scale=0.0, tile_overlap=0.25, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
              focal_weight=5.0, focal_alpha=0.5, focal_gamma=4.0, smoothl1_beta=1.0, topk=0,
-             conv_algo="auto", image_threshold=0.0, pixel_threshold=0.0, score_lo=0.0, score_hi=0.0)
+             conv_algo="auto", image_threshold=0.0, pixel_threshold=0.0, score_lo=0.0, score_hi=0.0,
+             min_area=0, max_regions=16, mm_per_pixel=0.0)
     if name == "paper":
         return c
     if name == "cpu":
@@ -177,6 +183,9 @@ def check_config(c):
                            % (c["train_ts_max"], c["train_tb_min"], c["T"]))
     if not (0 <= c["train_ts_min"] <= c["train_ts_max"]):
         raise ConvertError("need 0 <= train_ts_min <= train_ts_max (%d, %d)" % (c["train_ts_min"], c["train_ts_max"]))
+    if not (c["tile_scale"] == 0 or 0 < c["tile_scale"] <= 16):
+        raise ConvertError("tile_scale %g: a model file needs 0 (fit) or a factor 0 < f <= 16 (-1, auto, is a "
+                           "training setting)" % c["tile_scale"])
     if c["train_tb_max"] and not (c["train_tb_min"] <= c["train_tb_max"] < c["T"]):
         raise ConvertError("need train_tb_min <= train_tb_max < T, or train_tb_max 0 for T-1 (%d, %d, T=%d)"
                            % (c["train_tb_min"], c["train_tb_max"], c["T"]))
