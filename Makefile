@@ -71,8 +71,8 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libdiffad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdiffad.a $(LDLIBS)
 
-test: all $(TEST_BIN)
-	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh scripts/run_tests.sh $(TEST_BIN) \
+test: all $(TEST_BIN) $(BUILD)/tests/fuzz_replay
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh scripts/run_tests.sh $(TEST_BIN) $(BUILD)/tests/fuzz_replay \
 	  scripts/check_layers.sh scripts/test_check_layers.sh scripts/check_exports.sh \
 	  tests/py/test_binding.py tests/test_install.sh
 
@@ -121,3 +121,25 @@ install: $(BUILD)/libdiffad.a $(BUILD)/libdiffad.so $(BUILD)/diffad
 	  > $(DESTDIR)$(DATADIR)/python/diffad.py
 	install -m 644 examples/embed.c $(DESTDIR)$(DATADIR)/examples/embed.c
 	install -m 755 examples/embed.py $(DESTDIR)$(DATADIR)/examples/embed.py
+
+# make fuzz: libFuzzer harnesses (issue 14) in $(BUILD)/fuzz/: fuzz_image (dd_image_decode),
+# fuzz_modelfile (the safetensors reader, through a temporary file), fuzz_json (dd_json_parse,
+# dd_model_config_from_json); the library compiled with clang, ASan and UBSan. Run e.g.
+#   $(BUILD)/fuzz/fuzz_json -max_total_time=240 tests/fuzz/corpus/json
+# `make test` replays the seed corpora tests/fuzz/corpus/* without libFuzzer (fuzz_replay).
+FUZZ_CC     ?= clang
+FUZZ_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -fopenmp -Iinclude -Isrc $(FUZZ_SAN)
+FUZZ_NAMES  := image modelfile json
+FUZZ_OBJ    := $(LIB_SRC:src/%.c=$(BUILD)/fuzz/obj/%.o)
+.PHONY: fuzz
+fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+$(BUILD)/fuzz/obj/%.o: src/%.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS) -fopenmp
+$(BUILD)/tests/fuzz_replay: tests/fuzz/replay_main.c $(FUZZ_NAMES:%=tests/fuzz/fuzz_%.c) $(BUILD)/libdiffad.a $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(foreach n,$(FUZZ_NAMES),$(CC) $(CFLAGS) -DLLVMFuzzerTestOneInput=fuzz_$(n)_one -c tests/fuzz/fuzz_$(n).c -o $(BUILD)/tests/fuzz_$(n).o &&) true
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay_main.c $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz_%.o) $(BUILD)/libdiffad.a $(LDLIBS)
