@@ -134,11 +134,16 @@ FUZZ_NAMES  := image modelfile json
 FUZZ_OBJ    := $(LIB_SRC:src/%.c=$(BUILD)/fuzz/obj/%.o)
 .PHONY: fuzz
 fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+.SECONDARY: $(FUZZ_OBJ) $(BUILD)/fuzz/stb_image_impl.o
 $(BUILD)/fuzz/obj/%.o: src/%.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS) -fopenmp
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) -fopenmp
+# fuzz_image also gets an instrumented stb_image (tests/fuzz/stb_image_impl.c)
+$(BUILD)/fuzz/fuzz_image: $(BUILD)/fuzz/stb_image_impl.o
+$(BUILD)/fuzz/stb_image_impl.o: tests/fuzz/stb_image_impl.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c $< -o $@
 $(BUILD)/tests/fuzz_replay: tests/fuzz/replay_main.c $(FUZZ_NAMES:%=tests/fuzz/fuzz_%.c) $(BUILD)/libdiffad.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(foreach n,$(FUZZ_NAMES),$(CC) $(CFLAGS) -DLLVMFuzzerTestOneInput=fuzz_$(n)_one -c tests/fuzz/fuzz_$(n).c -o $(BUILD)/tests/fuzz_$(n).o &&) true
