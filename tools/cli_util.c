@@ -41,3 +41,14 @@ double cli_peak_rss_mib(void) {
     fclose(f);
     return v;
 }
+
+int cli_region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
+                       char *msg, size_t cap) {
+    diffad_region_params rp;
+    if (diffad_get_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
+    if (have_area) rp.min_area = given->min_area;
+    if (have_max) rp.max_regions = given->max_regions;
+    if (have_mm) rp.mm_per_pixel = given->mm_per_pixel;
+    if (diffad_set_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
+    return 0;
+}

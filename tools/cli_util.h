@@ -16,5 +16,10 @@ double cli_now(void);
 void cli_fmt_duration(double seconds, char *buf, size_t cap);
 /* Peak resident memory of this process in MiB (VmHWM). */
 double cli_peak_rss_mib(void);
+/* --min_area / --max_regions / --mm_per_pixel over the model's stored values (only the options
+ * given, flagged by have_*), as predict and test apply them; the library checks the ranges and
+ * its message (copied to msg) names the key. Returns 0, or 1 with msg set. */
+int cli_region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
+                       char *msg, size_t cap);
 
 #endif

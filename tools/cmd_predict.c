@@ -302,19 +302,6 @@ static void score_stdin(run *r) {
     free(line);
 }
 
-/* --min_area / --max_regions / --mm_per_pixel over the model's stored values; the library
- * checks the ranges (the message names the key). */
-static int region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
-                          char *msg, size_t cap) {
-    diffad_region_params rp;
-    if (diffad_get_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
-    if (have_area) rp.min_area = given->min_area;
-    if (have_max) rp.max_regions = given->max_regions;
-    if (have_mm) rp.mm_per_pixel = given->mm_per_pixel;
-    if (diffad_set_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
-    return 0;
-}
-
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *outdir = NULL;
     int threads = 0, have_seed = 0, save = 0;
@@ -381,7 +368,7 @@ int cmd_predict(int argc, char **argv) {
     float thr = 0;
     int calibrated = diffad_thresholds(r.ctx, &thr, &r.pixel_threshold);
     int rc = 0;
-    if (region_options(r.ctx, &rg, have_area, have_max, have_mm, msg, sizeof msg)) {
+    if (cli_region_options(r.ctx, &rg, have_area, have_max, have_mm, msg, sizeof msg)) {
         rc = fail(msg);
         goto done;
     }

@@ -121,19 +121,6 @@ static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *
     return dd_report_add(rep, &e, NULL, err);
 }
 
-/* --min_area / --max_regions / --mm_per_pixel over the model's stored values, as predict
- * applies them; the library checks the ranges (the message names the key). */
-static int region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
-                          char *msg, size_t cap) {
-    diffad_region_params rp;
-    if (diffad_get_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
-    if (have_area) rp.min_area = given->min_area;
-    if (have_max) rp.max_regions = given->max_regions;
-    if (have_mm) rp.mm_per_pixel = given->mm_per_pixel;
-    if (diffad_set_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
-    return 0;
-}
-
 int cmd_test(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *outdir = "results";
     const char *pixel_res = "image";
@@ -197,7 +184,7 @@ int cmd_test(int argc, char **argv) {
         dd_dataset_free(ds);
         return fail(msg);
     }
-    if (region_options(ctx, &rg, have_area, have_max, have_mm, msg, sizeof msg)) {
+    if (cli_region_options(ctx, &rg, have_area, have_max, have_mm, msg, sizeof msg)) {
         diffad_free(ctx);
         dd_dataset_free(ds);
         return fail(msg);
