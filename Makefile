@@ -59,7 +59,7 @@ $(BUILD)/libdiffad.so: $(BUILD)/libdiffad.so.$(SOVERSION) ;
 $(BUILD)/diffad: $(TOOL_SRC) $(BUILD)/libdiffad.a $(LIB_HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libdiffad.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libdiffad.a
+$(BUILD)/tests/%: tests/%.c tests/check.h tests/live_model.h $(BUILD)/libdiffad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdiffad.a $(LDLIBS)
 

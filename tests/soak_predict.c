@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "live_model.h"
 #include "diffad.h"
 #include "model/model.h"
 #include "model/modelfile.h"
@@ -96,17 +97,7 @@ static int make_model(const char *path, float tile_scale) {
         return 1;
     }
     dd_model_init_weights(m, 1234);
-    int k = dd_params_find(&m->params, "unet.out.2.weight");
-    if (k >= 0) {
-        float *v = dd_params_value(&m->params, k);
-        for (size_t i = 0; i < m->params.items[k].numel; i++) v[i] = 0.02f * (float)((int)(i * 7919 % 13) - 6);
-    }
-    for (int i = 0; i < m->params.count; i++) {
-        const dd_param *t = &m->params.items[i];
-        if (t->ndim != 4 || strncmp(t->name, "seg.", 4)) continue;
-        float *v = dd_params_value(&m->params, i);
-        for (size_t j = 0; j < t->numel; j++) v[j] *= 2.5f;
-    }
+    live_model_weights(m, 2.5f);
     int rc = dd_model_save(m, path, 0, NULL, 0, &err);
     if (rc) fprintf(stderr, "make_model: %s\n", err.msg);
     dd_model_free(m);

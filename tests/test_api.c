@@ -30,6 +30,7 @@
 #include <stb/stb_image.h>
 
 #include "check.h"
+#include "live_model.h"
 #include "diffad.h"
 #include "core/json.h"
 #include "data/image.h"
@@ -59,20 +60,7 @@ static int make_model_with(const char *path, uint64_t seed, void (*tweak)(dd_mod
         return 1;
     }
     dd_model_init_weights(m, seed);
-    /* the denoiser's output layer is zero-initialised (predicts no noise): give it weights */
-    int k = dd_params_find(&m->params, "unet.out.2.weight");
-    if (k >= 0) {
-        float *v = dd_params_value(&m->params, k);
-        for (size_t i = 0; i < m->params.items[k].numel; i++) v[i] = 0.02f * (float)((int)(i * 7919 % 13) - 6);
-    }
-    /* PyTorch's default conv init shrinks the signal ~6x in variance per conv+ReLU, so
-     * the untrained segmentation net's map is flat; a gain of 2.5 keeps it alive */
-    for (int i = 0; i < m->params.count; i++) {
-        const dd_param *t = &m->params.items[i];
-        if (t->ndim != 4 || strncmp(t->name, "seg.", 4)) continue;
-        float *v = dd_params_value(&m->params, i);
-        for (size_t j = 0; j < t->numel; j++) v[j] *= 2.5f;
-    }
+    live_model_weights(m, 2.5f);
     int rc = dd_model_save(m, path, 0, NULL, 0, &err);
     if (rc) fprintf(stderr, "make_model: %s\n", err.msg);
     dd_model_free(m);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "live_model.h"
 #include "diffad.h"
 #include "data/image.h"
 #include "eval/metrics.h"
@@ -45,21 +46,6 @@ static void tiny_config(dd_model_config *c, int seg_width) {
     c->seg_width = seg_width;
 }
 
-/* An "untrained" model whose map is not flat (as in test_api): the denoiser's zero-initialised
- * output layer gets weights, and the segmentation convolutions a gain that keeps the signal. */
-static void liven(dd_model *m, float seg_gain) {
-    int k = dd_params_find(&m->params, "unet.out.2.weight");
-    if (k >= 0) {
-        float *v = dd_params_value(&m->params, k);
-        for (size_t i = 0; i < m->params.items[k].numel; i++) v[i] = 0.02f * (float)((int)(i * 7919 % 13) - 6);
-    }
-    for (int i = 0; i < m->params.count; i++) {
-        const dd_param *t = &m->params.items[i];
-        if (t->ndim != 4 || strncmp(t->name, "seg.", 4)) continue;
-        float *v = dd_params_value(&m->params, i);
-        for (size_t j = 0; j < t->numel; j++) v[j] *= seg_gain;
-    }
-}
 
 static int in_list(int x, const int *v, int n) {
     for (int i = 0; i < n; i++)
@@ -234,7 +220,7 @@ static void test_tiny(const dd_dataset *ds) {
           a.n_anomalous);
 
     /* (b) determinism with non-trivial outputs, and a second validator from the same inputs */
-    liven(tm, 2.5f);
+    live_model_weights(tm, 2.5f);
     rc = dd_validator_run(v, &tm->params, &a, &e) || dd_validator_run(v, &tm->params, &b, &e);
     CHECK(rc == 0, "run: %s", e.msg);
     CHECK(a.image_auroc == b.image_auroc && a.pixel_ap == b.pixel_ap && a.aupro == b.aupro,
@@ -278,7 +264,7 @@ static void test_tiny(const dd_dataset *ds) {
     dd_model_free(ref);
 
     /* other weights, other scores: the table really is copied on each run */
-    liven(tm, 1.5f);
+    live_model_weights(tm, 1.5f);
     rc = dd_validator_run(v, &tm->params, &b, &e);
     int changed = 0;
     for (int i = 0; i < n; i++) changed += dd_validator_score(v, i) != s1[i];

@@ -706,3 +706,13 @@ void dd_image_paste(float *dst, int dh, int dw, const float *src, int sh, int sw
         }
     }
 }
+
+void dd_scaled_size(int ih, int iw, float scale, int min_h, int min_w, int *oh, int *ow) {
+    if (!(scale > 0)) {
+        *oh = min_h, *ow = min_w;
+        return;
+    }
+    double sh = ih * (double)scale, sw = iw * (double)scale;
+    *oh = sh <= min_h ? min_h : (int)lround(sh);
+    *ow = sw <= min_w ? min_w : (int)lround(sw);
+}

@@ -62,6 +62,12 @@ int dd_image_decode(const void *buf, size_t len, const char *name, int channels,
 int dd_resize(const float *src, int sh, int sw, int c, float *dst, int dh, int dw,
               dd_error *err);
 
+/* Size of an ih x iw image resized by `scale` with each side at least min_h x min_w (a
+ * side that would come out smaller is stretched to the minimum): the working size of
+ * tiled models (docs/method.md §11), shared by training crops and inference tiles.
+ * scale <= 0 (fit) gives min_h x min_w. */
+void dd_scaled_size(int ih, int iw, float scale, int min_h, int min_w, int *oh, int *ow);
+
 /* Resize into a freshly allocated image. */
 int dd_image_resized(const dd_image *src, int h, int w, dd_image *out, dd_error *err);
 

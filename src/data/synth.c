@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,9 +293,7 @@ static int item_work_size(dd_synth *s, int item, int *wh, int *ww, dd_error *err
         int ih, iw, c;
         int rc = dd_image_info(s->ds->train[item].path, &ih, &iw, &c, err);
         if (rc) return rc;
-        double sh = ih * (double)s->cfg.work_scale, sw = iw * (double)s->cfg.work_scale;
-        kh = sh <= h ? h : (int)lround(sh);
-        kw = sw <= w ? w : (int)lround(sw);
+        dd_scaled_size(ih, iw, s->cfg.work_scale, h, w, &kh, &kw);
         pthread_mutex_lock(&s->mu);
         ce->wh = kh, ce->ww = kw;
         pthread_mutex_unlock(&s->mu);

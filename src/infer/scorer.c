@@ -43,14 +43,7 @@ void dd_scorer_opts_init(dd_scorer_opts *o) {
 }
 
 void dd_scorer_work_size(const dd_model_config *c, int ih, int iw, int *wh, int *ww) {
-    int h = c->unet.h, w = c->unet.w;
-    if (!(c->tile_scale > 0)) {
-        *wh = h, *ww = w;
-        return;
-    }
-    double sh = ih * (double)c->tile_scale, sw = iw * (double)c->tile_scale;
-    *wh = sh <= h ? h : (int)lround(sh);
-    *ww = sw <= w ? w : (int)lround(sw);
+    dd_scaled_size(ih, iw, c->tile_scale, c->unet.h, c->unet.w, wh, ww);
 }
 
 int dd_tile_positions(int len, int tile, float overlap, int *pos, int max) {
