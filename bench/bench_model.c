@@ -2,6 +2,7 @@
  * bench/run_model.sh and bench/run_peers.sh. The PyTorch half is bench/model_torch.py.
  *
  *   bench_model --config cpu|paper [--threads N] [--algo auto|direct|winograd]
+ *               [--precision auto|f32|bf16]
  *               [--warmup W] [--limit-gb G] MODE
  *   MODE: --infer REPS        batch-1 inference (dd_model_infer: 2 denoiser passes as one
  *                             batch of 2 + guided reconstruction + segmentation pass)
@@ -70,10 +71,12 @@ static void proc_mem(double *hwm_mb, double *rss_mb) {
 static const char *CFG = "cpu";
 static int THREADS = 2;
 static const char *ALGO = "auto"; /* the library default (DD_CONV_AUTO) */
+static const char *PREC = "auto"; /* asked; the record says what ran */
+static const char *PREC_RAN = "?";
 
 static void rec_head(const char *what, int batch) {
-    printf("{\"impl\":\"ours\",\"algo\":\"%s\",\"cfg\":\"%s\",\"threads\":%d,\"what\":\"%s\",\"batch\":%d", ALGO, CFG,
-           THREADS, what, batch);
+    printf("{\"impl\":\"ours\",\"algo\":\"%s\",\"precision\":\"%s\",\"cfg\":\"%s\",\"threads\":%d,\"what\":\"%s\",\"batch\":%d",
+           ALGO, PREC_RAN, CFG, THREADS, what, batch);
 }
 
 static void print_mem(const char *what, int batch, const dd_model *m) {
@@ -102,6 +105,7 @@ static void *xmalloc(size_t n) {
 static void usage(void) {
     fprintf(stderr,
             "usage: bench_model --config cpu|paper [--threads N] [--algo auto|direct|winograd] [--warmup W]\n"
+            "                   [--precision auto|f32|bf16]\n"
             "                   [--limit-gb G] (--infer REPS | --train REPS --batch B | --iter PASSES |\n"
             "                   --plan --batch B [--training] | --dump FILE)\n");
 }
@@ -116,6 +120,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--config") && v) CFG = v, i++;
         else if (!strcmp(a, "--threads") && v) THREADS = atoi(v), i++;
         else if (!strcmp(a, "--algo") && v) ALGO = v, i++;
+        else if (!strcmp(a, "--precision") && v) PREC = v, i++;
         else if (!strcmp(a, "--warmup") && v) warmup = atoi(v), i++;
         else if (!strcmp(a, "--batch") && v) batch = atoi(v), i++;
         else if (!strcmp(a, "--limit-gb") && v) limit_gb = atof(v), i++;
@@ -147,12 +152,14 @@ int main(int argc, char **argv) {
         usage();
         return 2;
     }
+    if (dd_model_config_set(&cfg, "precision", PREC, "--precision", &err)) return die("precision", &err);
     const int H = cfg.unet.h, W = cfg.unet.w;
     const size_t HW = (size_t)H * W;
 
     if (!strcmp(mode, "plan")) {
         dd_model *m;
         if (dd_model_create(&cfg, batch, training, THREADS, &m, &err)) return die("create", &err);
+        PREC_RAN = dd_precision_name(dd_model_precision(m));
         rec_head(training ? "plan_train" : "plan_infer", batch);
         printf(",\"model_mb\":%.1f,\"params_mb\":%.1f,\"arena_mb\":%.1f}\n", dd_model_memory(m) / 1048576.0,
                (training ? 4.0 : 1.0) * m->params.total * 4 / 1048576.0, m->arena.cap / 1048576.0);
@@ -163,6 +170,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "train")) {
         dd_model *m;
         if (dd_model_create(&cfg, batch, 1, THREADS, &m, &err)) return die("create (training)", &err);
+        PREC_RAN = dd_precision_name(dd_model_precision(m));
         hashfill_params(&m->params);
         float *img = xmalloc((size_t)batch * HW * 3 * sizeof(float));
         float *mask = xmalloc((size_t)batch * HW * sizeof(float));
@@ -196,6 +204,7 @@ int main(int argc, char **argv) {
 
     dd_model *m;
     if (dd_model_create(&cfg, 1, 0, THREADS, &m, &err)) return die("create (inference)", &err);
+    PREC_RAN = dd_precision_name(dd_model_precision(m));
     hashfill_params(&m->params);
     float *img = xmalloc(HW * 3 * sizeof(float));
     float *map = xmalloc(HW * sizeof(float));

@@ -56,6 +56,12 @@ enum {
 
 enum { DIFFAD_U8 = 0, DIFFAD_F32 = 1 }; /* pixel formats: 0..255 bytes or 0..1 floats */
 enum { DIFFAD_LOG_ERROR = 0, DIFFAD_LOG_WARN = 1, DIFFAD_LOG_INFO = 2 };
+/* Convolution arithmetic (diffad_params.precision): the model file's setting (new models:
+ * auto), auto (bf16 where the CPU has AVX512-BF16, else f32), f32, or bf16 (diffad_create
+ * fails on a CPU without the instructions). Scores in bf16 differ from f32 by about 1e-3
+ * (docs/method.md §12). */
+enum { DIFFAD_PRECISION_MODEL = 0, DIFFAD_PRECISION_AUTO = 1, DIFFAD_PRECISION_F32 = 2,
+       DIFFAD_PRECISION_BF16 = 3 };
 
 typedef struct diffad_params {
     int threads;          /* compute threads; 0 = all cores */
@@ -64,6 +70,7 @@ typedef struct diffad_params {
     void (*log)(int level, const char *message, void *user); /* may be NULL */
     void *log_user;
     int skip_recon;       /* 1: no reconstruction in the result (saves 24 MB per input megapixel) */
+    int precision;        /* DIFFAD_PRECISION_*; 0 = the model file's setting */
 } diffad_params;
 
 /* The caller's pixels, checked by diffad_predict before anything is read:
@@ -161,6 +168,8 @@ DIFFAD_API const char *diffad_error(const diffad_ctx *ctx);
 /* Model size and the bytes this context holds. */
 DIFFAD_API void diffad_model_size(const diffad_ctx *ctx, int *height, int *width);
 DIFFAD_API size_t diffad_memory(const diffad_ctx *ctx);
+/* The convolution arithmetic this context runs: "f32" or "bf16". */
+DIFFAD_API const char *diffad_precision(const diffad_ctx *ctx);
 /* The stored image and pixel thresholds; returns 1 if the model is calibrated, else 0. */
 DIFFAD_API int diffad_thresholds(const diffad_ctx *ctx, float *image_threshold, float *pixel_threshold);
 /* The context's region settings: the model file's, unless set below. */

@@ -65,7 +65,8 @@ class _Params(ctypes.Structure):
                 ("seed", ctypes.c_uint64),
                 ("log", _LOG_FN),
                 ("log_user", ctypes.c_void_p),
-                ("skip_recon", ctypes.c_int)]
+                ("skip_recon", ctypes.c_int),
+                ("precision", ctypes.c_int)]
 
 
 class _Image(ctypes.Structure):
@@ -152,6 +153,7 @@ def _declare(lib):
         "diffad_error": (c_char_p, [c_void_p]),
         "diffad_model_size": (None, [c_void_p, ip, ip]),
         "diffad_memory": (c_size_t, [c_void_p]),
+        "diffad_precision": (ctypes.c_char_p, [c_void_p]),
         "diffad_thresholds": (c_int, [c_void_p, fp, fp]),
         "diffad_free": (None, [c_void_p]),
         "diffad_get_region_params": (c_int, [c_void_p, ctypes.POINTER(_RegionParams)]),
@@ -266,10 +268,12 @@ class Model:
 
     threads: compute threads (0 = all cores); seed: noise seed of the denoiser passes
     (None = the library's default, the CLI's); memory_budget: bytes (0 = no limit);
-    skip_recon: leave the reconstruction out; log: optional callable(level, message),
+    skip_recon: leave the reconstruction out; precision: None (the model file's setting),
+    "auto", "f32" or "bf16" (convolution arithmetic); log: optional callable(level, message),
     level 0 error, 1 warn, 2 info; lib: path of libdiffad.so (see load_library)."""
 
-    def __init__(self, path, threads=0, seed=None, memory_budget=0, skip_recon=False, log=None, lib=None):
+    def __init__(self, path, threads=0, seed=None, memory_budget=0, skip_recon=False, log=None, lib=None,
+                 precision=None):
         self._ctx = None
         self._lock = threading.Lock()
         self._lib = load_library(lib)
@@ -280,6 +284,10 @@ class Model:
         if seed is not None:
             p.seed = int(seed) & 0xFFFFFFFFFFFFFFFF
         p.skip_recon = 1 if skip_recon else 0
+        precisions = {None: 0, "auto": 1, "f32": 2, "bf16": 3}
+        if precision not in precisions:
+            raise ValueError("precision must be None, 'auto', 'f32' or 'bf16', not %r" % (precision,))
+        p.precision = precisions[precision]
         self._log_fn = None  # kept alive as long as the context may call it
         if log is not None:
             def on_log(level, message, user, _cb=log):
@@ -348,6 +356,12 @@ class Model:
         """Bytes this context holds."""
         with self._lock:
             return int(self._lib.diffad_memory(self._live()))
+
+    @property
+    def precision(self):
+        """The convolution arithmetic this context runs: 'f32' or 'bf16'."""
+        with self._lock:
+            return self._lib.diffad_precision(self._live()).decode("ascii")
 
     def _region_api(self):
         if not hasattr(self._lib, "diffad_set_region_params"):

@@ -101,7 +101,11 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
     }
     if (p) c->params = *p;
     else diffad_params_init(&c->params);
-    int rc = dd_model_load(model_path, 1, 0, c->params.threads, &c->model, &err);
+    static const int to_dd[] = {-1, DD_PREC_AUTO, DD_PREC_F32, DD_PREC_BF16};
+    int prec = c->params.precision;
+    int rc = prec < 0 || prec > DIFFAD_PRECISION_BF16
+                 ? dd_fail(&err, DD_E_INVALID, "diffad_create: precision %d is not one of DIFFAD_PRECISION_*", prec)
+                 : dd_model_load_at(model_path, 1, 0, c->params.threads, to_dd[prec], &c->model, &err);
     if (!rc) {
         c->h = c->model->cfg.unet.h, c->w = c->model->cfg.unet.w;
         dd_scorer_opts so;
@@ -270,6 +274,10 @@ const char *diffad_error(const diffad_ctx *c) { return c ? c->err : "NULL contex
 void diffad_model_size(const diffad_ctx *c, int *h, int *w) {
     if (h) *h = c ? c->h : 0;
     if (w) *w = c ? c->w : 0;
+}
+
+const char *diffad_precision(const diffad_ctx *c) {
+    return c && c->model ? dd_precision_name(dd_model_precision(c->model)) : "f32";
 }
 
 size_t diffad_memory(const diffad_ctx *c) {

@@ -58,6 +58,7 @@ static void small_config(dd_model_config *c) {
     c->unet.attn[0] = 32;
     c->unet.heads = 2;
     c->seg_width = 4;
+    c->precision = DD_PREC_F32; /* the reference comparison is float32 (bf16: test_ops, test_trainer) */
     c->unet.groups = 8;
 }
 
@@ -241,6 +242,7 @@ static void test_paper(void) {
     if (rc) return;
     dd_model_config cfg;
     dd_model_config_paper(&cfg, 256, 256);
+    cfg.precision = DD_PREC_F32;
     dd_model *m;
     dd_error err = {0};
     rc = dd_model_create(&cfg, 1, 0, 2, &m, &err);

@@ -128,6 +128,117 @@ static void test_conv(dd_engine *eng, int n, int h, int w, int cin, int cout, in
     dd_conv_free(c);
 }
 
+/* ---- bf16 convolution ----
+ * With precision bf16 the primitives read src, weights and dy rounded to bfloat16
+ * (round to nearest even) and accumulate in float32. So (1) on inputs that are
+ * already bf16 values, every output equals the float32 convolution's within float32
+ * summation error (1e-5): this pins the rounding and the f32 accumulation; (2) on
+ * arbitrary inputs it stays within bf16's relative precision (2^-8; tolerance 2e-2,
+ * scale-aware like check_max_err) of float32; (3) the backward that converts dy once
+ * for both primitives equals the one that converts it per primitive, bit for bit. */
+static float to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static float max_rel(const float *a, const float *b, size_t n) {
+    float m = 0, s = 1e-30f;
+    for (size_t i = 0; i < n; i++) s = fabsf(b[i]) > s ? fabsf(b[i]) : s;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]) / s;
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+static void test_conv_bf16(dd_engine *f32eng, int n, int h, int w, int cin, int cout, int k, int stride) {
+    dd_error err = {0};
+    dd_engine *beng = NULL;
+    if (dd_engine_create(2, &beng, &err) || dd_engine_set_precision(beng, DD_PREC_BF16, &err)) {
+        CHECK(0, "bf16 engine: %s", err.msg);
+        dd_engine_free(beng);
+        return;
+    }
+    dd_conv_shape s = {n, h, w, cin, cout, k, stride, k / 2};
+    dd_conv *cb = NULL, *cf = NULL;
+    CHECK(dd_conv_create(beng, &s, DD_CONV_WINOGRAD, 1, &cb, &err) == 0, "bf16 conv create: %s", err.msg);
+    CHECK(dd_conv_create(f32eng, &s, DD_CONV_DIRECT, 1, &cf, &err) == 0, "f32 conv create: %s", err.msg);
+    if (!cb || !cf) goto out;
+    CHECK(dd_conv_is_bf16(cb) && !dd_conv_is_bf16(cf) && dd_conv_algo_used(cb) == DD_CONV_DIRECT,
+          "bf16 conv: made in bf16 (direct: oneDNN has no bf16 Winograd), impl %s", dd_conv_impl(cb));
+    int ho, wo;
+    dd_conv_out_hw(&s, &ho, &wo);
+    size_t nx = (size_t)n * h * w * cin, nw = (size_t)cout * cin * k * k, ny = (size_t)n * ho * wo * cout;
+    float *x = rnd(nx, 1), *wt = rnd(nw, 0.3f), *b = rnd(cout, 1), *g = rnd(ny, 1);
+    float *xr = malloc(nx * 4), *wr = malloc(nw * 4), *gr = malloc(ny * 4);
+    for (size_t i = 0; i < nx; i++) xr[i] = to_bf16(x[i]);
+    for (size_t i = 0; i < nw; i++) wr[i] = to_bf16(wt[i]);
+    for (size_t i = 0; i < ny; i++) gr[i] = to_bf16(g[i]);
+    float *yb = malloc(ny * 4), *yf = malloc(ny * 4), *yfr = malloc(ny * 4);
+    float *dxb = malloc(nx * 4), *dxf = malloc(nx * 4), *dxfr = malloc(nx * 4);
+    float *dwb = calloc(nw, 4), *dwf = calloc(nw, 4), *dwfr = calloc(nw, 4), *dw1 = calloc(nw, 4);
+    float *dbb = calloc(cout, 4), *dbf = calloc(cout, 4);
+    char what[128];
+    snprintf(what, sizeof what, "bf16 conv %dx%d s%d %d->%d on %dx%dx%d", k, k, stride, cin, cout, n, h, w);
+    CHECK(dd_conv_forward(cb, x, wt, b, yb, &err) == 0 && dd_conv_forward(cf, x, wt, b, yf, &err) == 0 &&
+          dd_conv_forward(cf, xr, wr, b, yfr, &err) == 0, "%s forward: %s", what, err.msg);
+    CHECK(dd_conv_backward(cb, x, wt, g, dxb, dwb, dbb, 0, &err) == 0 &&
+          dd_conv_backward(cf, x, wt, g, dxf, dwf, dbf, 0, &err) == 0 &&
+          dd_conv_backward(cf, xr, wr, gr, dxfr, dwfr, NULL, 0, &err) == 0, "%s backward: %s", what, err.msg);
+    float e;
+    CHECK((e = max_rel(yb, yfr, ny)) < 1e-5f, "%s forward = f32 on bf16-rounded inputs: %.3g", what, e);
+    CHECK((e = max_rel(dxb, dxfr, nx)) < 1e-5f, "%s backward-data = f32 on rounded w, dy: %.3g", what, e);
+    CHECK((e = max_rel(dwb, dwfr, nw)) < 1e-5f, "%s backward-weights = f32 on rounded x, dy: %.3g", what, e);
+    CHECK((e = max_rel(yb, yf, ny)) < 2e-2f, "%s forward vs f32: %.3g (bf16 precision 2^-8)", what, e);
+    CHECK((e = max_rel(dxb, dxf, nx)) < 2e-2f, "%s backward-data vs f32: %.3g", what, e);
+    CHECK((e = max_rel(dwb, dwf, nw)) < 2e-2f, "%s backward-weights vs f32: %.3g", what, e);
+    CHECK((e = max_rel(dbb, dbf, cout)) < 2e-2f, "%s bias gradient vs f32: %.3g", what, e);
+    /* dy converted once for both primitives == converted for backward-weights alone */
+    CHECK(dd_conv_backward(cb, x, wt, g, NULL, dw1, NULL, 0, &err) == 0, "%s: %s", what, err.msg);
+    CHECK(!memcmp(dw1, dwb, nw * 4), "%s: weight gradient with and without backward-data differ", what);
+    /* accumulate: dx += */
+    float *dxa = malloc(nx * 4);
+    memcpy(dxa, dxb, nx * 4);
+    CHECK(dd_conv_backward(cb, x, wt, g, dxa, NULL, NULL, 1, &err) == 0, "%s: %s", what, err.msg);
+    int acc_ok = 1;
+    for (size_t i = 0; i < nx; i++) acc_ok &= dxa[i] == dxb[i] + dxb[i];
+    CHECK(acc_ok, "%s: accumulated backward-data is 2x the single one", what);
+    free(dxa);
+    free(x), free(wt), free(b), free(g), free(xr), free(wr), free(gr), free(yb), free(yf), free(yfr);
+    free(dxb), free(dxf), free(dxfr), free(dwb), free(dwf), free(dwfr), free(dw1), free(dbb), free(dbf);
+out:
+    dd_conv_free(cb);
+    dd_conv_free(cf);
+    dd_engine_free(beng);
+}
+
+/* Precision resolution: auto follows the machine, bf16 without native bf16 is refused
+ * with a message naming the instructions and the alternatives, and the engine stays f32. */
+static void test_precision(dd_engine *eng) {
+    dd_error err = {0};
+    CHECK(dd_engine_precision(eng) == DD_PREC_F32, "a new engine is f32");
+    int has = dd_engine_has_bf16(eng);
+    dd_engine *e = NULL;
+    CHECK(dd_engine_create(1, &e, &err) == 0, "engine: %s", err.msg);
+    if (!e) return;
+    CHECK(dd_engine_set_precision(e, DD_PREC_AUTO, &err) == 0 &&
+              dd_engine_precision(e) == (has ? DD_PREC_BF16 : DD_PREC_F32),
+          "auto resolves to %s on this machine", has ? "bf16" : "f32");
+    CHECK(dd_engine_set_precision(e, DD_PREC_F32, &err) == 0 && dd_engine_precision(e) == DD_PREC_F32, "f32 on request");
+    int rc = dd_engine_set_precision(e, DD_PREC_BF16, &err);
+    if (has) CHECK(rc == 0 && dd_engine_precision(e) == DD_PREC_BF16, "bf16 on request: %s", err.msg);
+    else
+        CHECK(rc == DD_E_INVALID && strstr(err.msg, "AVX512-BF16") && strstr(err.msg, "auto or f32") &&
+                  dd_engine_precision(e) == DD_PREC_F32,
+              "bf16 without the instructions refused: '%s'", err.msg);
+    CHECK(dd_engine_set_precision(e, (dd_precision)7, &err) == DD_E_INVALID, "unknown precision refused");
+    CHECK(!strcmp(dd_precision_name(DD_PREC_BF16), "bf16") && !strcmp(dd_precision_name(DD_PREC_F32), "f32") &&
+              !strcmp(dd_precision_name(DD_PREC_AUTO), "auto"), "precision names");
+    dd_engine_free(e);
+}
+
 /* ---- GroupNorm ---- */
 typedef struct { float *x, *gamma, *beta, *y, *mean, *rstd; int n, hw, c, g, silu; } gn_ctx;
 static void gn_fwd(void *p) {
@@ -541,7 +652,7 @@ static void test_diffusion(void) {
 /* Every entry of dd_backend; the size check below fails when an entry is added to
  * backend.h and not here. */
 #define BACKEND_ENTRIES(X)                                                                 \
-    X(engine_create) X(engine_free) X(activate) X(scratch_bytes) X(commit_scratch)          \
+    X(engine_create) X(engine_free) X(activate) X(scratch_bytes) X(commit_scratch) X(has_bf16)\
     X(buf_alloc) X(buf_free) X(buf_zero) X(copy_h2d) X(copy_d2h) X(copy_d2d)               \
     X(conv_create) X(conv_free) X(conv_algo_used) X(conv_impl) X(conv_forward)             \
     X(conv_backward) X(sgemm) X(linear_forward) X(linear_backward) X(groupnorm_forward)    \
@@ -709,6 +820,15 @@ int main(void) {
     test_conv(eng, 2, 8, 6, 4, 6, 3, 2, DD_CONV_DIRECT);
     test_conv(eng, 1, 5, 5, 7, 3, 1, 1, DD_CONV_DIRECT);
     test_conv(eng, 2, 8, 8, 16, 16, 3, 1, DD_CONV_WINOGRAD);
+    test_precision(eng);
+    if (dd_engine_has_bf16(eng)) {
+        test_conv_bf16(eng, 2, 7, 6, 5, 8, 3, 1);
+        test_conv_bf16(eng, 2, 8, 6, 4, 6, 3, 2);
+        test_conv_bf16(eng, 1, 5, 5, 7, 3, 1, 1);
+        test_conv_bf16(eng, 2, 16, 16, 32, 64, 3, 1);
+    } else {
+        printf("test_ops: skipped the bf16 convolution checks: this CPU has no AVX512-BF16\n");
+    }
     test_groupnorm(0);
     test_groupnorm(1);
     test_batchnorm();

@@ -143,7 +143,7 @@ static void test_json(void) {
     dd_error e = {0};
     /* the stored model config: the text model files have carried so far, plus
      * train_ts_min, train_tb_max, grey_noise, tile_scale and tile_overlap (added 2026-11-30),
-     * and the region keys min_area, max_regions, mm_per_pixel (issue 13) */
+     * the region keys min_area, max_regions, mm_per_pixel (issue 13), and precision (issue 12) */
     dd_settings s = cpu();
     char *j = dd_model_config_json(&s.model);
     const char *golden =
@@ -151,7 +151,7 @@ static void test_json(void) {
         "\"attention\":\"16\",\"heads\":\"4\",\"groups\":\"32\",\"seg_width\":\"16\",\"T\":\"1000\",\"t_s\":\"200\","
         "\"t_b\":\"400\",\"guide_w\":\"1\",\"train_ts_max\":\"299\",\"train_tb_min\":\"300\",\"train_ts_min\":\"0\",\"train_tb_max\":\"0\",\"grey_noise\":\"0\","
         "\"tile_scale\":\"0\",\"tile_overlap\":\"0.25\",\"lr_unet\":\"0.000500000024\",\"lr_seg\":\"0.00100000005\",\"clip_norm\":\"0\",\"focal_weight\":\"5\","
-        "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"conv_algo\":\"auto\","
+        "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"conv_algo\":\"auto\",\"precision\":\"auto\","
         "\"image_threshold\":\"0\",\"pixel_threshold\":\"0\",\"score_lo\":\"0\",\"score_hi\":\"0\","
         "\"min_area\":\"0\",\"max_regions\":\"16\",\"mm_per_pixel\":\"0\"}";
     CHECK(j && !strcmp(j, golden), "model JSON of the cpu profile:\n%s\nexpected\n%s", j ? j : "(null)", golden);
@@ -164,8 +164,9 @@ static void test_json(void) {
         memset(&mc, 0x55, sizeof mc);
         CHECK(dd_model_config_from_json(&mc, old, "old file", &e) == DD_OK && mc.train_ts_min == 0 &&
                   mc.train_tb_max == 0 && mc.grey_noise == 0 && mc.train_ts_max == 299 && mc.min_area == 0 &&
-                  mc.max_regions == 16 && mc.mm_per_pixel == 0,
-              "an old model config without train_ts_min/train_tb_max: %s", e.msg);
+                  mc.max_regions == 16 && mc.mm_per_pixel == 0 && mc.precision == DD_PREC_F32,
+              "an old model config without train_ts_min/train_tb_max (and without precision: f32, as it was calibrated): %s",
+              e.msg);
     }
 
     /* round trip of awkward values: every float bit, lists, enum */

@@ -52,3 +52,5 @@ int cli_region_options(diffad_ctx *ctx, const diffad_region_params *given, int h
     if (diffad_set_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
     return 0;
 }
+
+const char *const cli_precision_names[] = {"model", "auto", "f32", "bf16", NULL};

@@ -22,4 +22,10 @@ double cli_peak_rss_mib(void);
 int cli_region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
                        char *msg, size_t cap);
 
+/* The values of predict's and test's --precision, indexed by DIFFAD_PRECISION_*, and its help. */
+extern const char *const cli_precision_names[];
+#define CLI_PRECISION_HELP                                                                    \
+    "convolution arithmetic: model (the file's setting, default), auto (bf16 where\n"          \
+    "the CPU has AVX512-BF16), f32, or bf16 (exit 2 without the instructions)"
+
 #endif

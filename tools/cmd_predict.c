@@ -304,7 +304,7 @@ static void score_stdin(run *r) {
 
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *outdir = NULL;
-    int threads = 0, have_seed = 0, save = 0;
+    int threads = 0, have_seed = 0, save = 0, precision = DIFFAD_PRECISION_MODEL;
     unsigned long long seed = 0;
     diffad_region_params rg = {0};
     int have_area = 0, have_max = 0, have_mm = 0;
@@ -331,6 +331,7 @@ int cmd_predict(int argc, char **argv) {
         {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
         {"seed", "S", CLI_U64, &seed, .given = &have_seed,
          .help = "noise seed of the denoiser passes (default: the library's)"},
+        {"precision", "P", CLI_CHOICE, &precision, .choices = cli_precision_names, .help = CLI_PRECISION_HELP},
     };
     const cli_spec spec = {"predict", USAGE, opts, (int)(sizeof opts / sizeof *opts), "INPUT", EPILOG,
                            NULL, NULL, NULL};
@@ -356,6 +357,7 @@ int cmd_predict(int argc, char **argv) {
     diffad_params p;
     diffad_params_init(&p);
     p.threads = cli_cap_threads("predict", threads, stderr);
+    p.precision = precision;
     if (have_seed) p.seed = seed;
     run r = {0};
     r.outdir = outdir, r.save = save;
@@ -381,8 +383,9 @@ int cmd_predict(int argc, char **argv) {
         rc = fail(m);
         goto done;
     }
-    fprintf(stderr, "diffad predict: %s: model %dx%d, %s, context memory %.1f MiB\n", model, r.h, r.w,
-            calibrated ? "calibrated" : "uncalibrated (decision \"uncalibrated\", exit 0)", diffad_memory(r.ctx) / 1048576.0);
+    fprintf(stderr, "diffad predict: %s: model %dx%d, %s, %s convolutions, context memory %.1f MiB\n", model, r.h, r.w,
+            calibrated ? "calibrated" : "uncalibrated (decision \"uncalibrated\", exit 0)", diffad_precision(r.ctx),
+            diffad_memory(r.ctx) / 1048576.0);
     if (calibrated && rg.min_area > 0)
         fprintf(stderr, "diffad predict: min_area %ld: an image is NG only with a region of %ld pixels or more\n", rg.min_area,
                 rg.min_area);

@@ -124,7 +124,7 @@ static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *
 int cmd_test(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *outdir = "results";
     const char *pixel_res = "image";
-    int report = 0, threads = 0;
+    int report = 0, threads = 0, precision = DIFFAD_PRECISION_MODEL;
     unsigned long long seed = 0;
     int have_seed = 0;
     diffad_region_params rg = {0};
@@ -148,6 +148,7 @@ int cmd_test(int argc, char **argv) {
         {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
         {"seed", "S", CLI_U64, &seed, .given = &have_seed,
          .help = "noise seed of the denoiser passes (default: the library's)"},
+        {"precision", "P", CLI_CHOICE, &precision, .choices = cli_precision_names, .help = CLI_PRECISION_HELP},
     };
     const cli_spec spec = {"test", USAGE, opts, (int)(sizeof opts / sizeof *opts), NULL, NULL, NULL, NULL, NULL};
     char m[600];
@@ -177,6 +178,7 @@ int cmd_test(int argc, char **argv) {
     diffad_params p;
     diffad_params_init(&p);
     p.threads = cli_cap_threads("test", threads, stderr);
+    p.precision = precision;
     if (have_seed) p.seed = seed;
     diffad_ctx *ctx = NULL;
     char msg[512];
@@ -214,8 +216,9 @@ int cmd_test(int argc, char **argv) {
         if ((rc = dd_report_new(&rp, &rep, &err))) goto done;
     }
     dd_afile_printf(sc, "path,label,defect_type,score,normalized,decision,regions\n");
-    fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d, pixel metrics at %s\n", data, ds->n_test,
-            ds->n_test_defective, h, w, at_work ? "the working size" : "each image's own size");
+    fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d, %s convolutions, pixel metrics at %s\n",
+            data, ds->n_test, ds->n_test_defective, h, w, diffad_precision(ctx),
+            at_work ? "the working size" : "each image's own size");
     double t0 = cli_now();
     for (int i = 0; i < ds->n_test; i++) {
         const dd_item *it = &ds->test[i];

@@ -171,10 +171,10 @@ int cmd_train(int argc, char **argv) {
     else snprintf(scale, sizeof scale, "whole images fitted");
     fprintf(stderr,
             "diffad train: %s: %d training + %d validation good images; model %dx%d (%s%s), %.2f M + %.2f M "
-            "parameters, %.0f MiB; batch %d, %ld steps%s%s%s\n",
+            "parameters, %.0f MiB, %s convolutions; batch %d, %ld steps%s%s%s\n",
             o.data, in->n_train, in->n_val, s.model.unet.h, s.model.unet.w, scale,
             in->grey_noise == 1 ? ", grey noise" : "", in->params_unet / 1e6, in->params_seg / 1e6,
-            in->memory / 1048576.0, s.train.batch, s.train.steps, budget, in->resumed ? " (resumed)" : "",
+            in->memory / 1048576.0, in->precision, s.train.batch, s.train.steps, budget, in->resumed ? " (resumed)" : "",
             in->initialised ? " (from --init)" : "");
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

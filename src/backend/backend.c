@@ -10,6 +10,7 @@
 struct dd_engine {
     const dd_backend *be;
     int threads;
+    dd_precision precision; /* resolved: f32 or bf16 */
     void *state; /* the backend's */
 };
 
@@ -54,6 +55,26 @@ const dd_backend *dd_engine_backend(const dd_engine *e) { return e->be; }
 int dd_engine_threads(const dd_engine *e) { return e->threads; }
 void *dd_engine_state(const dd_engine *e) { return e->state; }
 void dd_engine_activate(const dd_engine *e) { e->be->activate(e); }
+int dd_engine_has_bf16(const dd_engine *e) { return e->be->has_bf16 && e->be->has_bf16(); }
+
+const char *dd_precision_name(dd_precision p) {
+    return p == DD_PREC_BF16 ? "bf16" : p == DD_PREC_AUTO ? "auto" : "f32";
+}
+
+int dd_engine_set_precision(dd_engine *e, dd_precision p, dd_error *err) {
+    if (p != DD_PREC_F32 && p != DD_PREC_BF16 && p != DD_PREC_AUTO)
+        return dd_fail(err, DD_E_INVALID, "engine: unknown precision %d", (int)p);
+    int has = dd_engine_has_bf16(e);
+    if (p == DD_PREC_BF16 && !has)
+        return dd_fail(err, DD_E_INVALID,
+                       "precision bf16: this %s machine has no native bf16 arithmetic "
+                       "(the cpu backend needs AVX512-BF16 or AMX); use precision auto or f32",
+                       e->be->name);
+    e->precision = p == DD_PREC_AUTO ? (has ? DD_PREC_BF16 : DD_PREC_F32) : p;
+    return DD_OK;
+}
+
+dd_precision dd_engine_precision(const dd_engine *e) { return e->precision; }
 size_t dd_engine_scratch_bytes(const dd_engine *e) { return e->be->scratch_bytes(e); }
 int dd_engine_commit_scratch(dd_engine *e, dd_error *err) { return e->be->commit_scratch(e, err); }
 

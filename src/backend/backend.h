@@ -42,6 +42,13 @@ typedef struct dd_backend dd_backend;
  * backend without Winograd runs direct and says so in conv_algo_used. */
 typedef enum { DD_CONV_DIRECT = 0, DD_CONV_WINOGRAD = 1, DD_CONV_AUTO = 2 } dd_conv_algo;
 
+/* Arithmetic of the convolutions (the bulk of every step). DD_PREC_BF16: inputs,
+ * weights and output gradients rounded to bfloat16, products accumulated in float32,
+ * outputs and parameter gradients float32 (weights, optimizer state and every other op
+ * stay float32). DD_PREC_AUTO resolves to bf16 where the backend has native bf16
+ * arithmetic and to f32 elsewhere (dd_engine_set_precision). */
+typedef enum { DD_PREC_F32 = 0, DD_PREC_BF16 = 1, DD_PREC_AUTO = 2 } dd_precision;
+
 typedef struct dd_conv_shape {
     int n, h, w;    /* input batch and spatial size */
     int cin, cout;  /* channels */
@@ -101,6 +108,9 @@ struct dd_backend {
      * its allocation at that size (call after creating every convolution). */
     size_t (*scratch_bytes)(const dd_engine *e);
     int (*commit_scratch)(dd_engine *e, dd_error *err);
+    /* 1 when this backend runs bf16 convolutions natively on this machine (cpu: the
+     * CPU has AVX512-BF16 or AMX and oneDNN may use it). */
+    int (*has_bf16)(void);
 
     /* -- buffers -- */
     /* bytes of device memory, 64-byte aligned (cpu: aligned host malloc); NULL when
@@ -296,6 +306,16 @@ int dd_engine_threads(const dd_engine *e);
 void *dd_engine_state(const dd_engine *e);
 /* Make the engine current on the calling thread (OpenMP's setting is per thread). */
 void dd_engine_activate(const dd_engine *e);
+/* The precision of the convolutions created from now on (created ones keep theirs).
+ * DD_PREC_AUTO picks bf16 where the backend has it, f32 elsewhere; DD_PREC_BF16 on a
+ * machine without native bf16 fails with DD_E_INVALID (the engine stays f32). */
+int dd_engine_set_precision(dd_engine *e, dd_precision p, dd_error *err);
+/* The resolved precision: DD_PREC_F32 (a new engine) or DD_PREC_BF16. */
+dd_precision dd_engine_precision(const dd_engine *e);
+/* Whether e's backend has native bf16 on this machine. */
+int dd_engine_has_bf16(const dd_engine *e);
+/* "f32" / "bf16" / "auto". */
+const char *dd_precision_name(dd_precision p);
 /* Bytes of the shared scratch block (reorders, library scratchpads, accumulation). */
 size_t dd_engine_scratch_bytes(const dd_engine *e);
 /* Allocate the scratch block at its final size. Call after creating every

@@ -6,6 +6,7 @@
 #include <string.h>
 
 _Static_assert(sizeof(dd_conv_algo) == sizeof(int), "conv_algo is stored through an int (enum key)");
+_Static_assert(sizeof(dd_precision) == sizeof(int), "precision is stored through an int (enum key)");
 
 /* "HxW" or one number for a square, each side in lo..hi. */
 static int parse_size(const dd_key *k, void *obj, const char *v, char *why, size_t cap) {
@@ -99,6 +100,8 @@ static void print_attn(const dd_key *k, const void *obj, char *buf, size_t cap) 
 
 /* Indexed by dd_conv_algo. */
 static const char *const CONV_ALGO_NAMES[] = {"direct", "winograd", "auto", NULL};
+/* Indexed by dd_precision. */
+static const char *const PRECISION_NAMES[] = {"f32", "bf16", "auto", NULL};
 
 #define M(f) offsetof(dd_model_config, f)
 #define NUM(name, type, field, lo, hi, text) {name, type, M(field), lo, hi, .help = text}
@@ -136,6 +139,8 @@ static const dd_key KEYS[] = {
     NUM("topk", DD_KEY_INT, topk, 0, 1 << 30, "image score = mean of the top-k map values (0: 50 scaled by area)"),
     {"conv_algo", DD_KEY_ENUM, M(conv_algo), .names = CONV_ALGO_NAMES,
      .help = "convolution algorithm: auto (Winograd for training layers with >= 64 channels), direct or winograd"},
+    {"precision", DD_KEY_ENUM, M(precision), .names = PRECISION_NAMES,
+     .help = "convolution arithmetic: auto (bf16 where the CPU has AVX512-BF16, else f32), f32, or bf16 (refused without the instructions); weights, model files and all other ops stay float32"},
     NUM("image_threshold", DD_KEY_FLOAT, image_threshold, -1e30, 1e30, "calibrated image-score threshold (set by train)"),
     NUM("pixel_threshold", DD_KEY_FLOAT, pixel_threshold, -1e30, 1e30, "calibrated pixel threshold (set by train)"),
     NUM("score_lo", DD_KEY_FLOAT, score_lo, -1e30, 1e30, "score normalisation: typical good score (set by train)"),
@@ -177,6 +182,7 @@ int dd_model_config_from_json(dd_model_config *m, const char *text, const char *
     if (rc) return rc;
     dd_model_config c;
     dd_model_config_paper(&c, 256, 256);
+    c.precision = DD_PREC_F32; /* files written before the key existed were calibrated in f32 */
     dd_key_group g = {&TABLE, &c};
     rc = dd_keys_apply_json(&g, 1, j, origin, err);
     dd_json_free(j);

@@ -26,6 +26,7 @@ void dd_model_config_paper(dd_model_config *c, int h, int w) {
     c->focal_weight = 5.0f, c->focal_alpha = 0.5f, c->focal_gamma = 4.0f, c->smoothl1_beta = 1.0f;
     c->topk = 0;
     c->conv_algo = DD_CONV_AUTO;
+    c->precision = DD_PREC_AUTO;
     c->tile_scale = 0.0f, c->tile_overlap = 0.25f;
     c->min_area = 0, c->max_regions = 16, c->mm_per_pixel = 0.0f;
 }
@@ -121,6 +122,7 @@ int dd_model_create(const dd_model_config *cfg, int batch, int training, int thr
     if (!m->tvec) { rc = dd_fail(err, DD_E_NOMEM, "model: out of memory"); goto fail; }
     if ((rc = dd_schedule_init(&m->sched, cfg->T, err)) ||
         (rc = dd_engine_create(threads, &m->eng, err)) ||
+        (rc = dd_engine_set_precision(m->eng, cfg->precision, err)) ||
         (rc = dd_unet_declare(&m->unet, &cfg->unet, &m->params, "unet", 0, err)) ||
         (rc = dd_segnet_declare(&m->seg, cfg->unet.h, cfg->unet.w, cfg->seg_width, 6, &m->params, "seg", 1, err)) ||
         (rc = dd_params_alloc(&m->params, training, err)) ||
@@ -158,6 +160,8 @@ void dd_model_init_weights(dd_model *m, uint64_t seed) {
     dd_unet_init(&m->unet, &m->params, &r);
     dd_segnet_init(&m->seg, &m->params, &r);
 }
+
+dd_precision dd_model_precision(const dd_model *m) { return dd_engine_precision(m->eng); }
 
 size_t dd_model_memory(const dd_model *m) {
     size_t blocks = m->training ? 4 : 1;

@@ -46,6 +46,7 @@ typedef struct dd_model_config {
     float focal_weight, focal_alpha, focal_gamma, smoothl1_beta; /* 5, 0.5, 4, 1 */
     int topk;               /* image score = mean of the top-k map values; 0: scale 50 by area */
     dd_conv_algo conv_algo;
+    dd_precision precision; /* convolution arithmetic: auto (bf16 where the CPU has it), f32, bf16 */
     /* calibrated on good validation images (0 = not calibrated) */
     float image_threshold, pixel_threshold;
     float score_lo, score_hi; /* normalisation: (score - lo) / (hi - lo), threshold maps to 0.5 */
@@ -103,6 +104,8 @@ void dd_model_free(dd_model *m);
 void dd_model_init_weights(dd_model *m, uint64_t seed);
 /* Bytes: parameters (+ gradients + Adam), arena, oneDNN scratch. */
 size_t dd_model_memory(const dd_model *m);
+/* The convolution arithmetic the model runs (resolved: DD_PREC_F32 or DD_PREC_BF16). */
+dd_precision dd_model_precision(const dd_model *m);
 /* Parameter count of the group (0 denoiser, 1 segmentation), trainable only. */
 size_t dd_model_param_count(const dd_model *m, int group);
 

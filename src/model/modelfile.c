@@ -354,9 +354,11 @@ int dd_model_load_into(dd_model *m, const char *path, int with_optimizer, dd_err
     dd_model_config cfg;
     if (!(rc = sfile_config(&s, &cfg, err))) {
         dd_model_config a = cfg, b = m->cfg;
-        /* thresholds may legitimately differ; everything else must match */
+        /* thresholds may legitimately differ, and the arithmetic is the running model's
+         * (its engine is built); everything else must match */
         a.image_threshold = b.image_threshold, a.pixel_threshold = b.pixel_threshold;
         a.score_lo = b.score_lo, a.score_hi = b.score_hi;
+        a.precision = cfg.precision = b.precision;
         if (!cfg_equal(&a, &b)) rc = dd_fail(err, DD_E_FORMAT, "%s: model config differs from the one requested", path);
         else rc = load_tensors(&s, m, with_optimizer, err);
         if (!rc) m->cfg = cfg;
@@ -367,14 +369,28 @@ int dd_model_load_into(dd_model *m, const char *path, int with_optimizer, dd_err
 
 int dd_model_load(const char *path, int batch, int training, int threads, dd_model **out,
                   dd_error *err) {
+    return dd_model_load_at(path, batch, training, threads, -1, out, err);
+}
+
+int dd_model_load_at(const char *path, int batch, int training, int threads, int precision,
+                     dd_model **out, dd_error *err) {
     *out = NULL;
+    if (precision > DD_PREC_AUTO) return dd_fail(err, DD_E_INVALID, "%s: unknown precision %d", path, precision);
     sfile s;
     int rc = sfile_open(&s, path, err);
     if (rc) return rc;
     dd_model_config cfg;
     dd_model *m = NULL;
-    if (!(rc = sfile_config(&s, &cfg, err)) && !(rc = dd_model_create(&cfg, batch, training, threads, &m, err)))
-        rc = load_tensors(&s, m, training, err);
+    if (!(rc = sfile_config(&s, &cfg, err))) {
+        if (precision >= 0) cfg.precision = (dd_precision)precision;
+        rc = dd_model_create(&cfg, batch, training, threads, &m, err);
+        if (rc && err) { /* name the file: its stored precision may be what this machine cannot run */
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            dd_fail(err, rc, "%s: %s", path, msg);
+        }
+    }
+    if (!rc) rc = load_tensors(&s, m, training, err);
     sfile_close(&s);
     if (rc) {
         dd_model_free(m);

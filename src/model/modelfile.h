@@ -57,7 +57,11 @@ int dd_model_file_config(const char *path, dd_model_config *cfg, const char *met
  * when the file has it). */
 int dd_model_load(const char *path, int batch, int training, int threads, dd_model **out,
                   dd_error *err);
-/* Load tensors into an existing model whose config matches the file's. */
+/* The same in another convolution precision (a dd_precision; < 0: the file's setting). */
+int dd_model_load_at(const char *path, int batch, int training, int threads, int precision,
+                     dd_model **out, dd_error *err);
+/* Load tensors into an existing model whose config matches the file's (the precision may
+ * differ: the model keeps its own). */
 int dd_model_load_into(dd_model *m, const char *path, int with_optimizer, dd_error *err);
 
 #endif

@@ -455,6 +455,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     dd_trainer_info *in = &t->info;
     in->n_train = t->ntr, in->n_val = t->nval;
     in->tile_scale = t->s.model.tile_scale, in->grey_noise = t->s.model.grey_noise;
+    in->precision = dd_precision_name(dd_model_precision(t->m));
     in->params_unet = dd_model_param_count(t->m, 0);
     in->params_seg = dd_model_param_count(t->m, 1);
     in->memory = dd_model_memory(t->m) + (t->ema ? t->m->params.total * sizeof(float) : 0);

@@ -71,6 +71,7 @@ typedef struct dd_trainer_info {
     int resumed, initialised;       /* started from --resume / from --init */
     float tile_scale;               /* resolved working scale (0 fit, > 0 crops; docs/method.md §11) */
     int grey_noise;                 /* resolved */
+    const char *precision;          /* convolution arithmetic, resolved: "f32" or "bf16" */
     const char *out, *ckpt, *best, *log; /* paths the run writes */
     int n_skipped;                  /* training images that cannot be decoded, left out (skip_bad 1) */
     const char *const *skipped;     /* one message per such image, naming the file and the problem */

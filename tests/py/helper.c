@@ -20,7 +20,8 @@ int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "layout")) {
         S(diffad_params);
         F(diffad_params, threads), F(diffad_params, memory_budget), F(diffad_params, seed);
-        F(diffad_params, log), F(diffad_params, log_user), F(diffad_params, skip_recon);
+        F(diffad_params, log), F(diffad_params, log_user), F(diffad_params, skip_recon),
+        F(diffad_params, precision);
         S(diffad_image);
         F(diffad_image, data), F(diffad_image, width), F(diffad_image, height);
         F(diffad_image, channels), F(diffad_image, stride), F(diffad_image, format);

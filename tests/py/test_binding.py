@@ -231,6 +231,17 @@ def test_formats(model, helper):
     with diffad.Model(model, threads=1, skip_recon=True) as m:
         r = m.predict(rgb)
         check(r.recon is None and r.map.tobytes() == base.map.tobytes(), "skip_recon: recon %s, same map" % type(r.recon))
+    # precision: f32 on request; auto gives what the machine has; maps of the two within bf16's tolerance
+    with diffad.Model(model, threads=1, precision="f32") as f, diffad.Model(model, threads=1, precision="auto") as a:
+        check(f.precision == "f32" and a.precision in ("f32", "bf16"), "precision f32 / auto: %s / %s" % (f.precision, a.precision))
+        rf, ra = f.predict(rgb), a.predict(rgb)
+        d = float(np.abs(rf.map - ra.map).max())
+        check(d < 0.05, "map f32 vs %s: max difference %.4f" % (a.precision, d))
+    try:
+        diffad.Model(model, precision="fp8")
+        check(False, "precision 'fp8' refused")
+    except ValueError as e:
+        check("precision" in str(e), "precision 'fp8' refused: %s" % e)
 
 
 def test_tiled(model, helper):

@@ -95,6 +95,8 @@ struct dd_conv {
     dd_conv_shape s;
     int ho, wo;
     dd_conv_algo algo;
+    int bf16;             /* DD_PREC_BF16 operands (see conv_build) */
+    int share_diff_dst;   /* backward converts dy once for both primitives */
     char impl[64];
     dnnl_primitive_t fwd, bwd_d, bwd_w;
     port p[P_COUNT];
@@ -192,12 +194,21 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
     dnnl_dims_t pad_r = {(c->ho - 1) * s->stride + s->k - s->h - s->pad,
                          (c->wo - 1) * s->stride + s->k - s->w - s->pad};
     /* Direct: activations stay NHWC (as fast as blocked, measured: docs/architecture.md), weights 'any'.
-     * Winograd: oneDNN needs blocked activations too, so everything is 'any'. */
+     * Winograd: oneDNN needs blocked activations too, so everything is 'any'.
+     * bf16 (direct only; oneDNN has no bf16 Winograd): the operands each primitive
+     * reads (src, weights, diff_dst) are bf16 and what it writes (dst, diff_src,
+     * diff_weights, bias) float32, so callers keep float32 buffers: the ports convert
+     * inputs on the way in and no output needs converting back (measured: converting
+     * outputs back cost as much as the bf16 convolutions saved, bench/README.md). */
     dnnl_format_tag_t act_tag = c->algo == DD_CONV_WINOGRAD ? dnnl_format_tag_any : dnnl_nhwc;
-    dnnl_memory_desc_t src_any, dst_any, w_any, b_md;
-    dnnl_memory_desc_init_by_tag(&src_any, 4, src_d, dnnl_f32, act_tag);
-    dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_d, dnnl_f32, act_tag);
-    dnnl_memory_desc_init_by_tag(&w_any, 4, w_d, dnnl_f32, dnnl_format_tag_any);
+    dnnl_data_type_t in_t = c->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t src_in, w_in, dst_in, src_out, dst_out, w_out, b_md;
+    dnnl_memory_desc_init_by_tag(&src_in, 4, src_d, in_t, act_tag);
+    dnnl_memory_desc_init_by_tag(&w_in, 4, w_d, in_t, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_in, 4, dst_d, in_t, act_tag);
+    dnnl_memory_desc_init_by_tag(&src_out, 4, src_d, dnnl_f32, act_tag);
+    dnnl_memory_desc_init_by_tag(&dst_out, 4, dst_d, dnnl_f32, act_tag);
+    dnnl_memory_desc_init_by_tag(&w_out, 4, w_d, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&b_md, 1, b_d, dnnl_f32, dnnl_x);
     dnnl_memory_desc_t src_user, dst_user, w_user;
     dnnl_memory_desc_init_by_tag(&src_user, 4, src_d, dnnl_f32, dnnl_nhwc);
@@ -209,7 +220,7 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
     size_t cursor = 0;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fd, with_backward ? dnnl_forward_training
                                                                    : dnnl_forward_inference,
-                                                alg, &src_any, &w_any, &b_md, &dst_any, strides,
+                                                alg, &src_in, &w_in, &b_md, &dst_out, strides,
                                                 pad, pad_r),
              "conv: forward descriptor");
     rc = make_prim(c, &fd, NULL, &fpd, &c->fwd, &c->pad_fwd, "conv forward", err);
@@ -229,13 +240,13 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
         goto fail;
 
     if (with_backward) {
-        DNNL_TRY(dnnl_convolution_backward_data_desc_init(&bdd, alg, &src_any, &w_any, &dst_any,
+        DNNL_TRY(dnnl_convolution_backward_data_desc_init(&bdd, alg, &src_out, &w_in, &dst_in,
                                                           strides, pad, pad_r),
                  "conv: backward-data descriptor");
         rc = make_prim(c, &bdd, fpd, &bdpd, &c->bwd_d, &c->pad_bwd_d, "conv backward-data", err);
         if (rc) goto fail;
-        DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, alg, &src_any, &w_any, &b_md,
-                                                             &dst_any, strides, pad, pad_r),
+        DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, alg, &src_in, &w_out, &b_md,
+                                                             &dst_in, strides, pad, pad_r),
                  "conv: backward-weights descriptor");
         rc = make_prim(c, &bwd, fpd, &bwpd, &c->bwd_w, &c->pad_bwd_w, "conv backward-weights", err);
         if (rc) goto fail;
@@ -250,9 +261,20 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
             (rc = port_init(c, &c->p[P_DIFF_DST_D], dnnl_primitive_desc_query_md(bdpd, dnnl_query_diff_dst_md, 0), 1, &cursor, err)) ||
             (rc = port_init(c, &c->p[P_W_D], dnnl_primitive_desc_query_md(bdpd, dnnl_query_weights_md, 0), 1, &cursor, err)) ||
             (rc = port_init(c, &c->p[P_DIFF_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 0), 0, &cursor, err)) ||
-            (rc = port_init(c, &c->p[P_DIFF_B], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 1), 0, &cursor, err)) ||
-            (rc = port_init(c, &c->p[P_DIFF_DST_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_dst_md, 0), 1, &cursor, err)) ||
-            (rc = port_init(c, &c->p[P_SRC_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_src_md, 0), 1, &cursor, err)))
+            (rc = port_init(c, &c->p[P_DIFF_B], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 1), 0, &cursor, err)))
+            goto fail;
+        /* Both backward primitives read dy; when they want it in the same converted
+         * layout, convert once (backward-data's copy serves backward-weights). */
+        size_t before = cursor;
+        if ((rc = port_init(c, &c->p[P_DIFF_DST_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_dst_md, 0), 1, &cursor, err)))
+            goto fail;
+        port *dd = &c->p[P_DIFF_DST_D], *dw = &c->p[P_DIFF_DST_W];
+        if (dd->reordered && dw->reordered && dnnl_memory_desc_equal(&dd->prim_md, &dw->prim_md)) {
+            dw->off = dd->off;
+            cursor = before;
+            c->share_diff_dst = 1;
+        }
+        if ((rc = port_init(c, &c->p[P_SRC_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_src_md, 0), 1, &cursor, err)))
             goto fail;
     }
     /* Scratchpads: one region, the largest of the three (they never run at once). */
@@ -296,8 +318,9 @@ static void conv_release(dd_conv *c) {
     dd_conv_shape s = c->s;
     int ho = c->ho, wo = c->wo;
     float *zb = c->zero_bias;
+    int bf16 = c->bf16;
     memset(c, 0, sizeof *c);
-    c->e = e, c->s = s, c->ho = ho, c->wo = wo, c->zero_bias = zb;
+    c->e = e, c->s = s, c->ho = ho, c->wo = wo, c->zero_bias = zb, c->bf16 = bf16;
 }
 
 int dd_conv_create(dd_engine *de, const dd_conv_shape *s, dd_conv_algo algo, int with_backward,
@@ -323,14 +346,15 @@ int dd_conv_create(dd_engine *de, const dd_conv_shape *s, dd_conv_algo algo, int
         return dd_fail(err, DD_E_INVALID, "conv: %dx%d input with k=%d pad=%d gives an empty output",
                        s->h, s->w, s->k, s->pad);
     }
-    c->algo = algo;
+    c->bf16 = dd_engine_precision(de) == DD_PREC_BF16;
+    c->algo = c->bf16 ? DD_CONV_DIRECT : algo; /* oneDNN has no bf16 Winograd */
     c->zero_bias = calloc((size_t)s->cout, sizeof(float));
     if (!c->zero_bias) {
         free(c);
         return dd_fail(err, DD_E_NOMEM, "conv: out of memory");
     }
     int rc = conv_build(c, with_backward, err);
-    if (rc && algo == DD_CONV_WINOGRAD) { /* no Winograd kernel for this shape: go direct */
+    if (rc && c->algo == DD_CONV_WINOGRAD) { /* no Winograd kernel for this shape: go direct */
         conv_release(c);
         c->algo = DD_CONV_DIRECT;
         dd_error_clear(err);
@@ -354,6 +378,15 @@ void dd_conv_free(dd_conv *c) {
     free(c->zero_bias);
     free(c);
 }
+
+int dd_cpu_has_bf16(void) {
+    /* oneDNN's own answer (it honours ONEDNN_MAX_CPU_ISA): the ISA masks nest. */
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
+           (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+}
+
+int dd_conv_is_bf16(const dd_conv *c) { return c->bf16; }
 
 dd_conv_algo dd_conv_algo_used(const dd_conv *c) { return c->algo; }
 const char *dd_conv_impl(const dd_conv *c) { return c->impl; }
@@ -423,8 +456,10 @@ int dd_conv_backward(dd_conv *c, const float *x, const float *w, const float *dy
         a[1] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, port_bind(c, &c->p[P_DIFF_DST_W], dy)};
         a[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, port_bind(c, &c->p[P_DIFF_W], tw)};
         a[3] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, port_bind(c, &c->p[P_DIFF_B], tb)};
+        /* dy is already converted when backward-data just ran on the shared copy. */
+        int dy_ready = dx && c->share_diff_dst;
         if ((rc = run_reorder(c, &c->p[P_SRC_W], 1, err)) ||
-            (rc = run_reorder(c, &c->p[P_DIFF_DST_W], 1, err)) ||
+            (!dy_ready && (rc = run_reorder(c, &c->p[P_DIFF_DST_W], 1, err))) ||
             (rc = exec(c, c->bwd_w, 4, a, c->pad_mem_bwd_w, "conv backward-weights", err)) ||
             (rc = run_reorder(c, &c->p[P_DIFF_W], 0, err)) ||
             (rc = run_reorder(c, &c->p[P_DIFF_B], 0, err)))

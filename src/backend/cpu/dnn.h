@@ -25,14 +25,19 @@ void dd_cpu_engine_free(void *state);
 void dd_cpu_activate(const dd_engine *e);
 size_t dd_cpu_scratch_bytes(const dd_engine *e);
 int dd_cpu_commit_scratch(dd_engine *e, dd_error *err);
+/* 1 when oneDNN may use AVX512-BF16 (or AMX) here, i.e. bf16 convolutions run natively. */
+int dd_cpu_has_bf16(void);
 
-/* Create the primitives for one shape on a cpu engine. with_backward also builds
+/* Create the primitives for one shape on a cpu engine, in the engine's precision
+ * (dd_engine_precision: bf16 convolutions are always direct). with_backward also builds
  * backward-data and backward-weights. algo DD_CONV_WINOGRAD falls back to direct where
  * oneDNN has no Winograd kernel (dd_conv_algo_used tells). */
 int dd_conv_create(dd_engine *e, const dd_conv_shape *s, dd_conv_algo algo, int with_backward,
                    dd_conv **out, dd_error *err);
 void dd_conv_free(dd_conv *c);
 dd_conv_algo dd_conv_algo_used(const dd_conv *c);
+/* 1 when c runs in bf16 (made on an engine of precision DD_PREC_BF16). */
+int dd_conv_is_bf16(const dd_conv *c);
 /* oneDNN's implementation name of the forward primitive (e.g. "jit:avx512_core"). */
 const char *dd_conv_impl(const dd_conv *c);
 
