@@ -19,6 +19,16 @@ LDFLAGS += -fopenmp
 VERSION    := $(shell sed -n 's/^\#define DIFFAD_VERSION "\(.*\)"/\1/p' include/diffad.h)
 SOVERSION  := $(firstword $(subst ., ,$(VERSION)))
 
+# MPI (Open MPI's pkg-config name ompi-c) for data-parallel `diffad train` under mpirun; only
+# the CLI links it (tools/cli_dist.c), the library never does. NO_MPI=1 builds without it.
+ifneq ($(NO_MPI),1)
+  MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+  MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+endif
+ifneq ($(strip $(MPI_LIBS)),)
+  TOOL_CFLAGS = -DDD_HAVE_MPI $(MPI_CFLAGS)
+endif
+
 ifeq ($(SAN),1)
   BUILD  = build-san
   OPT    = -O1 -march=native
@@ -56,8 +66,8 @@ $(BUILD)/libdiffad.so.$(SOVERSION): $(LIB_OBJ)
 	ln -sf libdiffad.so $@
 $(BUILD)/libdiffad.so: $(BUILD)/libdiffad.so.$(SOVERSION) ;
 
-$(BUILD)/diffad: $(TOOL_SRC) $(BUILD)/libdiffad.a $(LIB_HDR)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libdiffad.a $(LDLIBS)
+$(BUILD)/diffad: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libdiffad.a $(LIB_HDR)
+	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libdiffad.a $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h tests/live_model.h $(BUILD)/libdiffad.a
 	@mkdir -p $(dir $@)
@@ -74,7 +84,7 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libdiffad.a
 test: all $(TEST_BIN) $(BUILD)/tests/fuzz_replay
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh scripts/run_tests.sh $(TEST_BIN) $(BUILD)/tests/fuzz_replay \
 	  scripts/check_layers.sh scripts/test_check_layers.sh scripts/check_exports.sh \
-	  tests/py/test_binding.py tests/test_install.sh
+	  tests/py/test_binding.py tests/test_install.sh tests/test_mpi.sh
 
 # Under the sanitizers the paper-config forward (160 M parameters) is skipped: the
 # same code is checked at the small config, and the plain build runs it.

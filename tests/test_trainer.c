@@ -24,6 +24,7 @@
  *   naming both values.
  */
 #include <libgen.h>
+#include <pthread.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -215,6 +216,152 @@ static void test_bf16_curve(void) {
     CHECK(r > 0.9, "per-step losses f32 vs bf16 correlate: r = %.3f", r);
     printf("bf16 curve: step 1 %.5f / %.5f, steps 21-40 mean %.4f / %.4f (f32 / bf16), r = %.3f\n", l[0].loss[0],
            l[1].loss[0], m[0], m[1], r);
+}
+
+/* Data parallel without MPI: two trainers in two threads form a process group through
+ * a barrier (each sum: both publish, both add slot 0 + slot 1 in that order, so both get
+ * the same bits). Against one trainer of the whole batch: the step-1 gradient (seen by
+ * grad_hook, after the sum) equals the one-process gradient to float32 summation order,
+ * the loss terms agree, the two processes hold bit-identical weights after 3 steps, and
+ * only rank 0 wrote the model file and log. */
+typedef struct fake_group {
+    pthread_barrier_t bar;
+    void *slot[2];
+} fake_group;
+typedef struct fake_rank {
+    fake_group *g;
+    int rank;
+    dd_dist dist;
+    float *grad1;  /* gradient of step 1, after the sum */
+    size_t n;
+    dd_step_stats st1;
+    long steps;
+    dd_trainer *t;
+    int rc;
+    char msg[512];
+    const dd_settings *s;
+    char out[512];
+} fake_rank;
+static int fake_sum(fake_rank *r, void *v, size_t n, int is_f64) {
+    fake_group *g = r->g;
+    g->slot[r->rank] = v;
+    pthread_barrier_wait(&g->bar);
+    size_t sz = is_f64 ? sizeof(double) : sizeof(float);
+    void *tmp = malloc(n * sz);
+    for (size_t i = 0; i < n; i++) {
+        if (is_f64) ((double *)tmp)[i] = ((double *)g->slot[0])[i] + ((double *)g->slot[1])[i];
+        else ((float *)tmp)[i] = ((float *)g->slot[0])[i] + ((float *)g->slot[1])[i];
+    }
+    pthread_barrier_wait(&g->bar);
+    memcpy(v, tmp, n * sz);
+    free(tmp);
+    return DD_OK;
+}
+static int fake_f32(void *ctx, float *v, size_t n, dd_error *err) { (void)err; return fake_sum(ctx, v, n, 0); }
+static int fake_f64(void *ctx, double *v, size_t n, dd_error *err) { (void)err; return fake_sum(ctx, v, n, 1); }
+static int keep_grad1(void *ctx, dd_params *p, dd_error *err) {
+    (void)err;
+    fake_rank *r = ctx;
+    if (!r->grad1) {
+        r->n = p->total;
+        r->grad1 = malloc(p->total * sizeof(float));
+        memcpy(r->grad1, p->grad, p->total * sizeof(float));
+    }
+    return DD_OK;
+}
+static void keep_stats1(void *ctx, const dd_train_progress *p) {
+    fake_rank *r = ctx;
+    if (p->step == 1) r->st1 = p->stats;
+    r->steps = p->step;
+}
+static void *fake_run(void *arg) {
+    fake_rank *r = arg;
+    dd_error err = {0};
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = g_data, o.out = r->out;
+    o.grad_hook = keep_grad1, o.hook_ctx = r;
+    o.progress = keep_stats1, o.progress_ctx = r;
+    if (r->g) o.dist = &r->dist;
+    dd_train_result res;
+    r->rc = dd_trainer_create(r->s, &o, &r->t, &err) || dd_trainer_run(r->t, &res, &err);
+    snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+    return NULL;
+}
+static void test_data_parallel(void) {
+    dd_settings s;
+    small_settings(&s);
+    dd_error err = {0};
+    dd_settings_set(&s, "precision", "f32", "test", &err);
+    s.train.batch = 4;
+    s.train.steps = 3;
+    fake_rank one = {0};
+    one.s = &s;
+    path_in(one.out, sizeof one.out, "dp_one.safetensors");
+    fake_run(&one);
+    CHECK(!one.rc, "one process: %s", one.msg);
+    fake_group g;
+    pthread_barrier_init(&g.bar, NULL, 2);
+    fake_rank r[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&r[k], 0, sizeof r[k]);
+        r[k].g = &g, r[k].rank = k, r[k].s = &s;
+        r[k].dist = (dd_dist){k, 2, fake_f32, fake_f64, &r[k]};
+        char name[64];
+        snprintf(name, sizeof name, "dp_two_%d.safetensors", k);
+        path_in(r[k].out, sizeof r[k].out, name);
+        pthread_create(&th[k], NULL, fake_run, &r[k]);
+    }
+    for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+    pthread_barrier_destroy(&g.bar);
+    CHECK(!r[0].rc && !r[1].rc, "two processes: '%s' / '%s'", r[0].msg, r[1].msg);
+    if (one.rc || r[0].rc || r[1].rc || !one.grad1 || !r[0].grad1 || !r[1].grad1) goto done;
+    const dd_model *m1 = dd_trainer_model(one.t), *m0 = dd_trainer_model(r[0].t), *mr = dd_trainer_model(r[1].t);
+    CHECK(m0->batch == 2 && m1->batch == 4, "each process trains 2 of the 4 samples (%d)", m0->batch);
+    CHECK(one.n == r[0].n && !memcmp(r[0].grad1, r[1].grad1, one.n * sizeof(float)),
+          "both processes see the same summed gradient");
+    /* per tensor: |g2 - g1| <= 1e-4 * max|g1| over the network (float32 summation order) */
+    double worst = 0, gmax = 0;
+    const char *where = "";
+    for (size_t i = 0; i < one.n; i++) gmax = fmax(gmax, fabs(one.grad1[i]));
+    for (int i = 0; i < m1->params.count; i++) {
+        const dd_param *it = &m1->params.items[i];
+        for (size_t k = 0; k < it->numel; k++) {
+            double d = fabs((double)r[0].grad1[it->offset + k] - one.grad1[it->offset + k]) / gmax;
+            if (d > worst) worst = d, where = it->name;
+        }
+    }
+    CHECK(worst < 1e-4, "step-1 gradient, 2 processes vs 1: max difference %.3g of the largest gradient (%s)", worst,
+          where);
+    printf("data parallel: step-1 gradient difference %.3g of max |g| (%s); loss %.6f vs %.6f\n", worst, where,
+           r[0].st1.loss, one.st1.loss);
+    CHECK(fabs(r[0].st1.loss - one.st1.loss) < 1e-5 * one.st1.loss && fabs(r[0].st1.noise - one.st1.noise) < 1e-5 * one.st1.noise &&
+              r[0].st1.normal_count == one.st1.normal_count && r[1].st1.loss == r[0].st1.loss,
+          "step-1 loss terms: %.7f / %.7f (%d / %d normal)", r[0].st1.loss, one.st1.loss, r[0].st1.normal_count,
+          one.st1.normal_count);
+    CHECK(r[0].steps == 3 && r[1].steps == 3, "both processes ran 3 steps");
+    CHECK(!memcmp(m0->params.value, mr->params.value, m0->params.total * sizeof(float)),
+          "the two processes hold bit-identical weights after 3 steps");
+    char log1[600];
+    snprintf(log1, sizeof log1, "%s.log.csv", r[1].out);
+    CHECK(exists(r[0].out) && !exists(r[1].out) && !exists(log1), "rank 0 alone wrote the model and the log");
+done:
+    for (int k = 0; k < 2; k++) free(r[k].grad1), dd_trainer_free(r[k].t);
+    free(one.grad1);
+    dd_trainer_free(one.t);
+    /* a batch the processes cannot share is refused before anything runs */
+    dd_dist bad = {0, 3, fake_f32, fake_f64, NULL};
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = g_data, o.dist = &bad;
+    char out[512];
+    path_in(out, sizeof out, "dp_bad.safetensors");
+    o.out = out;
+    dd_trainer *t = NULL;
+    CHECK(dd_trainer_create(&s, &o, &t, &err) == DD_E_INVALID && strstr(err.msg, "batch 4 cannot be split over 3"),
+          "batch 4 over 3 processes refused: %s", err.msg);
+    dd_trainer_free(t);
 }
 
 static void test_reference(void) {
@@ -1078,6 +1225,7 @@ int main(int argc, char **argv) {
     test_schedule();
     test_settings();
     test_bf16_curve();
+    test_data_parallel();
     test_reference();
     test_resume(0, DD_LR_CONSTANT);
     test_resume(0.9f, DD_LR_COSINE);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_dist.h"
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -89,8 +90,11 @@ static void help_settings(void *ctx, FILE *f) {
     dd_settings_print_help(&s, f);
 }
 
+/* "rank R of N: " in every message of a data-parallel run (empty otherwise) */
+static char g_rank[48];
+
 static int fail(const char *msg) {
-    fprintf(stderr, "diffad train: %s\n", msg);
+    fprintf(stderr, "diffad train: %s%s\n", g_rank, msg);
     return 2;
 }
 
@@ -126,7 +130,20 @@ static void on_progress(void *ctx, const dd_train_progress *p) {
     ps->tlast = now;
 }
 
+static int train_main(int argc, char **argv, const dd_dist *dist);
+
 int cmd_train(int argc, char **argv) {
+    dd_dist dist;
+    char m[600];
+    if (cli_dist_start(NULL, NULL, &dist, m, sizeof m)) return fail(m);
+    if (dist.size > 1) snprintf(g_rank, sizeof g_rank, "rank %d of %d: ", dist.rank, dist.size);
+    int rc = train_main(argc, argv, &dist);
+    /* an error on one process stops them all (none may wait for it in a sum) */
+    cli_dist_end(&dist, rc == 2, rc);
+    return rc;
+}
+
+static int train_main(int argc, char **argv, const dd_dist *dist) {
     dd_trainer_opts o;
     dd_trainer_opts_init(&o);
     o.out = "model.safetensors";
@@ -156,20 +173,27 @@ int cmd_train(int argc, char **argv) {
     s.train.threads = cli_cap_threads("train", s.train.threads, stderr);
     if (!o.data) return fail("--data DIR is required (see --help)");
 
+    int lead = dist->rank == 0; /* rank 0 reports; the others only fail loudly */
+    if (dist->size > 1) o.dist = dist;
+    if (!lead) quiet = 1;
     progress_state ps = {quiet, isatty(2) && !quiet, s.train.log_every, 0};
     o.progress = on_progress, o.progress_ctx = &ps;
     o.stop = &g_stop;
     dd_trainer *t = NULL;
     if (dd_trainer_create(&s, &o, &t, &err)) return fail(err.msg);
     const dd_trainer_info *in = dd_trainer_get_info(t);
-    for (int i = 0; i < in->n_skipped; i++)
+    if (dist->size > 1 && lead)
+        fprintf(stderr, "diffad train: %d processes x %d threads, global batch %d (%d per process), synchronised "
+                "BatchNorm; rank 0 writes\n", in->ranks, s.train.threads, s.train.batch, in->part_batch);
+    for (int i = 0; lead && i < in->n_skipped; i++)
         fprintf(stderr, "diffad train: warning: left out (skip_bad 1): %s\n", in->skipped[i]);
     char budget[64] = "";
     if (s.train.minutes > 0) snprintf(budget, sizeof budget, " or %.4g min", s.train.minutes);
     char scale[96];
     if (in->tile_scale > 0) snprintf(scale, sizeof scale, "crops at scale %.4g, tiled inference", in->tile_scale);
     else snprintf(scale, sizeof scale, "whole images fitted");
-    fprintf(stderr,
+    if (lead)
+        fprintf(stderr,
             "diffad train: %s: %d training + %d validation good images; model %dx%d (%s%s), %.2f M + %.2f M "
             "parameters, %.0f MiB, %s convolutions; batch %d, %ld steps%s%s%s\n",
             o.data, in->n_train, in->n_val, s.model.unet.h, s.model.unet.w, scale,
@@ -182,9 +206,13 @@ int cmd_train(int argc, char **argv) {
     int rc = dd_trainer_run(t, &r, &err);
     if (ps.tty) fputc('\n', stderr);
     if (rc) {
-        fprintf(stderr, "diffad train: %s\n", err.msg);
+        fprintf(stderr, "diffad train: %s%s\n", g_rank, err.msg);
         dd_trainer_free(t);
         return 2;
+    }
+    if (!lead) { /* rank 0 writes and reports */
+        dd_trainer_free(t);
+        return r.interrupted ? 130 : 0;
     }
     if (r.interrupted) {
         fprintf(stderr, "diffad train: interrupted at step %ld; checkpoint %s (continue with --resume %s)\n", r.step,

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_dist.h"
 #include "commands.h"
+#include "diffad.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -17,7 +19,9 @@ static void usage(FILE *f) {
             "  predict   score new images: JSON lines, OK/NG, anomaly maps and overlays\n"
             "  synth     write a grid of synthetic training samples (what the model learns from)\n"
             "\n"
-            "Run 'diffad <command> --help' for the options of a command.\n");
+            "Run 'diffad <command> --help' for the options of a command; 'diffad --version'\n"
+            "for the version and build features. 'mpirun -np N diffad train ...' trains one\n"
+            "model on N processes (a build with MPI; docs/training.md).\n");
 }
 
 int main(int argc, char **argv) {
@@ -26,6 +30,10 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version")) {
+        printf("diffad %s (MPI: %s)\n", DIFFAD_VERSION, cli_dist_built() ? "yes" : "no");
+        return 0;
+    }
     if (!strcmp(cmd, "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "test")) return cmd_test(argc - 1, argv + 1);

@@ -11,6 +11,7 @@ struct dd_engine {
     const dd_backend *be;
     int threads;
     dd_precision precision; /* resolved: f32 or bf16 */
+    dd_reducer reducer;     /* sum_f64 NULL: none */
     void *state; /* the backend's */
 };
 
@@ -55,6 +56,12 @@ const dd_backend *dd_engine_backend(const dd_engine *e) { return e->be; }
 int dd_engine_threads(const dd_engine *e) { return e->threads; }
 void *dd_engine_state(const dd_engine *e) { return e->state; }
 void dd_engine_activate(const dd_engine *e) { e->be->activate(e); }
+void dd_engine_set_reducer(dd_engine *e, const dd_reducer *r) {
+    if (r) e->reducer = *r;
+    else memset(&e->reducer, 0, sizeof e->reducer);
+}
+const dd_reducer *dd_engine_reducer(const dd_engine *e) { return e->reducer.sum_f64 ? &e->reducer : NULL; }
+
 int dd_engine_has_bf16(const dd_engine *e) { return e->be->has_bf16 && e->be->has_bf16(); }
 
 const char *dd_precision_name(dd_precision p) {

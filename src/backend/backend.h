@@ -49,6 +49,15 @@ typedef enum { DD_CONV_DIRECT = 0, DD_CONV_WINOGRAD = 1, DD_CONV_AUTO = 2 } dd_c
  * arithmetic and to f32 elsewhere (dd_engine_set_precision). */
 typedef enum { DD_PREC_F32 = 0, DD_PREC_BF16 = 1, DD_PREC_AUTO = 2 } dd_precision;
 
+/* Sums across the processes of a data-parallel run (e.g. MPI_Allreduce): v[0, n) is
+ * replaced by its sum over all processes, on every process. Ops whose result depends
+ * on the whole batch (BatchNorm statistics) call it when an engine has one. Returns 0,
+ * or an error status with err filled. */
+typedef struct dd_reducer {
+    int (*sum_f64)(void *ctx, double *v, size_t n, dd_error *err);
+    void *ctx;
+} dd_reducer;
+
 typedef struct dd_conv_shape {
     int n, h, w;    /* input batch and spatial size */
     int cin, cout;  /* channels */
@@ -312,6 +321,11 @@ void dd_engine_activate(const dd_engine *e);
 int dd_engine_set_precision(dd_engine *e, dd_precision p, dd_error *err);
 /* The resolved precision: DD_PREC_F32 (a new engine) or DD_PREC_BF16. */
 dd_precision dd_engine_precision(const dd_engine *e);
+/* Batch statistics across processes: with a reducer, BatchNorm in training uses the
+ * statistics of the global batch (synchronised BatchNorm); NULL (the default): this
+ * process's batch. The reducer is copied. */
+void dd_engine_set_reducer(dd_engine *e, const dd_reducer *r);
+const dd_reducer *dd_engine_reducer(const dd_engine *e);
 /* Whether e's backend has native bf16 on this machine. */
 int dd_engine_has_bf16(const dd_engine *e);
 /* "f32" / "bf16" / "auto". */

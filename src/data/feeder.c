@@ -25,6 +25,7 @@ struct dd_feeder {
     const dd_dataset *ds;
     dd_synth *synth;
     int *idx, n_idx, batch, n_workers, n_slots, h, w;
+    int global_batch, offset; /* this feeder's samples are [offset, offset + batch) of each global batch */
     uint64_t seed;
     slot *slots;
     pthread_t *threads;
@@ -57,7 +58,7 @@ static void make_perm(const dd_feeder *f, long epoch, perm_cache *pc) {
 static int fill(dd_feeder *f, long k, slot *s, perm_cache *pc, dd_error *err) {
     size_t hw = (size_t)f->h * f->w;
     for (int j = 0; j < f->batch; j++) {
-        long p = k * f->batch + j;
+        long p = k * f->global_batch + f->offset + j;
         make_perm(f, p / f->n_idx, pc);
         int item = pc->perm[p % f->n_idx];
         s->items[j] = item;
@@ -140,7 +141,16 @@ int dd_feeder_create(const dd_dataset *ds, const int *indices, int n_indices,
 int dd_feeder_create_at(const dd_dataset *ds, const int *indices, int n_indices,
                         const dd_synth_config *cfg, int batch, int n_workers, uint64_t seed,
                         long start_batch, dd_feeder **out, dd_error *err) {
+    return dd_feeder_create_part(ds, indices, n_indices, cfg, batch, 0, batch, n_workers, seed, start_batch, out, err);
+}
+
+int dd_feeder_create_part(const dd_dataset *ds, const int *indices, int n_indices,
+                          const dd_synth_config *cfg, int batch, int offset, int global_batch, int n_workers,
+                          uint64_t seed, long start_batch, dd_feeder **out, dd_error *err) {
     *out = NULL;
+    if (offset < 0 || global_batch < batch || offset > global_batch - batch)
+        return dd_fail(err, DD_E_RANGE, "feeder: part [%d, %d) is not inside a global batch of %d", offset,
+                       offset + batch, global_batch);
     if (start_batch < 0) return dd_fail(err, DD_E_RANGE, "feeder: negative start batch %ld", start_batch);
     if (!ds || !cfg) return dd_fail(err, DD_E_INVALID, "feeder: no dataset or config");
     if (batch < 1 || batch > DD_MAX_BATCH)
@@ -161,6 +171,7 @@ int dd_feeder_create_at(const dd_dataset *ds, const int *indices, int n_indices,
     f->ds = ds;
     f->n_idx = n;
     f->batch = batch;
+    f->global_batch = global_batch, f->offset = offset;
     f->n_workers = n_workers;
     f->seed = seed;
     f->h = cfg->h;
@@ -260,6 +271,6 @@ int dd_feeder_next(dd_feeder *f, dd_batch *b, dd_error *err) {
     b->labels = s->labels;
     b->items = s->items;
     b->index = k;
-    b->epoch = k * f->batch / f->n_idx;
+    b->epoch = (k * f->global_batch + f->offset) / f->n_idx;
     return DD_OK;
 }

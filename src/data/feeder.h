@@ -3,7 +3,8 @@
  *
  * A ring of preallocated batch buffers (n_workers + 2 of them) is filled by
  * pthreads; dd_feeder_next() hands out the next batch in order. The stream is
- * deterministic: sample p of the run (p = batch * B + j) is training item
+ * deterministic: sample p of the run (p = batch * B + j; for a part of a global
+ * batch, p = batch * B_global + offset + j) is training item
  * perm_e[p mod n] of epoch e = p / n, where perm_e is a shuffle of the index
  * list seeded by (seed, e), and its synthetic defect is drawn from
  * dd_rng_seed2(seed, p). Batches may straddle an epoch boundary; the same
@@ -42,6 +43,14 @@ int dd_feeder_create(const dd_dataset *ds, const int *indices, int n_indices,
 int dd_feeder_create_at(const dd_dataset *ds, const int *indices, int n_indices,
                         const dd_synth_config *cfg, int batch, int n_workers, uint64_t seed,
                         long start_batch, dd_feeder **out, dd_error *err);
+
+/* A part of each batch, for data-parallel training: this feeder produces samples
+ * [offset, offset + batch) of every global batch of global_batch samples (sample p =
+ * k * global_batch + offset + j), so the union over the parts is the batch one feeder of
+ * global_batch would make. dd_feeder_create_at is the whole (offset 0, global = batch). */
+int dd_feeder_create_part(const dd_dataset *ds, const int *indices, int n_indices,
+                          const dd_synth_config *cfg, int batch, int offset, int global_batch, int n_workers,
+                          uint64_t seed, long start_batch, dd_feeder **out, dd_error *err);
 
 /* The next batch; its buffers stay valid until the next call or
  * dd_feeder_free. A worker's error (e.g. an unreadable image) is returned

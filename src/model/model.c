@@ -218,17 +218,21 @@ static void losses(dd_model *m, const float *masks, const int *labels, const flo
     const dd_model_config *c = &m->cfg;
     const dd_backend *be = dd_engine_backend(m->eng);
     memset(st, 0, sizeof *st);
-    st->focal = be->focal_loss(m->eng, m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW, c->focal_alpha,
-                              c->focal_gamma, c->focal_weight, 0);
-    st->smoothl1 = be->smoothl1_loss(m->eng, m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW,
-                                    c->smoothl1_beta, 1.0f, 1);
-    int normal = 0;
-    for (size_t b = 0; b < B; b++) normal += labels[b] == 0;
-    st->normal_count = normal;
+    /* a part of a global batch: its share of the per-pixel means (1 for the whole batch) */
+    float share = m->part_global > 0 ? (float)B / (float)m->part_global : 1.0f;
+    st->focal = share * be->focal_loss(m->eng, m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW,
+                                       c->focal_alpha, c->focal_gamma, c->focal_weight * share, 0);
+    st->smoothl1 = share * be->smoothl1_loss(m->eng, m->seg.mask, masks, with_grad ? m->dmask : NULL, B * HW,
+                                             c->smoothl1_beta, share, 1);
+    int own = 0;
+    for (size_t b = 0; b < B; b++) own += labels[b] == 0;
+    st->normal_count = own;
+    /* the noise loss is a mean over the global batch's normal samples */
+    int normal = m->part_global > 0 ? m->part_normal : own;
     if (with_grad) be->buf_zero(m->eng, m->de, 2 * B * n3 * sizeof(float));
     double noise = 0;
     const float *e = m->unet.eps;
-    for (size_t b = 0; b < B && normal > 0; b++) {
+    for (size_t b = 0; b < B && normal > 0 && own > 0; b++) {
         if (labels[b] != 0) continue;
         /* mean over normal samples of MSE(e_s, eps_s) + MSE(e_b, eps_b) */
         float sc = 1.0f / (float)normal;
@@ -282,16 +286,37 @@ int dd_model_forward_backward_with(dd_model *m, const float *images, const float
 
 int dd_model_forward_backward(dd_model *m, const float *images, const float *masks,
                               const int *labels, dd_rng *r, dd_step_stats *st, dd_error *err) {
-    size_t B = (size_t)m->batch, n = 2 * B * m->cfg.unet.h * m->cfg.unet.w * 3;
+    return dd_model_forward_backward_part(m, images, masks, labels, r, 0, m->batch, 0, st, err);
+}
+
+int dd_model_forward_backward_part(dd_model *m, const float *images, const float *masks,
+                                   const int *labels, dd_rng *r, int offset, int global_batch,
+                                   int global_normal, dd_step_stats *st, dd_error *err) {
+    int B = m->batch;
+    if (global_batch < B || global_batch > DD_MAX_BATCH || offset < 0 || offset > global_batch - B ||
+        global_normal < 0 || global_normal > global_batch)
+        return dd_fail(err, DD_E_RANGE, "train step: part [%d, %d) of a global batch of %d (%d normal) is invalid",
+                       offset, offset + B, global_batch, global_normal);
     int ts[DD_MAX_BATCH], tb[DD_MAX_BATCH];
-    /* Draw order (all t_s, t_b pairs, then the noise) is part of the (seed, step) contract. */
-    for (size_t b = 0; b < B; b++) {
-        ts[b] = (int)dd_rng_int(r, m->cfg.train_ts_min, m->cfg.train_ts_max);
-        tb[b] = (int)dd_rng_int(r, m->cfg.train_tb_min, m->cfg.train_tb_max ? m->cfg.train_tb_max : m->cfg.T - 1);
+    /* Draw order (all t_s, t_b pairs, then the noise: eps_s of every sample, then eps_b)
+     * is part of the (seed, step) contract; a part draws the global batch's and keeps its slice. */
+    for (int b = 0; b < global_batch; b++) {
+        int s = (int)dd_rng_int(r, m->cfg.train_ts_min, m->cfg.train_ts_max);
+        int t = (int)dd_rng_int(r, m->cfg.train_tb_min, m->cfg.train_tb_max ? m->cfg.train_tb_max : m->cfg.T - 1);
+        if (b >= offset && b < offset + B) ts[b - offset] = s, tb[b - offset] = t;
     }
-    (void)n;
-    dd_model_draw_noise(&m->cfg, r, m->noise, 2 * B);
-    return dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
+    for (int half = 0; half < 2; half++) {
+        /* other parts' noise is drawn (the stream must advance) into x0_hat, which the
+         * forward pass overwrites anyway */
+        for (int b = 0; b < offset; b++) dd_model_draw_noise(&m->cfg, r, m->x0_hat, 1);
+        dd_model_draw_noise(&m->cfg, r, m->noise + (size_t)half * B * m->cfg.unet.h * m->cfg.unet.w * 3, (size_t)B);
+        for (int b = offset + B; b < global_batch; b++) dd_model_draw_noise(&m->cfg, r, m->x0_hat, 1);
+    }
+    m->part_global = global_batch > B ? global_batch : 0;
+    m->part_normal = global_normal;
+    int rc = dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
+    m->part_global = m->part_normal = 0;
+    return rc;
 }
 
 int dd_model_update(dd_model *m, float lr_unet, float lr_seg, double *grad_norm, dd_error *err) {

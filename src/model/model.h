@@ -87,6 +87,10 @@ typedef struct dd_model {
     float *seg_in;    /* [B,H,W,6] */
     float *dseg_in, *dx0_hat, *de, *dmask; /* training */
     int *tvec;        /* [2B] */
+    /* data-parallel part (dd_model_forward_backward_part): the losses are this batch's
+     * share of a global batch of part_global samples with part_normal normal ones (0: the
+     * batch is the whole) */
+    int part_global, part_normal;
     double ms_unet, ms_seg; /* wall time of the last forward's two parts */
 } dd_model;
 
@@ -129,6 +133,18 @@ int dd_model_update(dd_model *m, float lr_unet, float lr_seg, double *grad_norm,
 /* Updates taken so far (Adam's step counter, which its bias correction uses); set on resume. */
 long dd_model_updates(const dd_model *m);
 void dd_model_set_updates(dd_model *m, long step);
+
+/* One part of a data-parallel step (docs/training.md "Several processes"): this model's
+ * batch is samples [offset, offset + batch) of a global batch of global_batch samples
+ * with global_normal normal ones in all. Timesteps and noise are drawn from r for the
+ * whole global batch in dd_model_forward_backward's order and this part's slice is used;
+ * every loss term is this part's share of the global loss (focal and SmoothL1 scaled by
+ * batch / global_batch, the noise loss divided by global_normal), so gradients and loss
+ * terms summed over the parts are the global step's. dd_model_forward_backward is the
+ * part (offset 0, global_batch = batch, global_normal = its own count). */
+int dd_model_forward_backward_part(dd_model *m, const float *images, const float *masks,
+                                   const int *labels, dd_rng *r, int offset, int global_batch,
+                                   int global_normal, dd_step_stats *st, dd_error *err);
 
 /* forward_backward + update at the learning rates in m->adam.lr (the fused step
  * the reference tests use). */

@@ -48,7 +48,18 @@ struct dd_trainer {
     long best_step;
     volatile sig_atomic_t stop_req;
     int ran;
+    /* data parallel (dd_dist): processes, this one's rank, samples per process */
+    int ranks, rank, part;
+    dd_dist dist;
 };
+
+/* Rank 0 of a data-parallel run, or the only process: the one that writes. */
+static int writer(const dd_trainer *t) { return t->rank == 0; }
+
+static int dist_reduce_f64(void *ctx, double *v, size_t n, dd_error *err) {
+    const dd_dist *d = ctx;
+    return d->sum_f64(d->ctx, v, n, err);
+}
 
 static double now_s(void) {
     struct timespec t;
@@ -369,6 +380,26 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     t->best_step = -1;
     t->horizon = s->train.steps;
     const dd_train_opts *to = &t->s.train;
+    t->ranks = 1, t->rank = 0, t->part = to->batch;
+    if (o->dist && o->dist->size > 1) {
+        const dd_dist *d = o->dist;
+        if (!d->sum_f32 || !d->sum_f64 || d->rank < 0 || d->rank >= d->size) {
+            rc = dd_fail(err, DD_E_INVALID, "train: invalid process group (rank %d of %d)", d->rank, d->size);
+            goto fail;
+        }
+        if (to->batch % d->size) {
+            rc = dd_fail(err, DD_E_INVALID, "batch %d cannot be split over %d processes (it must be a multiple of the "
+                         "process count)", to->batch, d->size);
+            goto fail;
+        }
+        t->dist = *d;
+        t->ranks = d->size, t->rank = d->rank, t->part = to->batch / d->size;
+        if (t->part < 2) {
+            rc = dd_fail(err, DD_E_INVALID, "batch %d over %d processes leaves %d sample per process (BatchNorm needs "
+                         "2 or more: batch >= %d)", to->batch, d->size, t->part, 2 * d->size);
+            goto fail;
+        }
+    }
     const char *o_out = o->out ? o->out : "model.safetensors";
     if ((rc = copy_path(t->data, sizeof t->data, o->data, "data", err)) ||
         (rc = copy_path(t->out, sizeof t->out, o_out, "output", err)) ||
@@ -380,7 +411,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     if (o->log_path) rc = copy_path(t->log, sizeof t->log, o->log_path, "log", err);
     else if (snprintf(t->log, sizeof t->log, "%s.log.csv", t->out) >= (int)sizeof t->log)
         rc = dd_fail(err, DD_E_INVALID, "output path is too long for its log name");
-    if (rc || (rc = check_outputs(t, err))) goto fail;
+    if (rc || (writer(t) && (rc = check_outputs(t, err)))) goto fail;
 
     if ((rc = dd_dataset_open(t->data, &t->ds, err))) goto fail;
     t->n_listed = t->ds->n_train;
@@ -397,19 +428,23 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     }
     if ((rc = dd_dataset_split_train(t->ds, to->val_fraction, to->seed, &t->tr, &t->ntr, &t->val, &t->nval, err)))
         goto fail;
-    t->val_on = to->val_every_min > 0;
+    t->val_on = to->val_every_min > 0 && writer(t); /* the others would only wait for it */
     if (t->val_on && !o->validate && t->nval < 1) {
         rc = dd_fail(err, DD_E_INVALID, "val_every_min needs held-out images (val_fraction > 0; %d held out)", t->nval);
         goto fail;
     }
     if (t->s.model.grey_noise < 0 && (rc = resolve_grey_noise(t, err))) goto fail;
     if (t->s.model.tile_scale < 0 && (rc = resolve_tile_scale(t, err))) goto fail;
-    if ((rc = dd_model_create(&t->s.model, to->batch, 1, to->threads, &t->m, err))) goto fail;
+    if ((rc = dd_model_create(&t->s.model, t->part, 1, to->threads, &t->m, err))) goto fail;
+    if (t->ranks > 1) { /* BatchNorm over the global batch */
+        dd_reducer red = {dist_reduce_f64, &t->dist};
+        dd_engine_set_reducer(t->m->eng, &red);
+    }
     if (to->ema_decay > 0) {
         t->ema = calloc(t->m->params.total, sizeof(float));
         if (!t->ema) { rc = dd_fail(err, DD_E_NOMEM, "train: out of memory for the EMA weights"); goto fail; }
     }
-    if ((rc = check_space(t, err))) goto fail;
+    if (writer(t) && (rc = check_space(t, err))) goto fail;
     if (t->resume[0] && !(rc = check_resume_matches(t, err))) rc = start_from_checkpoint(t, err);
     else if (t->init[0]) rc = start_from_init(t, err);
     else dd_model_init_weights(t->m, to->seed);
@@ -441,21 +476,22 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
             if (found) t->best_score = v, t->best_step = found_st ? (long)st : -1;
         }
     }
-    if ((rc = dd_feeder_create_at(t->ds, t->tr, t->ntr, &t->sc, to->batch, to->workers, to->seed, t->start,
-                                  &t->feeder, err)))
+    if ((rc = dd_feeder_create_part(t->ds, t->tr, t->ntr, &t->sc, t->part, t->rank * t->part, to->batch,
+                                    to->workers, to->seed, t->start, &t->feeder, err)))
         goto fail;
     /* Last: the first thing written. */
-    if (!(t->logf = open_log(t->log, t->resume[0] != 0, err))) {
+    if (writer(t) && !(t->logf = open_log(t->log, t->resume[0] != 0, err))) {
         rc = err ? err->code : DD_E_IO;
         goto fail;
     }
-    if (!t->resume[0])
+    if (t->logf && !t->resume[0])
         fprintf(t->logf, "step,loss,noise,focal,smoothl1,grad_norm,normal,samples_per_s,elapsed_s,lr_unet,lr_seg,"
                          "val_image_auroc,val_pixel_ap,val_aupro\n");
     dd_trainer_info *in = &t->info;
     in->n_train = t->ntr, in->n_val = t->nval;
     in->tile_scale = t->s.model.tile_scale, in->grey_noise = t->s.model.grey_noise;
     in->precision = dd_precision_name(dd_model_precision(t->m));
+    in->ranks = t->ranks, in->part_batch = t->part;
     in->params_unet = dd_model_param_count(t->m, 0);
     in->params_seg = dd_model_param_count(t->m, 1);
     in->memory = dd_model_memory(t->m) + (t->ema ? t->m->params.total * sizeof(float) : 0);
@@ -524,6 +560,7 @@ static int validate(dd_trainer *t, long step, dd_val_metrics *vm, double *score,
 }
 
 static int save_checkpoint(dd_trainer *t, long step, double elapsed, dd_error *err) {
+    if (!writer(t)) return DD_OK;
     char sv[32], se[64], sh[32], sb[32], sn[32];
     snprintf(sv, sizeof sv, "%ld", step);
     snprintf(se, sizeof se, "%.3f", elapsed);
@@ -538,6 +575,7 @@ static int save_checkpoint(dd_trainer *t, long step, double elapsed, dd_error *e
 }
 
 static void log_line(dd_trainer *t, const dd_train_progress *p) {
+    if (!t->logf) return;
     const dd_step_stats *st = &p->stats;
     fprintf(t->logf, "%ld,%.6f,%.6f,%.6f,%.6f,%.4f,%d,%.2f,%.1f,%.4g,%.4g", p->step, st->loss, st->noise, st->focal,
             st->smoothl1, st->grad_norm, st->normal_count, p->samples_per_s, p->elapsed_s, p->lr_unet, p->lr_seg);
@@ -568,20 +606,43 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
     dd_train_progress p;
     memset(&p, 0, sizeof p);
     p.start = t->start, p.budgeted = budget > 0;
-    while (step < to->steps && !stop_requested(t)) {
-        if (budget > 0 && t->elapsed_before + (now_s() - t0) >= budget) break;
+    while (step < to->steps) {
+        int want_stop = stop_requested(t) || (budget > 0 && t->elapsed_before + (now_s() - t0) >= budget);
+        if (t->ranks == 1 && want_stop) break;
         double ts0 = now_s();
         dd_batch b;
         if ((rc = dd_feeder_next(t->feeder, &b, err))) return rc;
-        int labels[4096];
-        for (int i = 0; i < b.n; i++) labels[i] = b.labels[i] > 0.5f;
+        int labels[4096], own_normal = 0;
+        for (int i = 0; i < b.n; i++) labels[i] = b.labels[i] > 0.5f, own_normal += !labels[i];
+        int global_normal = own_normal;
+        if (t->ranks > 1) {
+            /* one small sum: normal samples of the global batch, stop votes (any process's
+             * Ctrl-C or budget stops all, at the same step) and rank 0's schedule horizon
+             * (its clock decides a budgeted run's length, so the learning rates agree) */
+            double v[3] = {own_normal, want_stop, writer(t) ? (double)t->horizon : 0};
+            if ((rc = t->dist.sum_f64(t->dist.ctx, v, 3, err))) return with_step(err, rc, step);
+            if (v[1] > 0) break;
+            global_normal = (int)v[0];
+            t->horizon = (long)v[2];
+        } else if (want_stop) break;
         float f = dd_lr_factor(to->lr_schedule, step, to->lr_warmup, t->horizon, to->lr_min_ratio);
         p.lr_unet = t->s.model.lr_unet * f;
         p.lr_seg = t->s.model.lr_seg * f;
         dd_rng r;
         dd_rng_seed2(&r, to->seed ^ 0x747261696eULL, (uint64_t)step); /* a pure function of (seed, step) */
-        if ((rc = dd_model_forward_backward(m, b.images, b.masks, labels, &r, &p.stats, err)) ||
-            (t->o.grad_hook && (rc = t->o.grad_hook(t->o.hook_ctx, &m->params, err))) ||
+        if ((rc = dd_model_forward_backward_part(m, b.images, b.masks, labels, &r, t->rank * t->part, to->batch,
+                                                 global_normal, &p.stats, err)))
+            return with_step(err, rc, step);
+        if (t->ranks > 1) {
+            /* the global batch's gradient (one block) and loss terms */
+            double v[4] = {p.stats.loss, p.stats.noise, p.stats.focal, p.stats.smoothl1};
+            if ((rc = t->dist.sum_f32(t->dist.ctx, m->params.grad, m->params.total, err)) ||
+                (rc = t->dist.sum_f64(t->dist.ctx, v, 4, err)))
+                return with_step(err, rc, step);
+            p.stats.loss = v[0], p.stats.noise = v[1], p.stats.focal = v[2], p.stats.smoothl1 = v[3];
+            p.stats.normal_count = global_normal;
+        }
+        if ((t->o.grad_hook && (rc = t->o.grad_hook(t->o.hook_ctx, &m->params, err))) ||
             (rc = dd_model_update(m, p.lr_unet, p.lr_seg, &p.stats.grad_norm, err)))
             return with_step(err, rc, step);
         if (t->ema) ema_update(t);
@@ -626,10 +687,11 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
     res->step = step, res->steps_run = done;
     res->train_s = train_s;
     res->samples_per_s = train_s > 0 ? done * to->batch / train_s : 0;
-    if (stop_requested(t)) {
+    if (stop_requested(t) || (t->ranks > 1 && step < to->steps && !(budget > 0))) {
         res->interrupted = 1;
         return save_checkpoint(t, step, t->elapsed_before + train_s, err);
     }
+    if (!writer(t)) return DD_OK; /* rank 0 validates, calibrates and writes the model */
     const float *final = dd_trainer_weights(t);
     float *best_w = NULL;
     if (t->val_on) {

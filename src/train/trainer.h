@@ -40,6 +40,22 @@ typedef struct dd_train_progress {
 } dd_train_progress;
 
 typedef void (*dd_progress_fn)(void *ctx, const dd_train_progress *p);
+
+/* Data-parallel training over several processes (docs/training.md "Several processes"):
+ * the caller's communication (the CLI's is MPI). Each process trains batch / size samples
+ * of every global batch (its part: [rank * b, (rank + 1) * b)), with the global batch's
+ * timesteps and noise; per step the processes sum (sum_f64) their normal-sample counts and
+ * stop votes, BatchNorm statistics (synchronised BatchNorm), then (sum_f32) the gradients
+ * in place (one contiguous block) and (sum_f64) the loss terms. Every process then takes the
+ * same Adam update. Rank 0 alone validates, writes the log, checkpoints and the model
+ * file and calibrates; the others stop after the last step. Both functions replace v[0, n)
+ * by its sum over the processes, the same on every process, and return 0 or an error. */
+typedef struct dd_dist {
+    int rank, size;         /* size <= 1: one process (the functions are not called) */
+    int (*sum_f32)(void *ctx, float *v, size_t n, dd_error *err);
+    int (*sum_f64)(void *ctx, double *v, size_t n, dd_error *err);
+    void *ctx;
+} dd_dist;
 /* Called between backward and update with the gradients in params->grad (e.g. to
  * all-reduce them); a non-zero return stops the run with that status. */
 typedef int (*dd_grad_hook_fn)(void *ctx, dd_params *params, dd_error *err);
@@ -61,6 +77,7 @@ typedef struct dd_trainer_opts {
     dd_validate_fn validate;  /* NULL: the built-in dd_validator when val_every_min > 0 */
     void *validate_ctx;
     volatile sig_atomic_t *stop; /* polled once per step (e.g. set by a SIGINT handler); may be NULL */
+    const dd_dist *dist;      /* NULL: one process */
 } dd_trainer_opts;
 
 typedef struct dd_trainer_info {
@@ -72,6 +89,7 @@ typedef struct dd_trainer_info {
     float tile_scale;               /* resolved working scale (0 fit, > 0 crops; docs/method.md §11) */
     int grey_noise;                 /* resolved */
     const char *precision;          /* convolution arithmetic, resolved: "f32" or "bf16" */
+    int ranks, part_batch;          /* processes and samples of each batch per process (1, batch) */
     const char *out, *ckpt, *best, *log; /* paths the run writes */
     int n_skipped;                  /* training images that cannot be decoded, left out (skip_bad 1) */
     const char *const *skipped;     /* one message per such image, naming the file and the problem */

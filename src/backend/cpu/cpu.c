@@ -64,15 +64,14 @@ static int batchnorm_forward(dd_engine *e, const float *x, const float *gamma, c
                              float *run_mean, float *run_var, float *y, float *mean, float *rstd,
                              size_t p, int c, float eps, float momentum, int training,
                              dd_error *err) {
-    (void)e;
-    return dd_batchnorm_forward(x, gamma, beta, run_mean, run_var, y, mean, rstd, p, c, eps,
-                                momentum, training, err);
+    return dd_batchnorm_forward_red(x, gamma, beta, run_mean, run_var, y, mean, rstd, p, c, eps,
+                                    momentum, training, dd_engine_reducer(e), err);
 }
 static int batchnorm_backward(dd_engine *e, const float *x, const float *gamma, const float *mean,
                               const float *rstd, const float *dy, float *dx, float *dgamma,
                               float *dbeta, size_t p, int c, int acc, dd_error *err) {
-    (void)e;
-    return dd_batchnorm_backward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, p, c, acc, err);
+    return dd_batchnorm_backward_red(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, p, c, acc,
+                                     dd_engine_reducer(e), err);
 }
 static void silu_forward(dd_engine *e, const float *x, float *y, size_t n) {
     (void)e;

@@ -83,6 +83,16 @@ int dd_batchnorm_forward(const float *x, const float *gamma, const float *beta, 
 int dd_batchnorm_backward(const float *x, const float *gamma, const float *mean,
                           const float *rstd, const float *dy, float *dx, float *dgamma,
                           float *dbeta, size_t p, int c, int acc, dd_error *err);
+/* The same over the global batch of a data-parallel run: red (may be NULL: the above)
+ * sums the per-channel sums and the value counts over the processes, so mean and
+ * variance (forward) and the two gradient means (backward) are the global batch's;
+ * dgamma and dbeta get this process's share (the gradient sum adds the rest). */
+int dd_batchnorm_forward_red(const float *x, const float *gamma, const float *beta, float *run_mean,
+                             float *run_var, float *y, float *mean, float *rstd, size_t p, int c,
+                             float eps, float momentum, int training, const dd_reducer *red, dd_error *err);
+int dd_batchnorm_backward_red(const float *x, const float *gamma, const float *mean,
+                              const float *rstd, const float *dy, float *dx, float *dgamma,
+                              float *dbeta, size_t p, int c, int acc, const dd_reducer *red, dd_error *err);
 
 /* ---- linear: x [M,I], w [O,I] (PyTorch layout), b [O] -> y [M,O] ---- */
 int dd_linear_forward(const float *x, const float *w, const float *b, float *y, int m, int in,

@@ -163,22 +163,36 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
 int dd_batchnorm_forward(const float *x, const float *gamma, const float *beta, float *run_mean,
                          float *run_var, float *y, float *mean, float *rstd, size_t p, int c,
                          float eps, float momentum, int training, dd_error *err) {
+    return dd_batchnorm_forward_red(x, gamma, beta, run_mean, run_var, y, mean, rstd, p, c, eps, momentum,
+                                    training, NULL, err);
+}
+
+int dd_batchnorm_forward_red(const float *x, const float *gamma, const float *beta, float *run_mean,
+                             float *run_var, float *y, float *mean, float *rstd, size_t p, int c,
+                             float eps, float momentum, int training, const dd_reducer *red, dd_error *err) {
     if (p == 0 || c <= 0 || c > MAX_C)
         return dd_fail(err, DD_E_INVALID, "batchnorm forward: invalid shape P=%zu C=%d", p, c);
-    if (training && p < 2)
+    if (training && p < 2 && !red)
         return dd_fail(err, DD_E_INVALID, "batchnorm forward: training needs more than one value per channel (P=%zu)", p);
     float scale[MAX_C], shift[MAX_C];
     if (training) {
-        double sum[2 * MAX_C];
+        double sum[2 * MAX_C + 1];
         channel_sums(x, sum, sum + c, 1, p, c);
+        double np = (double)p;
+        if (red) { /* the global batch's sums and count */
+            sum[2 * c] = np;
+            int rc = red->sum_f64(red->ctx, sum, 2 * (size_t)c + 1, err);
+            if (rc) return rc;
+            np = sum[2 * c];
+        }
         for (int k = 0; k < c; k++) {
-            double m = sum[k] / (double)p, var = sum[c + k] / (double)p - m * m;
+            double m = sum[k] / np, var = sum[c + k] / np - m * m;
             if (var < 0) var = 0;
             mean[k] = (float)m;
             rstd[k] = (float)(1.0 / sqrt(var + eps));
             if (run_mean) run_mean[k] = (float)((1.0 - momentum) * run_mean[k] + momentum * m);
             if (run_var)
-                run_var[k] = (float)((1.0 - momentum) * run_var[k] + momentum * var * (double)p / (double)(p - 1));
+                run_var[k] = (float)((1.0 - momentum) * run_var[k] + momentum * var * np / (np - 1));
             scale[k] = rstd[k] * gamma[k];
             shift[k] = beta[k] - mean[k] * scale[k];
         }
@@ -198,6 +212,12 @@ int dd_batchnorm_forward(const float *x, const float *gamma, const float *beta, 
 int dd_batchnorm_backward(const float *x, const float *gamma, const float *mean,
                           const float *rstd, const float *dy, float *dx, float *dgamma,
                           float *dbeta, size_t p, int c, int acc, dd_error *err) {
+    return dd_batchnorm_backward_red(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, p, c, acc, NULL, err);
+}
+
+int dd_batchnorm_backward_red(const float *x, const float *gamma, const float *mean,
+                              const float *rstd, const float *dy, float *dx, float *dgamma,
+                              float *dbeta, size_t p, int c, int acc, const dd_reducer *red, dd_error *err) {
     if (p == 0 || c <= 0 || c > MAX_C)
         return dd_fail(err, DD_E_INVALID, "batchnorm backward: invalid shape P=%zu C=%d", p, c);
     int nblk = (c + CB - 1) / CB;
@@ -218,9 +238,23 @@ int dd_batchnorm_backward(const float *x, const float *gamma, const float *mean,
     for (int k = 0; k < c; k++) {
         if (dgamma) dgamma[k] += (float)sdzx[k];
         if (dbeta) dbeta[k] += (float)sdz[k];
+    }
+    double np = (double)p;
+    if (red) { /* the means below are over the global batch */
+        double v[2 * MAX_C + 1];
+        memcpy(v, sdz, sizeof(double) * (size_t)c);
+        memcpy(v + c, sdzx, sizeof(double) * (size_t)c);
+        v[2 * c] = np;
+        int rc = red->sum_f64(red->ctx, v, 2 * (size_t)c + 1, err);
+        if (rc) return rc;
+        memcpy(sdz, v, sizeof(double) * (size_t)c);
+        memcpy(sdzx, v + c, sizeof(double) * (size_t)c);
+        np = v[2 * c];
+    }
+    for (int k = 0; k < c; k++) {
         a[k] = gamma[k] * rstd[k];
-        mb[k] = (float)(sdz[k] / (double)p);
-        mbx[k] = (float)(sdzx[k] / (double)p);
+        mb[k] = (float)(sdz[k] / np);
+        mbx[k] = (float)(sdzx[k] / np);
     }
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < p; i++)

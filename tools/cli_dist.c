@@ -1,0 +1,96 @@
+/* cli_dist.c — the CLI's process group (see cli_dist.h). */
+#include "cli_dist.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef DD_HAVE_MPI
+#include <mpi.h>
+#endif
+
+int cli_dist_launched_size(void) {
+    /* Open MPI's mpirun, then the PMI / PMIx launchers (srun, hydra) */
+    const char *keys[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", NULL};
+    for (int i = 0; keys[i]; i++) {
+        const char *v = getenv(keys[i]);
+        if (v && atoi(v) > 0) return atoi(v);
+    }
+    return 1;
+}
+
+#ifdef DD_HAVE_MPI
+int cli_dist_built(void) { return 1; }
+
+/* MPI counts in int: large blocks go in pieces. */
+#define CHUNK (INT_MAX / 2)
+
+static int mpi_fail(int code, const char *what, dd_error *err) {
+    char s[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(code, s, &len);
+    return dd_fail(err, DD_E_IO, "%s: MPI error: %s", what, s);
+}
+
+static int sum_f32(void *ctx, float *v, size_t n, dd_error *err) {
+    (void)ctx;
+    for (size_t i = 0; i < n; i += CHUNK) {
+        int k = (int)(n - i < (size_t)CHUNK ? n - i : (size_t)CHUNK);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, v + i, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "gradient sum", err);
+    }
+    return DD_OK;
+}
+
+static int sum_f64(void *ctx, double *v, size_t n, dd_error *err) {
+    (void)ctx;
+    for (size_t i = 0; i < n; i += CHUNK) {
+        int k = (int)(n - i < (size_t)CHUNK ? n - i : (size_t)CHUNK);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, v + i, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "statistics sum", err);
+    }
+    return DD_OK;
+}
+
+int cli_dist_start(int *argc, char ***argv, dd_dist *d, char *msg, size_t cap) {
+    memset(d, 0, sizeof *d);
+    d->size = 1;
+    if (cli_dist_launched_size() <= 1) return 0; /* a plain run: no MPI at all */
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+        snprintf(msg, cap, "MPI_Init failed");
+        return 1;
+    }
+    /* errors come back as codes (and end in one message), not as a silent abort */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    d->sum_f32 = sum_f32, d->sum_f64 = sum_f64;
+    return 0;
+}
+
+void cli_dist_end(const dd_dist *d, int failed, int status) {
+    int up = 0;
+    MPI_Initialized(&up);
+    if (!up) return;
+    if (failed && d->size > 1) MPI_Abort(MPI_COMM_WORLD, status);
+    MPI_Finalize();
+}
+#else
+int cli_dist_built(void) { return 0; }
+
+int cli_dist_start(int *argc, char ***argv, dd_dist *d, char *msg, size_t cap) {
+    (void)argc, (void)argv;
+    memset(d, 0, sizeof *d);
+    d->size = 1;
+    int n = cli_dist_launched_size();
+    if (n > 1) {
+        snprintf(msg, cap, "started as one of %d processes (mpirun), but this diffad was built without MPI: each "
+                 "would train alone. Install libopenmpi-dev (scripts/setup.sh) and rebuild", n);
+        return 1;
+    }
+    return 0;
+}
+
+void cli_dist_end(const dd_dist *d, int failed, int status) { (void)d, (void)failed, (void)status; }
+#endif
