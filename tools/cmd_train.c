@@ -240,8 +240,11 @@ static int train_main(int argc, char **argv, const dd_dist *dist) {
                 s.train.val_fraction == 0 ? "val_fraction is 0" : "no held-out images");
     char dur[32];
     cli_fmt_duration(r.train_s, dur, sizeof dur);
-    fprintf(stderr, "diffad train: wrote %s after %ld steps in %s (%.1f samples/s, peak memory %.0f MiB); log %s\n",
-            in->out, r.step, dur, r.samples_per_s, cli_peak_rss_mib(), in->log);
+    char comm[96] = "";
+    if (in->ranks > 1)
+        snprintf(comm, sizeof comm, ", %.1f ms per step in the sums over %d processes", 1e3 * r.comm_s, in->ranks);
+    fprintf(stderr, "diffad train: wrote %s after %ld steps in %s (%.1f samples/s%s, peak memory %.0f MiB%s); log %s\n",
+            in->out, r.step, dur, r.samples_per_s, comm, cli_peak_rss_mib(), in->ranks > 1 ? " on rank 0" : "", in->log);
     dd_trainer_free(t);
     return 0;
 }

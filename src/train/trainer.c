@@ -601,7 +601,7 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
     const double budget = to->minutes > 0 ? to->minutes * 60.0 : 0;
     const double val_period = to->val_every_min * 60.0;
     long step = t->start, done = 0;
-    double t0 = now_s(), step_time_sum = 0, first_step_time = 0, next_val = val_period;
+    double t0 = now_s(), step_time_sum = 0, first_step_time = 0, next_val = val_period, comm_sum = 0;
     int rc = DD_OK, final_validated = 0;
     dd_train_progress p;
     memset(&p, 0, sizeof p);
@@ -619,8 +619,9 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
             /* one small sum: normal samples of the global batch, stop votes (any process's
              * Ctrl-C or budget stops all, at the same step) and rank 0's schedule horizon
              * (its clock decides a budgeted run's length, so the learning rates agree) */
-            double v[3] = {own_normal, want_stop, writer(t) ? (double)t->horizon : 0};
+            double v[3] = {own_normal, want_stop, writer(t) ? (double)t->horizon : 0}, c0 = now_s();
             if ((rc = t->dist.sum_f64(t->dist.ctx, v, 3, err))) return with_step(err, rc, step);
+            comm_sum += now_s() - c0;
             if (v[1] > 0) break;
             global_normal = (int)v[0];
             t->horizon = (long)v[2];
@@ -635,10 +636,11 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
             return with_step(err, rc, step);
         if (t->ranks > 1) {
             /* the global batch's gradient (one block) and loss terms */
-            double v[4] = {p.stats.loss, p.stats.noise, p.stats.focal, p.stats.smoothl1};
+            double v[4] = {p.stats.loss, p.stats.noise, p.stats.focal, p.stats.smoothl1}, c0 = now_s();
             if ((rc = t->dist.sum_f32(t->dist.ctx, m->params.grad, m->params.total, err)) ||
                 (rc = t->dist.sum_f64(t->dist.ctx, v, 4, err)))
                 return with_step(err, rc, step);
+            comm_sum += now_s() - c0;
             p.stats.loss = v[0], p.stats.noise = v[1], p.stats.focal = v[2], p.stats.smoothl1 = v[3];
             p.stats.normal_count = global_normal;
         }
@@ -653,6 +655,7 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
         p.step = step;
         p.elapsed_s = t->elapsed_before + run_s;
         p.samples_per_s = done * to->batch / run_s;
+        p.comm_s = comm_sum / done; /* BatchNorm's small sums (inside the step) not included */
         double per_step = done > 1 ? step_time_sum / (done - 1) : first_step_time;
         if (budget > 0) {
             /* Horizon of the schedule: the steps the budget allows at the measured
@@ -687,6 +690,7 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
     res->step = step, res->steps_run = done;
     res->train_s = train_s;
     res->samples_per_s = train_s > 0 ? done * to->batch / train_s : 0;
+    res->comm_s = done ? comm_sum / done : 0;
     if (stop_requested(t) || (t->ranks > 1 && step < to->steps && !(budget > 0))) {
         res->interrupted = 1;
         return save_checkpoint(t, step, t->elapsed_before + train_s, err);

@@ -31,6 +31,7 @@ typedef struct dd_train_progress {
     dd_step_stats stats;    /* the last step's loss terms, gradient norm and normal count */
     float lr_unet, lr_seg;  /* learning rates of the last step */
     double samples_per_s;   /* mean of this run so far */
+    double comm_s;          /* several processes: mean seconds per step spent in the sums (0: one process) */
     double elapsed_s;       /* wall time of the training loop, earlier parts of a resumed run included */
     double eta_s;           /* remaining time of the loop (to `total`, or to the budget) */
     int validated;          /* 1: val was measured after this step */
@@ -100,6 +101,7 @@ typedef struct dd_train_result {
     long steps_run;             /* steps done by this run */
     double train_s;             /* wall time of this run's training loop */
     double samples_per_s;
+    double comm_s;              /* several processes: mean seconds per step in the gradient and loss sums */
     int interrupted;            /* stop flag: a checkpoint was written, no model file */
     int calibrated;             /* thresholds set (val_fraction > 0) */
     int threshold_is_max;       /* the image threshold is the highest held-out good score: with n held
