@@ -11,7 +11,9 @@
 #     checkpoint, and `--resume` continues it on ONE process (another rank count) with
 #     the next step's loss of an uninterrupted one-process run (1e-3 relative);
 #  4. a rank killed (SIGKILL): the job ends (no hang, within 60 s) with a message naming
-#     the rank, and the last checkpoint still resumes.
+#     the rank, and the last checkpoint still resumes;
+#  5. `mpirun -np 2|3 diffad test` splits the test images: metrics.json/csv/md, scores.csv
+#     and report.html byte-identical to one process (at both pixel resolutions).
 # Skips (with a message) without mpirun, without an MPI build or without the sample.
 set -u
 BUILD=${BUILD:-build}
@@ -91,4 +93,16 @@ check 'grep -v "rank 0 writes" $T/die.out | grep -qi "rank"' "the job's message 
 echo "a killed rank ended the job in ${dt}s: $(grep -v 'rank 0 writes' $T/die.out | grep -i -m1 'rank')"
 $BIN train $COMMON --steps 400 --checkpoint_every 1000 --out $T/die.safetensors --resume $T/die.safetensors.ckpt --steps 6 2>$T/die_resume.err
 check '[ -f $T/die.safetensors ]' "the last checkpoint resumes after a rank died: $(tail -1 $T/die_resume.err)"
+# 5. the test images split over processes: the same files as one process
+$BIN test --model $T/one.safetensors --data $DATA --out $T/t1 --report --threads 1 >/dev/null 2>$T/t1.err
+$MPI $BIN test --model $T/one.safetensors --data $DATA --out $T/t2 --report --threads 1 >/dev/null 2>$T/t2.err
+for f in metrics.json metrics.csv metrics.md scores.csv report.html; do
+  check 'cmp -s $T/t1/$f $T/t2/$f' "test split over 2 processes: $f differs from one process ($(tail -1 $T/t2.err))"
+done
+check 'grep -q "split over 2 processes" $T/t2.err' "test names the split: $(head -1 $T/t2.err)"
+$BIN test --model $T/one.safetensors --data $DATA --out $T/w1 --pixel-res work --threads 1 >/dev/null 2>&1
+mpirun --allow-run-as-root --oversubscribe -np 3 $BIN test --model $T/one.safetensors --data $DATA --out $T/w3 \
+  --pixel-res work --threads 1 >/dev/null 2>$T/w3.err
+check 'cmp -s $T/w1/metrics.json $T/w3/metrics.json && cmp -s $T/w1/scores.csv $T/w3/scores.csv' \
+  "test split over 3 processes at the working size differs: $(tail -1 $T/w3.err)"
 finish

@@ -69,6 +69,28 @@ int cli_dist_start(int *argc, char ***argv, dd_dist *d, char *msg, size_t cap) {
     return 0;
 }
 
+int cli_dist_send(const dd_dist *d, int to, const void *buf, size_t bytes, dd_error *err) {
+    (void)d;
+    const char *p = buf;
+    for (size_t i = 0; i < bytes; i += CHUNK) {
+        int k = (int)(bytes - i < (size_t)CHUNK ? bytes - i : (size_t)CHUNK);
+        int rc = MPI_Send(p + i, k, MPI_BYTE, to, 7, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "send", err);
+    }
+    return DD_OK;
+}
+
+int cli_dist_recv(const dd_dist *d, int from, void *buf, size_t bytes, dd_error *err) {
+    (void)d;
+    char *p = buf;
+    for (size_t i = 0; i < bytes; i += CHUNK) {
+        int k = (int)(bytes - i < (size_t)CHUNK ? bytes - i : (size_t)CHUNK);
+        int rc = MPI_Recv(p + i, k, MPI_BYTE, from, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "receive", err);
+    }
+    return DD_OK;
+}
+
 void cli_dist_end(const dd_dist *d, int failed, int status) {
     int up = 0;
     MPI_Initialized(&up);
@@ -93,4 +115,14 @@ int cli_dist_start(int *argc, char ***argv, dd_dist *d, char *msg, size_t cap) {
 }
 
 void cli_dist_end(const dd_dist *d, int failed, int status) { (void)d, (void)failed, (void)status; }
+
+int cli_dist_send(const dd_dist *d, int to, const void *buf, size_t bytes, dd_error *err) {
+    (void)d, (void)to, (void)buf, (void)bytes;
+    return dd_fail(err, DD_E_INVALID, "send: this diffad was built without MPI");
+}
+
+int cli_dist_recv(const dd_dist *d, int from, void *buf, size_t bytes, dd_error *err) {
+    (void)d, (void)from, (void)buf, (void)bytes;
+    return dd_fail(err, DD_E_INVALID, "receive: this diffad was built without MPI");
+}
 #endif

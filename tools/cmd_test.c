@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_dist.h"
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -34,8 +35,11 @@ static const char USAGE[] =
     "diffad predict decides (with min_area > 0: NG only with a region of min_area pixels),\n"
     "regions the number of defect regions found (empty for an uncalibrated model).\n";
 
+/* "rank R of N: " in the messages of a split run (empty otherwise) */
+static char g_rank[48];
+
 static int fail(const char *m) {
-    fprintf(stderr, "diffad test: %s\n", m);
+    fprintf(stderr, "diffad test: %s%s\n", g_rank, m);
     return 2;
 }
 
@@ -121,7 +125,76 @@ static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *
     return dd_report_add(rep, &e, NULL, err);
 }
 
+/* A split run (mpirun -np N diffad test): image i is scored by process i mod N, which sends
+ * rank 0 what one process would have used of its result, in image order; rank 0 feeds the
+ * metrics, scores.csv and the report exactly as alone, so every output is the same. */
+enum { H_SCORE, H_NORM, H_CAL, H_NG, H_REGIONS, H_MH, H_MW, H_WH, H_WW, H_RECON, H_THR, H_PTHR, H_N };
+
+typedef struct remote_bufs {
+    float *map, *work, *recon;
+    size_t cap_map, cap_work, cap_recon;
+} remote_bufs;
+
+static int ensure(float **p, size_t *cap, size_t n, dd_error *err) {
+    if (n <= *cap) return 0;
+    float *q = realloc(*p, n * sizeof(float));
+    if (!q) return dd_fail(err, DD_E_NOMEM, "out of memory for a received map of %zu values", n);
+    *p = q, *cap = n;
+    return 0;
+}
+
+static int send_result(const dd_dist *d, const diffad_result *r, int at_work, int report, dd_error *err) {
+    int recon = report && r->recon;
+    double h[H_N] = {r->score, r->normalized, r->calibrated, r->is_ng, (double)r->regions_found, r->map_height,
+                     r->map_width, r->work_height, r->work_width, recon, r->threshold, r->pixel_threshold};
+    size_t n = (size_t)r->map_height * r->map_width, nw = (size_t)r->work_height * r->work_width;
+    int rc = cli_dist_send(d, 0, h, sizeof h, err);
+    if (!rc) rc = cli_dist_send(d, 0, r->map, n * sizeof(float), err);
+    if (!rc && at_work) rc = cli_dist_send(d, 0, r->work_map, nw * sizeof(float), err);
+    if (!rc && recon) rc = cli_dist_send(d, 0, r->recon, 3 * n * sizeof(float), err);
+    return rc;
+}
+
+static int recv_result(const dd_dist *d, int from, int at_work, remote_bufs *b, diffad_result *r, dd_error *err) {
+    double h[H_N];
+    int rc = cli_dist_recv(d, from, h, sizeof h, err);
+    if (rc) return rc;
+    memset(r, 0, sizeof *r);
+    r->score = (float)h[H_SCORE], r->normalized = (float)h[H_NORM], r->calibrated = (int)h[H_CAL];
+    r->is_ng = (int)h[H_NG], r->regions_found = (long)h[H_REGIONS];
+    r->map_height = (int)h[H_MH], r->map_width = (int)h[H_MW], r->work_height = (int)h[H_WH], r->work_width = (int)h[H_WW];
+    r->threshold = (float)h[H_THR], r->pixel_threshold = (float)h[H_PTHR];
+    size_t n = (size_t)r->map_height * r->map_width, nw = (size_t)r->work_height * r->work_width;
+    if ((rc = ensure(&b->map, &b->cap_map, n, err)) || (rc = cli_dist_recv(d, from, b->map, n * sizeof(float), err)))
+        return rc;
+    r->map = b->map;
+    if (at_work) {
+        if ((rc = ensure(&b->work, &b->cap_work, nw, err)) || (rc = cli_dist_recv(d, from, b->work, nw * sizeof(float), err)))
+            return rc;
+        r->work_map = b->work;
+    }
+    if (h[H_RECON] != 0) {
+        if ((rc = ensure(&b->recon, &b->cap_recon, 3 * n, err)) ||
+            (rc = cli_dist_recv(d, from, b->recon, 3 * n * sizeof(float), err)))
+            return rc;
+        r->recon = b->recon;
+    }
+    return 0;
+}
+
+static int test_main(int argc, char **argv, const dd_dist *dist);
+
 int cmd_test(int argc, char **argv) {
+    dd_dist dist;
+    char m[600];
+    if (cli_dist_start(NULL, NULL, &dist, m, sizeof m)) return fail(m);
+    if (dist.size > 1) snprintf(g_rank, sizeof g_rank, "rank %d of %d: ", dist.rank, dist.size);
+    int rc = test_main(argc, argv, &dist);
+    cli_dist_end(&dist, rc == 2, rc); /* an error on one process stops them all */
+    return rc;
+}
+
+static int test_main(int argc, char **argv, const dd_dist *dist) {
     const char *model = NULL, *data = NULL, *outdir = "results";
     const char *pixel_res = "image";
     int report = 0, threads = 0, precision = DIFFAD_PRECISION_MODEL;
@@ -161,7 +234,8 @@ int cmd_test(int argc, char **argv) {
         snprintf(m, sizeof m, "--pixel-res: '%s' is not image or work", pixel_res);
         return fail(m);
     }
-    if (mkdir(outdir, 0777) && errno != EEXIST) {
+    const int lead = dist->rank == 0, split = dist->size > 1; /* rank 0 writes every output */
+    if (lead && mkdir(outdir, 0777) && errno != EEXIST) {
         char m[600];
         snprintf(m, sizeof m, "%s: cannot create the output folder (%s)", outdir, strerror(errno));
         return fail(m);
@@ -203,6 +277,14 @@ int cmd_test(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/scores.csv", outdir);
     dd_afile *sc = NULL;
     int rc = 0;
+    remote_bufs rb = {0};
+    if (!lead) { /* score this process's share and send it to rank 0 */
+        for (int i = dist->rank; i < ds->n_test && !rc; i += dist->size) {
+            diffad_result r;
+            if (!(rc = cli_score_file(ctx, ds->test[i].path, &r, &err))) rc = send_result(dist, &r, at_work, report, &err);
+        }
+        goto done;
+    }
     if (!(sc = dd_afile_open(path, &err))) { rc = err.code ? err.code : DD_E_IO; goto done; }
     if ((rc = dd_metrics_new(&mp, &acc, &err))) goto done;
     if (report) {
@@ -216,14 +298,18 @@ int cmd_test(int argc, char **argv) {
         if ((rc = dd_report_new(&rp, &rep, &err))) goto done;
     }
     dd_afile_printf(sc, "path,label,defect_type,score,normalized,decision,regions\n");
-    fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d, %s convolutions, pixel metrics at %s\n",
+    char procs[64] = "";
+    if (split) snprintf(procs, sizeof procs, ", split over %d processes", dist->size);
+    fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d, %s convolutions, pixel metrics at %s%s\n",
             data, ds->n_test, ds->n_test_defective, h, w, diffad_precision(ctx),
-            at_work ? "the working size" : "each image's own size");
+            at_work ? "the working size" : "each image's own size", procs);
     double t0 = cli_now();
     for (int i = 0; i < ds->n_test; i++) {
         const dd_item *it = &ds->test[i];
         diffad_result r;
-        if ((rc = cli_score_file(ctx, it->path, &r, &err))) goto done;
+        if (i % dist->size == 0) {
+            if ((rc = cli_score_file(ctx, it->path, &r, &err))) goto done;
+        } else if ((rc = recv_result(dist, i % dist->size, at_work, &rb, &r, &err))) goto done;
         /* ground truth binarised at 0.5, at the image's own size or resized to the working size */
         int ph = at_work ? r.work_height : r.map_height, pw = at_work ? r.work_width : r.map_width;
         const float *pmap = at_work ? r.work_map : r.map;
@@ -264,7 +350,8 @@ int cmd_test(int argc, char **argv) {
     fprintf(stderr, "diffad test: wrote %s/metrics.{json,csv,md}, %s/scores.csv%s%s%s (%.1f s, peak memory %.0f MiB)\n", outdir,
             outdir, rep ? ", " : "", rep ? outdir : "", rep ? "/report.html" : "", cli_now() - t0, cli_peak_rss_mib());
 done:
-    if (rc) fprintf(stderr, "diffad test: %s\n", err.msg);
+    if (rc) fprintf(stderr, "diffad test: %s%s\n", g_rank, err.msg);
+    free(rb.map), free(rb.work), free(rb.recon);
     dd_afile_abort(sc);
     dd_metrics_result_free(res);
     dd_metrics_free(acc);
