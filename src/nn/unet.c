@@ -487,6 +487,11 @@ static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *d
     float *S0 = u->scratch[0], *S1 = u->scratch[1], *S2 = u->scratch[2], *S3 = u->scratch[3];
     const float *xs = b->mode ? b->xm : b->x;
     int co = b->out;
+    /* dx is S3 for a block that takes a skip (the concat gradient, dd_unet_backward); S3
+     * holds the recomputed a1 and, for a resampling block, d a1 — so only a block
+     * without resampling may write its input gradient there (the U-Net's are). */
+    if (dx == S3 && b->mode)
+        return dd_fail(err, DD_E_INVALID, "denoiser: a resampling block cannot write its input gradient to scratch 3");
     /* a2 = SiLU(GN2(h1)) again -> S2 (res_forward's call: the same bits);
      * conv2: d a2 -> S0; GN2+SiLU: d h1 -> S1 */
     if ((rc = dd_gnl_forward(e, &b->gn2, p, b->h1, S2, n, (int)ohw, 1, err)) ||
