@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "eval/interval.h"
 #include "model/model.h"
 
 /* k of the top-k image score for an H x W map: the model's rule, the one inference uses. */
@@ -711,6 +712,28 @@ static void test_writers(void) {
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", root);
 }
 
+/* Clopper-Pearson against scipy.stats.beta.ppf (scipy 1.10, 2026-11-30): lo = ppf(0.025, k, n-k+1),
+ * hi = ppf(0.975, k+1, n-k). */
+static void test_clopper_pearson(void) {
+    const struct { long k, n; double lo, hi; } ref[] = {
+        {0, 100, 0.0, 0.03621669264517641},          {1, 100, 0.00025314603297742064, 0.054459385392080645},
+        {5, 50, 0.03327509358902247, 0.21813536643420225}, {3, 7, 0.09898827844250786, 0.8159484323599169},
+        {10, 10, 0.6915028921812392, 1.0},           {0, 1, 0.0, 0.975},
+    };
+    for (size_t i = 0; i < sizeof ref / sizeof ref[0]; i++) {
+        double lo, hi;
+        int rc = dd_clopper_pearson(ref[i].k, ref[i].n, 0.95, &lo, &hi);
+        CHECK(rc == 0 && fabs(lo - ref[i].lo) < 1e-9 && fabs(hi - ref[i].hi) < 1e-9,
+              "Clopper-Pearson %ld of %ld: [%.12g, %.12g], scipy [%.12g, %.12g]", ref[i].k, ref[i].n, lo, hi, ref[i].lo,
+              ref[i].hi);
+    }
+    double lo, hi;
+    CHECK(dd_clopper_pearson(3, 2, 0.95, &lo, &hi) == -1 && dd_clopper_pearson(0, 0, 0.95, &lo, &hi) == -1 &&
+              dd_clopper_pearson(1, 5, 1.0, &lo, &hi) == -1 && lo == 0 && hi == 1,
+          "Clopper-Pearson refuses k > n, n = 0, conf 1");
+    CHECK(fabs(dd_betainc(2, 3, 0.4) - 0.5248) < 1e-12, "I_0.4(2,3) = 0.5248: %.15g", dd_betainc(2, 3, 0.4));
+}
+
 int main(void) {
     test_hand_image();
     test_hand_pixel();
@@ -719,6 +742,7 @@ int main(void) {
     test_histogram();
     test_histogram_bounds_attained();
     test_writers();
+    test_clopper_pearson();
     test_against_python();
     return check_summary("test_metrics");
 }

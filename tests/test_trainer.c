@@ -1204,6 +1204,87 @@ static void test_calibrate_rank(void) {
     CHECK(dd_calibrate_rank(5, 0.0) == 1 && dd_calibrate_rank(5, 1.0) == 5, "ends clamped to 1..n");
 }
 
+/* diffad calibrate: new thresholds from a folder of good images, the previous ones in the
+ * metadata, the false-reject rate with its interval; bad input changes nothing. */
+static void test_calibrate_cli(void) {
+    if (!have_cli()) {
+        SKIP("no CLI at %s", g_cli);
+        return;
+    }
+    dd_settings s;
+    small_settings(&s);
+    char model[512], good[600], args[4096], o[8192];
+    path_in(model, sizeof model, "cal.safetensors");
+    dd_train_result r;
+    dd_trainer *t = train(&s, model, &r);
+    CHECK(t && r.calibrated, "a calibrated model to recalibrate");
+    dd_trainer_free(t);
+    if (!t) return;
+    dd_model_config before;
+    dd_error err = {0};
+    CHECK(dd_model_file_config(model, &before, NULL, NULL, &err) == 0, "%s", err.msg);
+    snprintf(good, sizeof good, "%s/train/good", g_data);
+    /* the expected thresholds: dd_calibrate on the same images with the same weights */
+    dd_model *m = NULL;
+    dd_dataset *ds = NULL;
+    dd_model_config want = before;
+    int ok = !dd_model_load(model, 1, 0, 1, &m, &err) && !dd_dataset_open(good, &ds, &err);
+    int *idx = ok ? malloc(sizeof *idx * (size_t)ds->n_train) : NULL;
+    for (int i = 0; idx && i < ds->n_train; i++) idx[i] = i;
+    ok = ok && idx && !dd_calibrate(&want, m->params.value, m->params.total, ds, idx, ds->n_train, 0.05f, 1, &err);
+    CHECK(ok, "reference calibration: %s", err.msg);
+    int n = ds ? ds->n_train : 0;
+    free(idx);
+    dd_model_free(m);
+    dd_dataset_free(ds);
+    snprintf(args, sizeof args, "calibrate --model '%s' --good '%s' --false_reject 0.05 --threads 1", model, good);
+    int rc = run_cli(args, o, sizeof o);
+    dd_model_config after;
+    char *prev = NULL;
+    CHECK(rc == 0 && strstr(o, "expected false-reject rate") && strstr(o, "95% interval"), "calibrate ran (exit %d): %s", rc, o);
+    CHECK(dd_model_file_config(model, &after, "previous_image_threshold", &prev, &err) == 0 && prev &&
+              strtof(prev, NULL) == before.image_threshold,
+          "the previous image threshold kept in the metadata: %s vs %.9g", prev ? prev : "(none)", before.image_threshold);
+    free(prev);
+    CHECK(after.image_threshold == want.image_threshold && after.pixel_threshold == want.pixel_threshold &&
+              after.score_lo == want.score_lo,
+          "the new thresholds are dd_calibrate's: %.9g / %.9g vs %.9g / %.9g", after.image_threshold,
+          after.pixel_threshold, want.image_threshold, want.pixel_threshold);
+    /* 5 % of n: the rate line names the count and an interval containing it */
+    char expect[64];
+    snprintf(expect, sizeof expect, "of %d calibration images", n);
+    CHECK(strstr(o, expect) != NULL, "the line names the %d images: %s", n, o);
+    /* bad input: one line, exit 2, the model file untouched */
+    unsigned char *a = malloc(1 << 24), *b = malloc(1 << 24);
+    long na = read_bytes(model, a, 1 << 24);
+    snprintf(args, sizeof args, "calibrate --model '%s' --good '%s/none'", model, g_dir);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, "/none"), "calibrate on a missing folder: exit 2, one line (%d): %s", rc, o);
+    char bad[600], img[700];
+    snprintf(bad, sizeof bad, "%s/badgood", g_dir);
+    mkdir(bad, 0755);
+    snprintf(img, sizeof img, "%s/broken.png", bad);
+    FILE *f = fopen(img, "wb");
+    if (f) fputs("not a png", f), fclose(f);
+    snprintf(args, sizeof args, "calibrate --model '%s' --good '%s'", model, bad);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && strstr(o, "broken.png"), "calibrate with an undecodable image: exit 2 naming it (%d): %s", rc, o);
+    snprintf(args, sizeof args, "calibrate --model '%s' --good '%s' --false_reject 0.9", model, good);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && strstr(o, "false_reject"), "--false_reject 0.9 refused (%d): %s", rc, o);
+    long nb = read_bytes(model, b, 1 << 24);
+    CHECK(na > 0 && na == nb && !memcmp(a, b, (size_t)na), "the model file is unchanged after the refused runs");
+    free(a), free(b);
+    /* test: the rates at the model's threshold, with intervals (the sample: 10 good, 10 defective) */
+    char outdir[600];
+    path_in(outdir, sizeof outdir, "cal_test");
+    snprintf(args, sizeof args, "test --model '%s' --data '%s' --out '%s' --threads 1", model, g_data, outdir);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 0 && strstr(o, "At the model's threshold: false-reject rate") && strstr(o, "of 10 good images NG; 95% interval") &&
+              strstr(o, "of 10 defective images OK; 95% interval"),
+          "test reports both rates with intervals (exit %d): %s", rc, o + (strlen(o) > 400 ? strlen(o) - 400 : 0));
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     /* the CLI next to this program (BUILD/tests/test_trainer -> BUILD/diffad) */
@@ -1226,6 +1307,7 @@ int main(int argc, char **argv) {
     test_settings();
     test_bf16_curve();
     test_data_parallel();
+    test_calibrate_cli();
     test_reference();
     test_resume(0, DD_LR_CONSTANT);
     test_resume(0.9f, DD_LR_COSINE);

@@ -10,6 +10,7 @@
 
 #include "cli_dist.h"
 #include "cli_opts.h"
+#include "eval/interval.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "data/dataset.h"
@@ -278,6 +279,7 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
     dd_afile *sc = NULL;
     int rc = 0;
     remote_bufs rb = {0};
+    long n_good = 0, n_bad = 0, n_rejected = 0, n_missed = 0; /* calibrated models: decisions at the threshold */
     if (!lead) { /* score this process's share and send it to rank 0 */
         for (int i = dist->rank; i < ds->n_test && !rc; i += dist->size) {
             diffad_result r;
@@ -325,6 +327,10 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
         if (r.calibrated) dd_afile_printf(sc, "%ld", r.regions_found);
         dd_afile_printf(sc, "\n");
         if (rep && dd_report_wants(rep, it->label, r.score) && (rc = report_entry(rep, it, &r, h, w, &b, &err))) goto done;
+        if (r.calibrated) { /* the decisions at the model's threshold */
+            if (it->label) n_bad++, n_missed += !r.is_ng;
+            else n_good++, n_rejected += r.is_ng;
+        }
         if ((i + 1) % 25 == 0 || i + 1 == ds->n_test)
             fprintf(stderr, "\r  %d/%d images, %.1f images/s   ", i + 1, ds->n_test, (i + 1) / (cli_now() - t0));
     }
@@ -343,6 +349,17 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
     if ((rc = dd_metrics_markdown(res, &md, &err))) goto done;
     fputs(md, stdout);
     free(md);
+    if (n_good + n_bad > 0) { /* rates at the model's threshold, with exact 95 % intervals */
+        double lo1 = 0, hi1 = 1, lo2 = 0, hi2 = 1;
+        char fr[160] = "no good images", md_[160] = "no defective images";
+        if (n_good && !dd_clopper_pearson(n_rejected, n_good, 0.95, &lo1, &hi1))
+            snprintf(fr, sizeof fr, "%.2f%% (%ld of %ld good images NG; 95%% interval %.2f%%..%.2f%%)",
+                     100.0 * n_rejected / n_good, n_rejected, n_good, 100 * lo1, 100 * hi1);
+        if (n_bad && !dd_clopper_pearson(n_missed, n_bad, 0.95, &lo2, &hi2))
+            snprintf(md_, sizeof md_, "%.2f%% (%ld of %ld defective images OK; 95%% interval %.2f%%..%.2f%%)",
+                     100.0 * n_missed / n_bad, n_missed, n_bad, 100 * lo2, 100 * hi2);
+        printf("\nAt the model's threshold: false-reject rate %s; missed-defect rate %s.\n", fr, md_);
+    }
     if (rep) {
         snprintf(path, sizeof path, "%s/report.html", outdir);
         if ((rc = dd_report_write(rep, res, path, &err))) goto done;

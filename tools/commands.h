@@ -11,5 +11,6 @@ int cmd_synth(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 #endif

@@ -17,6 +17,7 @@ static void usage(FILE *f) {
             "  train     train a model on the good images of one category\n"
             "  test      score labelled test images: AUROC, AP, AUPRO, F1-max; HTML report\n"
             "  predict   score new images: JSON lines, OK/NG, anomaly maps and overlays\n"
+            "  calibrate set a model's thresholds again from new good images (no retraining)\n"
             "  synth     write a grid of synthetic training samples (what the model learns from)\n"
             "\n"
             "Run 'diffad <command> --help' for the options of a command; 'diffad --version'\n"
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "test")) return cmd_test(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate")) return cmd_calibrate(argc - 1, argv + 1);
     fprintf(stderr, "diffad: unknown command '%s' (try 'diffad --help')\n", cmd);
     return 2;
 }
