@@ -284,6 +284,7 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
     }
     u->max_act = mx;
     for (int s = 0; s < 4; s++) DD_ARENA_ALLOC(a, err, u->scratch[s], mx);
+    if (tr) DD_ARENA_ALLOC(a, err, u->cat, mx);
     DD_ARENA_ALLOC(a, err, u->temb, N * C);
     DD_ARENA_ALLOC(a, err, u->e1, N * E);
     DD_ARENA_ALLOC(a, err, u->s1, N * E);
@@ -313,8 +314,9 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
         }
         if (tr) DD_ARENA_ALLOC(a, err, m->dout, out_n);
         if (m->takes_skip) {
-            if (tr) DD_ARENA_ALLOC(a, err, m->in_cat, N * hw * m->rb.in);
-            else m->in_cat = u->scratch[3];
+            /* training: one buffer for all of them, the concatenation is rebuilt in backward
+             * (a copy of two stored outputs) instead of kept per block */
+            m->in_cat = tr ? u->cat : u->scratch[3];
         }
         if (m->kind == DD_MOD_RES) {
             dd_resblock *b = &m->rb;
@@ -362,8 +364,8 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
         }
     }
     if ((rc = dd_gnl_plan(&u->out_gn, a, (int)N, err))) return rc;
-    if (tr) DD_ARENA_ALLOC(a, err, u->head_a, N * c->h * c->w * (size_t)u->out_gn.c);
-    else u->head_a = u->scratch[0];
+    /* the head's SiLU(GN(x)): a temporary; training rebuilds it in backward */
+    u->head_a = tr ? u->scratch[1] : u->scratch[0];
     DD_ARENA_ALLOC(a, err, u->eps, N * c->h * c->w * (size_t)c->in_ch);
     if (tr) {
         int cmax = 0;
@@ -564,7 +566,8 @@ int dd_unet_backward(dd_unet *u, dd_params *p, const float *deps, dd_error *err)
     be->buf_zero(e, u->dsemb, E * sizeof(float));
     /* head */
     dd_umod *last = &u->mod[u->nmod - 1];
-    if ((rc = dd_convl_backward(e, &u->out_conv, p, u->head_a, deps, u->scratch[0], 0, err)) ||
+    if ((rc = dd_gnl_forward(e, &u->out_gn, p, last->out, u->head_a, n, c->h * c->w, 1, err)) ||
+        (rc = dd_convl_backward(e, &u->out_conv, p, u->head_a, deps, u->scratch[0], 0, err)) ||
         (rc = dd_gnl_backward(e, &u->out_gn, p, last->out, u->scratch[0], last->dout, n, c->h * c->w, 1, 0, err)))
         return rc;
     for (int i = u->nmod - 1; i >= 0; i--) {
@@ -583,6 +586,10 @@ int dd_unet_backward(dd_unet *u, dd_params *p, const float *deps, dd_error *err)
             dd_umod *prev = &u->mod[i - 1];
             dx = prev->dout;
             acc = prev->section == 0 && prev->unit_end;
+        }
+        if (m->takes_skip) { /* the block's input again: the forward's concatenation */
+            const dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
+            be->concat_forward(e, prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat, (size_t)n * m->ho * m->wo);
         }
         if (m->kind == DD_MOD_RES) rc = res_backward(u, &m->rb, p, m->dout, dx, acc, err);
         else rc = attn_backward(u, &m->at, p, m->dout, dx, acc, err);

@@ -91,6 +91,8 @@ typedef struct dd_unet {
     float *temb, *e1, *s1, *emb, *semb;   /* [N,C], [N,4C] x4 */
     float *head_a, *eps;                  /* SiLU(GN(h)) [N,H,W,C*m0]; output [N,H,W,in_ch] */
     float *scratch[4];                    /* shared temporaries, max activation size each */
+    float *cat;                           /* training: the concatenated input (output + skip) of the
+                                             decoder block being run; rebuilt in backward */
     float *dsemb, *demb, *ds1, *de1;      /* [N,4C] gradients */
     float *deproj;                        /* [N, max channels] */
     float *lscratch;                      /* [L,L] of the largest attention map (training) */
