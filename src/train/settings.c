@@ -115,6 +115,9 @@ int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err) {
         s->model.lr_seg = 1e-3f;
         s->train.batch = 8;
         s->train.steps = 1500;
+        /* an average over ~100 steps: the last snapshot of constant-rate training swings
+         * (docs/training.md findings 17, 18) */
+        s->train.ema_decay = 0.99f;
         return DD_OK;
     }
     return dd_fail(err, DD_E_INVALID, "unknown profile '%s' (known: cpu, paper)", profile);
