@@ -33,24 +33,25 @@ static int mpi_fail(int code, const char *what, dd_error *err) {
     return dd_fail(err, DD_E_IO, "%s: MPI error: %s", what, s);
 }
 
-static int sum_f32(void *ctx, float *v, size_t n, dd_error *err) {
-    (void)ctx;
+/* An in-place sum of n values of `type` (elem bytes each), in pieces of at most CHUNK. */
+static int allreduce(void *v, size_t n, MPI_Datatype type, size_t elem, const char *what, dd_error *err) {
+    char *p = v;
     for (size_t i = 0; i < n; i += CHUNK) {
         int k = (int)(n - i < (size_t)CHUNK ? n - i : (size_t)CHUNK);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, v + i, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) return mpi_fail(rc, "gradient sum", err);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, p + i * elem, k, type, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, what, err);
     }
     return DD_OK;
 }
 
+static int sum_f32(void *ctx, float *v, size_t n, dd_error *err) {
+    (void)ctx;
+    return allreduce(v, n, MPI_FLOAT, sizeof *v, "gradient sum", err);
+}
+
 static int sum_f64(void *ctx, double *v, size_t n, dd_error *err) {
     (void)ctx;
-    for (size_t i = 0; i < n; i += CHUNK) {
-        int k = (int)(n - i < (size_t)CHUNK ? n - i : (size_t)CHUNK);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, v + i, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) return mpi_fail(rc, "statistics sum", err);
-    }
-    return DD_OK;
+    return allreduce(v, n, MPI_DOUBLE, sizeof *v, "statistics sum", err);
 }
 
 int cli_dist_start(int *argc, char ***argv, dd_dist *d, char *msg, size_t cap) {

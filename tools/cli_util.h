@@ -28,4 +28,13 @@ extern const char *const cli_precision_names[];
     "convolution arithmetic: model (the file's setting, default), auto (bf16 where\n"          \
     "the CPU has AVX512-BF16), f32, or bf16 (exit 2 without the instructions)"
 
+/* --threads, --seed and --precision, the same for every command that scores images through
+ * the API (predict, test): entries of a cli_opt table over the command's own variables. */
+#define CLI_SCORING_OPTIONS(threads, seed, have_seed, precision)                                      \
+    {"threads", "N", CLI_INT, &(threads), 0, 4096,                                                    \
+     .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},   \
+    {"seed", "S", CLI_U64, &(seed), .given = &(have_seed),                                            \
+     .help = "noise seed of the denoiser passes (default: the library's)"},                           \
+    {"precision", "P", CLI_CHOICE, &(precision), .choices = cli_precision_names, .help = CLI_PRECISION_HELP}
+
 #endif

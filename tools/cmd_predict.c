@@ -328,10 +328,7 @@ int cmd_predict(int argc, char **argv) {
          .help = "regions listed per image, highest peak first (default: the model's, 16)"},
         {"mm_per_pixel", "MM", CLI_FLOAT, &rg.mm_per_pixel, -1e30, 1e30, .given = &have_mm,
          .help = "input pixel size in mm: regions also get area_mm2 (default: the model's; 0 unknown)"},
-        {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
-        {"seed", "S", CLI_U64, &seed, .given = &have_seed,
-         .help = "noise seed of the denoiser passes (default: the library's)"},
-        {"precision", "P", CLI_CHOICE, &precision, .choices = cli_precision_names, .help = CLI_PRECISION_HELP},
+        CLI_SCORING_OPTIONS(threads, seed, have_seed, precision),
     };
     const cli_spec spec = {"predict", USAGE, opts, (int)(sizeof opts / sizeof *opts), "INPUT", EPILOG,
                            NULL, NULL, NULL};

@@ -219,10 +219,7 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
          .help = "as predict's (default: the model's); scores.csv counts every region"},
         {"mm_per_pixel", "MM", CLI_FLOAT, &rg.mm_per_pixel, -1e30, 1e30, .given = &have_mm,
          .help = "as predict's (default: the model's); scores.csv has no areas"},
-        {"threads", "N", CLI_INT, &threads, 0, 4096, .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
-        {"seed", "S", CLI_U64, &seed, .given = &have_seed,
-         .help = "noise seed of the denoiser passes (default: the library's)"},
-        {"precision", "P", CLI_CHOICE, &precision, .choices = cli_precision_names, .help = CLI_PRECISION_HELP},
+        CLI_SCORING_OPTIONS(threads, seed, have_seed, precision),
     };
     const cli_spec spec = {"test", USAGE, opts, (int)(sizeof opts / sizeof *opts), NULL, NULL, NULL, NULL, NULL};
     char m[600];
