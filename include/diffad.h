@@ -118,7 +118,16 @@ typedef struct diffad_region_params {
                            (default 16); a reporting limit only, the decision sees every region */
     float mm_per_pixel; /* 0..DIFFAD_MAX_MM_PER_PIXEL: the input pixel's size in mm; > 0 fills
                            area_mm2 (default 0: unknown) */
+    float review_lo, review_hi; /* the three-way decision's band in raw image-score units: a
+                           calibrated image scoring in (review_lo, review_hi] is
+                           DIFFAD_PART_REVIEW (a person decides), whatever the two-way rule says;
+                           outside it the two-way rule decides. review_lo == review_hi: no band
+                           (OK / NG only). Finite, review_lo <= review_hi. Default: the model's
+                           review_lo / review_hi (set at calibration with `review`, else 0) */
 } diffad_region_params;
+
+/* The decision about one part (diffad_result.decision). */
+enum { DIFFAD_PART_OK = 0, DIFFAD_PART_NG = 1, DIFFAD_PART_REVIEW = 2, DIFFAD_PART_UNCALIBRATED = 3 };
 
 #define DIFFAD_MAX_AREA (1L << 28)
 #define DIFFAD_MAX_REGIONS 1024
@@ -128,7 +137,8 @@ typedef struct diffad_result {
     float score;          /* raw image score: mean of the top-k anomaly-map values */
     float normalized;     /* score mapped so that the threshold is 0.5 (0..1, clipped) */
     float threshold;      /* stored image threshold (0 if the model is not calibrated) */
-    int is_ng;            /* score > threshold and, when min_area > 0, regions_found > 0
+    int is_ng;            /* decision == DIFFAD_PART_NG: score > threshold and, when min_area > 0,
+                             regions_found > 0, and the score not inside the review band
                              (0 if not calibrated); see diffad_region_params */
     int calibrated;
     int map_width, map_height;  /* the input image's own size */
@@ -150,6 +160,8 @@ typedef struct diffad_result {
     int n_regions;
     const diffad_region *regions;
     long regions_found;
+    int decision;         /* DIFFAD_PART_*: OK, NG (is_ng), REVIEW (the score is inside the review
+                             band, see diffad_region_params) or UNCALIBRATED */
 } diffad_result;
 
 typedef struct diffad_ctx diffad_ctx;
@@ -179,6 +191,11 @@ DIFFAD_API int diffad_get_region_params(const diffad_ctx *ctx, diffad_region_par
  * negative min_area, a NaN or negative mm_per_pixel, ...) is refused with DIFFAD_E_RANGE and a
  * message naming the key; the settings are then unchanged. */
 DIFFAD_API int diffad_set_region_params(diffad_ctx *ctx, const diffad_region_params *rp);
+/* The good-image scores the model was calibrated on (ascending; at most 4096 evenly spaced
+ * order statistics of them), for drift checks: *scores points into ctx, *n_images is how many
+ * images they stand for. Returns the number of values, 0 when the file keeps none (models
+ * calibrated before 2026-11-30, uncalibrated models). */
+DIFFAD_API int diffad_calibration_scores(const diffad_ctx *ctx, const float **scores, int *n_images);
 DIFFAD_API void diffad_free(diffad_ctx *ctx);
 
 #ifdef __cplusplus

@@ -92,7 +92,9 @@ class _Region(ctypes.Structure):
 class _RegionParams(ctypes.Structure):
     _fields_ = [("min_area", ctypes.c_long),
                 ("max_regions", ctypes.c_int),
-                ("mm_per_pixel", ctypes.c_float)]
+                ("mm_per_pixel", ctypes.c_float),
+                ("review_lo", ctypes.c_float),
+                ("review_hi", ctypes.c_float)]
 
 
 _FP = ctypes.POINTER(ctypes.c_float)
@@ -120,7 +122,8 @@ class _Result(ctypes.Structure):
                 ("ms_postprocess", ctypes.c_double),
                 ("n_regions", ctypes.c_int),
                 ("regions", ctypes.POINTER(_Region)),
-                ("regions_found", ctypes.c_long)]
+                ("regions_found", ctypes.c_long),
+                ("decision", ctypes.c_int)]
 
 
 # --- finding and loading the library -----------------------------------------------
@@ -158,8 +161,10 @@ def _declare(lib):
         "diffad_free": (None, [c_void_p]),
         "diffad_get_region_params": (c_int, [c_void_p, ctypes.POINTER(_RegionParams)]),
         "diffad_set_region_params": (c_int, [c_void_p, ctypes.POINTER(_RegionParams)]),
+        "diffad_calibration_scores": (c_int, [c_void_p, ctypes.POINTER(_FP), ip]),
     }
-    optional = ("diffad_get_region_params", "diffad_set_region_params")  # newer libraries
+    optional = ("diffad_get_region_params", "diffad_set_region_params",
+                "diffad_calibration_scores")  # newer libraries
     for name, (res, args) in sigs.items():
         if name in optional and not hasattr(lib, name):
             continue
@@ -206,14 +211,16 @@ Region = collections.namedtuple("Region", "x y width height area area_mm2 peak m
 Region.__doc__ = """A defect region (8-connected map pixels over the pixel threshold) in the input's
 pixels: bounding box x, y, width, height; area (pixels); area_mm2 (0 if mm_per_pixel is 0);
 peak and mean map value."""
-RegionParams = collections.namedtuple("RegionParams", "min_area max_regions mm_per_pixel")
+RegionParams = collections.namedtuple("RegionParams", "min_area max_regions mm_per_pixel review_lo review_hi")
+_DECISIONS = {0: "OK", 1: "NG", 2: "REVIEW", 3: "uncalibrated"}
 
 
 class Result:
     """One prediction. The arrays are copies (numpy float32), owned by Python.
 
     score, normalized, threshold, pixel_threshold: floats (float32 values);
-    is_ng, calibrated: bools; decision: "OK", "NG" or "uncalibrated";
+    is_ng, calibrated: bools; decision: "OK", "NG", "REVIEW" (inside the review band) or
+    "uncalibrated";
     map: (H, W) anomaly map in [0,1] at the input image's own size;
     recon: (H, W, 3) reconstruction at the input size, or None (skip_recon);
     work_map: (work_height, work_width) map at the working size the networks saw;
@@ -222,7 +229,8 @@ class Result:
     regions: list of Region, highest peak first (at most max_regions; calibrated models);
     regions_found: how many regions there are in all."""
     __slots__ = ("score", "normalized", "threshold", "pixel_threshold", "is_ng", "calibrated",
-                 "map", "recon", "work_map", "tiles_x", "tiles_y", "ms", "regions", "regions_found")
+                 "map", "recon", "work_map", "tiles_x", "tiles_y", "ms", "regions", "regions_found",
+                 "decision")
 
     def __init__(self, r):
         h, w = r.map_height, r.map_width
@@ -238,15 +246,10 @@ class Result:
         self.regions = [Region(*(getattr(g, f) for f, _ in _Region._fields_))
                         for g in (r.regions[i] for i in range(r.n_regions if r.regions else 0))]
         self.regions_found = r.regions_found
-
-    @property
-    def decision(self):
-        return ("NG" if self.is_ng else "OK") if self.calibrated else "uncalibrated"
+        self.decision = _DECISIONS.get(r.decision, "uncalibrated")
 
     def as_dict(self):
-        d = {k: getattr(self, k) for k in self.__slots__}
-        d["decision"] = self.decision
-        return d
+        return {k: getattr(self, k) for k in self.__slots__}
 
     def __repr__(self):
         return "Result(score=%.9g, normalized=%.4g, decision=%s, map=%s)" % (
@@ -363,22 +366,35 @@ class Model:
         with self._lock:
             return self._lib.diffad_precision(self._live()).decode("ascii")
 
+    @property
+    def calibration_scores(self):
+        """(scores, n_images): the good calibration images' scores the model file keeps for
+        drift checks (float32 array, ascending), and how many images they stand for; an empty
+        array when the file keeps none."""
+        if not hasattr(self._lib, "diffad_calibration_scores"):
+            return np.zeros(0, np.float32), 0
+        with self._lock:
+            ptr, n_img = _FP(), ctypes.c_int()
+            n = self._lib.diffad_calibration_scores(self._live(), ctypes.byref(ptr), ctypes.byref(n_img))
+            return _copy(ptr, (n,)) if n else np.zeros(0, np.float32), n_img.value
+
     def _region_api(self):
         if not hasattr(self._lib, "diffad_set_region_params"):
             raise DiffadError("this libdiffad has no region settings (diffad_set_region_params)", E_INVALID)
 
     @property
     def region_params(self):
-        """RegionParams(min_area, max_regions, mm_per_pixel) of this context."""
+        """RegionParams(min_area, max_regions, mm_per_pixel, review_lo, review_hi) of this context."""
         self._region_api()
         with self._lock:
             rp = _RegionParams()
             self._check(self._lib.diffad_get_region_params(self._live(), ctypes.byref(rp)))
-            return RegionParams(rp.min_area, rp.max_regions, rp.mm_per_pixel)
+            return RegionParams(rp.min_area, rp.max_regions, rp.mm_per_pixel, rp.review_lo, rp.review_hi)
 
-    def set_region_params(self, min_area=None, max_regions=None, mm_per_pixel=None):
+    def set_region_params(self, min_area=None, max_regions=None, mm_per_pixel=None, review_band=None):
         """Overrides the given region settings for this context (the others are kept).
-        A value out of range raises DiffadError (DIFFAD_E_RANGE) and changes nothing."""
+        review_band: (lo, hi) raw scores of the three-way decision's REVIEW band, or (0, 0) for
+        OK / NG only. A value out of range raises DiffadError (DIFFAD_E_RANGE) and changes nothing."""
         self._region_api()
         with self._lock:
             rp = _RegionParams()
@@ -389,6 +405,8 @@ class Model:
                 rp.max_regions = int(max_regions)
             if mm_per_pixel is not None:
                 rp.mm_per_pixel = float(mm_per_pixel)
+            if review_band is not None:
+                rp.review_lo, rp.review_hi = float(review_band[0]), float(review_band[1])
             self._check(self._lib.diffad_set_region_params(self._ctx, ctypes.byref(rp)))
 
     def _check(self, rc):

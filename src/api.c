@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/status.h"
+#include "eval/drift.h"
 #include "eval/regions.h"
 #include "infer/scorer.h"
 #include "model/modelfile.h"
@@ -44,6 +45,8 @@ struct diffad_ctx {
     dd_region *found;        /* [region_cap] the regions of the last map */
     diffad_region *out;      /* [region_cap] the same as the caller sees them */
     int region_cap;          /* >= rp.max_regions, at least 1 */
+    float *calib_scores;     /* the model file's calibration_scores (eval/drift.h), or NULL */
+    size_t n_calib, n_calib_images;
     char err[512];
 };
 
@@ -67,6 +70,7 @@ static int is_calibrated(const dd_model_config *cfg) { return cfg->score_hi > cf
 /* Check and take region settings; the output arrays grow to max_regions (never per image). */
 static int region_params(diffad_ctx *c, const diffad_region_params *rp, dd_error *err) {
     int rc = dd_model_check_regions(rp->min_area, rp->max_regions, rp->mm_per_pixel, "", err);
+    if (!rc) rc = dd_model_check_review(rp->review_lo, rp->review_hi, "", err);
     if (rc) return rc;
     int need = rp->max_regions > 1 ? rp->max_regions : 1;
     if (need > c->region_cap) {
@@ -84,6 +88,23 @@ static int region_params(diffad_ctx *c, const diffad_region_params *rp, dd_error
 void diffad_params_init(diffad_params *p) {
     memset(p, 0, sizeof *p);
     p->seed = DD_PREDICT_SEED;
+}
+
+/* The file's good-score distribution (metadata, eval/drift.h); absent in older files. */
+static int load_calibration_scores(diffad_ctx *c, const char *path, dd_error *err) {
+    dd_model_config cfg;
+    char *text = NULL;
+    int rc = dd_model_file_config(path, &cfg, DD_CALIB_SCORES_KEY, &text, err);
+    if (!rc && text) {
+        rc = dd_calib_scores_parse(text, &c->calib_scores, &c->n_calib, &c->n_calib_images, err);
+        if (rc) {
+            char m[sizeof err->msg];
+            snprintf(m, sizeof m, "%s", err->msg);
+            rc = dd_fail(err, rc, "%s: %s", path, m);
+        }
+    }
+    free(text);
+    return rc;
 }
 
 int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **out, char *errbuf,
@@ -116,8 +137,9 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
     }
     if (!rc) {
         const dd_model_config *cfg = &c->model->cfg;
-        diffad_region_params rp = {cfg->min_area, cfg->max_regions, cfg->mm_per_pixel};
+        diffad_region_params rp = {cfg->min_area, cfg->max_regions, cfg->mm_per_pixel, cfg->review_lo, cfg->review_hi};
         rc = region_params(c, &rp, &err);
+        if (!rc && is_calibrated(cfg)) rc = load_calibration_scores(c, model_path, &err);
         /* a calibrated model's regions: buffers for a map of the model size now, so images of
          * that size find their regions without growing anything */
         if (!rc && is_calibrated(cfg)) rc = dd_regions_reserve(&c->regions, c->h, c->w, &err);
@@ -252,6 +274,11 @@ int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
     /* NG: the score over the threshold and, with min_area > 0, a region of min_area pixels or
      * more (smaller ones were left out above, so any region left is one) */
     res->is_ng = res->calibrated && res->score > cfg->image_threshold && (c->rp.min_area <= 0 || res->regions_found > 0);
+    /* the review band overrides the two-way rule inside it (a person decides there) */
+    if (res->calibrated && c->rp.review_lo < c->rp.review_hi && res->score > c->rp.review_lo &&
+        res->score <= c->rp.review_hi)
+        res->is_ng = 0, res->decision = DIFFAD_PART_REVIEW;
+    else res->decision = !res->calibrated ? DIFFAD_PART_UNCALIBRATED : res->is_ng ? DIFFAD_PART_NG : DIFFAD_PART_OK;
     if (res->calibrated) {
         float v = 0.5f * (res->score - cfg->score_lo) / (cfg->image_threshold - cfg->score_lo);
         res->normalized = v < 0 ? 0 : v > 1 ? 1 : v;
@@ -308,8 +335,15 @@ int diffad_set_region_params(diffad_ctx *c, const diffad_region_params *rp) {
     return rc ? set_err(c, rc, "region params: %s", e.msg) : DIFFAD_OK;
 }
 
+int diffad_calibration_scores(const diffad_ctx *c, const float **scores, int *n_images) {
+    if (scores) *scores = c ? c->calib_scores : NULL;
+    if (n_images) *n_images = c ? (int)c->n_calib_images : 0;
+    return c ? (int)c->n_calib : 0;
+}
+
 void diffad_free(diffad_ctx *c) {
     if (!c) return;
+    free(c->calib_scores);
     dd_regions_free(&c->regions);
     free(c->found);
     free(c->out);

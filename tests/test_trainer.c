@@ -42,6 +42,7 @@
 #include "data/feeder.h"
 #include "data/image.h"
 #include "diffad.h"
+#include "eval/drift.h"
 #include "train/settings.h"
 #include "model/modelfile.h"
 #include "train/calibrate.h"
@@ -1235,7 +1236,7 @@ static void test_calibrate_cli(void) {
     int ok = !dd_model_load(model, 1, 0, 1, &m, &err) && !dd_dataset_open(good, &ds, &err);
     int *idx = ok ? malloc(sizeof *idx * (size_t)ds->n_train) : NULL;
     for (int i = 0; idx && i < ds->n_train; i++) idx[i] = i;
-    ok = ok && idx && !dd_calibrate(&want, m->params.value, m->params.total, ds, idx, ds->n_train, 0.05f, 1, &err);
+    ok = ok && idx && !dd_calibrate(&want, m->params.value, m->params.total, ds, idx, ds->n_train, 0.05f, 1, NULL, &err);
     CHECK(ok, "reference calibration: %s", err.msg);
     int n = ds ? ds->n_train : 0;
     free(idx);
@@ -1289,6 +1290,155 @@ static void test_calibrate_cli(void) {
           "test reports both rates with intervals (exit %d): %s", rc, o + (strlen(o) > 400 ? strlen(o) - 400 : 0));
 }
 
+/* Count occurrences of needle in s. */
+static int count_str(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* The three-way decision and the production watch through the CLI: calibrate --review stores
+ * the band and the good scores (equal to dd_calibrate's), predict decides REVIEW exactly inside
+ * the band (exit 3), --review_band overrides it, --stats reports the run, and images of a
+ * changed camera (darker, noisier copies of good images) raise the drift warning while the
+ * calibration images themselves do not. */
+static void test_review_drift_cli(void) {
+    if (!have_cli()) {
+        SKIP("no CLI at %s", g_cli);
+        return;
+    }
+    dd_settings s;
+    small_settings(&s);
+    char model[512], good[600], args[4096], stats[600];
+    static char o[1 << 16];
+    path_in(model, sizeof model, "review.safetensors");
+    path_in(stats, sizeof stats, "review_stats.json");
+    dd_train_result r;
+    dd_trainer *t = train(&s, model, &r);
+    dd_trainer_free(t);
+    CHECK(t && r.calibrated, "a calibrated model");
+    if (!t) return;
+    snprintf(good, sizeof good, "%s/train/good", g_data);
+    snprintf(args, sizeof args, "calibrate --model '%s' --good '%s' --review 0.2 --threads 1", model, good);
+    int rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 0 && strstr(o, "review band ("), "calibrate --review 0.2 (exit %d): %s", rc, o);
+    /* the stored band and scores are dd_calibrate's on the same images */
+    dd_model *m = NULL;
+    dd_dataset *ds = NULL;
+    dd_error err = {0};
+    int ok = !dd_model_load(model, 1, 0, 1, &m, &err) && !dd_dataset_open(good, &ds, &err);
+    int n = ok ? ds->n_train : 0;
+    int *idx = ok ? malloc(sizeof *idx * (size_t)n) : NULL;
+    float *want_scores = ok ? malloc(sizeof(float) * (size_t)n) : NULL;
+    for (int i = 0; idx && i < n; i++) idx[i] = i;
+    dd_model_config want = ok ? m->cfg : (dd_model_config){0}, stored;
+    ok = ok && idx && want_scores &&
+         !dd_calibrate(&want, m->params.value, m->params.total, ds, idx, n, 0.01f, 1, want_scores, &err);
+    CHECK(ok, "reference calibration: %s", err.msg);
+    char *text = NULL;
+    float *got = NULL;
+    size_t got_n = 0, got_imgs = 0;
+    CHECK(!dd_model_file_config(model, &stored, DD_CALIB_SCORES_KEY, &text, &err) && text &&
+              !dd_calib_scores_parse(text, &got, &got_n, &got_imgs, &err),
+          "calibration scores stored: %s", err.msg);
+    CHECK(ok && got && got_n == (size_t)n && got_imgs == (size_t)n && !memcmp(got, want_scores, sizeof(float) * (size_t)n),
+          "the stored scores are the %d calibration scores, bit for bit", n);
+    CHECK(ok && stored.review == 0.2f && stored.review_lo == want.review_lo && stored.review_hi == want.review_hi &&
+              stored.review_lo < stored.image_threshold && stored.review_hi > stored.image_threshold,
+          "band (%.9g, %.9g] = dd_calibrate's (%.9g, %.9g] around the threshold %.9g", stored.review_lo, stored.review_hi,
+          want.review_lo, want.review_hi, stored.image_threshold);
+    free(text), free(got), free(idx), free(want_scores);
+    dd_model_free(m);
+    dd_dataset_free(ds);
+    /* predict on the calibration images: REVIEW exactly for the scores inside the band */
+    snprintf(args, sizeof args, "predict --model '%s' --threads 1 --stats '%s' '%s'", model, stats, good);
+    rc = run_cli(args, o, sizeof o);
+    int lines = 0, right = 0, n_review = 0, n_ng = 0;
+    for (const char *p = o; (p = strstr(p, "{\"path\":")); p++) {
+        const char *sc = strstr(p, "\"score\":"), *dec = strstr(p, "\"decision\":\"");
+        if (!sc || !dec) break;
+        float v = strtof(sc + 8, NULL);
+        const char *expect = v > stored.review_lo && v <= stored.review_hi ? "REVIEW" : v > stored.image_threshold ? "NG" : "OK";
+        lines++;
+        right += !strncmp(dec + 12, expect, strlen(expect)) && dec[12 + strlen(expect)] == '"';
+        n_review += !strncmp(dec + 12, "REVIEW", 6);
+        n_ng += !strncmp(dec + 12, "NG\"", 3);
+    }
+    CHECK(lines == n && right == n && n_review > 0, "%d of %d lines decided by the band (%d REVIEW)", right, lines, n_review);
+    CHECK(rc == (n_ng ? 1 : 3), "exit %d with %d REVIEW and %d NG (3: REVIEW without NG)", rc, n_review, n_ng);
+    char *js = NULL;
+    FILE *f = fopen(stats, "rb");
+    if (f) {
+        js = calloc(1, 1 << 16);
+        if (js) fread(js, 1, (1 << 16) - 1, f);
+        fclose(f);
+    }
+    char want_dec[80];
+    snprintf(want_dec, sizeof want_dec, "\"REVIEW\":%d", n_review);
+    CHECK(js && strstr(js, want_dec) && strstr(js, "\"checked\":true") && strstr(js, "\"warning\":false") &&
+              strstr(js, "\"ks_d\":0,"),
+          "stats: %s, the drift check ran on the calibration images themselves: D 0, no warning: %s", want_dec, js ? js : "(none)");
+    free(js);
+    /* --review_band: off, and a band of the user's */
+    snprintf(args, sizeof args, "predict --model '%s' --threads 1 --review_band off '%s'", model, good);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == (n_ng ? 1 : 0) && !strstr(o, "REVIEW\""), "--review_band off: no REVIEW (exit %d)", rc);
+    snprintf(args, sizeof args, "predict --model '%s' --threads 1 --review_band -1,100 '%s'", model, good);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 3 && count_str(o, "\"decision\":\"REVIEW\"") == n, "--review_band -1,100: every image REVIEW (exit %d)", rc);
+    const char *bad[][2] = {{"1,x", "review_band"}, {"0.5,0.1", "review_lo"}, {"0.5", "review_band"}, {"nan,1", "finite"}};
+    for (int i = 0; i < 4; i++) {
+        snprintf(args, sizeof args, "predict --model '%s' --threads 1 --review_band '%s' '%s'", model, bad[i][0], good);
+        rc = run_cli(args, o, sizeof o);
+        CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, bad[i][1]), "--review_band %s: exit 2, one line naming %s (%d): %s",
+              bad[i][0], bad[i][1], rc, o);
+    }
+    snprintf(args, sizeof args, "predict --model '%s' --threads 1 --drift_window 5 '%s'", model, good);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, "--drift_window"), "--drift_window 5 refused (%d): %s", rc, o);
+    snprintf(args, sizeof args, "predict --model '%s' --threads 1 --stats '%s/no/such/dir/s.json' '%s'", model, g_dir, good);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, "no/such/dir") && !strstr(o, "\"path\""),
+          "--stats into a missing folder refused before scoring (%d): %s", rc, o);
+    /* a changed camera: darker (x0.6) and noisier (+-0.1) copies of the good images */
+    char dark[600], out[800];
+    path_in(dark, sizeof dark, "dark");
+    mkdir(dark, 0755);
+    dd_dataset *gd = NULL;
+    int written = 0;
+    dd_rng rng;
+    dd_rng_seed(&rng, 11);
+    if (!dd_dataset_open(good, &gd, &err)) {
+        for (int i = 0; i < gd->n_train; i++) {
+            dd_image im = {0};
+            if (dd_image_load_rgb(gd->train[i].path, &im, &err)) continue;
+            for (size_t k = 0; k < (size_t)im.h * im.w * 3; k++) {
+                float v = im.data[k] * 0.6f + dd_rng_range(&rng, -0.1f, 0.1f);
+                im.data[k] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+            snprintf(out, sizeof out, "%s/%s.png", dark, gd->train[i].stem);
+            written += !dd_write_png_rgb8(out, im.data, im.h, im.w, &err);
+            dd_image_free(&im);
+        }
+        dd_dataset_free(gd);
+    }
+    CHECK(written == n, "%d darkened copies written", written);
+    snprintf(args, sizeof args, "predict --model '%s' --threads 1 --review_band off --drift_window 20 --stats '%s' '%s'", model,
+             stats, dark);
+    rc = run_cli(args, o, sizeof o);
+    CHECK(rc != 2 && strstr(o, "DRIFT WARNING over the whole run") && strstr(o, "DRIFT WARNING at image"),
+          "the changed camera raises the drift warning, per window and over the run (exit %d): %s", rc,
+          o + (strlen(o) > 1500 ? strlen(o) - 1500 : 0));
+    js = NULL;
+    if ((f = fopen(stats, "rb"))) {
+        js = calloc(1, 1 << 16);
+        if (js) fread(js, 1, (1 << 16) - 1, f);
+        fclose(f);
+    }
+    CHECK(js && strstr(js, "\"warning\":true") && strstr(js, "\"size\":20"), "stats record the warning: %s", js ? js : "(none)");
+    free(js);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     /* the CLI next to this program (BUILD/tests/test_trainer -> BUILD/diffad) */
@@ -1312,6 +1462,7 @@ int main(int argc, char **argv) {
     test_bf16_curve();
     test_data_parallel();
     test_calibrate_cli();
+    test_review_drift_cli();
     test_reference();
     test_resume(0, DD_LR_CONSTANT);
     test_resume(0.9f, DD_LR_COSINE);

@@ -43,14 +43,31 @@ double cli_peak_rss_mib(void) {
 }
 
 int cli_region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
-                       char *msg, size_t cap) {
+                       const char *review_band, char *msg, size_t cap) {
     diffad_region_params rp;
     if (diffad_get_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
     if (have_area) rp.min_area = given->min_area;
     if (have_max) rp.max_regions = given->max_regions;
     if (have_mm) rp.mm_per_pixel = given->mm_per_pixel;
+    if (review_band && !strcmp(review_band, "off")) rp.review_lo = rp.review_hi = 0;
+    else if (review_band) {
+        char *e1, *e2 = NULL;
+        float lo = strtof(review_band, &e1), hi = e1 != review_band && *e1 == ',' ? strtof(e1 + 1, &e2) : 0;
+        if (e1 == review_band || *e1 != ',' || !e2 || e2 == e1 + 1 || *e2)
+            return snprintf(msg, cap, "--review_band: '%s' is not LO,HI (two raw scores) or off", review_band), 1;
+        rp.review_lo = lo, rp.review_hi = hi;
+    }
     if (diffad_set_region_params(ctx, &rp)) return snprintf(msg, cap, "%s", diffad_error(ctx)), 1;
     return 0;
+}
+
+const char *cli_decision_name(const diffad_result *r) {
+    switch (r->decision) {
+    case DIFFAD_PART_OK: return "OK";
+    case DIFFAD_PART_NG: return "NG";
+    case DIFFAD_PART_REVIEW: return "REVIEW";
+    default: return "uncalibrated";
+    }
 }
 
 const char *const cli_precision_names[] = {"model", "auto", "f32", "bf16", NULL};

@@ -16,11 +16,18 @@ double cli_now(void);
 void cli_fmt_duration(double seconds, char *buf, size_t cap);
 /* Peak resident memory of this process in MiB (VmHWM). */
 double cli_peak_rss_mib(void);
-/* --min_area / --max_regions / --mm_per_pixel over the model's stored values (only the options
- * given, flagged by have_*), as predict and test apply them; the library checks the ranges and
- * its message (copied to msg) names the key. Returns 0, or 1 with msg set. */
+/* --min_area / --max_regions / --mm_per_pixel / --review_band over the model's stored values
+ * (only the options given, flagged by have_*; review_band NULL when not given: "LO,HI" raw
+ * scores or "off"), as predict and test apply them; the library checks the ranges and its
+ * message (copied to msg) names the key. Returns 0, or 1 with msg set. */
 int cli_region_options(diffad_ctx *ctx, const diffad_region_params *given, int have_area, int have_max, int have_mm,
-                       char *msg, size_t cap);
+                       const char *review_band, char *msg, size_t cap);
+#define CLI_REVIEW_BAND_HELP                                                                         \
+    "three-way decision: images scoring in (LO, HI] are REVIEW (a person decides);\n"                \
+    "'off' for OK / NG only (default: the model's band, set by --review at calibration)"
+
+/* The decision as predict and test print it. */
+const char *cli_decision_name(const diffad_result *r);
 
 /* The values of predict's and test's --precision, indexed by DIFFAD_PRECISION_*, and its help. */
 extern const char *const cli_precision_names[];

@@ -2,7 +2,8 @@
  * of good images (after a lighting or camera change), without retraining. It scores the
  * images exactly as the trainer's calibration does (train/calibrate.h), rewrites the model
  * file atomically with the new thresholds and the previous ones kept in its metadata, and
- * prints the expected false-reject rate with its Clopper–Pearson interval. */
+ * prints the expected false-reject rate with its Clopper–Pearson interval. It also sets the
+ * three-way decision's review band (--review) and keeps the good scores for drift checks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "data/dataset.h"
+#include "eval/drift.h"
 #include "eval/interval.h"
 #include "model/modelfile.h"
 #include "train/calibrate.h"
@@ -24,7 +26,8 @@ static const char USAGE[] =
     "lighting or camera change, without retraining. The images are scored exactly as\n"
     "training's calibration scores its held-out images; the image threshold is their\n"
     "(1 - R) quantile. The model file is rewritten atomically (--out: written there\n"
-    "instead), with the previous thresholds kept in its metadata (previous_*).\n";
+    "instead), with the previous thresholds kept in its metadata (previous_*), and the\n"
+    "images' scores kept for predict's drift check (calibration_scores).\n";
 
 static const char EPILOG[] =
     "The expected false-reject rate is the share of the calibration images above the new\n"
@@ -38,13 +41,17 @@ static int fail(const char *msg) {
 
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *good = NULL, *out = NULL;
-    float false_reject = -1, conf = 0.95f;
+    float false_reject = -1, conf = 0.95f, review = -1;
     int threads = 0;
     const cli_opt opts[] = {
         {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
         {"good", "DIR", CLI_STR, &good, .help = "good images to calibrate on (required)"},
         {"false_reject", "R", CLI_FLOAT, &false_reject, 1e-6, 0.5,
          .help = "share of good images allowed over the image threshold (default 0.01; pixels\nat a tenth of it)"},
+        {"review", "S", CLI_FLOAT, &review, 0, 0.5,
+         .help = "three-way decision: a band around the threshold that sends about a share S\n"
+                 "of good parts (those just below it) and the parts just above it to REVIEW\n"
+                 "(default: the model's review setting; 0: OK / NG only)"},
         {"out", "FILE", CLI_STR, &out, .help = "write the recalibrated model here (default: rewrite --model)"},
         {"confidence", "C", CLI_FLOAT, &conf, 0.5, 0.9999, .help = "of the interval (default 0.95)"},
         {"threads", "N", CLI_INT, &threads, 0, 4096,
@@ -63,20 +70,25 @@ int cmd_calibrate(int argc, char **argv) {
     dd_model *mdl = NULL;
     dd_dataset *ds = NULL;
     int *idx = NULL, rc;
+    float *sorted = NULL;
+    char *calib_text = NULL;
     if ((rc = dd_model_load(model, 1, 0, threads, &mdl, &err)) || (rc = dd_dataset_open(good, &ds, &err))) goto done;
     int n = ds->n_train;
     if (n < 1) {
         rc = dd_fail(&err, DD_E_INVALID, "%s: no good images to calibrate on", good);
         goto done;
     }
-    if (!(idx = malloc(sizeof *idx * (size_t)n))) {
+    if (!(idx = malloc(sizeof *idx * (size_t)n)) || !(sorted = malloc(sizeof *sorted * (size_t)n))) {
         rc = dd_fail(&err, DD_E_NOMEM, "out of memory");
         goto done;
     }
     for (int i = 0; i < n; i++) idx[i] = i;
     dd_model_config before = mdl->cfg, cfg = mdl->cfg;
+    if (review >= 0) cfg.review = review;
     double t0 = cli_now();
-    if ((rc = dd_calibrate(&cfg, mdl->params.value, mdl->params.total, ds, idx, n, false_reject, threads, &err))) goto done;
+    if ((rc = dd_calibrate(&cfg, mdl->params.value, mdl->params.total, ds, idx, n, false_reject, threads, sorted, &err)) ||
+        (rc = dd_calib_scores_format(sorted, (size_t)n, &calib_text, &err)))
+        goto done;
     /* the previous thresholds go into the metadata; "none" for a model never calibrated */
     char prev[4][40], when[40], cnt[24];
     const float old[4] = {before.image_threshold, before.pixel_threshold, before.score_lo, before.score_hi};
@@ -90,12 +102,12 @@ int cmd_calibrate(int argc, char **argv) {
     gmtime_r(&now, &tmv);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     snprintf(cnt, sizeof cnt, "%d", n);
-    dd_kv kv[7] = {{"previous_image_threshold", prev[0]}, {"previous_pixel_threshold", prev[1]},
+    dd_kv kv[8] = {{"previous_image_threshold", prev[0]}, {"previous_pixel_threshold", prev[1]},
                    {"previous_score_lo", prev[2]},        {"previous_score_hi", prev[3]},
                    {"calibrated_from", good},             {"calibrated_images", cnt},
-                   {"calibrated_at", when}};
+                   {"calibrated_at", when},               {DD_CALIB_SCORES_KEY, calib_text}};
     mdl->cfg = cfg;
-    dd_save_opts so = {NULL, 0, NULL, kv, 7};
+    dd_save_opts so = {NULL, 0, NULL, kv, 8};
     if ((rc = dd_model_save_ex(mdl, out, &so, &err))) goto done;
     /* images above the threshold: n - rank of the quantile (calibrate.h) */
     size_t rank = dd_calibrate_rank((size_t)n, 1.0 - false_reject);
@@ -114,10 +126,20 @@ int cmd_calibrate(int argc, char **argv) {
             "%.0f%% interval %.2f%%..%.2f%%)%s\n",
             100.0 * k / n, k, n, 100.0 * conf, 100.0 * lo, 100.0 * hi,
             rank >= (size_t)n ? "; the threshold is the highest good score: more images are needed for a lower rate" : "");
+    if (cfg.review > 0) {
+        /* good calibration images inside the band */
+        long in_band = 0;
+        for (int i = 0; i < n; i++) in_band += sorted[i] > cfg.review_lo && sorted[i] <= cfg.review_hi;
+        fprintf(stderr, "diffad calibrate: review band (%.5f, %.5f]: %ld of %d calibration images (%.2f%%) would go to REVIEW%s\n",
+                cfg.review_lo, cfg.review_hi, in_band, n, 100.0 * in_band / n,
+                in_band ? "" : " (the band is empty: more calibration images are needed for this review share)");
+    }
     fprintf(stderr, "diffad calibrate: wrote %s\n", out);
 done:
     if (rc) fprintf(stderr, "diffad calibrate: %s\n", err.msg);
     free(idx);
+    free(sorted);
+    free(calib_text);
     dd_dataset_free(ds);
     dd_model_free(mdl);
     return rc ? 2 : 0;

@@ -3,8 +3,9 @@
  * decoded to float RGB and handed over as DIFFAD_F32), so both commands print
  * bit-identical scores. Owns: the input list (files, folders, stdin), one JSON
  * line per image on stdout, the optional picture outputs (raw map, heat-map
- * overlay, mask, reconstruction) and the exit status (0 all OK, 1 some NG,
- * 2 some error). */
+ * overlay, mask, reconstruction), the run's score statistics and drift check
+ * (--stats, --drift_window; eval/drift.h) and the exit status (0 all OK, 1 some NG,
+ * 3 some REVIEW and no NG, 2 some error). */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -22,6 +23,8 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "core/json.h"
+#include "core/text.h"
+#include "eval/drift.h"
 #include "eval/report.h"
 
 static const char USAGE[] =
@@ -32,7 +35,7 @@ static const char USAGE[] =
     "paths from stdin, one per line.\n"
     "\n"
     "Prints one JSON line per image on stdout:\n"
-    "  {\"path\":...,\"score\":...,\"normalized\":...,\"decision\":\"OK\"|\"NG\"|\"uncalibrated\",\n"
+    "  {\"path\":...,\"score\":...,\"normalized\":...,\"decision\":\"OK\"|\"NG\"|\"REVIEW\"|\"uncalibrated\",\n"
     "   \"threshold\":...,\"regions\":[{\"x\":...,\"y\":...,\"w\":...,\"h\":...,\"area\":...,\"peak\":...,\n"
     "   \"mean\":...[,\"area_mm2\":...]},...],\"regions_found\":N,\"ms\":{\"load\":...,\"preprocess\":...,\n"
     "   \"denoise\":...,\"segment\":...,\"postprocess\":...,\"save\":...}}\n"
@@ -40,13 +43,23 @@ static const char USAGE[] =
     "(calibrated models), in input pixels, highest peak first, at most max_regions;\n"
     "regions_found counts them all. With min_area > 0 smaller regions are ignored and\n"
     "an image is NG only if its score is over the threshold and a region is left.\n"
+    "REVIEW: the score is inside the model's review band (--review_band), whatever the\n"
+    "rule above says: a person decides.\n"
+    "\n"
+    "Watching production: good-part scores (those at or below the threshold) are compared\n"
+    "with the good calibration images' scores the model file keeps (two-sample\n"
+    "Kolmogorov-Smirnov test); drift is reported when p < 0.01 and the median moved at\n"
+    "least 10% of the way from the calibration median to the threshold (either way).\n"
+    "The check runs at the end of every run with 20 or more good-part scores (a warning\n"
+    "line on stderr when it finds drift), over each window of --drift_window good-part\n"
+    "scores, and --stats writes it with the run's score distribution as JSON.\n"
     "an image that cannot be scored gives {\"path\":...,\"error\":...} and a line on stderr;\n"
     "a scored image whose --save-* picture cannot be written keeps its line, with\n"
     "\"save_error\":... added, and a line on stderr. Non-finite numbers print as null.\n";
 
 static const char EPILOG[] =
     "Exit status: 0 every image OK (or the model is uncalibrated), 1 at least one NG,\n"
-    "2 an error (a bad image is reported and skipped, a picture not saved is reported;\n"
+    "3 at least one REVIEW and no NG, 2 an error (a bad image is reported and skipped, a picture not saved is reported;\n"
     "a bad model stops at once).\n";
 
 static int fail(const char *m) {
@@ -68,7 +81,19 @@ typedef struct run {
     size_t cap;               /* pixels the buffers below hold */
     float *fimg, *tmp, *blur; /* [cap*3], [cap], [cap*2] */
     unsigned char *rgb;       /* [cap*3] */
-    int n_ok, n_ng, n_uncal, n_err;
+    int n_ok, n_ng, n_review, n_uncal, n_err;
+    /* production watch: every calibrated score of the run, and the window of good-part scores */
+    float threshold;
+    const float *calib;       /* the model's calibration scores (ascending), or NULL */
+    int n_calib, n_calib_images;
+    float *scores;            /* [n_scores] in input order, grown by doubling */
+    size_t n_scores, cap_scores;
+    int window;               /* --drift_window: good-part scores per check (0: off) */
+    float *win, *win_sorted;  /* [window] */
+    int n_win;
+    int windows_checked, windows_drift;
+    long first_drift_image;   /* 1-based image number of the first window with drift, 0 none */
+    int oom;
     int n_save_err;           /* scored, but a picture output could not be written */
 } run;
 
@@ -173,6 +198,53 @@ static int save_outputs(run *r, const char *path, const dd_image *im, const diff
     return 0;
 }
 
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static void print_drift(const char *when, const dd_drift_result *d) {
+    fprintf(stderr,
+            "diffad predict: %s%s: good-part scores median %.5g vs calibration %.5g (moved %+.0f%% of the way to the "
+            "threshold), KS D %.3f p %.2g over %zu vs %zu scores%s\n",
+            d->drift ? "DRIFT WARNING " : "drift check ", when, d->median_run, d->median_ref, 100 * d->shift, d->D, d->p,
+            d->n_run, d->n_ref,
+            d->drift ? ": the images differ from the calibration images (camera, lighting, parts?); check them and "
+                       "recalibrate (diffad calibrate) if they are good" : ": in line with calibration");
+}
+
+/* Keep a calibrated score for --stats and the drift checks; every --drift_window good-part
+ * scores, compare that window with the calibration scores. */
+static void watch_score(run *r, float score) {
+    if (r->n_scores == r->cap_scores) {
+        size_t nc = r->cap_scores ? r->cap_scores * 2 : 256;
+        float *q = realloc(r->scores, nc * sizeof *q);
+        if (!q) { r->oom = 1; return; }
+        r->scores = q, r->cap_scores = nc;
+    }
+    r->scores[r->n_scores++] = score;
+    if (!r->window || !r->calib || !(score <= r->threshold)) return;
+    r->win[r->n_win++] = score;
+    if (r->n_win < r->window) return;
+    memcpy(r->win_sorted, r->win, sizeof(float) * (size_t)r->window);
+    qsort(r->win_sorted, (size_t)r->window, sizeof(float), cmp_float);
+    r->n_win = 0;
+    dd_drift_rule rule;
+    dd_drift_rule_init(&rule);
+    dd_drift_result d;
+    dd_error err = {0};
+    if (dd_drift_check(r->calib, (size_t)r->n_calib, r->win_sorted, (size_t)r->window, r->threshold, &rule, &d, &err))
+        return;
+    r->windows_checked++;
+    if (d.drift) {
+        r->windows_drift++;
+        if (!r->first_drift_image) r->first_drift_image = (long)(r->n_ok + r->n_ng + r->n_review);
+        char when[96];
+        snprintf(when, sizeof when, "at image %d (window of %d)", r->n_ok + r->n_ng + r->n_review, r->window);
+        print_drift(when, &d);
+    }
+}
+
 static void score_one(run *r, const char *path) {
     dd_error err = {0};
     dd_image im = {0};
@@ -200,7 +272,7 @@ static void score_one(run *r, const char *path) {
         fprintf(stderr, "diffad predict: %s: scored, but a picture was not saved: %s\n", path, err.msg);
         r->n_save_err++;
     }
-    const char *decision = res.calibrated ? (res.is_ng ? "NG" : "OK") : "uncalibrated";
+    const char *decision = cli_decision_name(&res);
     fputs("{\"path\":", stdout);
     dd_json_write_string(stdout, path);
     /* %.9g: enough digits to round-trip a float, so printed scores compare bit for bit;
@@ -236,8 +308,83 @@ static void score_one(run *r, const char *path) {
     fputs("}\n", stdout);
     fflush(stdout); /* one line per image as it is done, for pipes */
     if (!res.calibrated) r->n_uncal++;
-    else if (res.is_ng) r->n_ng++;
+    else if (res.decision == DIFFAD_PART_NG) r->n_ng++;
+    else if (res.decision == DIFFAD_PART_REVIEW) r->n_review++;
     else r->n_ok++;
+    if (res.calibrated) watch_score(r, res.score);
+}
+
+/* The end of a run: the drift check over all its good-part scores (a line on stderr when it
+ * finds drift, or always when asked for statistics) and the --stats file. */
+#define DRIFT_MIN_SCORES 20
+static int finish_watch(run *r, const char *model, const char *stats_path, dd_error *err) {
+    if (r->oom) return dd_fail(err, DD_E_NOMEM, "out of memory keeping the run's scores");
+    size_t n = r->n_scores;
+    float *sorted = n ? malloc(n * sizeof *sorted) : NULL;
+    if (n && !sorted) return dd_fail(err, DD_E_NOMEM, "out of memory sorting the run's scores");
+    if (n) {
+        memcpy(sorted, r->scores, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_float);
+    }
+    size_t n_good = 0;
+    while (n_good < n && sorted[n_good] <= r->threshold) n_good++;
+    dd_drift_rule rule;
+    dd_drift_rule_init(&rule);
+    dd_drift_result d;
+    int checked = 0;
+    const char *why = NULL;
+    if (!r->calib) why = "the model file keeps no calibration scores (calibrated before 2026-11-30, or uncalibrated): "
+                         "recalibrate it with diffad calibrate";
+    else if (n_good < DRIFT_MIN_SCORES) why = "fewer than 20 good-part scores in this run";
+    else {
+        dd_error e2 = {0};
+        if (dd_drift_check(r->calib, (size_t)r->n_calib, sorted, n, r->threshold, &rule, &d, &e2)) why = "not computable";
+        else checked = 1;
+    }
+    if (checked && (d.drift || stats_path || r->window)) print_drift("over the whole run", &d);
+    int rc = DD_OK;
+    if (stats_path) {
+        dd_textbuf b;
+        dd_textbuf_init(&b);
+        dd_textbuf_puts(&b, "{\"model\":");
+        dd_textbuf_json_string(&b, model);
+        dd_textbuf_printf(&b, ",\n \"images\":%d,\"errors\":%d,\"decisions\":{\"OK\":%d,\"NG\":%d,\"REVIEW\":%d,"
+                          "\"uncalibrated\":%d},\n \"threshold\":%.9g,",
+                          r->n_ok + r->n_ng + r->n_review + r->n_uncal, r->n_err, r->n_ok, r->n_ng, r->n_review, r->n_uncal,
+                          r->threshold);
+        static const double q[] = {0, 0.05, 0.25, 0.5, 0.75, 0.95, 1};
+        static const char *qn[] = {"min", "p05", "p25", "median", "p75", "p95", "max"};
+        dd_textbuf_printf(&b, "\n \"scores\":{\"n\":%zu,\"good_part\":%zu", n, n_good);
+        if (n) {
+            double mean = 0;
+            for (size_t i = 0; i < n; i++) mean += sorted[i];
+            dd_textbuf_printf(&b, ",\"mean\":%.9g", mean / (double)n);
+            for (int k = 0; k < 7; k++) dd_textbuf_printf(&b, ",\"%s\":%.9g", qn[k], dd_quantile_sorted(sorted, n, q[k]));
+        }
+        dd_textbuf_puts(&b, "},\n \"calibration\":");
+        if (r->calib) {
+            dd_textbuf_printf(&b, "{\"images\":%d,\"values\":%d", r->n_calib_images, r->n_calib);
+            for (int k = 0; k < 7; k++)
+                dd_textbuf_printf(&b, ",\"%s\":%.9g", qn[k], dd_quantile_sorted(r->calib, (size_t)r->n_calib, q[k]));
+            dd_textbuf_puts(&b, "}");
+        } else dd_textbuf_puts(&b, "null");
+        dd_textbuf_printf(&b, ",\n \"drift\":{\"rule\":{\"alpha\":%g,\"min_shift\":%g,\"min_scores\":%d},\"checked\":%s",
+                          rule.alpha, rule.min_shift, DRIFT_MIN_SCORES, checked ? "true" : "false");
+        if (checked)
+            dd_textbuf_printf(&b, ",\"warning\":%s,\"n_calibration\":%zu,\"n_run\":%zu,\"ks_d\":%.6g,\"ks_p\":%.6g,"
+                              "\"median_calibration\":%.9g,\"median_run\":%.9g,\"median_shift\":%.6g",
+                              d.drift ? "true" : "false", d.n_ref, d.n_run, d.D, d.p, d.median_ref, d.median_run, d.shift);
+        else {
+            dd_textbuf_puts(&b, ",\"warning\":false,\"why_not\":");
+            dd_textbuf_json_string(&b, why);
+        }
+        dd_textbuf_printf(&b, ",\n  \"windows\":{\"size\":%d,\"checked\":%d,\"with_drift\":%d,\"first_drift_image\":%ld}}}\n",
+                          r->window, r->windows_checked, r->windows_drift, r->first_drift_image);
+        rc = b.oom ? dd_fail(err, DD_E_NOMEM, "%s: out of memory", stats_path) : dd_textbuf_write_atomic(&b, stats_path, err);
+        dd_textbuf_free(&b);
+    }
+    free(sorted);
+    return rc;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -307,7 +454,8 @@ int cmd_predict(int argc, char **argv) {
     int threads = 0, have_seed = 0, save = 0, precision = DIFFAD_PRECISION_MODEL;
     unsigned long long seed = 0;
     diffad_region_params rg = {0};
-    int have_area = 0, have_max = 0, have_mm = 0;
+    int have_area = 0, have_max = 0, have_mm = 0, window = 0;
+    const char *review_band = NULL, *stats = NULL;
     const cli_opt opts[] = {
         {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
         {"out", "DIR", CLI_STR, &outdir, .help = "folder for the picture outputs below (default predict_out)"},
@@ -328,6 +476,12 @@ int cmd_predict(int argc, char **argv) {
          .help = "regions listed per image, highest peak first (default: the model's, 16)"},
         {"mm_per_pixel", "MM", CLI_FLOAT, &rg.mm_per_pixel, -1e30, 1e30, .given = &have_mm,
          .help = "input pixel size in mm: regions also get area_mm2 (default: the model's; 0 unknown)"},
+        {"review_band", "LO,HI", CLI_STR, &review_band, .help = CLI_REVIEW_BAND_HELP},
+        {"stats", "FILE", CLI_STR, &stats,
+         .help = "write the run's score distribution, decisions and drift check as JSON"},
+        {"drift_window", "N", CLI_INT, &window, 0, 1e6,
+         .help = "also check drift over every N good-part scores, as they come (a line on\n"
+                 "stderr when a window drifts; default 0: only at the end)"},
         CLI_SCORING_OPTIONS(threads, seed, have_seed, precision),
     };
     const cli_spec spec = {"predict", USAGE, opts, (int)(sizeof opts / sizeof *opts), "INPUT", EPILOG,
@@ -344,6 +498,20 @@ int cmd_predict(int argc, char **argv) {
     if (!model) { free(inputs); return fail("--model FILE is required (see --help)"); }
     if (outdir && !save) { free(inputs); return fail("--out DIR given without any --save-* output (see --help)"); }
     if (!outdir) outdir = "predict_out";
+    if (stats) { /* found out now, not after scoring every image */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", stats);
+        char *slash = strrchr(dir, '/');
+        if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+        else snprintf(dir, sizeof dir, ".");
+        struct stat st;
+        if (stat(dir, &st) || !S_ISDIR(st.st_mode) || access(dir, W_OK)) {
+            char m[4200];
+            snprintf(m, sizeof m, "--stats %s: the folder %s does not exist or is not writable", stats, dir);
+            free(inputs);
+            return fail(m);
+        }
+    }
     if (save && mkdir(outdir, 0777) && errno != EEXIST) {
         char m[600];
         snprintf(m, sizeof m, "%s: cannot create the output folder (%s)", outdir, strerror(errno));
@@ -367,12 +535,33 @@ int cmd_predict(int argc, char **argv) {
     float thr = 0;
     int calibrated = diffad_thresholds(r.ctx, &thr, &r.pixel_threshold);
     int rc = 0;
-    if (cli_region_options(r.ctx, &rg, have_area, have_max, have_mm, msg, sizeof msg)) {
+    if (cli_region_options(r.ctx, &rg, have_area, have_max, have_mm, review_band, msg, sizeof msg)) {
         rc = fail(msg);
         goto done;
     }
     diffad_get_region_params(r.ctx, &rg);
     r.mm_per_pixel = rg.mm_per_pixel;
+    r.threshold = thr;
+    r.n_calib = diffad_calibration_scores(r.ctx, &r.calib, &r.n_calib_images);
+    if (!r.n_calib) r.calib = NULL;
+    if (window > 0 && !r.calib) {
+        char m[700];
+        snprintf(m, sizeof m, "%s: --drift_window needs the calibration scores a model file keeps since 2026-11-30 "
+                 "(none here: recalibrate it with diffad calibrate)", model);
+        rc = fail(m);
+        goto done;
+    }
+    if (window > 0 && window < DRIFT_MIN_SCORES) {
+        char m[200];
+        snprintf(m, sizeof m, "--drift_window %d: at least %d scores per window", window, DRIFT_MIN_SCORES);
+        rc = fail(m);
+        goto done;
+    }
+    r.window = window;
+    if (window && (!(r.win = malloc(sizeof(float) * (size_t)window)) || !(r.win_sorted = malloc(sizeof(float) * (size_t)window)))) {
+        rc = fail("out of memory for the drift window");
+        goto done;
+    }
     if ((save & SAVE_MASK) && (!calibrated || !(r.pixel_threshold > 0))) {
         char m[700];
         snprintf(m, sizeof m, "%s: --save-mask needs a calibrated model (no pixel threshold stored; "
@@ -383,6 +572,9 @@ int cmd_predict(int argc, char **argv) {
     fprintf(stderr, "diffad predict: %s: model %dx%d, %s, %s convolutions, context memory %.1f MiB\n", model, r.h, r.w,
             calibrated ? "calibrated" : "uncalibrated (decision \"uncalibrated\", exit 0)", diffad_precision(r.ctx),
             diffad_memory(r.ctx) / 1048576.0);
+    if (calibrated && rg.review_lo < rg.review_hi)
+        fprintf(stderr, "diffad predict: review band (%.5g, %.5g]: images scoring there are REVIEW\n", rg.review_lo,
+                rg.review_hi);
     if (calibrated && rg.min_area > 0)
         fprintf(stderr, "diffad predict: min_area %ld: an image is NG only with a region of %ld pixels or more\n", rg.min_area,
                 rg.min_area);
@@ -392,7 +584,7 @@ int cmd_predict(int argc, char **argv) {
         if (!strcmp(inputs[i], "-")) score_stdin(&r);
         else score_input(&r, inputs[i]);
     }
-    if (!r.n_ok && !r.n_ng && !r.n_uncal && !r.n_err) {
+    if (!r.n_ok && !r.n_ng && !r.n_review && !r.n_uncal && !r.n_err) {
         /* nothing at all to score (an empty stdin list): an error, as an empty folder is */
         rc = fail("no input images (no paths on stdin; give image files or folders, or a list on stdin)");
         goto done;
@@ -400,11 +592,21 @@ int cmd_predict(int argc, char **argv) {
     char saves[80] = "";
     if (r.n_save_err) snprintf(saves, sizeof saves, ", %d with pictures not saved", r.n_save_err);
     if (r.n_uncal) fprintf(stderr, "diffad predict: %d scored (uncalibrated), %d errors%s\n", r.n_uncal, r.n_err, saves);
+    else if (r.n_review || (rg.review_lo < rg.review_hi))
+        fprintf(stderr, "diffad predict: %d OK, %d NG, %d REVIEW, %d errors%s\n", r.n_ok, r.n_ng, r.n_review, r.n_err, saves);
     else fprintf(stderr, "diffad predict: %d OK, %d NG, %d errors%s\n", r.n_ok, r.n_ng, r.n_err, saves);
-    rc = r.n_err || r.n_save_err ? 2 : r.n_ng ? 1 : 0;
+    dd_error werr = {0};
+    if (finish_watch(&r, model, stats, &werr)) {
+        fprintf(stderr, "diffad predict: %s\n", werr.msg);
+        rc = 2;
+        goto done;
+    }
+    if (stats) fprintf(stderr, "diffad predict: wrote %s\n", stats);
+    rc = r.n_err || r.n_save_err ? 2 : r.n_ng ? 1 : r.n_review ? 3 : 0;
 done:
     diffad_free(r.ctx);
     free(r.fimg), free(r.tmp), free(r.blur), free(r.rgb);
+    free(r.scores), free(r.win), free(r.win_sorted);
     free(inputs);
     return rc;
 }

@@ -33,7 +33,8 @@ static const char USAGE[] =
     "resolution the networks saw (--pixel-res work: for a model that fits whole images\n"
     "this is the model size, the protocol of published DiffusionAD numbers).\n"
     "scores.csv: path,label,defect_type,score,normalized,decision,regions; the decision as\n"
-    "diffad predict decides (with min_area > 0: NG only with a region of min_area pixels),\n"
+    "diffad predict decides (with min_area > 0: NG only with a region of min_area pixels;\n"
+    "REVIEW inside the review band),\n"
     "regions the number of defect regions found (empty for an uncalibrated model).\n";
 
 /* "rank R of N: " in the messages of a split run (empty otherwise) */
@@ -129,7 +130,7 @@ static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *
 /* A split run (mpirun -np N diffad test): image i is scored by process i mod N, which sends
  * rank 0 what one process would have used of its result, in image order; rank 0 feeds the
  * metrics, scores.csv and the report exactly as alone, so every output is the same. */
-enum { H_SCORE, H_NORM, H_CAL, H_NG, H_REGIONS, H_MH, H_MW, H_WH, H_WW, H_RECON, H_THR, H_PTHR, H_N };
+enum { H_SCORE, H_NORM, H_CAL, H_NG, H_REGIONS, H_MH, H_MW, H_WH, H_WW, H_RECON, H_THR, H_PTHR, H_DEC, H_N };
 
 typedef struct remote_bufs {
     float *map, *work, *recon;
@@ -147,7 +148,7 @@ static int ensure(float **p, size_t *cap, size_t n, dd_error *err) {
 static int send_result(const dd_dist *d, const diffad_result *r, int at_work, int report, dd_error *err) {
     int recon = report && r->recon;
     double h[H_N] = {r->score, r->normalized, r->calibrated, r->is_ng, (double)r->regions_found, r->map_height,
-                     r->map_width, r->work_height, r->work_width, recon, r->threshold, r->pixel_threshold};
+                     r->map_width, r->work_height, r->work_width, recon, r->threshold, r->pixel_threshold, r->decision};
     size_t n = (size_t)r->map_height * r->map_width, nw = (size_t)r->work_height * r->work_width;
     int rc = cli_dist_send(d, 0, h, sizeof h, err);
     if (!rc) rc = cli_dist_send(d, 0, r->map, n * sizeof(float), err);
@@ -162,7 +163,7 @@ static int recv_result(const dd_dist *d, int from, int at_work, remote_bufs *b, 
     if (rc) return rc;
     memset(r, 0, sizeof *r);
     r->score = (float)h[H_SCORE], r->normalized = (float)h[H_NORM], r->calibrated = (int)h[H_CAL];
-    r->is_ng = (int)h[H_NG], r->regions_found = (long)h[H_REGIONS];
+    r->is_ng = (int)h[H_NG], r->regions_found = (long)h[H_REGIONS], r->decision = (int)h[H_DEC];
     r->map_height = (int)h[H_MH], r->map_width = (int)h[H_MW], r->work_height = (int)h[H_WH], r->work_width = (int)h[H_WW];
     r->threshold = (float)h[H_THR], r->pixel_threshold = (float)h[H_PTHR];
     size_t n = (size_t)r->map_height * r->map_width, nw = (size_t)r->work_height * r->work_width;
@@ -203,6 +204,7 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
     int have_seed = 0;
     diffad_region_params rg = {0};
     int have_area = 0, have_max = 0, have_mm = 0;
+    const char *review_band = NULL;
     const cli_opt opts[] = {
         {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
         {"data", "DIR", CLI_STR, &data, .help = "category folder in the MVTec layout (required)"},
@@ -219,6 +221,7 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
          .help = "as predict's (default: the model's); scores.csv counts every region"},
         {"mm_per_pixel", "MM", CLI_FLOAT, &rg.mm_per_pixel, -1e30, 1e30, .given = &have_mm,
          .help = "as predict's (default: the model's); scores.csv has no areas"},
+        {"review_band", "LO,HI", CLI_STR, &review_band, .help = CLI_REVIEW_BAND_HELP},
         CLI_SCORING_OPTIONS(threads, seed, have_seed, precision),
     };
     const cli_spec spec = {"test", USAGE, opts, (int)(sizeof opts / sizeof *opts), NULL, NULL, NULL, NULL, NULL};
@@ -258,11 +261,12 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
         dd_dataset_free(ds);
         return fail(msg);
     }
-    if (cli_region_options(ctx, &rg, have_area, have_max, have_mm, msg, sizeof msg)) {
+    if (cli_region_options(ctx, &rg, have_area, have_max, have_mm, review_band, msg, sizeof msg)) {
         diffad_free(ctx);
         dd_dataset_free(ds);
         return fail(msg);
     }
+    diffad_get_region_params(ctx, &rg); /* the band in force, for the summary */
     int h, w;
     diffad_model_size(ctx, &h, &w);
     dd_metrics_params mp;
@@ -277,6 +281,7 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
     int rc = 0;
     remote_bufs rb = {0};
     long n_good = 0, n_bad = 0, n_rejected = 0, n_missed = 0; /* calibrated models: decisions at the threshold */
+    long n_good_review = 0, n_bad_review = 0;                /* of those, sent to REVIEW */
     if (!lead) { /* score this process's share and send it to rank 0 */
         for (int i = dist->rank; i < ds->n_test && !rc; i += dist->size) {
             diffad_result r;
@@ -320,13 +325,14 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
         dd_afile_printf(sc, ",%d,", it->label);
         csv_field(sc, it->label ? it->defect : "good", 0);
         /* the decision is diffad_predict's (the region rule included), as predict prints it */
-        dd_afile_printf(sc, ",%.9g,%.9g,%s,", r.score, r.normalized, r.calibrated ? (r.is_ng ? "NG" : "OK") : "uncalibrated");
+        dd_afile_printf(sc, ",%.9g,%.9g,%s,", r.score, r.normalized, cli_decision_name(&r));
         if (r.calibrated) dd_afile_printf(sc, "%ld", r.regions_found);
         dd_afile_printf(sc, "\n");
         if (rep && dd_report_wants(rep, it->label, r.score) && (rc = report_entry(rep, it, &r, h, w, &b, &err))) goto done;
-        if (r.calibrated) { /* the decisions at the model's threshold */
-            if (it->label) n_bad++, n_missed += !r.is_ng;
-            else n_good++, n_rejected += r.is_ng;
+        if (r.calibrated) { /* the decisions at the model's threshold; REVIEW is neither NG nor OK */
+            int review = r.decision == DIFFAD_PART_REVIEW;
+            if (it->label) n_bad++, n_missed += !r.is_ng && !review, n_bad_review += review;
+            else n_good++, n_rejected += r.is_ng, n_good_review += review;
         }
         if ((i + 1) % 25 == 0 || i + 1 == ds->n_test)
             fprintf(stderr, "\r  %d/%d images, %.1f images/s   ", i + 1, ds->n_test, (i + 1) / (cli_now() - t0));
@@ -356,6 +362,11 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
             snprintf(md_, sizeof md_, "%.2f%% (%ld of %ld defective images OK; 95%% interval %.2f%%..%.2f%%)",
                      100.0 * n_missed / n_bad, n_missed, n_bad, 100 * lo2, 100 * hi2);
         printf("\nAt the model's threshold: false-reject rate %s; missed-defect rate %s.\n", fr, md_);
+        if (n_good_review + n_bad_review > 0 || (rg.review_lo < rg.review_hi))
+            printf("Review band (%.5g, %.5g]: %ld of %ld good images (%.2f%%) and %ld of %ld defective images (%.2f%%) "
+                   "went to REVIEW (counted above as neither NG nor OK).\n",
+                   rg.review_lo, rg.review_hi, n_good_review, n_good, n_good ? 100.0 * n_good_review / n_good : 0.0,
+                   n_bad_review, n_bad, n_bad ? 100.0 * n_bad_review / n_bad : 0.0);
     }
     if (rep) {
         snprintf(path, sizeof path, "%s/report.html", outdir);

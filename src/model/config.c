@@ -149,6 +149,9 @@ static const dd_key KEYS[] = {
         "defect regions: smaller ones (pixels at the input size) are ignored, and an image is NG only with a region this large (0: every region counts)"),
     NUM("max_regions", DD_KEY_INT, max_regions, 0, DD_MAX_REGIONS, "defect regions reported per image, highest peak first"),
     NUM("mm_per_pixel", DD_KEY_FLOAT, mm_per_pixel, 0, DD_MAX_MM_PER_PIXEL, "input pixel size in mm: > 0 also reports region areas in mm^2 (0: unknown)"),
+    NUM("review", DD_KEY_FLOAT, review, 0, 0.5, "three-way decision: share of good calibration images sent to REVIEW below the threshold; sets review_lo/review_hi (0: OK/NG only)"),
+    NUM("review_lo", DD_KEY_FLOAT, review_lo, -1e30, 1e30, "three-way decision: scores in (review_lo, review_hi] are REVIEW (set by calibration)"),
+    NUM("review_hi", DD_KEY_FLOAT, review_hi, -1e30, 1e30, "three-way decision: upper end of the REVIEW band (set by calibration)"),
 };
 
 static const dd_key_table TABLE = {KEYS, (int)(sizeof KEYS / sizeof KEYS[0]), NULL};

@@ -43,6 +43,16 @@ int dd_model_check_regions(long min_area, int max_regions, float mm_per_pixel, c
     return DD_OK;
 }
 
+int dd_model_check_review(float review_lo, float review_hi, const char *prefix, dd_error *err) {
+    if (!isfinite(review_lo) || !isfinite(review_hi))
+        return dd_fail(err, DD_E_RANGE, "%sreview_lo / review_hi must be finite (%g, %g)", prefix, (double)review_lo,
+                       (double)review_hi);
+    if (review_lo > review_hi)
+        return dd_fail(err, DD_E_RANGE, "%sreview_lo %g is above review_hi %g (the REVIEW band is (review_lo, review_hi])",
+                       prefix, (double)review_lo, (double)review_hi);
+    return DD_OK;
+}
+
 int dd_model_config_check(const dd_model_config *c, dd_error *err) {
     int rc = dd_unet_config_check(&c->unet, err);
     if (rc) return rc;
@@ -68,6 +78,9 @@ int dd_model_config_check(const dd_model_config *c, dd_error *err) {
     if (c->topk < 0 || c->topk > c->unet.h * c->unet.w) return dd_fail(err, DD_E_RANGE, "model: topk %d out of range 0..H*W", c->topk);
     if (!(c->guide_w >= 0 && c->guide_w <= 10)) return dd_fail(err, DD_E_RANGE, "model: guidance weight w %g out of range 0..10", c->guide_w);
     if ((rc = dd_model_check_regions(c->min_area, c->max_regions, c->mm_per_pixel, "model: ", err))) return rc;
+    if (!(c->review >= 0 && c->review <= 0.5f))
+        return dd_fail(err, DD_E_RANGE, "model: review %g out of range 0..0.5 (share of good images)", (double)c->review);
+    if ((rc = dd_model_check_review(c->review_lo, c->review_hi, "model: ", err))) return rc;
     return DD_OK;
 }
 

@@ -55,6 +55,10 @@ typedef struct dd_model_config {
                                is NG only with one region this large (0: every region counts) */
     int max_regions;        /* regions reported per image, largest peak first (16) */
     float mm_per_pixel;     /* > 0: areas also in mm^2; 0 unknown */
+    /* three-way decision (OK / REVIEW / NG): images scoring in (review_lo, review_hi] go to a
+     * person; review is the share of good calibration images the band was set to take below the
+     * threshold (0: off, the two-way decision). Set by calibration (dd_calibrate_review). */
+    float review, review_lo, review_hi;
 } dd_model_config;
 
 #define DD_MAX_AREA (1L << 28)     /* min_area range 0..DD_MAX_AREA (the largest image's pixels) */
@@ -67,6 +71,9 @@ int dd_model_config_check(const dd_model_config *c, dd_error *err);
 /* The region keys' ranges (part of dd_model_config_check; also the API's override check):
  * DD_E_RANGE naming the key, the message starting with `prefix`. */
 int dd_model_check_regions(long min_area, int max_regions, float mm_per_pixel, const char *prefix, dd_error *err);
+/* The review band's check (part of dd_model_config_check; also the API's override check): both
+ * finite, lo <= hi (lo == hi: no band). DD_E_RANGE naming the key, the message starting with prefix. */
+int dd_model_check_review(float review_lo, float review_hi, const char *prefix, dd_error *err);
 /* Top-k for a map of h x w: cfg topk or round(50 * h * w / 65536), at least 1. */
 int dd_model_topk(const dd_model_config *c);
 

@@ -40,7 +40,7 @@ static int with_path(dd_error *err, int rc, const char *path) {
 }
 
 int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_dataset *ds,
-                 const int *val, int n_val, float false_reject, int threads, dd_error *err) {
+                 const int *val, int n_val, float false_reject, int threads, float *sorted_scores, dd_error *err) {
     if (n_val < 1) return dd_fail(err, DD_E_INVALID, "calibration: no held-out images");
     dd_model *m = NULL;
     int rc = dd_model_create(cfg, 1, 0, threads, &m, err);
@@ -92,10 +92,28 @@ int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, c
         /* keep normalisation well defined when all good scores coincide */
         if (cfg->image_threshold <= cfg->score_lo) cfg->image_threshold = cfg->score_lo + 1e-6f;
         cfg->score_hi = cfg->image_threshold;
+        rc = dd_calibrate_review(cfg, scores, (size_t)n_val, false_reject, err);
+        if (!rc && sorted_scores) memcpy(sorted_scores, scores, sizeof(float) * (size_t)n_val);
     }
     free(scores);
     free(pix);
     dd_scorer_free(sc);
     dd_model_free(m);
     return rc;
+}
+
+int dd_calibrate_review(dd_model_config *cfg, const float *sorted_scores, size_t n, float false_reject, dd_error *err) {
+    cfg->review_lo = cfg->review_hi = 0;
+    if (!(cfg->review > 0)) return DD_OK;
+    double q = 1.0 - (double)false_reject - (double)cfg->review;
+    if (q <= 0)
+        return dd_fail(err, DD_E_RANGE, "calibration: review %g + false_reject %g leave no good image OK (their sum must be below 1)",
+                       (double)cfg->review, (double)false_reject);
+    float lo = quantile(sorted_scores, n, q), thr = cfg->image_threshold;
+    /* with few images the quantile can be the threshold itself: the band then has no lower
+     * half; keep it, and its upper half, well defined */
+    if (lo > thr) lo = thr;
+    cfg->review_lo = lo;
+    cfg->review_hi = thr + (thr - lo);
+    return DD_OK;
 }

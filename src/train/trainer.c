@@ -18,6 +18,7 @@
 #include "data/feeder.h"
 #include "data/image.h"
 #include "model/modelfile.h"
+#include "eval/drift.h"
 #include "train/calibrate.h"
 
 #define PATH_CAP 4096
@@ -724,9 +725,16 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
      * only trained and calibrated (or deliberately uncalibrated with val_fraction
      * 0). If calibration fails the weights are kept in the checkpoint instead. */
     dd_save_opts so = {final, 0, NULL, NULL, 0};
+    char *calib_text = NULL; /* the good-score distribution for drift checks (eval/drift.h) */
+    dd_kv calib_kv[1];
     if (t->nval > 0) {
         dd_model_config cfg = m->cfg;
-        if ((rc = dd_calibrate(&cfg, final, m->params.total, t->ds, t->val, t->nval, to->false_reject, to->threads, err))) {
+        float *sorted = malloc(sizeof(float) * (size_t)t->nval);
+        rc = sorted ? DD_OK : dd_fail(err, DD_E_NOMEM, "train: out of memory for the calibration scores");
+        if (!rc) rc = dd_calibrate(&cfg, final, m->params.total, t->ds, t->val, t->nval, to->false_reject, to->threads, sorted, err);
+        if (!rc) rc = dd_calib_scores_format(sorted, (size_t)t->nval, &calib_text, err);
+        free(sorted);
+        if (rc) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
             dd_error e2 = {0};
@@ -735,6 +743,8 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
             free(best_w);
             return rc;
         }
+        calib_kv[0] = (dd_kv){DD_CALIB_SCORES_KEY, calib_text};
+        so.extra = calib_kv, so.n_extra = 1;
         m->cfg = cfg;
         res->calibrated = 1;
         /* the rank dd_calibrate's quantile takes (calibrate.c): the highest held-out score
@@ -744,6 +754,7 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
     }
     rc = dd_model_save_ex(m, t->out, &so, err);
     free(best_w);
+    free(calib_text);
     if (rc) return rc;
     remove(t->ckpt);
     if (t->val_on) remove(t->best);

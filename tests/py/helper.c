@@ -35,12 +35,13 @@ int main(int argc, char **argv) {
         F(diffad_result, ms_postprocess);
 #ifdef DIFFAD_MAX_REGIONS /* the defect regions */
         F(diffad_result, n_regions), F(diffad_result, regions), F(diffad_result, regions_found);
+        F(diffad_result, decision);
         S(diffad_region);
         F(diffad_region, x), F(diffad_region, y), F(diffad_region, width), F(diffad_region, height);
         F(diffad_region, area), F(diffad_region, area_mm2), F(diffad_region, peak), F(diffad_region, mean);
         S(diffad_region_params);
         F(diffad_region_params, min_area), F(diffad_region_params, max_regions);
-        F(diffad_region_params, mm_per_pixel);
+        F(diffad_region_params, mm_per_pixel), F(diffad_region_params, review_lo), F(diffad_region_params, review_hi);
 #endif
         return 0;
     }

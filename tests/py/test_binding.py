@@ -268,14 +268,28 @@ def test_regions(model, helper):
         check(all(0 <= g.x and 0 <= g.y and g.x + g.width <= 640 and g.y + g.height <= 640 and 0 < g.area <= g.width * g.height
                   for g in r.regions), "region boxes inside the image: %s" % r.regions[:3])
         m.set_region_params(max_regions=1, mm_per_pixel=0.5)
-        check(m.region_params == diffad.RegionParams(rp.min_area, 1, 0.5), "region params %r" % (m.region_params,))
+        check(m.region_params == diffad.RegionParams(rp.min_area, 1, 0.5, rp.review_lo, rp.review_hi),
+              "region params %r" % (m.region_params,))
         r1 = m.predict(rgb)
         check(len(r1.regions) == min(1, r.regions_found), "max_regions 1: %d listed" % len(r1.regions))
         if r1.regions:
             g = r1.regions[0]
             check(abs(g.area_mm2 - g.area * 0.25) <= 1e-3 * g.area, "area_mm2 %g for %d px at 0.5 mm" % (g.area_mm2, g.area))
         raises(lambda: m.set_region_params(min_area=-1), diffad.E_RANGE)
-        check(m.region_params == diffad.RegionParams(rp.min_area, 1, 0.5), "a refused setting changed the params")
+        check(m.region_params == diffad.RegionParams(rp.min_area, 1, 0.5, rp.review_lo, rp.review_hi),
+              "a refused setting changed the params")
+        # the three-way decision: a band holding every score makes the part REVIEW
+        m.set_region_params(review_band=(-1.0, 100.0))
+        rr = m.predict(rgb)
+        check(rr.decision == "REVIEW" and not rr.is_ng and rr.as_dict()["decision"] == "REVIEW",
+              "review band (-1, 100]: decision %s" % rr.decision)
+        raises(lambda: m.set_region_params(review_band=(0.5, 0.1)), diffad.E_RANGE)
+        m.set_region_params(review_band=(0, 0))
+        check(m.predict(rgb).decision in ("OK", "NG"), "review band off: OK or NG")
+        scores, n_img = m.calibration_scores
+        check(scores.dtype == np.float32 and len(scores) == n_img and len(scores) > 0 and bool(np.all(np.diff(scores) >= 0))
+              and m.thresholds.image >= float(scores[0]),
+              "calibration scores: %d values for %d images, ascending, the threshold not below them" % (len(scores), n_img))
 
 
 # --- 4. errors --------------------------------------------------------------------------
