@@ -80,7 +80,7 @@ static void test_calib_text(void) {
     CHECK(even, "the kept values are the evenly spaced order statistics");
     free(t), free(back);
     /* malformed text: one message naming the key */
-    const char *bad[] = {"", "abc", "3", "3:", "0:1", "-2:1,2", "2:0.1,0.2,0.3", "3:0.3,0.2", "3:0.1,nan", "3:0.1,,0.2",
+    const char *bad[] = {"", "abc", "3", "3:", "0:1", "-2:1,2", " -2:1,2", "+2:1,2", "2:0.1,0.2,0.3", "3:0.3,0.2", "3:0.1,nan", "3:0.1,,0.2",
                          "3:0.1,0.2,", "3:0.1x"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = dd_calib_scores_parse(bad[i], &back, &n, &imgs, &err);

@@ -1,6 +1,7 @@
 /* drift.c — calibration score distribution, two-sample KS test, drift rule (see drift.h). */
 #include "eval/drift.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -89,7 +90,7 @@ int dd_calib_scores_parse(const char *text, float **values, size_t *count, size_
     char *end;
     errno = 0;
     unsigned long long n = strtoull(text, &end, 10);
-    if (end == text || *end != ':' || errno || !n || text[0] == '-')
+    if (!isdigit((unsigned char)text[0]) || *end != ':' || errno || !n)
         return dd_fail(err, DD_E_FORMAT, "%s: expected \"<images>:<v1>,<v2>,...\"", DD_CALIB_SCORES_KEY);
     size_t cap = 1;
     for (const char *s = end + 1; *s; s++) cap += *s == ',';

@@ -2,7 +2,9 @@
  * from JSON (issue 14): the input goes to dd_json_parse (core/json.h), the tree
  * is walked and its strings re-escaped, and the same text (NUL-terminated) goes to
  * dd_model_config_from_json + dd_model_config_check (model/config.h); a config
- * that is read is written back with dd_model_config_json and must read again.
+ * that is read is written back with dd_model_config_json and must read again; and
+ * the same text goes to dd_calib_scores_parse (eval/drift.h, the model file's
+ * calibration_scores), whose result must format and parse back to the same values.
  * make fuzz builds it as $(BUILD)/fuzz/fuzz_json; make test replays the seeds in
  * tests/fuzz/corpus/json (tests/fuzz/replay_main.c). */
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "eval/drift.h"
 #include "model/config.h"
 #include "model/model.h"
 
@@ -52,6 +55,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             free(back);
         }
     }
+    float *v = NULL, *w = NULL;
+    size_t n = 0, imgs = 0, n2 = 0, imgs2 = 0;
+    if (dd_calib_scores_parse(text, &v, &n, &imgs, &err) == DD_OK) {
+        /* ascending and finite, so it formats; all n values survive when n == imgs */
+        char *back = NULL;
+        if (n == imgs) {
+            if (dd_calib_scores_format(v, n, &back, &err) != DD_OK) __builtin_trap();
+            if (dd_calib_scores_parse(back, &w, &n2, &imgs2, &err) != DD_OK || n2 != n || memcmp(v, w, n * sizeof *v))
+                __builtin_trap();
+        }
+        free(back), free(w);
+    } else if (v) __builtin_trap();
+    free(v);
     free(text);
     return 0;
 }
