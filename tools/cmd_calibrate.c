@@ -27,7 +27,10 @@ static const char USAGE[] =
     "training's calibration scores its held-out images; the image threshold is their\n"
     "(1 - R) quantile. The model file is rewritten atomically (--out: written there\n"
     "instead), with the previous thresholds kept in its metadata (previous_*), and the\n"
-    "images' scores kept for predict's drift check (calibration_scores).\n";
+    "images' scores kept for predict's drift check (calibration_scores).\n"
+    "Use good images the model was NOT trained on (new images from the line): images it\n"
+    "trained on score lower than new good parts, which sets the threshold too low and\n"
+    "makes new good parts look like drift (measured: docs/architecture.md).\n";
 
 static const char EPILOG[] =
     "The expected false-reject rate is the share of the calibration images above the new\n"
