@@ -235,7 +235,9 @@ static int train_main(int argc, char **argv, const dd_dist *dist) {
     else if (r.calibrated)
         fprintf(stderr, "diffad train: thresholds from %d good validation images: image %.5f (false-reject %.1f%%), pixel %.5f\n",
                 in->n_val, r.image_threshold, 100 * s.train.false_reject, r.pixel_threshold);
-    else
+    if (r.calibrated && r.review_lo < r.review_hi)
+        fprintf(stderr, "diffad train: review band (%.5f, %.5f]: images scoring there are REVIEW\n", r.review_lo, r.review_hi);
+    if (!r.calibrated)
         fprintf(stderr, "diffad train: %s: the model is not calibrated (no OK/NG decision)\n",
                 s.train.val_fraction == 0 ? "val_fraction is 0" : "no held-out images");
     char dur[32];

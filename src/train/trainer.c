@@ -751,6 +751,7 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
          * when n_val * false_reject < 1, so no rate below 1 / n_val could be set */
         res->threshold_is_max = dd_calibrate_rank((size_t)t->nval, 1.0 - to->false_reject) >= (size_t)t->nval;
         res->image_threshold = cfg.image_threshold, res->pixel_threshold = cfg.pixel_threshold;
+        res->review_lo = cfg.review_lo, res->review_hi = cfg.review_hi;
     }
     rc = dd_model_save_ex(m, t->out, &so, err);
     free(best_w);

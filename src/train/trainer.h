@@ -107,6 +107,7 @@ typedef struct dd_train_result {
     int threshold_is_max;       /* the image threshold is the highest held-out good score: with n held
                                    out, a false-reject rate below 1/n cannot be set (n * false_reject < 1) */
     float image_threshold, pixel_threshold;
+    float review_lo, review_hi; /* the three-way decision's band (both 0: none) */
     int validated;              /* at least one validation ran */
     dd_val_metrics final_val;   /* validation of the last weights */
     double final_score, best_score;
