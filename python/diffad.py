@@ -158,8 +158,11 @@ def _declare(lib):
         "diffad_free": (None, [c_void_p]),
         "diffad_get_region_params": (c_int, [c_void_p, ctypes.POINTER(_RegionParams)]),
         "diffad_set_region_params": (c_int, [c_void_p, ctypes.POINTER(_RegionParams)]),
+        "diffad_roi": (c_int, [c_void_p, ip, ip]),
+        "diffad_roi_mask": (ctypes.POINTER(ctypes.c_ubyte), [c_void_p]),
     }
-    optional = ("diffad_get_region_params", "diffad_set_region_params")  # newer libraries
+    optional = ("diffad_get_region_params", "diffad_set_region_params",  # newer libraries
+                "diffad_roi", "diffad_roi_mask")
     for name, (res, args) in sigs.items():
         if name in optional and not hasattr(lib, name):
             continue
@@ -220,11 +223,13 @@ class Result:
     tiles_x, tiles_y: the tiles covering the working image (1, 1 for a fit model);
     ms: {"preprocess", "denoise", "segment", "postprocess"} milliseconds;
     regions: list of Region, highest peak first (at most max_regions; calibrated models);
-    regions_found: how many regions there are in all."""
+    regions_found: how many regions there are in all;
+    roi: (H, W) uint8 region of interest at the input size (1 inspected, 0 ignored: map is 0
+    there), or None when the model has none."""
     __slots__ = ("score", "normalized", "threshold", "pixel_threshold", "is_ng", "calibrated",
-                 "map", "recon", "work_map", "tiles_x", "tiles_y", "ms", "regions", "regions_found")
+                 "map", "recon", "work_map", "tiles_x", "tiles_y", "ms", "regions", "regions_found", "roi")
 
-    def __init__(self, r):
+    def __init__(self, r, roi=None):
         h, w = r.map_height, r.map_width
         self.score, self.normalized, self.threshold = r.score, r.normalized, r.threshold
         self.pixel_threshold = r.pixel_threshold
@@ -238,6 +243,9 @@ class Result:
         self.regions = [Region(*(getattr(g, f) for f, _ in _Region._fields_))
                         for g in (r.regions[i] for i in range(r.n_regions if r.regions else 0))]
         self.regions_found = r.regions_found
+        self.roi = None
+        if roi:
+            self.roi = np.ctypeslib.as_array(roi, shape=(h * w,)).reshape((h, w)).copy()
 
     @property
     def decision(self):
@@ -363,6 +371,17 @@ class Model:
         with self._lock:
             return self._lib.diffad_precision(self._live()).decode("ascii")
 
+    @property
+    def roi(self):
+        """(height, width) of the region of interest stored in the model file, or None when
+        every pixel is inspected. Result.roi holds it at each image's size."""
+        if not hasattr(self._lib, "diffad_roi"):
+            return None
+        with self._lock:
+            w, h = ctypes.c_int(), ctypes.c_int()
+            has = self._lib.diffad_roi(self._live(), ctypes.byref(w), ctypes.byref(h))
+            return (h.value, w.value) if has else None
+
     def _region_api(self):
         if not hasattr(self._lib, "diffad_set_region_params"):
             raise DiffadError("this libdiffad has no region settings (diffad_set_region_params)", E_INVALID)
@@ -429,4 +448,5 @@ class Model:
         with self._lock:
             ctx = self._live()
             self._check(self._lib.diffad_predict(ctx, ctypes.byref(img), ctypes.byref(res)))
-            return Result(res)  # copies the arrays while the lock is held
+            roi = self._lib.diffad_roi_mask(ctx) if hasattr(self._lib, "diffad_roi_mask") else None
+            return Result(res, roi)  # copies the arrays while the lock is held

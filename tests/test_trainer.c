@@ -1235,7 +1235,7 @@ static void test_calibrate_cli(void) {
     int ok = !dd_model_load(model, 1, 0, 1, &m, &err) && !dd_dataset_open(good, &ds, &err);
     int *idx = ok ? malloc(sizeof *idx * (size_t)ds->n_train) : NULL;
     for (int i = 0; idx && i < ds->n_train; i++) idx[i] = i;
-    ok = ok && idx && !dd_calibrate(&want, m->params.value, m->params.total, ds, idx, ds->n_train, 0.05f, 1, &err);
+    ok = ok && idx && !dd_calibrate(&want, m->params.value, m->params.total, NULL, ds, idx, ds->n_train, 0.05f, 1, &err);
     CHECK(ok, "reference calibration: %s", err.msg);
     int n = ds ? ds->n_train : 0;
     free(idx);

@@ -2,7 +2,9 @@
  * of good images (after a lighting or camera change), without retraining. It scores the
  * images exactly as the trainer's calibration does (train/calibrate.h), rewrites the model
  * file atomically with the new thresholds and the previous ones kept in its metadata, and
- * prints the expected false-reject rate with its Clopper–Pearson interval. */
+ * prints the expected false-reject rate with its Clopper–Pearson interval. `--roi FILE`
+ * sets or replaces the model's region of interest (`--roi none` removes it) in the same
+ * atomic rewrite, calibrated with it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +15,25 @@
 #include "commands.h"
 #include "data/dataset.h"
 #include "eval/interval.h"
+#include "infer/roi_file.h"
 #include "model/modelfile.h"
 #include "train/calibrate.h"
 
 static const char USAGE[] =
-    "usage: diffad calibrate --model FILE --good DIR [--false_reject R] [--out FILE] [options]\n"
+    "usage: diffad calibrate --model FILE --good DIR [--false_reject R] [--roi FILE|none] [--out FILE] [options]\n"
     "\n"
     "Sets a trained model's image and pixel thresholds again from the good images in DIR\n"
     "(a folder of good images, or a category whose train/good is used), e.g. after a\n"
     "lighting or camera change, without retraining. The images are scored exactly as\n"
     "training's calibration scores its held-out images; the image threshold is their\n"
     "(1 - R) quantile. The model file is rewritten atomically (--out: written there\n"
-    "instead), with the previous thresholds kept in its metadata (previous_*).\n";
+    "instead), with the previous thresholds kept in its metadata (previous_*).\n"
+    "\n"
+    "--roi FILE stores a region of interest in the model (replacing any stored one) and\n"
+    "calibrates with it: an image over the camera frame, nonzero (e.g. white) = inspect,\n"
+    "0 (black) = ignore (labels, serial numbers, fixtures). predict and test then zero the\n"
+    "anomaly map outside it before the score, the regions and the decision. --roi none\n"
+    "removes it; without --roi the stored one (if any) is kept and used.\n";
 
 static const char EPILOG[] =
     "The expected false-reject rate is the share of the calibration images above the new\n"
@@ -37,7 +46,7 @@ static int fail(const char *msg) {
 }
 
 int cmd_calibrate(int argc, char **argv) {
-    const char *model = NULL, *good = NULL, *out = NULL;
+    const char *model = NULL, *good = NULL, *out = NULL, *roi_path = NULL;
     float false_reject = -1, conf = 0.95f;
     int threads = 0;
     const cli_opt opts[] = {
@@ -46,6 +55,8 @@ int cmd_calibrate(int argc, char **argv) {
         {"false_reject", "R", CLI_FLOAT, &false_reject, 1e-6, 0.5,
          .help = "share of good images allowed over the image threshold (default 0.01; pixels\nat a tenth of it)"},
         {"out", "FILE", CLI_STR, &out, .help = "write the recalibrated model here (default: rewrite --model)"},
+        {"roi", "FILE|none", CLI_STR, &roi_path,
+         .help = "region of interest image to store (nonzero = inspect, 0 = ignore;\nresized to each image); 'none' removes the stored one"},
         {"confidence", "C", CLI_FLOAT, &conf, 0.5, 0.9999, .help = "of the interval (default 0.95)"},
         {"threads", "N", CLI_INT, &threads, 0, 4096,
          .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
@@ -63,7 +74,18 @@ int cmd_calibrate(int argc, char **argv) {
     dd_model *mdl = NULL;
     dd_dataset *ds = NULL;
     int *idx = NULL, rc;
-    if ((rc = dd_model_load(model, 1, 0, threads, &mdl, &err)) || (rc = dd_dataset_open(good, &ds, &err))) goto done;
+    if ((rc = dd_model_load(model, 1, 0, threads, &mdl, &err))) goto done;
+    /* the region of interest to calibrate with and store: --roi's, none, or the stored one */
+    int had_roi = mdl->roi.mask != NULL;
+    if (roi_path && !strcmp(roi_path, "none")) dd_roi_free(&mdl->roi);
+    else if (roi_path && (rc = dd_roi_load(roi_path, &mdl->roi, &err))) goto done;
+    if (mdl->roi.mask && dd_roi_count_at(&mdl->roi, mdl->cfg.unet.h, mdl->cfg.unet.w) < 1) {
+        rc = dd_fail(&err, DD_E_FORMAT, "%s: the %dx%d region of interest covers no pixel at the model size %dx%d (a "
+                     "pixel is inspected when at least half of it is)", roi_path ? roi_path : model, mdl->roi.w,
+                     mdl->roi.h, mdl->cfg.unet.w, mdl->cfg.unet.h);
+        goto done;
+    }
+    if ((rc = dd_dataset_open(good, &ds, &err))) goto done;
     int n = ds->n_train;
     if (n < 1) {
         rc = dd_fail(&err, DD_E_INVALID, "%s: no good images to calibrate on", good);
@@ -76,7 +98,8 @@ int cmd_calibrate(int argc, char **argv) {
     for (int i = 0; i < n; i++) idx[i] = i;
     dd_model_config before = mdl->cfg, cfg = mdl->cfg;
     double t0 = cli_now();
-    if ((rc = dd_calibrate(&cfg, mdl->params.value, mdl->params.total, ds, idx, n, false_reject, threads, &err))) goto done;
+    if ((rc = dd_calibrate(&cfg, mdl->params.value, mdl->params.total, &mdl->roi, ds, idx, n, false_reject, threads, &err)))
+        goto done;
     /* the previous thresholds go into the metadata; "none" for a model never calibrated */
     char prev[4][40], when[40], cnt[24];
     const float old[4] = {before.image_threshold, before.pixel_threshold, before.score_lo, before.score_hi};
@@ -103,6 +126,12 @@ int cmd_calibrate(int argc, char **argv) {
     double lo, hi;
     dd_clopper_pearson(k, n, conf, &lo, &hi);
     fprintf(stderr, "diffad calibrate: %d good images from %s scored in %.1f s\n", n, good, cli_now() - t0);
+    if (mdl->roi.mask)
+        fprintf(stderr, "diffad calibrate: region of interest %s: %dx%d, %.1f%% of the frame inspected\n",
+                roi_path ? roi_path : "kept", mdl->roi.w, mdl->roi.h,
+                100.0 * mdl->roi.inspected / ((double)mdl->roi.w * mdl->roi.h));
+    else if (had_roi)
+        fprintf(stderr, "diffad calibrate: region of interest removed: every pixel is inspected\n");
     if (was)
         fprintf(stderr, "diffad calibrate: image threshold %.5f -> %.5f, pixel threshold %.5f -> %.5f\n",
                 before.image_threshold, cfg.image_threshold, before.pixel_threshold, cfg.pixel_threshold);

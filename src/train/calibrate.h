@@ -7,15 +7,19 @@
 
 #include "data/dataset.h"
 #include "model/model.h"
+#include "model/roi.h"
 
 /* Scores ds->train[val[i]] for i < n_val with `weights` (a value block in the
  * layout of a model built from cfg, e.g. m->params.value or an EMA copy) and
  * writes into *cfg: image_threshold = the (1 - false_reject) quantile of the
  * image scores, pixel_threshold = the (1 - false_reject / 10) quantile of all
  * map values, score_lo = the median score, score_hi = image_threshold (kept
- * above score_lo). threads <= 0: OpenMP default. */
-int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_dataset *ds,
-                 const int *val, int n_val, float false_reject, int threads, dd_error *err);
+ * above score_lo). threads <= 0: OpenMP default. roi: the model's region of interest
+ * (NULL or no mask: none); the images are scored with it as predict scores them, and the
+ * pixel quantile is taken over the inspected pixels only (ignored ones are no evidence). */
+int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_roi *roi,
+                 const dd_dataset *ds, const int *val, int n_val, float false_reject, int threads,
+                 dd_error *err);
 
 /* The 1-based nearest rank (upper) of quantile q among n sorted values: ceil(q * n), with a
  * tolerance of 1e-6 for q computed from float settings, kept in 1..n. The image threshold is
