@@ -24,6 +24,7 @@
  * Uses tiny random models (32x32) and, for the CLI, 4 images of the bundled sample. */
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,8 @@
 #include "model/modelfile.h"
 #include "model/roi.h"
 #include "train/calibrate.h"
+#include "train/settings.h"
+#include "train/trainer.h"
 
 #define HW 32
 
@@ -885,6 +888,63 @@ static void test_cli(void) {
     dd_roi_free(&want1), dd_roi_free(&want2);
 }
 
+/* ---- the trainer: --roi at create, kept across an interruption and a resume ---- */
+
+static volatile sig_atomic_t g_stop;
+static void stop_at_1(void *ctx, const dd_train_progress *p) {
+    (void)ctx;
+    if (p->step >= 1) g_stop = 1;
+}
+
+static void test_trainer_resume(void) {
+    char good[600], roi[600], out[600], ckpt[700];
+    path_in(good, sizeof good, "good4"); /* test_cli's copy of 4 sample images */
+    path_in(roi, sizeof roi, "roi1.png");
+    path_in(out, sizeof out, "resumed.safetensors");
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
+    if (!exists(good) || !exists(roi)) {
+        SKIP("no sample images (test_cli did not set them up)");
+        return;
+    }
+    dd_settings s;
+    dd_error err = {0};
+    const char *kv[][2] = {{"size", "32x32"}, {"base_channels", "8"}, {"channel_mult", "1,2"}, {"attention", "none"},
+                           {"heads", "1"}, {"groups", "8"}, {"seg_width", "4"}, {"batch", "2"}, {"steps", "2"},
+                           {"threads", "1"}, {"workers", "1"}, {"checkpoint_every", "0"}, {"ema_decay", "0"}};
+    int ok = !dd_settings_profile(&s, "cpu", &err);
+    for (size_t i = 0; ok && i < sizeof kv / sizeof *kv; i++) ok = !dd_settings_set(&s, kv[i][0], kv[i][1], "test", &err);
+    CHECK(ok, "settings: %s", err.msg);
+    dd_roi want = {0};
+    ok = ok && !dd_roi_load(roi, &want, &err);
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    o.data = good, o.out = out, o.roi = roi, o.progress = stop_at_1, o.stop = &g_stop;
+    dd_trainer *t = NULL;
+    dd_train_result r;
+    g_stop = 0;
+    ok = ok && !dd_trainer_create(&s, &o, &t, &err);
+    const dd_trainer_info *in = ok ? dd_trainer_get_info(t) : NULL;
+    CHECK(ok && in->roi_w == 64 && in->roi_h == 64 && fabs(in->roi_share - 0.75) < 1e-12 &&
+              dd_roi_equal(&dd_trainer_model(t)->roi, &want),
+          "the trainer holds the --roi mask (%s)", err.msg);
+    ok = ok && !dd_trainer_run(t, &r, &err) && r.interrupted;
+    dd_trainer_free(t);
+    t = NULL;
+    dd_model *c = NULL;
+    CHECK(ok && !dd_model_load(ckpt, 2, 1, 1, &c, &err) && dd_roi_equal(&c->roi, &want),
+          "the checkpoint of an interrupted run holds the ROI (%s)", err.msg);
+    dd_model_free(c);
+    /* resume without --roi: the checkpoint's ROI goes into the model file */
+    o.roi = NULL, o.resume = ckpt, o.progress = NULL, o.stop = NULL;
+    ok = ok && !dd_trainer_create(&s, &o, &t, &err) && !dd_trainer_run(t, &r, &err) && !r.interrupted && r.calibrated;
+    dd_trainer_free(t);
+    dd_model *m = NULL;
+    CHECK(ok && !dd_model_load(out, 1, 0, 1, &m, &err) && dd_roi_equal(&m->roi, &want),
+          "resumed without --roi, the model file keeps the checkpoint's ROI (%s)", err.msg);
+    dd_model_free(m);
+    dd_roi_free(&want);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char self[900];
@@ -904,6 +964,7 @@ int main(int argc, char **argv) {
     test_modelfile();
     test_calibration();
     test_cli();
+    test_trainer_resume();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", g_dir);

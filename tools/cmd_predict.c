@@ -393,6 +393,10 @@ int cmd_predict(int argc, char **argv) {
     fprintf(stderr, "diffad predict: %s: model %dx%d, %s, %s convolutions, context memory %.1f MiB\n", model, r.h, r.w,
             calibrated ? "calibrated" : "uncalibrated (decision \"uncalibrated\", exit 0)", diffad_precision(r.ctx),
             diffad_memory(r.ctx) / 1048576.0);
+    int roi_w, roi_h;
+    if (diffad_roi(r.ctx, &roi_w, &roi_h))
+        fprintf(stderr, "diffad predict: the model's %dx%d region of interest is applied (the map is 0 where it ignores "
+                "the image)\n", roi_w, roi_h);
     if (calibrated && rg.min_area > 0)
         fprintf(stderr, "diffad predict: min_area %ld: an image is NG only with a region of %ld pixels or more\n", rg.min_area,
                 rg.min_area);
