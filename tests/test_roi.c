@@ -607,7 +607,7 @@ static void test_modelfile(void) {
     } cases[] = {
         {"dtype I8", "\"dtype\":\"U8\"", "\"dtype\":\"I8\"", 0, 0, 0, "dtype I8"},
         {"dtype F32", "\"dtype\":\"U8\"", "\"dtype\":\"F32\"", 0, 0, 0, "dtype F32"},
-        {"another width", shape, shape_w, 0, 0, 0, "does not fit"},
+        {"another width", shape, shape_w, 0, 0, 0, "needs 888"},
         {"3-d shape", shape, shape_3, 0, 0, 0, "[height, width]"},
         {"zero height", shape, "[0,23]", 0, 0, 0, "[height, width]"},
         {"a value 2", NULL, NULL, 5, 2, 0, "value 2"},

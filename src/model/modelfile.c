@@ -355,7 +355,10 @@ static int sfile_read_roi(sfile *s, dd_roi *out, dd_error *err) {
     if (!of || of->type != DD_JARR || of->count != 2 || of->child->type != DD_JNUM || of->child->next->type != DD_JNUM)
         return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' has a malformed entry", s->path, name);
     double b0 = of->child->num, b1 = of->child->next->num;
-    if (b0 < 0 || b1 < b0 || b1 - b0 != (double)bytes || b1 > (double)data_len)
+    if (b1 - b0 != (double)bytes)
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' (region of interest) has %.0f data bytes, its shape [%d, %d] needs "
+                       "%zu", s->path, name, b1 - b0, h, w, bytes);
+    if (b0 < 0 || b1 > (double)data_len)
         return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' data [%.0f, %.0f) does not fit the %llu data bytes (truncated file?)",
                        s->path, name, b0, b1, (unsigned long long)data_len);
     uint8_t *buf = malloc(bytes);
