@@ -31,9 +31,11 @@ static const char USAGE[] =
     "\n"
     "--roi FILE stores a region of interest in the model (replacing any stored one) and\n"
     "calibrates with it: an image over the camera frame, nonzero (e.g. white) = inspect,\n"
-    "0 (black) = ignore (labels, serial numbers, fixtures). predict and test then zero the\n"
-    "anomaly map outside it before the score, the regions and the decision. --roi none\n"
-    "removes it; without --roi the stored one (if any) is kept and used.\n";
+    "0 (black) = ignore (labels, serial numbers, fixtures), resized to each image (a pixel\n"
+    "is inspected when at least half of it is). predict and test then zero the anomaly\n"
+    "map outside it before the score, the regions and the decision, and the pixel\n"
+    "threshold here is a quantile over inspected pixels only. --roi none removes it (a\n"
+    "file named none: ./none); without --roi the stored one (if any) is kept and used.\n";
 
 static const char EPILOG[] =
     "The expected false-reject rate is the share of the calibration images above the new\n"
