@@ -20,7 +20,9 @@
  * - CLI: train --roi stores it; calibrate --roi sets it and recalibrates (= dd_calibrate with
  *   that ROI); predict's score and saved map follow it; calibrate --roi none removes it; a
  *   missing, all-black or vanishing --roi exits 2 with one line naming the file, leaving the
- *   model byte-unchanged and train writing nothing.
+ *   model byte-unchanged and train writing nothing;
+ * - the trainer: --roi held from create, written into the checkpoint of an interrupted run, and
+ *   a resume without --roi puts the checkpoint's ROI into the model file.
  * Uses tiny random models (32x32) and, for the CLI, 4 images of the bundled sample. */
 #include <libgen.h>
 #include <math.h>
