@@ -16,6 +16,9 @@
  *                r.regions[i].width, r.regions[i].height, r.regions[i].area);
  *     diffad_free(ctx);
  *
+ * A model with a region of interest (diffad_roi) returns maps that are 0 where it
+ * ignores the image; nothing else changes for the caller.
+ *
  * Every function returns DIFFAD_OK (0) or an error code; the message is in
  * diffad_error(ctx) (or in the caller's buffer for diffad_create). The library
  * never prints (use the log callback), never exits, and keeps no global state:
@@ -142,7 +145,8 @@ typedef struct diffad_result {
                              (0 if not calibrated); see diffad_region_params */
     int calibrated;
     int map_width, map_height;  /* the input image's own size */
-    const float *map;     /* anomaly map [map_height * map_width] in [0,1] at the input size; owned by ctx */
+    const float *map;     /* anomaly map [map_height * map_width] in [0,1] at the input size (0 outside
+                             the model's region of interest, see diffad_roi); owned by ctx */
     const float *recon;   /* reconstruction [map_height * map_width * 3] at the input size; NULL with
                              skip_recon; owned by ctx */
     float pixel_threshold;
@@ -184,6 +188,16 @@ DIFFAD_API size_t diffad_memory(const diffad_ctx *ctx);
 DIFFAD_API const char *diffad_precision(const diffad_ctx *ctx);
 /* The stored image and pixel thresholds; returns 1 if the model is calibrated, else 0. */
 DIFFAD_API int diffad_thresholds(const diffad_ctx *ctx, float *image_threshold, float *pixel_threshold);
+/* Region of interest: a mask stored in the model file (diffad train --roi, diffad calibrate
+ * --roi) over the camera frame, resized to each image (a pixel is inspected when at least half
+ * of its area is). Outside it the anomaly map is 0 (map and work_map), so the score, the
+ * regions, the decision and the calibration ignore those pixels. diffad_roi returns 1 and the
+ * stored mask's size when the model has one, else 0 (and 0 x 0). */
+DIFFAD_API int diffad_roi(const diffad_ctx *ctx, int *width, int *height);
+/* The region of interest at the size of the last successful diffad_predict's map (map_width *
+ * map_height bytes, row major, 1 inspected, 0 ignored); NULL when the model has none or no
+ * prediction succeeded. Owned by ctx, valid until the next call on it. */
+DIFFAD_API const unsigned char *diffad_roi_mask(const diffad_ctx *ctx);
 /* The context's region settings: the model file's, unless set below. */
 DIFFAD_API int diffad_get_region_params(const diffad_ctx *ctx, diffad_region_params *rp);
 /* Override the region settings for this context's next predictions (read them with

@@ -162,9 +162,11 @@ def _declare(lib):
         "diffad_get_region_params": (c_int, [c_void_p, ctypes.POINTER(_RegionParams)]),
         "diffad_set_region_params": (c_int, [c_void_p, ctypes.POINTER(_RegionParams)]),
         "diffad_calibration_scores": (c_int, [c_void_p, ctypes.POINTER(_FP), ip]),
+        "diffad_roi": (c_int, [c_void_p, ip, ip]),
+        "diffad_roi_mask": (ctypes.POINTER(ctypes.c_ubyte), [c_void_p]),
     }
-    optional = ("diffad_get_region_params", "diffad_set_region_params",
-                "diffad_calibration_scores")  # newer libraries
+    optional = ("diffad_get_region_params", "diffad_set_region_params",  # newer libraries
+                "diffad_calibration_scores", "diffad_roi", "diffad_roi_mask")
     for name, (res, args) in sigs.items():
         if name in optional and not hasattr(lib, name):
             continue
@@ -227,12 +229,14 @@ class Result:
     tiles_x, tiles_y: the tiles covering the working image (1, 1 for a fit model);
     ms: {"preprocess", "denoise", "segment", "postprocess"} milliseconds;
     regions: list of Region, highest peak first (at most max_regions; calibrated models);
-    regions_found: how many regions there are in all."""
+    regions_found: how many regions there are in all;
+    roi: (H, W) uint8 region of interest at the input size (1 inspected, 0 ignored: map is 0
+    there), or None when the model has none."""
     __slots__ = ("score", "normalized", "threshold", "pixel_threshold", "is_ng", "calibrated",
                  "map", "recon", "work_map", "tiles_x", "tiles_y", "ms", "regions", "regions_found",
-                 "decision")
+                 "decision", "roi")
 
-    def __init__(self, r):
+    def __init__(self, r, roi=None):
         h, w = r.map_height, r.map_width
         self.score, self.normalized, self.threshold = r.score, r.normalized, r.threshold
         self.pixel_threshold = r.pixel_threshold
@@ -247,6 +251,9 @@ class Result:
                         for g in (r.regions[i] for i in range(r.n_regions if r.regions else 0))]
         self.regions_found = r.regions_found
         self.decision = _DECISIONS.get(r.decision, "uncalibrated")
+        self.roi = None
+        if roi:
+            self.roi = np.ctypeslib.as_array(roi, shape=(h * w,)).reshape((h, w)).copy()
 
     def as_dict(self):
         return {k: getattr(self, k) for k in self.__slots__}
@@ -378,6 +385,17 @@ class Model:
             n = self._lib.diffad_calibration_scores(self._live(), ctypes.byref(ptr), ctypes.byref(n_img))
             return _copy(ptr, (n,)) if n else np.zeros(0, np.float32), n_img.value
 
+    @property
+    def roi(self):
+        """(height, width) of the region of interest stored in the model file, or None when
+        every pixel is inspected. Result.roi holds it at each image's size."""
+        if not hasattr(self._lib, "diffad_roi"):
+            return None
+        with self._lock:
+            w, h = ctypes.c_int(), ctypes.c_int()
+            has = self._lib.diffad_roi(self._live(), ctypes.byref(w), ctypes.byref(h))
+            return (h.value, w.value) if has else None
+
     def _region_api(self):
         if not hasattr(self._lib, "diffad_set_region_params"):
             raise DiffadError("this libdiffad has no region settings (diffad_set_region_params)", E_INVALID)
@@ -447,4 +465,5 @@ class Model:
         with self._lock:
             ctx = self._live()
             self._check(self._lib.diffad_predict(ctx, ctypes.byref(img), ctypes.byref(res)))
-            return Result(res)  # copies the arrays while the lock is held
+            roi = self._lib.diffad_roi_mask(ctx) if hasattr(self._lib, "diffad_roi_mask") else None
+            return Result(res, roi)  # copies the arrays while the lock is held

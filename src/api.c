@@ -47,6 +47,7 @@ struct diffad_ctx {
     int region_cap;          /* >= rp.max_regions, at least 1 */
     float *calib_scores;     /* the model file's calibration_scores (eval/drift.h), or NULL */
     size_t n_calib, n_calib_images;
+    const uint8_t *last_roi; /* the ROI at the last prediction's input size (scorer-owned), or NULL */
     char err[512];
 };
 
@@ -241,6 +242,7 @@ int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
     if (!c) return DIFFAD_E_INVALID;
     if (!res) return set_err(c, DIFFAD_E_INVALID, "predict: NULL result");
     memset(res, 0, sizeof *res);
+    c->last_roi = NULL;
     double t0 = now_ms();
     int rc = preprocess(c, img);
     if (rc) return rc;
@@ -284,8 +286,9 @@ int diffad_predict(diffad_ctx *c, const diffad_image *img, diffad_result *res) {
         res->normalized = v < 0 ? 0 : v > 1 ? 1 : v;
     }
     res->map_width = sc.w, res->map_height = sc.h;
-    res->map = sc.map;
+    res->map = sc.map; /* 0 outside the region of interest (the scorer applied it) */
     res->recon = sc.recon;
+    c->last_roi = sc.roi;
     res->work_width = sc.work_w, res->work_height = sc.work_h;
     res->tiles_x = sc.tiles_x, res->tiles_y = sc.tiles_y;
     res->work_map = sc.work_map;
@@ -320,6 +323,15 @@ int diffad_thresholds(const diffad_ctx *c, float *image_threshold, float *pixel_
     if (pixel_threshold) *pixel_threshold = cfg->pixel_threshold;
     return cfg->score_hi > cfg->score_lo;
 }
+
+int diffad_roi(const diffad_ctx *c, int *width, int *height) {
+    int has = c && c->model && c->model->roi.mask;
+    if (width) *width = has ? c->model->roi.w : 0;
+    if (height) *height = has ? c->model->roi.h : 0;
+    return has;
+}
+
+const unsigned char *diffad_roi_mask(const diffad_ctx *c) { return c ? c->last_roi : NULL; }
 
 int diffad_get_region_params(const diffad_ctx *c, diffad_region_params *rp) {
     if (!c || !rp) return DIFFAD_E_INVALID;

@@ -751,7 +751,7 @@ static void test_regions_api(void) {
     diffad_ctx *c = open_model(g_reg_model);
     CHECK(c != NULL, "create");
     if (!c) return;
-    diffad_region_params rp = {-9, -9, -9};
+    diffad_region_params rp = {-9, -9, -9, 0, 0};
     CHECK(diffad_get_region_params(c, &rp) == 0 && rp.min_area == 0 && rp.max_regions == 16 && rp.mm_per_pixel == 0,
           "the paper defaults stored in the model: min_area %ld, max_regions %d, mm_per_pixel %g", rp.min_area, rp.max_regions,
           rp.mm_per_pixel);
@@ -808,7 +808,7 @@ static void test_regions_api(void) {
 
     /* the NG image's largest region, with every region listed */
     diffad_result r;
-    rp = (diffad_region_params){0, DIFFAD_MAX_REGIONS, 0};
+    rp = (diffad_region_params){0, DIFFAD_MAX_REGIONS, 0, 0, 0};
     CHECK(diffad_set_region_params(c, &rp) == 0, "max_regions %d: %s", DIFFAD_MAX_REGIONS, diffad_error(c));
     CHECK(predict_file(c, g_ng_path, &r) == 0 && regions_match_map(&r, 0, DIFFAD_MAX_REGIONS, 0, why, sizeof why, NULL),
           "every region listed: %s", why);
@@ -837,7 +837,7 @@ static void test_regions_api(void) {
           "min_area 1 counts every region (%ld of %ld)", r.regions_found, found_all);
 
     /* max_regions cuts the list, not the count; mm_per_pixel fills area_mm2 */
-    rp = (diffad_region_params){0, 2, 0.5f};
+    rp = (diffad_region_params){0, 2, 0.5f, 0, 0};
     CHECK(diffad_set_region_params(c, &rp) == 0, "max_regions 2, mm_per_pixel 0.5");
     CHECK(predict_file(c, g_ng_path, &r) == 0 && r.regions_found == found_all &&
               regions_match_map(&r, 0, 2, 0.5f, why, sizeof why, NULL),
@@ -852,9 +852,10 @@ static void test_regions_api(void) {
     static const struct {
         diffad_region_params p;
         const char *key;
-    } bad[] = {{{-1, 16, 0}, "min_area"},      {{DIFFAD_MAX_AREA + 1, 16, 0}, "min_area"}, {{0, -1, 0}, "max_regions"},
-               {{0, DIFFAD_MAX_REGIONS + 1, 0}, "max_regions"}, {{0, 16, NAN}, "mm_per_pixel"},
-               {{0, 16, -0.5f}, "mm_per_pixel"}, {{0, 16, INFINITY}, "mm_per_pixel"}};
+    } bad[] = {{{-1, 16, 0, 0, 0}, "min_area"},      {{DIFFAD_MAX_AREA + 1, 16, 0, 0, 0}, "min_area"}, {{0, -1, 0, 0, 0}, "max_regions"},
+               {{0, DIFFAD_MAX_REGIONS + 1, 0, 0, 0}, "max_regions"}, {{0, 16, NAN, 0, 0}, "mm_per_pixel"},
+               {{0, 16, -0.5f, 0, 0}, "mm_per_pixel"}, {{0, 16, INFINITY, 0, 0}, "mm_per_pixel"},
+               {{0, 16, 0, 0.5f, 0.1f}, "review_lo"}, {{0, 16, 0, NAN, 1}, "finite"}, {{0, 16, 0, 0, INFINITY}, "finite"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = diffad_set_region_params(c, &bad[i].p);
         diffad_region_params now;
@@ -917,7 +918,7 @@ static void test_cli_regions(void) {
     }
     static char out[1 << 16], cmd[8192];
     diffad_ctx *c = open_model(g_reg_model);
-    diffad_region_params rp = {0, DIFFAD_MAX_REGIONS, 0.5f};
+    diffad_region_params rp = {0, DIFFAD_MAX_REGIONS, 0.5f, 0, 0};
     diffad_result r;
     CHECK(c && diffad_set_region_params(c, &rp) == 0 && predict_file(c, g_ng_path, &r) == 0, "API reference");
     if (!c) return;
@@ -980,7 +981,7 @@ static void test_cli_regions(void) {
     unsigned char *px = stbi_load(f, &iw, &ih, &ic, 3);
     CHECK(px && iw == r.map_width && ih == r.map_height, "overlay %s at the image's size", f);
     if (px) {
-        rp = (diffad_region_params){0, 16, 0};
+        rp = (diffad_region_params){0, 16, 0, 0, 0};
         diffad_set_region_params(c, &rp);
         predict_file(c, g_ng_path, &r);
         int corners = 0, expected = 0;

@@ -1236,7 +1236,7 @@ static void test_calibrate_cli(void) {
     int ok = !dd_model_load(model, 1, 0, 1, &m, &err) && !dd_dataset_open(good, &ds, &err);
     int *idx = ok ? malloc(sizeof *idx * (size_t)ds->n_train) : NULL;
     for (int i = 0; idx && i < ds->n_train; i++) idx[i] = i;
-    ok = ok && idx && !dd_calibrate(&want, m->params.value, m->params.total, ds, idx, ds->n_train, 0.05f, 1, NULL, &err);
+    ok = ok && idx && !dd_calibrate(&want, m->params.value, m->params.total, NULL, ds, idx, ds->n_train, 0.05f, 1, NULL, &err);
     CHECK(ok, "reference calibration: %s", err.msg);
     int n = ds ? ds->n_train : 0;
     free(idx);
@@ -1333,7 +1333,7 @@ static void test_review_drift_cli(void) {
     for (int i = 0; idx && i < n; i++) idx[i] = i;
     dd_model_config want = ok ? m->cfg : (dd_model_config){0}, stored;
     ok = ok && idx && want_scores &&
-         !dd_calibrate(&want, m->params.value, m->params.total, ds, idx, n, 0.01f, 1, want_scores, &err);
+         !dd_calibrate(&want, m->params.value, m->params.total, &m->roi, ds, idx, n, 0.01f, 1, want_scores, &err);
     CHECK(ok, "reference calibration: %s", err.msg);
     char *text = NULL;
     float *got = NULL;

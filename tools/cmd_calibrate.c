@@ -3,7 +3,9 @@
  * images exactly as the trainer's calibration does (train/calibrate.h), rewrites the model
  * file atomically with the new thresholds and the previous ones kept in its metadata, and
  * prints the expected false-reject rate with its Clopper–Pearson interval. It also sets the
- * three-way decision's review band (--review) and keeps the good scores for drift checks. */
+ * three-way decision's review band (--review), keeps the good scores for drift checks, and
+ * `--roi FILE` sets or replaces the model's region of interest (`--roi none` removes it) in
+ * the same atomic rewrite, calibrated with it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +17,12 @@
 #include "data/dataset.h"
 #include "eval/drift.h"
 #include "eval/interval.h"
+#include "infer/roi_file.h"
 #include "model/modelfile.h"
 #include "train/calibrate.h"
 
 static const char USAGE[] =
-    "usage: diffad calibrate --model FILE --good DIR [--false_reject R] [--out FILE] [options]\n"
+    "usage: diffad calibrate --model FILE --good DIR [--false_reject R] [--roi FILE|none] [--out FILE] [options]\n"
     "\n"
     "Sets a trained model's image and pixel thresholds again from the good images in DIR\n"
     "(a folder of good images, or a category whose train/good is used), e.g. after a\n"
@@ -30,7 +33,15 @@ static const char USAGE[] =
     "images' scores kept for predict's drift check (calibration_scores).\n"
     "Use good images the model was NOT trained on (new images from the line): images it\n"
     "trained on score lower than new good parts, which sets the threshold too low and\n"
-    "makes new good parts look like drift (measured: docs/architecture.md).\n";
+    "makes new good parts look like drift (measured: docs/architecture.md).\n"
+    "\n"
+    "--roi FILE stores a region of interest in the model (replacing any stored one) and\n"
+    "calibrates with it: an image over the camera frame, nonzero (e.g. white) = inspect,\n"
+    "0 (black) = ignore (labels, serial numbers, fixtures), resized to each image (a pixel\n"
+    "is inspected when at least half of it is). predict and test then zero the anomaly\n"
+    "map outside it before the score, the regions and the decision, and the pixel\n"
+    "threshold here is a quantile over inspected pixels only. --roi none removes it (a\n"
+    "file named none: ./none); without --roi the stored one (if any) is kept and used.\n";
 
 static const char EPILOG[] =
     "The expected false-reject rate is the share of the calibration images above the new\n"
@@ -43,7 +54,7 @@ static int fail(const char *msg) {
 }
 
 int cmd_calibrate(int argc, char **argv) {
-    const char *model = NULL, *good = NULL, *out = NULL;
+    const char *model = NULL, *good = NULL, *out = NULL, *roi_path = NULL;
     float false_reject = -1, conf = 0.95f, review = -1;
     int threads = 0;
     const cli_opt opts[] = {
@@ -56,6 +67,8 @@ int cmd_calibrate(int argc, char **argv) {
                  "of good parts (those just below it) and the parts just above it to REVIEW\n"
                  "(default: the model's review setting; 0: OK / NG only)"},
         {"out", "FILE", CLI_STR, &out, .help = "write the recalibrated model here (default: rewrite --model)"},
+        {"roi", "FILE|none", CLI_STR, &roi_path,
+         .help = "region of interest image to store (nonzero = inspect, 0 = ignore;\nresized to each image); 'none' removes the stored one"},
         {"confidence", "C", CLI_FLOAT, &conf, 0.5, 0.9999, .help = "of the interval (default 0.95)"},
         {"threads", "N", CLI_INT, &threads, 0, 4096,
          .help = "compute threads (default: all cores; above 4 x the cores:\ncapped, with a warning)"},
@@ -75,7 +88,18 @@ int cmd_calibrate(int argc, char **argv) {
     int *idx = NULL, rc;
     float *sorted = NULL;
     char *calib_text = NULL;
-    if ((rc = dd_model_load(model, 1, 0, threads, &mdl, &err)) || (rc = dd_dataset_open(good, &ds, &err))) goto done;
+    if ((rc = dd_model_load(model, 1, 0, threads, &mdl, &err))) goto done;
+    /* the region of interest to calibrate with and store: --roi's, none, or the stored one */
+    int had_roi = mdl->roi.mask != NULL;
+    if (roi_path && !strcmp(roi_path, "none")) dd_roi_free(&mdl->roi);
+    else if (roi_path && (rc = dd_roi_load(roi_path, &mdl->roi, &err))) goto done;
+    if (mdl->roi.mask && dd_roi_count_at(&mdl->roi, mdl->cfg.unet.h, mdl->cfg.unet.w) < 1) {
+        rc = dd_fail(&err, DD_E_FORMAT, "%s: the %dx%d region of interest covers no pixel at the model size %dx%d (a "
+                     "pixel is inspected when at least half of it is)", roi_path ? roi_path : model, mdl->roi.w,
+                     mdl->roi.h, mdl->cfg.unet.w, mdl->cfg.unet.h);
+        goto done;
+    }
+    if ((rc = dd_dataset_open(good, &ds, &err))) goto done;
     int n = ds->n_train;
     if (n < 1) {
         rc = dd_fail(&err, DD_E_INVALID, "%s: no good images to calibrate on", good);
@@ -89,7 +113,8 @@ int cmd_calibrate(int argc, char **argv) {
     dd_model_config before = mdl->cfg, cfg = mdl->cfg;
     if (review >= 0) cfg.review = review;
     double t0 = cli_now();
-    if ((rc = dd_calibrate(&cfg, mdl->params.value, mdl->params.total, ds, idx, n, false_reject, threads, sorted, &err)) ||
+    if ((rc = dd_calibrate(&cfg, mdl->params.value, mdl->params.total, &mdl->roi, ds, idx, n, false_reject, threads, sorted,
+                           &err)) ||
         (rc = dd_calib_scores_format(sorted, (size_t)n, &calib_text, &err)))
         goto done;
     /* the previous thresholds go into the metadata; "none" for a model never calibrated */
@@ -118,6 +143,12 @@ int cmd_calibrate(int argc, char **argv) {
     double lo, hi;
     dd_clopper_pearson(k, n, conf, &lo, &hi);
     fprintf(stderr, "diffad calibrate: %d good images from %s scored in %.1f s\n", n, good, cli_now() - t0);
+    if (mdl->roi.mask)
+        fprintf(stderr, "diffad calibrate: region of interest %s: %dx%d, %.1f%% of the frame inspected\n",
+                roi_path ? roi_path : "kept", mdl->roi.w, mdl->roi.h,
+                100.0 * mdl->roi.inspected / ((double)mdl->roi.w * mdl->roi.h));
+    else if (had_roi)
+        fprintf(stderr, "diffad calibrate: region of interest removed: every pixel is inspected\n");
     if (was)
         fprintf(stderr, "diffad calibrate: image threshold %.5f -> %.5f, pixel threshold %.5f -> %.5f\n",
                 before.image_threshold, cfg.image_threshold, before.pixel_threshold, cfg.pixel_threshold);

@@ -158,6 +158,13 @@ static void draw_boxes(unsigned char *rgb, int H, int W, const diffad_region *g,
         }
 }
 
+/* The ignored part of the frame (the model's region of interest is 0 there), dimmed to a third
+ * so the overlay shows what was inspected. */
+static void dim_ignored(unsigned char *rgb, const unsigned char *roi, size_t hw) {
+    for (size_t i = 0; i < hw; i++)
+        if (!roi[i]) rgb[3 * i] /= 3, rgb[3 * i + 1] /= 3, rgb[3 * i + 2] /= 3;
+}
+
 /* The optional picture outputs of one scored image (im: the decoded file), all at the
  * image's own size, as the library returns the map. */
 static int save_outputs(run *r, const char *path, const dd_image *im, const diffad_result *res, dd_error *err) {
@@ -190,6 +197,8 @@ static int save_outputs(run *r, const char *path, const dd_image *im, const diff
         if (sigma > 100) sigma = 100;
         if ((rc = dd_gaussian_blur(res->map, r->blur, H, W, sigma, r->blur + hw, err))) return rc;
         dd_heat_overlay(r->rgb, r->blur, H, W, 0.5f, r->rgb);
+        const unsigned char *roi = diffad_roi_mask(r->ctx);
+        if (roi) dim_ignored(r->rgb, roi, hw);
         draw_boxes(r->rgb, H, W, res->regions, res->n_regions);
         for (size_t i = 0; i < hw * 3; i++) r->fimg[i] = r->rgb[i] / 255.0f;
         snprintf(out, sizeof out, "%s/%s_overlay.png", r->outdir, stem);
@@ -464,7 +473,8 @@ int cmd_predict(int argc, char **argv) {
         {"save-overlay", NULL, CLI_FLAG, &save, .bits = SAVE_OVERLAY,
          .help = "<stem>_overlay.png: smoothed map over the image, fixed colour scale\n"
                  "(0 always blue, 1 always red; never rescaled per image), at the image's size;\n"
-                 "each listed region boxed by a 2-px magenta rectangle"},
+                 "each listed region boxed by a 2-px magenta rectangle; what the model's region\n"
+                 "of interest ignores is dimmed"},
         {"save-mask", NULL, CLI_FLAG, &save, .bits = SAVE_MASK,
          .help = "<stem>_mask.png: map > the model's pixel threshold (needs a\ncalibrated model), at the image's size"},
         {"save-recon", NULL, CLI_FLAG, &save, .bits = SAVE_RECON,
@@ -575,6 +585,10 @@ int cmd_predict(int argc, char **argv) {
     if (calibrated && rg.review_lo < rg.review_hi)
         fprintf(stderr, "diffad predict: review band (%.5g, %.5g]: images scoring there are REVIEW\n", rg.review_lo,
                 rg.review_hi);
+    int roi_w, roi_h;
+    if (diffad_roi(r.ctx, &roi_w, &roi_h))
+        fprintf(stderr, "diffad predict: the model's %dx%d region of interest is applied (the map is 0 where it ignores "
+                "the image)\n", roi_w, roi_h);
     if (calibrated && rg.min_area > 0)
         fprintf(stderr, "diffad predict: min_area %ld: an image is NG only with a region of %ld pixels or more\n", rg.min_area,
                 rg.min_area);

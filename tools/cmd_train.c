@@ -29,7 +29,13 @@ static const char USAGE[] =
     "\n"
     "Trains DiffusionAD on the good images of one category (MVTec layout DIR/train/good,\n"
     "or a plain folder of good images), holds out val_fraction of them to calibrate the\n"
-    "thresholds, and writes the model file.\n";
+    "thresholds, and writes the model file.\n"
+    "\n"
+    "--roi FILE stores a region of interest in the model file: an image over the camera\n"
+    "frame, nonzero (e.g. white) = inspect, 0 (black) = ignore (labels, serial numbers,\n"
+    "fixtures). It is resized to each image; predict, test and the calibration zero the\n"
+    "anomaly map outside it. Training itself is unchanged (synthetic defects are pasted\n"
+    "anywhere). Change it later with 'diffad calibrate --roi'.\n";
 
 static const char EPILOG[] =
     "A step budget (--steps) is bit-reproducible; a time budget (--minutes) is not: the\n"
@@ -160,6 +166,8 @@ static int train_main(int argc, char **argv, const dd_dist *dist) {
         {"init", "FILE", CLI_STR, &o.init,
          .help = "start from the weights of this model file (fine-tuning;\nsame architecture and size)"},
         {"log", "FILE", CLI_STR, &o.log_path, .help = "CSV of the losses (default <out>.log.csv)"},
+        {"roi", "FILE", CLI_STR, &o.roi,
+         .help = "region of interest image: nonzero = inspect, 0 = ignore (stored\nin the model; default none, or the --resume checkpoint's)"},
         {"quiet", NULL, CLI_FLAG, &quiet, .help = "no progress bar"},
     };
     const cli_spec spec = {"train", USAGE, opts, (int)(sizeof opts / sizeof *opts), NULL, EPILOG,
@@ -200,6 +208,10 @@ static int train_main(int argc, char **argv, const dd_dist *dist) {
             in->grey_noise == 1 ? ", grey noise" : "", in->params_unet / 1e6, in->params_seg / 1e6,
             in->memory / 1048576.0, in->precision, s.train.batch, s.train.steps, budget, in->resumed ? " (resumed)" : "",
             in->initialised ? " (from --init)" : "");
+    if (lead && in->roi_w)
+        fprintf(stderr, "diffad train: region of interest %s: %dx%d, %.1f%% of the frame inspected (used by the "
+                "calibration and stored; training pastes defects anywhere)\n", o.roi ? o.roi : "from the checkpoint",
+                in->roi_w, in->roi_h, 100.0 * in->roi_share);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     dd_train_result r;

@@ -28,6 +28,13 @@ struct dd_scorer {
     fbuf acc_map, acc_rec;      /* [wh,ww], [wh,ww,3] */
     fbuf sum_y, sum_x;          /* [wh], [ww]: window sums per axis */
     fbuf out_map, out_rec;      /* [ih,iw], [ih,iw,3] when the input size differs from the working size */
+    /* region of interest (a copy of the model's; mask NULL: none), resampled per size */
+    dd_roi roi;
+    uint8_t *roi_work, *roi_in; /* [wh,ww]; [ih,iw] when the input size differs from the working size */
+    uint64_t *roi_acc;          /* [max(ww, iw)] resampling scratch */
+    size_t roi_work_cap, roi_in_cap, roi_acc_cap; /* bytes */
+    int roi_work_h, roi_work_w, roi_in_h, roi_in_w; /* the sizes they hold now (0: none yet) */
+    long roi_work_n, roi_in_n;                      /* their inspected pixels */
 };
 
 static double now_ms(void) {
@@ -87,6 +94,11 @@ int dd_scorer_create(dd_model *m, const dd_scorer_opts *o, dd_scorer **out, dd_e
         return dd_fail(err, DD_E_RANGE, "scorer: tile overlap %g out of range 0..0.9", ov);
     }
     s->h = m->cfg.unet.h, s->w = m->cfg.unet.w;
+    int rc = dd_roi_copy(&s->roi, &m->roi, err);
+    if (rc) {
+        free(s);
+        return rc;
+    }
     size_t hw = (size_t)s->h * s->w;
     s->noise = malloc(hw * 6 * sizeof(float));
     s->win_y = malloc((size_t)s->h * sizeof(float));
@@ -113,6 +125,8 @@ void dd_scorer_free(dd_scorer *s) {
                  &s->sum_y, &s->sum_x, &s->out_map, &s->out_rec};
     for (size_t i = 0; i < sizeof b / sizeof *b; i++) free(b[i]->p);
     free(s->noise), free(s->win_y), free(s->win_x), free(s->pos_y), free(s->pos_x);
+    free(s->roi_work), free(s->roi_in), free(s->roi_acc);
+    dd_roi_free(&s->roi);
     free(s);
 }
 
@@ -137,6 +151,18 @@ static void needs(const dd_scorer *s, int ih, int iw, size_t *n) {
     n[B_OUT_REC] = same_in || !rec ? 0 : ihw * 3;
 }
 
+/* Bytes of the ROI buffers for an ih x iw input: [0] working-size mask, [1] input-size mask,
+ * [2] scratch (all 0 without an ROI). */
+static void roi_needs(const dd_scorer *s, int ih, int iw, size_t *n) {
+    n[0] = n[1] = n[2] = 0;
+    if (!s->roi.mask) return;
+    int wh, ww;
+    dd_scorer_work_size(&s->m->cfg, ih, iw, &wh, &ww);
+    n[0] = (size_t)wh * ww;
+    n[1] = wh == ih && ww == iw ? 0 : (size_t)ih * iw;
+    n[2] = (size_t)(ww > iw ? ww : iw) * sizeof(uint64_t);
+}
+
 static fbuf *buf_at(dd_scorer *s, int i) {
     fbuf *b[B_N] = {&s->tile_in, &s->tile_map, &s->tile_rec, &s->work, &s->acc_map, &s->acc_rec,
                     &s->sum_y, &s->sum_x, &s->out_map, &s->out_rec};
@@ -147,7 +173,8 @@ size_t dd_scorer_memory(const dd_scorer *s) {
     if (!s) return 0;
     size_t f = (size_t)s->h * s->w * 6 + (size_t)s->h + s->w;
     for (int i = 0; i < B_N; i++) f += buf_at((dd_scorer *)s, i)->cap;
-    return f * sizeof(float) + 2 * DD_TILE_MAX_PER_AXIS * sizeof(int) + sizeof *s;
+    size_t roi = s->roi_work_cap + s->roi_in_cap + s->roi_acc_cap + (s->roi.mask ? (size_t)s->roi.h * s->roi.w : 0);
+    return f * sizeof(float) + roi + 2 * DD_TILE_MAX_PER_AXIS * sizeof(int) + sizeof *s;
 }
 
 size_t dd_scorer_bytes_for(const dd_scorer *s, int ih, int iw) {
@@ -158,7 +185,11 @@ size_t dd_scorer_bytes_for(const dd_scorer *s, int ih, int iw) {
         size_t cap = buf_at((dd_scorer *)s, i)->cap;
         if (n[i] > cap) extra += n[i] - cap;
     }
-    return dd_scorer_memory(s) + extra * sizeof(float);
+    size_t r[3], rcap[3] = {s->roi_work_cap, s->roi_in_cap, s->roi_acc_cap}, extra_roi = 0;
+    roi_needs(s, ih, iw, r);
+    for (int i = 0; i < 3; i++)
+        if (r[i] > rcap[i]) extra_roi += r[i] - rcap[i];
+    return dd_scorer_memory(s) + extra * sizeof(float) + extra_roi;
 }
 
 static int grow_all(dd_scorer *s, int ih, int iw, dd_error *err) {
@@ -171,7 +202,44 @@ static int grow_all(dd_scorer *s, int ih, int iw, dd_error *err) {
         if (!p) return dd_fail(err, DD_E_NOMEM, "scorer: out of memory for a %dx%d image", ih, iw);
         b->p = p, b->cap = n[i];
     }
+    size_t r[3];
+    roi_needs(s, ih, iw, r);
+    void **rp[3] = {(void **)&s->roi_work, (void **)&s->roi_in, (void **)&s->roi_acc};
+    size_t *rcap[3] = {&s->roi_work_cap, &s->roi_in_cap, &s->roi_acc_cap};
+    for (int i = 0; i < 3; i++) {
+        if (r[i] <= *rcap[i]) continue;
+        void *p = realloc(*rp[i], r[i]);
+        if (!p) return dd_fail(err, DD_E_NOMEM, "scorer: out of memory for the region of interest of a %dx%d image", ih, iw);
+        *rp[i] = p, *rcap[i] = r[i];
+    }
     return DD_OK;
+}
+
+/* The ROI at the working size and at the input size of an ih x iw image (resampled only
+ * when a size changes), or DD_E_RANGE when it covers no pixel at one of them. */
+static int roi_for(dd_scorer *s, int ih, int iw, int wh, int ww, dd_error *err) {
+    if (s->roi_work_h != wh || s->roi_work_w != ww) {
+        s->roi_work_h = s->roi_work_w = 0; /* invalid until the new one is complete */
+        s->roi_work_n = dd_roi_resample(&s->roi, wh, ww, s->roi_work, s->roi_acc);
+        s->roi_work_h = wh, s->roi_work_w = ww;
+    }
+    int same = wh == ih && ww == iw;
+    if (!same && (s->roi_in_h != ih || s->roi_in_w != iw)) {
+        s->roi_in_h = s->roi_in_w = 0;
+        s->roi_in_n = dd_roi_resample(&s->roi, ih, iw, s->roi_in, s->roi_acc);
+        s->roi_in_h = ih, s->roi_in_w = iw;
+    }
+    long n_in = same ? s->roi_work_n : s->roi_in_n;
+    if (s->roi_work_n < 1 || n_in < 1)
+        return dd_fail(err, DD_E_RANGE, "scorer: the %dx%d region of interest covers no pixel of a %dx%d image%s (a pixel "
+                       "is inspected when at least half of it is)", s->roi.w, s->roi.h, iw, ih,
+                       n_in < 1 ? "" : " at its working size");
+    return DD_OK;
+}
+
+static void zero_outside(float *map, const uint8_t *roi, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!roi[i]) map[i] = 0;
 }
 
 /* Window sums along one axis of length len for tiles at pos[0..n) of size t. */
@@ -253,13 +321,9 @@ int dd_scorer_run(dd_scorer *s, const float *rgb, int ih, int iw, dd_score *out,
         out->ms_stitch += now_ms() - ts;
     }
     double t2 = now_ms();
-    /* the image score: the model's k, scaled by the working area */
-    long k = dd_model_topk(c);
-    if (whw != hw) k = lround((double)k * (double)whw / (double)hw);
-    if (k < 1) k = 1;
-    if ((rc = dd_topk_mean(acc, (long)whw, k, &out->score, err))) return rc;
     /* back to the input size */
-    const float *map = acc, *recon = accr;
+    float *map = acc;
+    const float *recon = accr;
     if (wh != ih || ww != iw) {
         if ((rc = dd_resize(acc, wh, ww, 1, s->out_map.p, ih, iw, err))) return rc;
         map = s->out_map.p;
@@ -268,6 +332,22 @@ int dd_scorer_run(dd_scorer *s, const float *rgb, int ih, int iw, dd_score *out,
             recon = s->out_rec.p;
         }
     }
+    /* the region of interest: both maps 0 where it ignores the image, before anything
+     * reads them (the input-size map was resized from the unmasked one above) */
+    out->roi_pixels = (long)ih * iw;
+    if (s->roi.mask) {
+        if ((rc = roi_for(s, ih, iw, wh, ww, err))) return rc;
+        out->work_roi = s->roi_work;
+        out->roi = map == acc ? s->roi_work : s->roi_in;
+        out->roi_pixels = map == acc ? s->roi_work_n : s->roi_in_n;
+        zero_outside(acc, s->roi_work, whw);
+        if (map != acc) zero_outside(map, s->roi_in, (size_t)ih * iw);
+    }
+    /* the image score: the model's k, scaled by the working area */
+    long k = dd_model_topk(c);
+    if (whw != hw) k = lround((double)k * (double)whw / (double)hw);
+    if (k < 1) k = 1;
+    if ((rc = dd_topk_mean(acc, (long)whw, k, &out->score, err))) return rc;
     out->ms_resample += now_ms() - t2;
     out->k = k;
     out->h = ih, out->w = iw;

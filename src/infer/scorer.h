@@ -14,16 +14,25 @@
  *     -> stitched map [wh,ww]: sum_t win(y-ty) win(x-tx) map_t / sum_t win win,
  *        win a raised cosine floored at DD_TILE_WIN_FLOOR (tile borders, where
  *        the convolutions see padding, count least); one tile is copied as is
- *     -> score: mean of the top k of the stitched map, k = topk * wh*ww / (h*w)
- *        (the model's k scaled by the real area; k itself in fit mode)
  *     -> map [ih,iw] (and reconstruction [ih,iw,3], optional) resized back to
- *        the input size (dd_resize; a copy when the sizes agree).
+ *        the input size (dd_resize; a copy when the sizes agree)
+ *     -> region of interest (the model's m->roi, model/roi.h), when it has one:
+ *        resampled to [ih,iw] and to [wh,ww] (half-the-area rule), both maps set
+ *        to 0 outside it (the input-size map is resized from the unmasked stitched
+ *        map, so pixels just inside the ROI keep their values)
+ *     -> score: mean of the top k of the (masked) stitched map, k = topk * wh*ww
+ *        / (h*w) (the model's k scaled by the real area; k itself in fit mode).
+ *        The ROI does not change k: defects keep their size whatever is ignored.
+ * Everything downstream (regions, decision, calibration quantiles) reads these
+ * maps, so the ROI is applied here once for predict, test, calibrate and the API.
+ * An image at whose size the ROI covers no pixel is refused (DD_E_RANGE).
  *
  * Memory: buffers grow when a larger image first arrives and are kept (no
  * allocation per image after that); dd_scorer_bytes_for says in advance what an
  * image of a size needs, so a caller can refuse it under a budget. Per input
  * megapixel at scale 1: ~12 MB working image, 4 MB stitched map, 4 MB output
- * map, plus 24 MB with the reconstruction on. */
+ * map, plus 24 MB with the reconstruction on, plus ~2 MB with an ROI. The
+ * resampled ROI is recomputed only when the input size changes. */
 #ifndef DD_SCORER_H
 #define DD_SCORER_H
 
@@ -54,12 +63,17 @@ typedef struct dd_score {
     const float *work_map;  /* [work_h,work_w] stitched map at the working size */
     int tiles_y, tiles_x;
     double ms_resample, ms_denoise, ms_segment, ms_stitch;
+    const uint8_t *roi;      /* [h,w] the ROI at the input size (1 inspected, 0 ignored: map is 0
+                                there), or NULL when the model has none (scorer-owned) */
+    const uint8_t *work_roi; /* [work_h,work_w] the same at the working size, or NULL */
+    long roi_pixels;         /* inspected pixels of roi (h*w without an ROI) */
 } dd_score;
 
 typedef struct dd_scorer dd_scorer;
 
 /* m: an inference model of batch 1, owned by the caller and used by no one else
- * while the scorer runs. Draws the noise once from o->seed. */
+ * while the scorer runs. Draws the noise once from o->seed, and copies m's region of
+ * interest (m->roi): a later change of m->roi does not reach this scorer. */
 int dd_scorer_create(dd_model *m, const dd_scorer_opts *o, dd_scorer **out, dd_error *err);
 void dd_scorer_free(dd_scorer *s);
 

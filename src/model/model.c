@@ -164,6 +164,7 @@ void dd_model_free(dd_model *m) {
     dd_arena_free(&m->arena);
     dd_engine_free(m->eng);
     free(m->tvec);
+    dd_roi_free(&m->roi);
     free(m);
 }
 

@@ -12,6 +12,7 @@
 #include "core/arena.h"
 #include "core/limits.h"
 #include "model/diffusion.h"
+#include "model/roi.h"
 #include "backend/backend.h"
 #include "core/rng.h"
 #include "nn/segnet.h"
@@ -99,6 +100,8 @@ typedef struct dd_model {
      * batch is the whole) */
     int part_global, part_normal;
     double ms_unet, ms_seg; /* wall time of the last forward's two parts */
+    dd_roi roi;       /* region of interest (model file tensor "roi.mask"; none: mask NULL), owned;
+                         the scorer applies it (infer/scorer.h), the networks never see it */
 } dd_model;
 
 typedef struct dd_step_stats {

@@ -75,6 +75,12 @@ int dd_model_save_ex(const dd_model *m, const char *path, const dd_save_opts *o,
                 if (p->items[i].trainable) tensor_entry(&h, pass ? "adam_v." : "adam_m.", &p->items[i], &off, &first);
     if (o->ema)
         for (int i = 0; i < p->count; i++) tensor_entry(&h, DD_EMA_PREFIX, &p->items[i], &off, &first);
+    if (m->roi.mask) { /* the region of interest, last: one byte per pixel (model/roi.h) */
+        size_t bytes = (size_t)m->roi.h * m->roi.w;
+        dd_textbuf_printf(&h, ",\"" DD_ROI_TENSOR "\":{\"dtype\":\"U8\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
+                          m->roi.h, m->roi.w, off, off + bytes);
+        off += bytes;
+    }
     dd_textbuf_puts(&h, "}");
     while (!h.oom && h.len % 8) dd_textbuf_puts(&h, " "); /* data starts 8-byte aligned */
     if (h.oom) {
@@ -96,6 +102,7 @@ int dd_model_save_ex(const dd_model *m, const char *path, const dd_save_opts *o,
                 if (p->items[i].trainable) bad = write_tensor(f, &p->items[i], pass ? p->adam_v : p->adam_m);
     if (o->ema)
         for (int i = 0; i < p->count && !bad; i++) bad = write_tensor(f, &p->items[i], o->ema);
+    if (m->roi.mask && !bad) bad = dd_afile_write(f, m->roi.mask, (size_t)m->roi.h * m->roi.w);
     return dd_afile_commit(f, err); /* reports a failed write, keeping the previous file */
 }
 
@@ -317,6 +324,59 @@ static int cfg_equal(const dd_model_config *a, const dd_model_config *b) {
     return same;
 }
 
+/* The region of interest "roi.mask" (model/roi.h) into *out; a file without one clears *out.
+ * Anything but a U8 [h, w] tensor of 0/1 values with at least one 1 is refused (DD_E_FORMAT). */
+static int sfile_read_roi(sfile *s, dd_roi *out, dd_error *err) {
+    const char *name = DD_ROI_TENSOR;
+    const dd_json *e = dd_json_get(s->header, name);
+    if (!e) {
+        dd_roi_free(out);
+        return DD_OK;
+    }
+    const dd_json *dt = e->type == DD_JOBJ ? dd_json_get(e, "dtype") : NULL;
+    const dd_json *sh = e->type == DD_JOBJ ? dd_json_get(e, "shape") : NULL;
+    const dd_json *of = e->type == DD_JOBJ ? dd_json_get(e, "data_offsets") : NULL;
+    if (!dt || dt->type != DD_JSTR || strcmp(dt->str, "U8"))
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' (region of interest) has dtype %s, expected U8", s->path, name,
+                       dt && dt->type == DD_JSTR ? dt->str : "?");
+    double d[2] = {0, 0};
+    int shape_ok = sh && sh->type == DD_JARR && sh->count == 2;
+    const dd_json *c = shape_ok ? sh->child : NULL;
+    for (int i = 0; i < 2 && shape_ok; i++, c = c->next) {
+        shape_ok = c->type == DD_JNUM && c->num >= 1 && c->num <= DD_ROI_MAX_SIDE && c->num == (double)(long)c->num;
+        d[i] = shape_ok ? c->num : 0;
+    }
+    if (!shape_ok || d[0] * d[1] > (double)DD_ROI_MAX_PIXELS)
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' (region of interest) is not [height, width] with sides 1..%d "
+                       "and at most %ld pixels", s->path, name, DD_ROI_MAX_SIDE, DD_ROI_MAX_PIXELS);
+    int h = (int)d[0], w = (int)d[1];
+    size_t bytes = (size_t)h * w;
+    uint64_t data_len = s->size - 8 - s->header_len;
+    if (!of || of->type != DD_JARR || of->count != 2 || of->child->type != DD_JNUM || of->child->next->type != DD_JNUM)
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' has a malformed entry", s->path, name);
+    double b0 = of->child->num, b1 = of->child->next->num;
+    if (b1 - b0 != (double)bytes)
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' (region of interest) has %.0f data bytes, its shape [%d, %d] needs "
+                       "%zu", s->path, name, b1 - b0, h, w, bytes);
+    if (b0 < 0 || b1 > (double)data_len)
+        return dd_fail(err, DD_E_FORMAT, "%s: tensor '%s' data [%.0f, %.0f) does not fit the %llu data bytes (truncated file?)",
+                       s->path, name, b0, b1, (unsigned long long)data_len);
+    uint8_t *buf = malloc(bytes);
+    if (!buf) return dd_fail(err, DD_E_NOMEM, "%s: out of memory for the %dx%d region of interest", s->path, w, h);
+    int rc = DD_OK;
+    if (fseeko(s->f, (off_t)(8 + s->header_len + (uint64_t)b0), SEEK_SET))
+        rc = dd_fail(err, DD_E_IO, "%s: seek failed", s->path);
+    else if (fread(buf, 1, bytes, s->f) != bytes)
+        rc = dd_fail(err, DD_E_FORMAT, "%s: truncated at '%s'", s->path, name);
+    else {
+        char what[600];
+        snprintf(what, sizeof what, "%s: tensor '%s'", s->path, name);
+        rc = dd_roi_set(out, buf, h, w, what, err);
+    }
+    free(buf);
+    return rc;
+}
+
 static int load_tensors(sfile *s, dd_model *m, int with_optimizer, dd_error *err) {
     dd_params *p = &m->params;
     for (int i = 0; i < p->count; i++) {
@@ -334,9 +394,11 @@ static int load_tensors(sfile *s, dd_model *m, int with_optimizer, dd_error *err
                 if (rc) return rc;
                     }
     }
+    int rc = sfile_read_roi(s, &m->roi, err);
+    if (rc) return rc;
     /* Anything else in the file means it was made for another network. */
     for (const dd_json *e = s->header->child; e; e = e->next) {
-        if (!strcmp(e->key, "__metadata__")) continue;
+        if (!strcmp(e->key, "__metadata__") || !strcmp(e->key, DD_ROI_TENSOR)) continue;
         if (!strncmp(e->key, "adam_", 5) && !(with_optimizer && p->adam_m)) continue;
         /* a checkpoint's EMA copy: read by dd_model_read_block when wanted */
         if (!strncmp(e->key, DD_EMA_PREFIX, strlen(DD_EMA_PREFIX)) &&

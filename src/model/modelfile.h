@@ -4,7 +4,10 @@
  * name and version, the whole model config (thresholds and normalisation
  * included), and for checkpoints the training state. A checkpoint also holds the
  * Adam moments as "adam_m.<name>" / "adam_v.<name>" and, when the run keeps an
- * exponential moving average of the weights, that copy as "ema.<name>".
+ * exponential moving average of the weights, that copy as "ema.<name>". A model with a
+ * region of interest (m->roi, model/roi.h) stores it last, as the U8 tensor "roi.mask"
+ * [h, w] of 0/1 values; loading reads it into m->roi (a file without one loads as "no ROI")
+ * and refuses a mis-typed, mis-shaped, truncated, non-binary or all-zero one.
  *
  * Writing goes through the atomic writer (core/fileio.h): a fresh temporary
  * file next to <path>, renamed over it only when complete, so a crash never

@@ -4,7 +4,8 @@
  * images go through the scorer predict uses (infer/scorer.h: an inference model of
  * batch 1, the noise of DD_PREDICT_SEED, working scale, tiles, top-k), each file
  * decoded to float RGB as `diffad predict` decodes it. The pixel threshold is a
- * quantile of the maps at the images' own size, as predict returns them. */
+ * quantile of the maps at the images' own size, as predict returns them, over the
+ * pixels the region of interest inspects (all pixels without one). */
 #include "train/calibrate.h"
 
 #include <math.h>
@@ -39,8 +40,9 @@ static int with_path(dd_error *err, int rc, const char *path) {
     return dd_fail(err, rc, "%s: %s", path, msg);
 }
 
-int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_dataset *ds,
-                 const int *val, int n_val, float false_reject, int threads, float *sorted_scores, dd_error *err) {
+int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_roi *roi,
+                 const dd_dataset *ds, const int *val, int n_val, float false_reject, int threads,
+                 float *sorted_scores, dd_error *err) {
     if (n_val < 1) return dd_fail(err, DD_E_INVALID, "calibration: no held-out images");
     dd_model *m = NULL;
     int rc = dd_model_create(cfg, 1, 0, threads, &m, err);
@@ -50,6 +52,10 @@ int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, c
         return dd_fail(err, DD_E_INVALID, "calibration: %zu weights given, the model has %zu", n_weights, m->params.total);
     }
     memcpy(m->params.value, weights, n_weights * sizeof(float));
+    if (roi && (rc = dd_roi_copy(&m->roi, roi, err))) { /* the scorer applies the model's ROI */
+        dd_model_free(m);
+        return rc;
+    }
     dd_scorer *sc = NULL;
     dd_scorer_opts so;
     dd_scorer_opts_init(&so); /* predict's defaults: DD_PREDICT_SEED, the model's overlap */
@@ -70,7 +76,7 @@ int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, c
             break;
         }
         scores[i] = (float)r.score; /* as predict reports it (diffad_result.score is a float) */
-        size_t n = (size_t)r.h * r.w;
+        size_t n = (size_t)r.roi_pixels; /* the inspected pixels (all without an ROI) */
         if (n_pix + n > cap_pix) {
             size_t nc = (n_pix + n) * 2;
             float *p = realloc(pix, nc * sizeof(float));
@@ -80,8 +86,14 @@ int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, c
             }
             pix = p, cap_pix = nc;
         }
-        memcpy(pix + n_pix, r.map, n * sizeof(float));
-        n_pix += n;
+        if (r.roi)
+            for (size_t j = 0; j < (size_t)r.h * r.w; j++) {
+                if (r.roi[j]) pix[n_pix++] = r.map[j];
+            }
+        else {
+            memcpy(pix + n_pix, r.map, n * sizeof(float));
+            n_pix += n;
+        }
     }
     if (!rc) {
         qsort(scores, (size_t)n_val, sizeof(float), cmp_float);

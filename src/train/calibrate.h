@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "model/model.h"
+#include "model/roi.h"
 
 /* Scores ds->train[val[i]] for i < n_val with `weights` (a value block in the
  * layout of a model built from cfg, e.g. m->params.value or an EMA copy) and
@@ -14,11 +15,14 @@
  * image scores, pixel_threshold = the (1 - false_reject / 10) quantile of all
  * map values, score_lo = the median score, score_hi = image_threshold (kept
  * above score_lo), and the review band (dd_calibrate_review with cfg->review). threads <= 0:
- * OpenMP default. sorted_scores: NULL, or n_val floats that receive the image scores in
- * ascending order (the good-score distribution a model file keeps for drift checks,
- * eval/drift.h). */
-int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_dataset *ds,
-                 const int *val, int n_val, float false_reject, int threads, float *sorted_scores, dd_error *err);
+ * OpenMP default. roi: the model's region of interest (NULL or no mask: none); the images are
+ * scored with it as predict scores them, and the pixel quantile is taken over the inspected
+ * pixels only (ignored ones are no evidence). sorted_scores: NULL, or n_val floats that receive
+ * the image scores in ascending order (the good-score distribution a model file keeps for drift
+ * checks, eval/drift.h). */
+int dd_calibrate(dd_model_config *cfg, const float *weights, size_t n_weights, const dd_roi *roi,
+                 const dd_dataset *ds, const int *val, int n_val, float false_reject, int threads,
+                 float *sorted_scores, dd_error *err);
 
 /* The three-way decision's band from n good scores (ascending) and cfg's image threshold:
  * with cfg->review = r > 0, review_lo = the score at quantile 1 - false_reject - r (so about a

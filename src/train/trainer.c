@@ -17,6 +17,7 @@
 #include "data/dataset.h"
 #include "data/feeder.h"
 #include "data/image.h"
+#include "infer/roi_file.h"
 #include "model/modelfile.h"
 #include "eval/drift.h"
 #include "train/calibrate.h"
@@ -36,6 +37,7 @@ struct dd_trainer {
     int n_skipped;
     int *tr, *val, ntr, nval;
     dd_model *m;
+    dd_roi roi;             /* --roi, read at create; moved into m->roi once the model exists */
     dd_synth_config sc;
     dd_feeder *feeder;
     dd_validator *validator;
@@ -413,6 +415,12 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     else if (snprintf(t->log, sizeof t->log, "%s.log.csv", t->out) >= (int)sizeof t->log)
         rc = dd_fail(err, DD_E_INVALID, "output path is too long for its log name");
     if (rc || (writer(t) && (rc = check_outputs(t, err)))) goto fail;
+    if (o->roi && (rc = dd_roi_load(o->roi, &t->roi, err))) goto fail;
+    if (t->roi.mask && dd_roi_count_at(&t->roi, s->model.unet.h, s->model.unet.w) < 1) {
+        rc = dd_fail(err, DD_E_FORMAT, "%s: the %dx%d region of interest covers no pixel at the model size %dx%d (a pixel "
+                     "is inspected when at least half of it is)", o->roi, t->roi.w, t->roi.h, s->model.unet.w, s->model.unet.h);
+        goto fail;
+    }
 
     if ((rc = dd_dataset_open(t->data, &t->ds, err))) goto fail;
     t->n_listed = t->ds->n_train;
@@ -450,6 +458,13 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     else if (t->init[0]) rc = start_from_init(t, err);
     else dd_model_init_weights(t->m, to->seed);
     if (rc) goto fail;
+    /* the region of interest: --roi, else a resumed checkpoint's (read with its tensors); the
+     * training itself never uses it, calibration and the files written do */
+    if (t->roi.mask) {
+        dd_roi_free(&t->m->roi);
+        t->m->roi = t->roi;
+        memset(&t->roi, 0, sizeof t->roi);
+    }
     if (t->ema && !t->resume[0]) memcpy(t->ema, t->m->params.value, t->m->params.total * sizeof(float));
 
     dd_synth_config_init(&t->sc);
@@ -500,6 +515,8 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     in->resumed = t->resume[0] != 0, in->initialised = t->init[0] != 0;
     in->out = t->out, in->ckpt = t->ckpt, in->best = t->best, in->log = t->log;
     in->n_skipped = t->n_skipped, in->skipped = (const char *const *)t->skipped;
+    in->roi_h = t->m->roi.h, in->roi_w = t->m->roi.w;
+    in->roi_share = t->m->roi.mask ? (double)t->m->roi.inspected / ((double)t->m->roi.h * t->m->roi.w) : 1;
     *out = t;
     return DD_OK;
 fail:
@@ -731,7 +748,9 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
         dd_model_config cfg = m->cfg;
         float *sorted = malloc(sizeof(float) * (size_t)t->nval);
         rc = sorted ? DD_OK : dd_fail(err, DD_E_NOMEM, "train: out of memory for the calibration scores");
-        if (!rc) rc = dd_calibrate(&cfg, final, m->params.total, t->ds, t->val, t->nval, to->false_reject, to->threads, sorted, err);
+        if (!rc)
+            rc = dd_calibrate(&cfg, final, m->params.total, &m->roi, t->ds, t->val, t->nval, to->false_reject, to->threads,
+                              sorted, err);
         if (!rc) rc = dd_calib_scores_format(sorted, (size_t)t->nval, &calib_text, err);
         free(sorted);
         if (rc) {
@@ -770,6 +789,7 @@ void dd_trainer_free(dd_trainer *t) {
     dd_validator_free(t->validator);
     dd_feeder_free(t->feeder);
     dd_model_free(t->m);
+    dd_roi_free(&t->roi);
     free(t->ema);
     free(t->tr);
     free(t->val);

@@ -79,6 +79,10 @@ typedef struct dd_trainer_opts {
     void *validate_ctx;
     volatile sig_atomic_t *stop; /* polled once per step (e.g. set by a SIGINT handler); may be NULL */
     const dd_dist *dist;      /* NULL: one process */
+    const char *roi;          /* region of interest image (infer/roi_file.h), stored in the model
+                                 file and used by the final calibration; NULL: none, or on
+                                 --resume the checkpoint's. Training itself ignores it (synthetic
+                                 defects are pasted anywhere); --init never takes the file's ROI */
 } dd_trainer_opts;
 
 typedef struct dd_trainer_info {
@@ -94,6 +98,8 @@ typedef struct dd_trainer_info {
     const char *out, *ckpt, *best, *log; /* paths the run writes */
     int n_skipped;                  /* training images that cannot be decoded, left out (skip_bad 1) */
     const char *const *skipped;     /* one message per such image, naming the file and the problem */
+    int roi_h, roi_w;               /* the region of interest the model file gets (0 x 0: none) */
+    double roi_share;               /* its inspected share of the pixels (1 without one) */
 } dd_trainer_info;
 
 typedef struct dd_train_result {

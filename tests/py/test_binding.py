@@ -11,7 +11,9 @@ structs (tests/py/helper.c prints them from include/diffad.h); scores equal `dif
 bit for bit (%.9g) on the sample images, from the binding and from examples/embed.py;
 uint8 grey / uint8 RGB / float32 / padded, sliced, flipped and Fortran-order arrays give the
 same bits; maps at the input size (fit and tiled models); seeds, skip_recon, thresholds,
-regions; bad images and bad models raise DiffadError with the C message and code and leave
+regions; a model with a region of interest (train --roi) reports it (Model.roi), returns it
+at each image's size (Result.roi) with the map 0 outside and the scores of `diffad predict`;
+bad images and bad models raise DiffadError with the C message and code and leave
 the model usable; the context manager frees the context (no growth over many open/close).
 Needs about 10 s (two tiny models trained for one step on 4 sample images)."""
 import json
@@ -292,6 +294,40 @@ def test_regions(model, helper):
               "calibration scores: %d values for %d images, ascending, the threshold not below them" % (len(scores), n_img))
 
 
+def test_roi(tmp, model, helper):
+    if not hasattr(diffad.load_library(LIB), "diffad_roi"):
+        skip("this libdiffad has no region-of-interest API")
+        return
+    # a binary PGM over the 640x640 frame, drawn at 80x64: left quarter and bottom rows ignored
+    mask = np.full((64, 80), 255, np.uint8)
+    mask[:, :20] = 0
+    mask[56:, :] = 0
+    pgm = os.path.join(tmp, "roi.pgm")
+    with open(pgm, "wb") as f:
+        f.write(b"P5\n80 64\n255\n" + mask.tobytes())
+    roi_model = train(tmp, "roi.safetensors", ["--roi", pgm])
+    if not roi_model:
+        return
+    files = sample_files()[:3]
+    ref = cli_scores(roi_model, files)
+    with diffad.Model(model, threads=1) as plain, diffad.Model(roi_model, threads=1) as m:
+        check(plain.roi is None and m.roi == (64, 80), "Model.roi: %r without, %r with (64, 80 expected)" % (plain.roi, m.roi))
+        for f in files:
+            r = m.predict(decode(helper, f, 3))
+            check(r.roi is not None and r.roi.shape == (640, 640) and r.roi.dtype == np.uint8, "Result.roi %s"
+                  % (None if r.roi is None else r.roi.shape,))
+            if r.roi is None:
+                continue
+            # 640 / 64 = 10 in y and 640 / 80 = 8 in x, integer factors: the half-the-area rule replicates
+            want = np.repeat(np.repeat(mask != 0, 10, axis=0), 8, axis=1)
+            check(np.array_equal(r.roi.astype(bool), want), "Result.roi is the mask scaled up to 640x640")
+            check(not r.map[r.roi == 0].any() and r.map[r.roi == 1].any(), "map 0 outside the ROI, nonzero inside")
+            check("%.9g" % r.score == "%.9g" % ref[f]["score"], "%s: python %.9g, CLI %.9g" % (f, r.score, ref[f]["score"]))
+            check(all(g.x >= 160 and g.y + g.height <= 560 for g in r.regions), "regions inside the ROI: %s" % r.regions[:3])
+        r = plain.predict(decode(helper, files[0], 3))
+        check(r.roi is None, "no ROI: Result.roi is None")
+
+
 # --- 4. errors --------------------------------------------------------------------------
 def test_errors(model, tmp):
     with diffad.Model(model, threads=1) as m:
@@ -421,6 +457,7 @@ def main():
             test_cli_agreement(model, helper)
             test_formats(model, helper)
             test_regions(model, helper)
+            test_roi(tmp, model, helper)
             test_errors(model, tmp)
             test_lifetime(model)
         if tiled:
