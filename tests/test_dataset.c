@@ -400,7 +400,7 @@ static void test_labelled_folders(void) {
     mkdirs(P("lab-empty/good"));
     mkdirs(P("lab-empty/ng"));
     img("lab-empty/ng/x.png", 8, 8, 0.5f);
-    expect_test_fail("lab-empty", (const char *[]){"lab-empty", "no images", NULL}, "empty good folder");
+    expect_test_fail("lab-empty", (const char *[]){"lab-empty", "no images", "in good/", NULL}, "empty good folder");
     mkdirs(P("lab-bare"));
     expect_test_fail("lab-bare", (const char *[]){"lab-bare", "no good/", NULL}, "empty folder");
     mkdirs(P("lab-loose/good"));

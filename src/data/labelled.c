@@ -70,6 +70,7 @@ int dd_dataset_open_labelled(const char *root, dd_dataset **out, dd_error *err) 
     }
     if ((rc = dd_ds_list_dir(root, 1, &sub, err))) goto done;
     int n_good_dirs = 0;
+    const char *good_dir = NULL; /* the first good folder, for messages */
     /* the good folders first, then the defect types, each in name order */
     for (int pass = 0; pass < 2 && !rc; pass++) {
         for (int i = 0; i < sub.n && !rc; i++) {
@@ -81,6 +82,7 @@ int dd_dataset_open_labelled(const char *root, dd_dataset **out, dd_error *err) 
             else if (good) rc = dd_ds_add_folder(&test, dir, "good", 0, NULL, DD_MASK_OPTIONAL, NULL, err);
             else rc = dd_ds_add_folder(&test, dir, name, 1, mdir, DD_MASK_OPTIONAL, NULL, err);
             n_good_dirs += good;
+            if (good && !good_dir) good_dir = name;
             free(dir);
             free(mdir);
         }
@@ -90,8 +92,8 @@ int dd_dataset_open_labelled(const char *root, dd_dataset **out, dd_error *err) 
                          "per defect type (masks optional, in ground_truth/<type>/); an MVTec "
                          "category holds train/good/ and test/", shown(root, sr, sizeof sr));
         if (!rc && pass == 0 && test.n == 0)
-            rc = dd_fail(err, DD_E_FORMAT, "%s: no images (%s) in its good folder%s", shown(root, sr, sizeof sr),
-                         dd_image_extensions(), n_good_dirs > 1 ? "s" : "");
+            rc = dd_fail(err, DD_E_FORMAT, "%s: no images (%s) in %s/%s", shown(root, sr, sizeof sr),
+                         dd_image_extensions(), shown(good_dir, sn, sizeof sn), n_good_dirs > 1 ? " or the other good folders" : "");
     }
     if (!rc) rc = dd_ds_finish(root, &none, &test, out, err);
 done:
