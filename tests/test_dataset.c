@@ -392,6 +392,23 @@ static void test_labelled_folders(void) {
         dd_dataset_free(ds);
     } else CHECK(0, "reopen: %s", e.msg);
 
+    /* a misspelt mask or mask folder would quietly leave images without pixel truth: refused */
+    mask("lab/ground_truth/scratch/s9_mask.png", 10, 20);
+    expect_test_fail("lab", (const char *[]){"ground_truth/scratch/s9_mask.png", "no image of scratch/", NULL},
+                     "a mask without its image");
+    unlink(P("lab/ground_truth/scratch/s9_mask.png"));
+    mkdirs(P("lab/ground_truth/Scratch"));
+    expect_test_fail("lab", (const char *[]){"lab/ground_truth/Scratch", "no folder Scratch/", NULL},
+                     "a mask folder named after no defect folder");
+    rmdir(P("lab/ground_truth/Scratch"));
+    mkdirs(P("lab/ground_truth/empty_type"));
+    mask("lab/ground_truth/empty_type/x.png", 10, 20);
+    expect_test_fail("lab", (const char *[]){"empty_type/x.png", "no image of empty_type/", NULL},
+                     "masks for a folder without images");
+    unlink(P("lab/ground_truth/empty_type/x.png"));
+    CHECK(dd_dataset_open_labelled(P("lab"), &ds, &e) == DD_OK, "an empty mask folder is fine: %s", e.msg);
+    dd_dataset_free(ds);
+
     /* bad layouts, each one line naming the folder */
     expect_test_fail("lab-missing", (const char *[]){"lab-missing", NULL}, "missing folder");
     mkdirs(P("lab-nogood/scratch"));

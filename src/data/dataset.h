@@ -84,7 +84,10 @@ void dd_dataset_free(dd_dataset *ds);
  * types, each in byte-wise name order. Only images directly inside each folder
  * are read; type folders without images are left out. Errors naming the
  * folder: `root` missing, no good/ok folder, no good image, images directly in
- * `root` (their label is unknown). */
+ * `root` (their label is unknown), and — since a misspelt mask would quietly
+ * leave its image without pixel truth — a mask in ground_truth/<type>/ that
+ * belongs to no image of <type>/, a sub-folder of ground_truth/ named after no
+ * folder (ground_truth/<good folder>/ is allowed and not read). */
 int dd_dataset_open_labelled(const char *root, dd_dataset **out, dd_error *err);
 
 /* A CSV list (RFC 4180; any line ends; a UTF-8 byte-order mark is skipped):

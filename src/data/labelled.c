@@ -43,6 +43,59 @@ static int is_good_name(const char *s) { return !strcasecmp(s, "good") || !strca
 
 /* ---- labelled folders ------------------------------------------------------ */
 
+/* Does mask file `name` belong to one of items[0..n) (stem, or stem + "_mask")? */
+static int mask_has_image(const char *name, const dd_item *items, int n) {
+    const char *dot = strrchr(name, '.');
+    size_t len = dot ? (size_t)(dot - name) : strlen(name), sfx = strlen("_mask");
+    for (int i = 0; i < n; i++) {
+        size_t ls = strlen(items[i].stem);
+        if (!strncmp(name, items[i].stem, ls) && (len == ls || (len == ls + sfx && !strncmp(name + ls, "_mask", sfx))))
+            return 1;
+    }
+    return 0;
+}
+
+/* Masks are optional, so a misspelt one would quietly leave its image without pixel truth: every
+ * image file in ground_truth/<type>/ must belong to an image of <type>/, and every sub-folder of
+ * ground_truth/ to a defect folder (ground_truth/<good folder>/ is allowed and not read). */
+static int check_masks(const char *root, const char *gt, const dd_ds_names *sub, const dd_ds_items *test,
+                       dd_error *err) {
+    if (!dd_ds_is_dir(gt)) return DD_OK;
+    dd_ds_names mdirs = {0}, masks = {0};
+    char sr[1024], sn[1024], st[1024];
+    int rc = dd_ds_list_dir(gt, 1, &mdirs, err);
+    for (int i = 0; !rc && i < mdirs.n; i++) {
+        const char *type = mdirs.v[i];
+        int known = 0;
+        for (int k = 0; k < sub->n; k++) known |= !strcmp(sub->v[k], type);
+        if (!known || is_good_name(type)) {
+            if (!known)
+                rc = dd_fail(err, DD_E_FORMAT, "%s/ground_truth/%s: no folder %s/ of images for these masks (mask "
+                                               "folders are named as the defect folders, case included)",
+                             shown(root, sr, sizeof sr), shown(type, sn, sizeof sn), sn);
+            continue;
+        }
+        int first = -1, n = 0; /* the items of this type: contiguous in test */
+        for (int k = 0; k < test->n; k++)
+            if (test->v[k].label && !strcmp(test->v[k].defect, type)) {
+                if (first < 0) first = k;
+                n++;
+            }
+        char *mdir = dd_ds_join(gt, type);
+        if (!mdir) rc = dd_fail(err, DD_E_NOMEM, "%s: no memory", root);
+        else if (!(rc = dd_ds_list_dir(mdir, 0, &masks, err)))
+            for (int m = 0; !rc && m < masks.n; m++)
+                if (!mask_has_image(masks.v[m], first < 0 ? NULL : &test->v[first], n))
+                    rc = dd_fail(err, DD_E_FORMAT, "%s/%s: no image of %s/ for this mask (masks are named "
+                                                   "<stem>_mask.<ext> or <stem>.<ext> after their image)",
+                                 shown(mdir, sr, sizeof sr), shown(masks.v[m], sn, sizeof sn), shown(type, st, sizeof st));
+        dd_ds_names_free(&masks);
+        free(mdir);
+    }
+    dd_ds_names_free(&mdirs);
+    return rc;
+}
+
 int dd_dataset_open_labelled(const char *root, dd_dataset **out, dd_error *err) {
     *out = NULL;
     if (!root) return dd_fail(err, DD_E_INVALID, "dataset: no folder given");
@@ -95,6 +148,7 @@ int dd_dataset_open_labelled(const char *root, dd_dataset **out, dd_error *err) 
             rc = dd_fail(err, DD_E_FORMAT, "%s: no images (%s) in %s/%s", shown(root, sr, sizeof sr),
                          dd_image_extensions(), shown(good_dir, sn, sizeof sn), n_good_dirs > 1 ? " or the other good folders" : "");
     }
+    if (!rc) rc = check_masks(root, gt, &sub, &test, err);
     if (!rc) rc = dd_ds_finish(root, &none, &test, out, err);
 done:
     dd_ds_items_free(&test);

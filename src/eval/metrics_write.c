@@ -2,6 +2,7 @@
 #include "eval/metrics.h"
 #include "core/text.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,7 +225,7 @@ static int md_build(const dd_metrics_result *r, dd_textbuf *b) {
     dd_textbuf_printf(b, ". AUPRO up to FPR %g.\n", DD_AUPRO_FPR_LIMIT);
     char note[300];
     if (r->n_sets > 0 && dd_metrics_truth_note(&r->sets[0], note, sizeof note)) {
-        note[0] = (char)(note[0] - 'a' + 'A'); /* a sentence of its own here */
+        note[0] = (char)toupper((unsigned char)note[0]); /* a sentence of its own here */
         dd_textbuf_printf(b, "%s.\n", note);
     }
     for (int i = 0; i < nwhy; i++) dd_textbuf_printf(b, "n/a: %s.\n", why[i]);

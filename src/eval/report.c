@@ -4,6 +4,7 @@
 #include "eval/report.h"
 #include "eval/report_internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +234,7 @@ static void mode_line(dd_textbuf *b, const dd_metrics_result *m) {
                          "Hover n/a for the reason.</p>", DD_AUPRO_FPR_LIMIT);
     char note[300];
     if (m->n_sets > 0 && dd_metrics_truth_note(&m->sets[0], note, sizeof note)) {
-        note[0] = (char)(note[0] - 'a' + 'A');
+        note[0] = (char)toupper((unsigned char)note[0]);
         dd_textbuf_puts(b, "<p class=\"note\" id=\"pixel-truth\"><b>");
         dd_textbuf_html(b, note);
         dd_textbuf_puts(b, ".</b></p>");
