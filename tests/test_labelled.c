@@ -87,7 +87,7 @@ static int names(const char *dir, char out[][64], int cap) {
     DIR *d = opendir(dir);
     int n = 0;
     for (struct dirent *e; d && (e = readdir(d));)
-        if (e->d_name[0] != '.' && strlen(e->d_name) < 64 && n < cap) snprintf(out[n++], 64, "%s", e->d_name);
+        if (e->d_name[0] != '.' && strlen(e->d_name) < 64 && n < cap) snprintf(out[n++], 64, "%.63s", e->d_name);
     if (d) closedir(d);
     qsort(out, (size_t)n, 64, cmp_name);
     return n;
