@@ -1,4 +1,6 @@
-/* test_dataset.c — dataset layouts, item loading, splits, real data (src/data/dataset.c). */
+/* test_dataset.c — dataset layouts, item loading, splits, real data (src/data/dataset.c), and the
+ * labelled test sets of `diffad test` (src/data/labelled.c): labelled folders, CSV lists, the
+ * layout detection, their bad inputs. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +312,253 @@ static void test_mask_values(void) {
     }
 }
 
+
+/* ---- labelled test sets (labelled.c) ---- */
+
+/* Open with dd_dataset_open_test; expect failure whose message holds every string of want[]
+ * (NULL-terminated) and is one line. */
+static void expect_test_fail(const char *rel, const char *const *want, const char *what) {
+    dd_dataset *ds = NULL;
+    dd_error e = {0};
+    int rc = dd_dataset_open_test(P(rel), &ds, NULL, &e);
+    CHECK(rc != DD_OK && ds == NULL, "%s: should fail (rc %d)", what, rc);
+    for (int i = 0; want[i]; i++)
+        CHECK(strstr(e.msg, want[i]) != NULL, "%s: message '%s' should hold '%s'", what, e.msg, want[i]);
+    CHECK(!strchr(e.msg, '\n'), "%s: one line: '%s'", what, e.msg);
+    dd_dataset_free(ds);
+}
+
+static const dd_item *find_item(const dd_dataset *ds, const char *stem) {
+    for (int i = 0; i < ds->n_test; i++)
+        if (!strcmp(ds->test[i].stem, stem)) return &ds->test[i];
+    return NULL;
+}
+
+static void test_labelled_folders(void) {
+    /* good/ and OK/ are both good; scratch/ and ng/ defect types; masks for some images only,
+     * under both names; an empty type folder; a folder of notes without images */
+    mkdirs(P("lab/good"));
+    mkdirs(P("lab/OK"));
+    mkdirs(P("lab/scratch"));
+    mkdirs(P("lab/ng"));
+    mkdirs(P("lab/empty_type"));
+    mkdirs(P("lab/ground_truth/scratch"));
+    mkdirs(P("lab/ground_truth/good"));
+    img("lab/good/g2.png", 10, 20, 0.1f);
+    img("lab/good/g1.png", 10, 20, 0.1f);
+    img("lab/OK/k1.png", 10, 20, 0.1f);
+    touch("lab/good/notes.txt", "ignored");
+    img("lab/scratch/s1.png", 10, 20, 0.5f);
+    img("lab/scratch/s2.png", 10, 20, 0.5f);
+    img("lab/scratch/s3.png", 10, 20, 0.5f);
+    mask("lab/ground_truth/scratch/s1_mask.png", 10, 20);
+    mask("lab/ground_truth/scratch/s2.png", 10, 20); /* MVTec's <stem>_mask or the plain stem */
+    mask("lab/ground_truth/good/g1_mask.png", 10, 20); /* masks of good images are not read */
+    img("lab/ng/n1.png", 10, 20, 0.5f);
+    dd_dataset *ds = NULL;
+    dd_error e = {0};
+    int layout = 0;
+    CHECK(dd_dataset_open_test(P("lab"), &ds, &layout, &e) == DD_OK, "labelled folders: %s", e.msg);
+    CHECK(layout == DD_LAYOUT_LABELLED && !strcmp(dd_layout_name(layout), "labelled folders"), "layout %d", layout);
+    if (ds) {
+        CHECK(ds->n_train == 0 && ds->n_test == 7 && ds->n_test_defective == 4, "counts %d/%d/%d", ds->n_train,
+              ds->n_test, ds->n_test_defective);
+        /* the good folders first (OK before good: byte order), then the types in name order */
+        static const char *order[] = {"k1", "g1", "g2", "n1", "s1", "s2", "s3"};
+        int ok = ds->n_test == 7;
+        for (int i = 0; ok && i < 7; i++) ok = !strcmp(ds->test[i].stem, order[i]);
+        CHECK(ok, "order: good folders, then types, by name");
+        const dd_item *k1 = find_item(ds, "k1"), *g1 = find_item(ds, "g1"), *s1 = find_item(ds, "s1"),
+                      *s2 = find_item(ds, "s2"), *s3 = find_item(ds, "s3"), *n1 = find_item(ds, "n1");
+        CHECK(k1 && k1->label == 0 && !strcmp(k1->defect, "good"), "OK/ holds good images");
+        CHECK(g1 && g1->label == 0 && !g1->mask_path, "good images get no mask");
+        CHECK(s1 && s1->label == 1 && !strcmp(s1->defect, "scratch") && s1->mask_path &&
+                  strstr(s1->mask_path, "ground_truth/scratch/s1_mask.png"),
+              "s1 with its _mask");
+        CHECK(s2 && s2->mask_path && strstr(s2->mask_path, "ground_truth/scratch/s2.png"), "s2 with its plain-stem mask");
+        CHECK(s3 && s3->label == 1 && !s3->mask_path, "s3 without a mask: mask_path NULL");
+        CHECK(n1 && !strcmp(n1->defect, "ng") && !n1->mask_path, "ng/ without ground_truth/ng: no masks");
+        float im[10 * 20 * 3], mk[10 * 20];
+        CHECK(s1 && dd_item_load(s1, 10, 20, im, mk, &e) == DD_OK && mk[0] == 1 && mk[19] == 0, "s1 mask loads: %s",
+              e.msg);
+        CHECK(strcmp(ds->name, "lab") == 0, "name %s", ds->name);
+        dd_dataset_free(ds);
+    }
+    /* the _mask name wins when both exist */
+    mask("lab/ground_truth/scratch/s1.png", 10, 20);
+    if (dd_dataset_open_labelled(P("lab"), &ds, &e) == DD_OK) {
+        const dd_item *s1 = find_item(ds, "s1");
+        CHECK(s1 && s1->mask_path && strstr(s1->mask_path, "s1_mask.png"), "s1_mask.png before s1.png");
+        dd_dataset_free(ds);
+    } else CHECK(0, "reopen: %s", e.msg);
+
+    /* a misspelt mask or mask folder would quietly leave images without pixel truth: refused */
+    mask("lab/ground_truth/scratch/s9_mask.png", 10, 20);
+    expect_test_fail("lab", (const char *[]){"ground_truth/scratch/s9_mask.png", "no image of scratch/", NULL},
+                     "a mask without its image");
+    unlink(P("lab/ground_truth/scratch/s9_mask.png"));
+    mkdirs(P("lab/ground_truth/Scratch"));
+    expect_test_fail("lab", (const char *[]){"lab/ground_truth/Scratch", "no folder Scratch/", NULL},
+                     "a mask folder named after no defect folder");
+    rmdir(P("lab/ground_truth/Scratch"));
+    mkdirs(P("lab/ground_truth/empty_type"));
+    mask("lab/ground_truth/empty_type/x.png", 10, 20);
+    expect_test_fail("lab", (const char *[]){"empty_type/x.png", "no image of empty_type/", NULL},
+                     "masks for a folder without images");
+    unlink(P("lab/ground_truth/empty_type/x.png"));
+    CHECK(dd_dataset_open_labelled(P("lab"), &ds, &e) == DD_OK, "an empty mask folder is fine: %s", e.msg);
+    dd_dataset_free(ds);
+
+    /* bad layouts, each one line naming the folder */
+    expect_test_fail("lab-missing", (const char *[]){"lab-missing", NULL}, "missing folder");
+    mkdirs(P("lab-nogood/scratch"));
+    img("lab-nogood/scratch/s.png", 8, 8, 0.5f);
+    expect_test_fail("lab-nogood", (const char *[]){"lab-nogood", "no good/", "train/good", NULL}, "no good folder");
+    mkdirs(P("lab-empty/good"));
+    mkdirs(P("lab-empty/ng"));
+    img("lab-empty/ng/x.png", 8, 8, 0.5f);
+    expect_test_fail("lab-empty", (const char *[]){"lab-empty", "no images", "in good/", NULL}, "empty good folder");
+    mkdirs(P("lab-bare"));
+    expect_test_fail("lab-bare", (const char *[]){"lab-bare", "no good/", NULL}, "empty folder");
+    mkdirs(P("lab-loose/good"));
+    img("lab-loose/good/g.png", 8, 8, 0.1f);
+    img("lab-loose/stray.png", 8, 8, 0.1f);
+    expect_test_fail("lab-loose", (const char *[]){"lab-loose", "stray.png", "without a label", NULL},
+                     "images directly in the folder");
+    /* a folder with test/ but no train/good is not MVTec: the message says what each layout needs */
+    mkdirs(P("lab-halfmvtec/test/good"));
+    img("lab-halfmvtec/test/good/g.png", 8, 8, 0.1f);
+    expect_test_fail("lab-halfmvtec", (const char *[]){"train/good", NULL}, "test/ without train/good");
+    /* MVTec is detected by train/good and behaves exactly as dd_dataset_open_mvtec */
+    build_mvtec("lab-mvtec");
+    dd_dataset *a = NULL, *b = NULL;
+    CHECK(dd_dataset_open_test(P("lab-mvtec"), &a, &layout, &e) == DD_OK && layout == DD_LAYOUT_MVTEC,
+          "MVTec detected: %s", e.msg);
+    CHECK(dd_dataset_open_mvtec(P("lab-mvtec"), &b, &e) == DD_OK, "mvtec: %s", e.msg);
+    if (a && b) {
+        int same = a->n_test == b->n_test && a->n_train == b->n_train;
+        for (int i = 0; same && i < a->n_test; i++)
+            same = !strcmp(a->test[i].path, b->test[i].path) && !strcmp(a->test[i].defect, b->test[i].defect) &&
+                   a->test[i].label == b->test[i].label &&
+                   !strcmp(a->test[i].mask_path ? a->test[i].mask_path : "", b->test[i].mask_path ? b->test[i].mask_path : "");
+        CHECK(same, "dd_dataset_open_test on MVTec lists what dd_dataset_open_mvtec lists");
+    }
+    dd_dataset_free(a);
+    dd_dataset_free(b);
+    /* and keeps requiring a mask per defective image */
+    build_mvtec("lab-mvtec-nomask");
+    unlink(P("lab-mvtec-nomask/ground_truth/crack/c2_mask.png"));
+    expect_test_fail("lab-mvtec-nomask", (const char *[]){"c2.png", "no ground-truth mask", NULL}, "MVTec missing mask");
+}
+
+static void write_text(const char *rel, const char *text) { touch(rel, text); }
+
+static void test_csv_list(void) {
+    mkdirs(P("csv/imgs/sub"));
+    mkdirs(P("csv/masks"));
+    img("csv/imgs/a.png", 10, 20, 0.1f);
+    img("csv/imgs/b.png", 10, 20, 0.1f);
+    img("csv/imgs/c,1.png", 10, 20, 0.5f);     /* a comma in the name */
+    img("csv/imgs/d\"q.png", 10, 20, 0.5f);    /* a quote in the name */
+    img("csv/imgs/sub/e.png", 10, 20, 0.5f);
+    img("csv/imgs/ f .png", 10, 20, 0.5f);     /* spaces at both ends of the name */
+    mask("csv/masks/c_mask.png", 10, 20);
+    char absimg[700], body[4096];
+    snprintf(absimg, sizeof absimg, "%s", P("csv/imgs/b.png"));
+    /* BOM, header, CRLF, blank lines, spaces around fields, absolute path, a quoted line break in
+     * a label-free position (the mask field of a row is empty), labels in every form */
+    snprintf(body, sizeof body,
+             "\xEF\xBB\xBFpath , Label, mask\r\n"
+             "imgs/a.png,good\r\n"
+             "\r\n"
+             "  %s ,  OK  ,\n"
+             "\"imgs/c,1.png\",scratch,masks/c_mask.png\n"
+             "\"imgs/d\"\"q.png\",1\n"
+             "imgs/sub/e.png , NG\n"
+             "\" imgs/ f .png\"\"\",0\n",
+             absimg);
+    /* the last row names " imgs/ f .png\"" which does not exist: first check the others */
+    char *cut = strstr(body, "\" imgs/");
+    *cut = 0;
+    strcat(body, "\"imgs/ f .png\",0\n");
+    write_text("csv/list.csv", body);
+    dd_dataset *ds = NULL;
+    dd_error e = {0};
+    int layout = 0;
+    CHECK(dd_dataset_open_test(P("csv/list.csv"), &ds, &layout, &e) == DD_OK, "CSV list: %s", e.msg);
+    CHECK(layout == DD_LAYOUT_CSV, "layout %d", layout);
+    if (ds && ds->n_test == 6) {
+        CHECK(ds->n_train == 0 && ds->n_test_defective == 3, "counts %d/%d", ds->n_train, ds->n_test_defective);
+        const dd_item *t = ds->test;
+        CHECK(!strcmp(t[0].path, P("csv/imgs/a.png")) && t[0].label == 0 && !strcmp(t[0].defect, "good"),
+              "row 1: relative to the CSV's folder, good: %s", t[0].path);
+        CHECK(!strcmp(t[1].path, absimg) && t[1].label == 0 && !t[1].mask_path, "row 2: absolute path, OK = good, trimmed");
+        CHECK(!strcmp(t[2].path, P("csv/imgs/c,1.png")) && t[2].label == 1 && !strcmp(t[2].defect, "scratch") &&
+                  t[2].mask_path && !strcmp(t[2].mask_path, P("csv/masks/c_mask.png")),
+              "row 3: quoted comma, a defect type, its mask");
+        CHECK(!strcmp(t[3].path, P("csv/imgs/d\"q.png")) && t[3].label == 1 && !strcmp(t[3].defect, "ng") &&
+                  !t[3].mask_path,
+              "row 4: doubled quote, label 1 = ng, no mask: %s %s", t[3].path, t[3].defect);
+        CHECK(!strcmp(t[4].defect, "NG") && !strcmp(t[4].stem, "e"), "row 5: a defect type as written (NG), stem e");
+        CHECK(!strcmp(t[5].path, P("csv/imgs/ f .png")) && t[5].label == 0, "row 6: quoted spaces kept, 0 = good");
+        CHECK(!strcmp(ds->name, "list.csv"), "name %s", ds->name);
+    } else CHECK(0, "6 items expected, got %d", ds ? ds->n_test : -1);
+    dd_dataset_free(ds);
+
+    /* a quoted line break inside a field: the record spans two lines; errors after it count both */
+    write_text("csv/multi.csv", "\"imgs/a\n.png\",good\nimgs/b.png\n");
+    expect_test_fail("csv/multi.csv", (const char *[]){"multi.csv:1:", "imgs/a\\n.png: No such file", NULL},
+                     "a line break inside a quoted path (shown as \\n)");
+    write_text("csv/multi2.csv", "imgs/a.png,\"go\nod\"\nimgs/b.png\n");
+    expect_test_fail("csv/multi2.csv", (const char *[]){"multi2.csv:1:", "control character", NULL},
+                     "a line break inside a label");
+    write_text("csv/multi3.csv", "imgs/a.png,\"x\"\r\n\"imgs/c,1.png\",\"sc\"\"r\"\r\nimgs/b.png\r\n");
+    expect_test_fail("csv/multi3.csv", (const char *[]){"multi3.csv:3:", "1 field", NULL}, "line count over CRLF");
+
+    /* bad rows: one line naming the file and the line */
+    struct { const char *name, *text, *want1, *want2; } bad[] = {
+        {"few.csv", "path,label\nimgs/a.png,good\nimgs/b.png\n", "few.csv:3:", "1 field, expected path,label[,mask]"},
+        {"many.csv", "imgs/a.png,good,,extra\n", "many.csv:1:", "4 fields"},
+        {"nolabel.csv", "imgs/a.png,good\nimgs/b.png,\n", "nolabel.csv:2:", "label is empty"},
+        {"nopath.csv", "\"\",good\n", "nopath.csv:1:", "path is empty"},
+        {"missing.csv", "imgs/a.png,good\n\nimgs/zz.png,ng\n", "missing.csv:3:", "zz.png"},
+        {"missmask.csv", "\"imgs/c,1.png\",scratch,masks/none.png\n", "missmask.csv:1:", "mask"},
+        {"goodmask.csv", "imgs/a.png,ok,masks/c_mask.png\n", "goodmask.csv:1:", "a mask for a good image"},
+        {"notimg.csv", "list.csv,good\n", "notimg.csv:1:", "not an image file name"},
+        {"dir.csv", "imgs/sub.png,good\n", "dir.csv:1:", "sub.png"},
+        {"quote.csv", "imgs/a.png,good\nimgs/b\"x.png,good\n", "quote.csv:2:", "quote inside an unquoted field"},
+        {"after.csv", "\"imgs/a.png\"x,good\n", "after.csv:1:", "after a closing quote"},
+        {"open.csv", "imgs/a.png,good\n\"imgs/b.png,good\n", "open.csv:2:", "not closed"},
+        {"twice.csv", "imgs/a.png,good\nimgs/b.png,good\n./imgs/../imgs/a.png,ng\nimgs/a.png,ng\n", "twice.csv:3:",
+         "already listed on line 1"},
+        {"empty.csv", "path,label,mask\n\n", "empty.csv", "no images listed"},
+        {"nul.csv", "imgs/a.png,good\nimgs/b.png\0,good\n", "nul.csv:2:", "NUL"},
+    };
+    mkdirs(P("csv/imgs/sub.png")); /* a folder with an image name */
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char rel[300];
+        snprintf(rel, sizeof rel, "csv/%s", bad[k].name);
+        if (!strcmp(bad[k].name, "nul.csv")) {
+            FILE *f = fopen(P(rel), "wb");
+            if (f) fwrite(bad[k].text, 1, 29, f), fclose(f);
+        } else write_text(rel, bad[k].text);
+        expect_test_fail(rel, (const char *[]){bad[k].want1, bad[k].want2, NULL}, bad[k].name);
+    }
+    /* the file itself: missing, not .csv, empty */
+    expect_test_fail("csv/none.csv", (const char *[]){"none.csv", NULL}, "missing CSV");
+    expect_test_fail("csv/imgs/a.png", (const char *[]){"a.png", "not a folder or a .csv file", NULL}, "an image as --data");
+    write_text("csv/zero.csv", "");
+    expect_test_fail("csv/zero.csv", (const char *[]){"zero.csv", "no images listed", NULL}, "empty CSV");
+    /* a CSV given by a bare relative name: paths relative to the working folder (its folder) */
+    char cwd[700];
+    if (getcwd(cwd, sizeof cwd) && chdir(P("csv")) == 0) {
+        CHECK(dd_dataset_open_csv("list.csv", &ds, &e) == DD_OK && ds->n_test == 6 && !strcmp(ds->test[0].path, "imgs/a.png"),
+              "bare CSV name: %s", e.msg);
+        dd_dataset_free(ds);
+        CHECK(chdir(cwd) == 0, "chdir back");
+    }
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/dd_test_dataset_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -322,6 +571,8 @@ int main(void) {
     test_shared();
     test_sample();
     test_mask_values();
+    test_labelled_folders();
+    test_csv_list();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -223,6 +223,7 @@ typedef struct {
     int n;
     double *score;
     int *label;
+    int *nomask; /* 1: a defective image added without pixel truth (dd_metrics_add_image_unmasked) */
     const char **type;
     int *H, *W;
     float **map, **mask;
@@ -235,6 +236,7 @@ static void free_case(tcase *c) {
     }
     free(c->score);
     free(c->label);
+    free(c->nomask);
     free(c->type);
     free(c->H);
     free(c->W);
@@ -250,6 +252,7 @@ static tcase make_case(int n, int ngood, int with_maps, int side, int levels) {
     c.n = n;
     c.score = calloc((size_t)n, sizeof *c.score);
     c.label = calloc((size_t)n, sizeof *c.label);
+    c.nomask = calloc((size_t)n, sizeof *c.nomask);
     c.type = calloc((size_t)n, sizeof *c.type);
     c.H = calloc((size_t)n, sizeof *c.H);
     c.W = calloc((size_t)n, sizeof *c.W);
@@ -303,8 +306,9 @@ static tcase make_case(int n, int ngood, int with_maps, int side, int levels) {
 static int feed(dd_metrics *a, const tcase *c) {
     dd_error err = {0};
     for (int i = 0; i < c->n; i++) {
-        int rc = dd_metrics_add_image(a, c->score[i], c->label[i], c->type[i], c->map[i],
-                                      c->mask[i], c->H[i], c->W[i], &err);
+        int rc = c->nomask[i] ? dd_metrics_add_image_unmasked(a, c->score[i], c->type[i], &err)
+                              : dd_metrics_add_image(a, c->score[i], c->label[i], c->type[i], c->map[i],
+                                                     c->mask[i], c->H[i], c->W[i], &err);
         if (rc) {
             CHECK(0, "add image %d: %s", i, err.msg);
             return rc;
@@ -319,7 +323,8 @@ static int dump_case(const tcase *c, const char *dir) {
     FILE *f = fopen(p, "w");
     if (!f) return -1;
     for (int i = 0; i < c->n; i++)
-        fprintf(f, "%.17g %d %s %d %d\n", c->score[i], c->label[i], c->type[i], c->H[i], c->W[i]);
+        fprintf(f, "%.17g %d %s %d %d %d\n", c->score[i], c->label[i], c->type[i], c->H[i], c->W[i],
+                c->nomask[i]);
     fclose(f);
     if (!c->map[0]) return 0;
     snprintf(p, sizeof p, "%s/maps.f32", dir);
@@ -675,6 +680,10 @@ static void test_writers(void) {
           "csv content:\n%s", csv ? csv : "(null)");
     CHECK(js && strstr(js, "\"pixel_mode\": \"exact\"") && strstr(js, "\"odd, \\\"name\\\" | x\""),
           "json content");
+    CHECK(md && !strstr(md, "with mask") && !strstr(md, "Pixel metrics over"),
+          "every defective image has a mask: the table stays as it was:\n%s", md ? md : "(null)");
+    CHECK(js && strstr(js, "\"pixel_truth_note\": \"pixel metrics over all 5 good and 11 defective images\""),
+          "json: the note says every image is in the pixel metrics");
     /* No temporary files left behind by the atomic writes. */
     DIR *d = opendir(root);
     int files = 0, temps = 0;
@@ -712,6 +721,230 @@ static void test_writers(void) {
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", root);
 }
 
+
+/* ---------- defective images without pixel truth (issue 13 item 1) ---------- */
+
+/* Pixel AUROC the slow way: every (defect pixel, normal pixel) pair of the images with pixel truth
+ * in set `type` (NULL: overall), ½ for a tie. Independent of the sweep. */
+static double naive_pixel_auroc(const tcase *c, const char *type) {
+    long long P = 0, N = 0;
+    double wins = 0;
+    for (int i = 0; i < c->n; i++) {
+        if (c->nomask[i] || (type && c->label[i] && strcmp(c->type[i], type))) continue;
+        for (int p = 0; p < c->H[i] * c->W[i]; p++) {
+            if (c->mask[i][p] <= 0.5f) continue;
+            P++;
+            for (int j = 0; j < c->n; j++) {
+                if (c->nomask[j] || (type && c->label[j] && strcmp(c->type[j], type))) continue;
+                for (int q = 0; q < c->H[j] * c->W[j]; q++) {
+                    if (c->mask[j][q] > 0.5f) continue;
+                    wins += c->map[i][p] > c->map[j][q] ? 1 : c->map[i][p] == c->map[j][q] ? 0.5 : 0;
+                }
+            }
+        }
+    }
+    for (int j = 0; j < c->n; j++)
+        if (!c->nomask[j] && (!type || !c->label[j] || !strcmp(c->type[j], type)))
+            for (int q = 0; q < c->H[j] * c->W[j]; q++) N += c->mask[j][q] <= 0.5f;
+    return P && N ? wins / ((double)P * N) : NAN;
+}
+
+static void test_partial_masks(void) {
+    dd_error err = {0};
+    dd_metrics *a = NULL;
+    dd_metrics_result *r = NULL;
+    /* The hand case of test_hand_pixel (good A, defective B with its mask) plus two defective
+     * images without masks: C ("spot", score 0.05) and D ("other", score 0.2). The pixel metrics
+     * must be exactly the hand values (C and D have no pixels in them); the image metrics count
+     * all four: good {0.1} vs defective {0.9, 0.05, 0.2} → AUROC 2/3. */
+    float mapA[4] = {.1f, .1f, .1f, .1f};
+    float mapB[8] = {.9f, .2f, .2f, .6f, .3f, .7f, .1f, .1f};
+    float maskB[8] = {1, 0, 0, 1, 1, 0, 0, 0};
+    dd_metrics_new(NULL, &a, &err);
+    CHECK(dd_metrics_add_image_unmasked(a, 0.05, "spot", &err) == DD_OK, "unmasked first: %s", err.msg);
+    CHECK(dd_metrics_add_image(a, 0.1, 0, NULL, mapA, NULL, 2, 2, &err) == DD_OK, "add A: %s", err.msg);
+    CHECK(dd_metrics_add_image(a, 0.9, 1, "spot", mapB, maskB, 2, 4, &err) == DD_OK, "add B: %s", err.msg);
+    CHECK(dd_metrics_add_image_unmasked(a, 0.2, "other", &err) == DD_OK, "unmasked after maps: %s", err.msg);
+    CHECK(dd_metrics_compute(a, &r, &err) == DD_OK, "compute: %s", err.msg);
+    if (r) {
+        const dd_metrics_set *o = find_set(r, "overall"), *sp = find_set(r, "spot"), *ot = find_set(r, "other");
+        CHECK(o && sp && ot && r->n_sets == 3, "sets overall, other, spot");
+        if (o && sp && ot) {
+            CHECK(o->n_good == 1 && o->n_defective == 3 && o->n_defective_masked == 1, "overall counts %ld/%ld/%ld",
+                  o->n_good, o->n_defective, o->n_defective_masked);
+            CHECK(sp->n_defective == 2 && sp->n_defective_masked == 1 && ot->n_defective == 1 &&
+                      ot->n_defective_masked == 0,
+                  "per-type counts");
+            CHECK_VAL(o->m[DD_M_IMAGE_AUROC], 2.0 / 3, 1e-12, "image AUROC over all four images");
+            CHECK_VAL(o->m[DD_M_PIXEL_AUROC], 25.0 / 27, 1e-12, "pixel AUROC over A and B only");
+            CHECK_VAL(o->m[DD_M_PIXEL_AP], 29.0 / 36, 1e-7, "pixel AP over A and B only");
+            CHECK_VAL(o->m[DD_M_PIXEL_F1MAX], 6.0 / 7, 1e-12, "pixel F1-max over A and B only");
+            CHECK_VAL(o->m[DD_M_AUPRO], 13.0 / 18, 1e-7, "AUPRO over A and B only");
+            CHECK(o->n_pixels == 12 && o->n_defect_pixels == 3 && o->n_regions == 2, "pixel counts of A and B");
+            CHECK_VAL(sp->m[DD_M_PIXEL_AUROC], 25.0 / 27, 1e-12, "spot: pixel AUROC over A and B");
+            CHECK_VAL(sp->m[DD_M_IMAGE_AUROC], 0.5, 1e-12, "spot: image AUROC {0.9, 0.05} vs {0.1}");
+            for (int k = DD_M_PIXEL_AUROC; k <= DD_M_AUPRO; k++)
+                CHECK(!ot->m[k].defined && ot->m[k].why && !strcmp(ot->m[k].why, "no defective image has a ground-truth mask"),
+                      "other: %s undefined with the reason (%s)", dd_metric_key(k), ot->m[k].why ? ot->m[k].why : "none");
+            CHECK_VAL(ot->m[DD_M_IMAGE_AUROC], 1.0, 1e-12, "other: image AUROC 0.2 vs 0.1");
+            char note[300];
+            CHECK(dd_metrics_truth_note(o, note, sizeof note) == 1 &&
+                      !strcmp(note, "pixel metrics over 1 of 3 defective images (2 have no mask) and the 1 good image; "
+                                    "images without a mask count in the image metrics only"),
+                  "overall note: %s", note);
+            CHECK(dd_metrics_truth_note(ot, note, sizeof note) == 1 && strstr(note, "none of the 1 defective image has a mask"),
+                  "other note: %s", note);
+        }
+        CHECK(r->pixel_roc.n > 0 && r->pro.n > 0, "overall pixel curves are drawn");
+    }
+    dd_metrics_result_free(r);
+    dd_metrics_free(a);
+
+    /* No defective image has a mask: pixel metrics undefined, with or without good images */
+    for (int with_good = 0; with_good < 2; with_good++) {
+        a = NULL, r = NULL;
+        dd_metrics_new(NULL, &a, &err);
+        if (with_good) dd_metrics_add_image(a, 0.1, 0, NULL, mapA, NULL, 2, 2, &err);
+        dd_metrics_add_image_unmasked(a, 0.3, "x", &err);
+        dd_metrics_add_image_unmasked(a, 0.05, "y", &err);
+        CHECK(dd_metrics_compute(a, &r, &err) == DD_OK, "compute: %s", err.msg);
+        if (r) {
+            const dd_metric *m = r->sets[0].m;
+            CHECK(!m[DD_M_PIXEL_AUROC].defined && !strcmp(m[DD_M_PIXEL_AUROC].why, "no defective image has a ground-truth mask") &&
+                      !m[DD_M_AUPRO].defined && r->pixel_roc.n == 0 && r->pro.n == 0,
+                  "no masks (good images %d): pixel metrics undefined with the reason", with_good);
+            if (with_good) CHECK_VAL(m[DD_M_IMAGE_AUROC], 0.5, 1e-12, "no masks: image AUROC still computed");
+            CHECK(r->sets[0].n_defective_masked == 0, "n_defective_masked 0");
+        }
+        dd_metrics_result_free(r);
+        dd_metrics_free(a);
+    }
+    /* Images without maps at all and unmasked ones: the reason stays "no anomaly maps" */
+    a = NULL, r = NULL;
+    dd_metrics_new(NULL, &a, &err);
+    dd_metrics_add_image(a, 0.1, 0, NULL, NULL, NULL, 0, 0, &err);
+    dd_metrics_add_image(a, 0.4, 1, "x", NULL, NULL, 0, 0, &err);
+    CHECK(dd_metrics_add_image_unmasked(a, 0.3, "x", &err) == DD_OK, "unmasked mixes with map-less images: %s", err.msg);
+    if (dd_metrics_compute(a, &r, &err) == DD_OK)
+        CHECK(!r->sets[0].m[DD_M_PIXEL_AP].defined && !strcmp(r->sets[0].m[DD_M_PIXEL_AP].why, "no anomaly maps given") &&
+                  r->sets[0].n_defective_masked == 1,
+              "map-less: reason %s", r->sets[0].m[DD_M_PIXEL_AP].why);
+    dd_metrics_result_free(r);
+    /* bad input */
+    CHECK(dd_metrics_add_image_unmasked(a, NAN, "x", &err) == DD_E_INVALID, "NaN score accepted (unmasked)");
+    CHECK(dd_metrics_add_image_unmasked(a, 0.5, "good", &err) == DD_E_INVALID && strstr(err.msg, "'good'"),
+          "defect type 'good' accepted (unmasked)");
+    CHECK(dd_metrics_add_image_unmasked(NULL, 0.5, "x", &err) == DD_E_INVALID, "NULL accumulator");
+    dd_metrics_free(a);
+
+    /* Random images, a third of the defective ones and every "hole" without a mask, against
+     * tests/py/metrics_ref.py (scikit-learn over the images with pixel truth) and a pairwise
+     * pixel AUROC; histogram mode within its stated bounds of exact mode. */
+    tcase c = make_case(24, 8, 1, 22, 0);
+    long want_masked = 0, want_def = 0;
+    for (int i = 0; i < c.n; i++) {
+        if (!c.label[i]) continue;
+        c.nomask[i] = !strcmp(c.type[i], "hole") || i % 3 == 0;
+        want_def++;
+        want_masked += !c.nomask[i];
+    }
+    CHECK(want_masked > 0 && want_masked < want_def, "the case mixes masked and unmasked images");
+    dd_metrics_params p;
+    dd_metrics_params_init(&p);
+    dd_metrics *ex = NULL, *hi = NULL;
+    dd_metrics_result *re = NULL, *rh = NULL;
+    dd_metrics_new(&p, &ex, &err);
+    p.max_pixel_bytes = 0;
+    p.hist_bins = 4096;
+    dd_metrics_new(&p, &hi, &err);
+    feed(ex, &c);
+    feed(hi, &c);
+    CHECK(dd_metrics_compute(ex, &re, &err) == DD_OK && dd_metrics_compute(hi, &rh, &err) == DD_OK, "%s", err.msg);
+    if (re && rh) {
+        CHECK(re->sets[0].n_defective == want_def && re->sets[0].n_defective_masked == want_masked,
+              "overall: %ld of %ld masked, want %ld of %ld", re->sets[0].n_defective_masked, re->sets[0].n_defective,
+              want_masked, want_def);
+        for (int s = 0; s < re->n_sets; s++) {
+            const dd_metrics_set *st = &re->sets[s];
+            const char *type = s ? st->name : NULL;
+            long m = 0;
+            for (int i = 0; i < c.n; i++) m += c.label[i] && !c.nomask[i] && (!type || !strcmp(c.type[i], type));
+            CHECK(st->n_defective_masked == m, "%s: n_defective_masked %ld, want %ld", st->name, st->n_defective_masked, m);
+            double naive = naive_pixel_auroc(&c, type);
+            if (isnan(naive))
+                CHECK(!st->m[DD_M_PIXEL_AUROC].defined, "%s: pixel AUROC must be undefined", st->name);
+            else
+                CHECK_VAL(st->m[DD_M_PIXEL_AUROC], naive, 1e-12, "pairwise pixel AUROC over the masked subset");
+            for (int k = 0; k < DD_M_COUNT; k++) {
+                const dd_metric *e = &st->m[k], *h = &rh->sets[s].m[k];
+                CHECK(e->defined == h->defined, "%s %s: defined in one mode only", st->name, dd_metric_key(k));
+                if (e->defined && h->defined)
+                    CHECK(fabs(h->value - e->value) <= h->bound + 1e-12, "%s %s: histogram %.9f vs exact %.9f, bound %.3g",
+                          st->name, dd_metric_key(k), h->value, e->value, h->bound);
+            }
+        }
+        const dd_metrics_set *hole = find_set(re, "hole");
+        CHECK(!hole || (!hole->m[DD_M_AUPRO].defined && !strcmp(hole->m[DD_M_AUPRO].why, "no defective image has a ground-truth mask")),
+              "hole (no masks): AUPRO undefined with the reason");
+    }
+    if (!have_python()) {
+        SKIP("%s with sklearn + scipy not available: partial-mask reference comparison skipped", PY);
+    } else if (access(REF_SCRIPT, R_OK) != 0) {
+        SKIP("%s not found (run from the repository root)", REF_SCRIPT);
+    } else if (re) {
+        char root[] = "/tmp/dd_metrics_partial_XXXXXX";
+        if (mkdtemp(root)) {
+            CHECK(dump_case(&c, root) == 0, "cannot write the case to %s", root);
+            char cmd[600];
+            snprintf(cmd, sizeof cmd, "%s %s %s", PY, REF_SCRIPT, root);
+            CHECK(system(cmd) == 0, "reference script failed: %s", cmd);
+            int n = compare_ref(re, root, "partial masks", 1e-9);
+            CHECK(n == re->n_sets * DD_M_COUNT, "partial masks: compared %d values, want %d", n, re->n_sets * DD_M_COUNT);
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+            if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", root);
+        } else CHECK(0, "mkdtemp");
+    }
+    /* The writers say which images the pixel metrics cover */
+    char wdir[] = "/tmp/dd_metrics_pw_XXXXXX";
+    if (re && mkdtemp(wdir)) {
+        char pj[300], pc[300], pm[300];
+        snprintf(pj, sizeof pj, "%s/metrics.json", wdir);
+        snprintf(pc, sizeof pc, "%s/metrics.csv", wdir);
+        snprintf(pm, sizeof pm, "%s/metrics.md", wdir);
+        CHECK(dd_metrics_write_json(re, pj, &err) == DD_OK && dd_metrics_write_csv(re, pc, &err) == DD_OK &&
+                  dd_metrics_write_markdown(re, pm, &err) == DD_OK,
+              "write: %s", err.msg);
+        char *js = slurp(pj), *csv = slurp(pc), *md = slurp(pm), want[300], note[300];
+        dd_metrics_truth_note(&re->sets[0], note, sizeof note);
+        snprintf(want, sizeof want, "\"n_defective\": %ld, \"n_defective_masked\": %ld,", want_def, want_masked);
+        CHECK(js && strstr(js, want) && strstr(js, "\"pixel_truth_note\": \"pixel metrics over ") && strstr(js, note),
+              "metrics.json has the counts and the note:\n%s", js ? js : "(null)");
+        snprintf(want, sizeof want, "| %ld (%ld with mask) |", want_def, want_masked);
+        CHECK(md && strstr(md, want) && strstr(md, "\nPixel metrics over ") && strstr(md, "count in the image metrics only.\n"),
+              "metrics.md shows the counts and the note:\n%s", md ? md : "(null)");
+        snprintf(want, sizeof want, ",%ld\n", want_masked);
+        CHECK(csv && strstr(csv, ",pixel_error_bound,n_defective_masked\n") && strstr(csv, want), "metrics.csv:\n%s",
+              csv ? csv : "(null)");
+        if (access(PY, X_OK) == 0) {
+            char cmd[700];
+            snprintf(cmd, sizeof cmd,
+                     PY " -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d[\"sets\"][0]; "
+                        "assert s[\"n_defective_masked\"]==%ld and s[\"n_defective\"]==%ld' %s",
+                     want_masked, want_def, pj);
+            CHECK(system(cmd) == 0, "metrics.json parses with the counts");
+        }
+        free(js), free(csv), free(md);
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", wdir);
+        if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", wdir);
+    }
+    dd_metrics_result_free(re);
+    dd_metrics_result_free(rh);
+    dd_metrics_free(ex);
+    dd_metrics_free(hi);
+    free_case(&c);
+}
+
 /* Clopper-Pearson against scipy.stats.beta.ppf (scipy 1.10, 2026-11-30): lo = ppf(0.025, k, n-k+1),
  * hi = ppf(0.975, k+1, n-k). */
 static void test_clopper_pearson(void) {
@@ -744,5 +977,6 @@ int main(void) {
     test_writers();
     test_clopper_pearson();
     test_against_python();
+    test_partial_masks();
     return check_summary("test_metrics");
 }

@@ -454,9 +454,62 @@ static void test_report(void) {
     (void)kept_total;
 }
 
+/* Some defective images without a mask: the table shows "N (M with mask)" and the page says which
+ * images the pixel metrics cover; with every mask given, neither appears. */
+static void test_report_partial_truth(void) {
+    char dir[] = "/tmp/dd_report_partial_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    for (int partial = 0; partial < 2; partial++) {
+        dd_error err = {0};
+        dd_metrics *acc = NULL;
+        dd_metrics_result *m = NULL;
+        dd_report *rep = NULL;
+        dd_metrics_new(NULL, &acc, &err);
+        dd_report_new(NULL, &rep, &err);
+        float map[16], mask[16];
+        for (int i = 0; i < 16; i++) map[i] = (float)i / 16, mask[i] = i >= 12;
+        dd_metrics_add_image(acc, 0.2, 0, NULL, map, NULL, 4, 4, &err);
+        dd_metrics_add_image(acc, 0.7, 1, "scratch", map, mask, 4, 4, &err);
+        if (partial) {
+            CHECK(dd_metrics_add_image_unmasked(acc, 0.4, "scratch", &err) == DD_OK, "%s", err.msg);
+            CHECK(dd_metrics_add_image_unmasked(acc, 0.5, "dent", &err) == DD_OK, "%s", err.msg);
+        } else {
+            dd_metrics_add_image(acc, 0.4, 1, "scratch", map, mask, 4, 4, &err);
+            dd_metrics_add_image(acc, 0.5, 1, "dent", map, mask, 4, 4, &err);
+        }
+        CHECK(dd_metrics_compute(acc, &m, &err) == DD_OK, "%s", err.msg);
+        char page[300];
+        snprintf(page, sizeof page, "%s/report%d.html", dir, partial);
+        CHECK(m && dd_report_write(rep, m, page, &err) == DD_OK, "write: %s", err.msg);
+        char *html = slurp(page, NULL);
+        if (html && partial) {
+            CHECK(strstr(html, "<td>3 (1 with mask)</td>") && strstr(html, "<td>2 (1 with mask)</td>") &&
+                      strstr(html, "<td>1 (0 with mask)</td>"),
+                  "defective cells with the mask counts");
+            CHECK(strstr(html, "id=\"pixel-truth\"><b>Pixel metrics over 1 of 3 defective images (2 have no mask) and "
+                               "the 1 good image; images without a mask count in the image metrics only.</b>"),
+                  "the page says which images the pixel metrics cover");
+            CHECK(strstr(html, "title=\"no defective image has a ground-truth mask\">n/a"), "dent's pixel metrics: n/a with the reason");
+        } else if (html) {
+            CHECK(!strstr(html, "with mask") && !strstr(html, "pixel-truth"), "every mask given: no note");
+        } else CHECK(0, "no page %s", page);
+        free(html);
+        dd_metrics_result_free(m);
+        dd_metrics_free(acc);
+        dd_report_free(rep);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
+}
+
 int main(void) {
     test_heat();
     test_blur();
     test_report();
+    test_report_partial_truth();
     return check_summary("test_report");
 }

@@ -1,6 +1,7 @@
-/* cmd_test.c — `diffad test`: score every labelled test image of a category
- * through the public API (the same path as predict) and report the field's
- * metrics, overall and per defect type; optionally an HTML report. */
+/* cmd_test.c — `diffad test`: score every labelled test image (an MVTec category,
+ * labelled folders or a CSV list: data/dataset.h) through the public API (the same
+ * path as predict) and report the field's metrics, overall and per defect type;
+ * optionally an HTML report. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,12 +22,25 @@
 #include "eval/report.h"
 
 static const char USAGE[] =
-    "usage: diffad test --model FILE --data DIR [--out DIR] [--report] [--pixel-res image|work]\n"
+    "usage: diffad test --model FILE --data DIR|LIST.csv [--out DIR] [--report] [--pixel-res image|work]\n"
     "                   [--min_area PX] [--max_regions N] [--mm_per_pixel MM] [--threads N] [--seed S]\n"
     "\n"
-    "Scores the test images of a category (MVTec layout: DIR/test/<type>/, masks in\n"
-    "DIR/ground_truth/<type>/<stem>_mask.png) and writes metrics.json, metrics.csv,\n"
-    "metrics.md and scores.csv to DIR (default results/); prints the metrics table.\n"
+    "Scores labelled test images and writes metrics.json, metrics.csv, metrics.md and\n"
+    "scores.csv to the --out folder (default results/); prints the metrics table. --data is:\n"
+    "  an MVTec category  a folder with train/good/: the images of DIR/test/<type>/ (test/good/\n"
+    "                     = good), every defective image with its mask\n"
+    "                     DIR/ground_truth/<type>/<stem>_mask.png;\n"
+    "  labelled folders   any other folder: DIR/good/ (or ok/, any case) holds the good images,\n"
+    "                     every other image folder of DIR is a defect type (DIR/ng/, DIR/scratch/);\n"
+    "                     masks optional, per image: DIR/ground_truth/<type>/<stem>_mask.<ext> or\n"
+    "                     <stem>.<ext> (a mask without its image is an error); images directly\n"
+    "                     in DIR are an error (no label);\n"
+    "  a CSV list         a file ending in .csv, one row per image: path,label[,mask]; paths\n"
+    "                     relative to the CSV's folder (or absolute); label good, ok or 0 = good,\n"
+    "                     anything else = defective of that type (1 = ng); mask optional; a first\n"
+    "                     row whose label is 'label' is a header; RFC 4180 quoting.\n"
+    "Defective images without a mask count in the image metrics only: the pixel metrics cover\n"
+    "the good images and the defective images with a mask, and every output says how many.\n"
     "Image AUROC/AP/F1-max, pixel AUROC/AP/F1-max and AUPRO (FPR <= 0.3), overall and\n"
     "per defect type. Pixel metrics compare the anomaly map with the ground truth at\n"
     "each image's own resolution (--pixel-res image, the default), or at the working\n"
@@ -35,7 +49,8 @@ static const char USAGE[] =
     "scores.csv: path,label,defect_type,score,normalized,decision,regions; the decision as\n"
     "diffad predict decides (with min_area > 0: NG only with a region of min_area pixels;\n"
     "REVIEW inside the review band),\n"
-    "regions the number of defect regions found (empty for an uncalibrated model).\n";
+    "regions the number of defect regions found (empty for an uncalibrated model).\n"
+    "Bad input (a missing folder or file, no good folder, a bad CSV row) exits 2 with one line.\n";
 
 /* "rank R of N: " in the messages of a split run (empty otherwise) */
 static char g_rank[48];
@@ -122,8 +137,10 @@ static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *
     const char *name = strrchr(it->path, '/');
     char nm[512];
     snprintf(nm, sizeof nm, "%s/%s", it->label ? it->defect : "good", name ? name + 1 : it->path);
+    int truth = !it->label || it->mask_path; /* a defective image without a mask: an empty truth cell */
     dd_report_entry e = {nm, it->label ? it->defect : NULL, it->label, r->score,
-                         {b->rgb_in, dh, dw, NULL}, {b->rgb_gt, dh, dw, NULL}, {b->rgb_rec, dh, dw, NULL}, {b->rgb_heat, dh, dw, NULL}};
+                         {b->rgb_in, dh, dw, NULL}, {truth ? b->rgb_gt : NULL, dh, dw, NULL}, {b->rgb_rec, dh, dw, NULL},
+                         {b->rgb_heat, dh, dw, NULL}};
     return dd_report_add(rep, &e, NULL, err);
 }
 
@@ -207,7 +224,8 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
     const char *review_band = NULL;
     const cli_opt opts[] = {
         {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
-        {"data", "DIR", CLI_STR, &data, .help = "category folder in the MVTec layout (required)"},
+        {"data", "DIR|LIST.csv", CLI_STR, &data,
+         .help = "the test set (required): an MVTec category, labelled folders or a CSV list"},
         {"out", "DIR", CLI_STR, &outdir, .help = "output folder (default results)"},
         {"report", NULL, CLI_FLAG, &report,
          .help = "also write report.html: curves, histograms, gallery of the worst images"},
@@ -228,7 +246,7 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
     char m[600];
     int pr = cli_parse(&spec, argc, argv, NULL, NULL, m, sizeof m);
     if (pr != CLI_OK) return pr == CLI_HELP ? 0 : fail(m);
-    if (!model || !data) return fail("--model FILE and --data DIR are required (see --help)");
+    if (!model || !data) return fail("--model FILE and --data DIR|LIST.csv are required (see --help)");
     int at_work = !strcmp(pixel_res, "work");
     if (!at_work && strcmp(pixel_res, "image")) {
         char m[600];
@@ -243,7 +261,10 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
     }
     dd_error err = {0};
     dd_dataset *ds = NULL;
-    if (dd_dataset_open(data, &ds, &err)) return fail(err.msg);
+    int layout = 0;
+    if (dd_dataset_open_test(data, &ds, &layout, &err)) return fail(err.msg);
+    int n_unmasked = 0; /* defective images without a mask: image metrics only */
+    for (int i = 0; i < ds->n_test; i++) n_unmasked += ds->test[i].label && !ds->test[i].mask_path;
     if (ds->n_test == 0) {
         dd_dataset_free(ds);
         char m[600];
@@ -304,8 +325,12 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
     dd_afile_printf(sc, "path,label,defect_type,score,normalized,decision,regions\n");
     char procs[64] = "";
     if (split) snprintf(procs, sizeof procs, ", split over %d processes", dist->size);
-    fprintf(stderr, "diffad test: %s: %d test images (%d defective), model %dx%d, %s convolutions, pixel metrics at %s%s\n",
-            data, ds->n_test, ds->n_test_defective, h, w, diffad_precision(ctx),
+    char kind[160] = "";
+    if (layout != DD_LAYOUT_MVTEC) snprintf(kind, sizeof kind, " (%s)", dd_layout_name(layout));
+    char nomask[96] = "";
+    if (n_unmasked) snprintf(nomask, sizeof nomask, ", %d without a mask", n_unmasked);
+    fprintf(stderr, "diffad test: %s%s: %d test images (%d defective%s), model %dx%d, %s convolutions, pixel metrics at %s%s\n",
+            data, kind, ds->n_test, ds->n_test_defective, nomask, h, w, diffad_precision(ctx),
             at_work ? "the working size" : "each image's own size", procs);
     double t0 = cli_now();
     for (int i = 0; i < ds->n_test; i++) {
@@ -319,8 +344,13 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
         const float *pmap = at_work ? r.work_map : r.map;
         size_t px_in = (size_t)r.map_height * r.map_width, px_work = (size_t)r.work_height * r.work_width;
         if ((rc = grow(&b, px_in > px_work ? px_in : px_work, &err))) goto done;
-        if ((rc = dd_item_load(it, ph, pw, b.img, b.mask, &err))) goto done;
-        if ((rc = dd_metrics_add_image(acc, r.score, it->label, it->label ? it->defect : NULL, pmap, b.mask, ph, pw, &err))) goto done;
+        if (it->label && !it->mask_path) { /* no pixel truth: the image metrics only */
+            if ((rc = dd_metrics_add_image_unmasked(acc, r.score, it->defect, &err))) goto done;
+        } else {
+            if ((rc = dd_item_load(it, ph, pw, b.img, b.mask, &err))) goto done;
+            if ((rc = dd_metrics_add_image(acc, r.score, it->label, it->label ? it->defect : NULL, pmap, b.mask, ph, pw, &err)))
+                goto done;
+        }
         csv_field(sc, it->path, 1);
         dd_afile_printf(sc, ",%d,", it->label);
         csv_field(sc, it->label ? it->defect : "good", 0);

@@ -1,5 +1,7 @@
-/* dataset.c — dataset listing and item loading (see dataset.h). */
+/* dataset.c — the MVTec and good-folder layouts, the listing helpers every layout shares
+ * (dataset_internal.h), item loading and the train/validation split (see dataset.h). */
 #include "data/dataset.h"
+#include "data/dataset_internal.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -14,14 +16,14 @@
 
 /* ---- small string and folder helpers ------------------------------------- */
 
-static char *dup_str(const char *s) {
+char *dd_ds_dup(const char *s) {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
     if (d) memcpy(d, s, n);
     return d;
 }
 
-static char *join(const char *a, const char *b) {
+char *dd_ds_join(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     int slash = na > 0 && a[na - 1] != '/';
     char *d = malloc(na + nb + 2);
@@ -32,12 +34,12 @@ static char *join(const char *a, const char *b) {
     return d;
 }
 
-static int is_dir(const char *p) {
+int dd_ds_is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int is_file(const char *p) {
+int dd_ds_is_file(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
@@ -56,19 +58,14 @@ int dd_is_image_name(const char *name) {
     return 0;
 }
 
-typedef struct {
-    char **v;
-    int n, cap;
-} strlist;
-
-static void sl_free(strlist *l) {
+void dd_ds_names_free(dd_ds_names *l) {
     for (int i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
     l->v = NULL;
     l->n = l->cap = 0;
 }
 
-static int sl_push(strlist *l, const char *s) {
+static int sl_push(dd_ds_names *l, const char *s) {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 64;
         char **v = realloc(l->v, sizeof(char *) * (size_t)cap);
@@ -76,7 +73,7 @@ static int sl_push(strlist *l, const char *s) {
         l->v = v;
         l->cap = cap;
     }
-    if (!(l->v[l->n] = dup_str(s))) return -1;
+    if (!(l->v[l->n] = dd_ds_dup(s))) return -1;
     l->n++;
     return 0;
 }
@@ -85,8 +82,7 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Names in `dir` (sorted): image files when want_dirs == 0, sub-folders when 1. */
-static int list_dir(const char *dir, int want_dirs, strlist *out, dd_error *err) {
+int dd_ds_list_dir(const char *dir, int want_dirs, dd_ds_names *out, dd_error *err) {
     memset(out, 0, sizeof *out);
     DIR *d = opendir(dir);
     if (!d) return dd_fail(err, DD_E_IO, "%s: cannot open folder: %s", dir, strerror(errno));
@@ -96,12 +92,12 @@ static int list_dir(const char *dir, int want_dirs, strlist *out, dd_error *err)
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
         if (!want_dirs && !dd_is_image_name(e->d_name)) continue;
-        char *p = join(dir, e->d_name);
+        char *p = dd_ds_join(dir, e->d_name);
         if (!p) {
             rc = dd_fail(err, DD_E_NOMEM, "%s: no memory while listing", dir);
             break;
         }
-        int keep = want_dirs ? is_dir(p) : is_file(p);
+        int keep = want_dirs ? dd_ds_is_dir(p) : dd_ds_is_file(p);
         free(p);
         if (keep && sl_push(out, e->d_name)) {
             rc = dd_fail(err, DD_E_NOMEM, "%s: no memory while listing", dir);
@@ -110,23 +106,22 @@ static int list_dir(const char *dir, int want_dirs, strlist *out, dd_error *err)
     }
     closedir(d);
     if (rc) {
-        sl_free(out);
+        dd_ds_names_free(out);
         return rc;
     }
     if (out->n > 1) qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
     return DD_OK;
 }
 
-static char *stem_of(const char *name) {
-    char *s = dup_str(name);
+char *dd_ds_stem_of(const char *name) {
+    char *s = dd_ds_dup(name);
     if (!s) return NULL;
     char *dot = strrchr(s, '.');
     if (dot && dot != s) *dot = '\0';
     return s;
 }
 
-/* First image in a sorted list whose stem is `stem` + `suffix`. */
-static const char *find_stem(const strlist *l, const char *stem, const char *suffix) {
+const char *dd_ds_find_stem(const dd_ds_names *l, const char *stem, const char *suffix) {
     size_t ns = strlen(stem), nx = strlen(suffix);
     for (int i = 0; i < l->n; i++) {
         const char *nm = l->v[i];
@@ -139,11 +134,6 @@ static const char *find_stem(const strlist *l, const char *stem, const char *suf
 
 /* ---- dataset construction ------------------------------------------------ */
 
-typedef struct {
-    dd_item *v;
-    int n, cap;
-} itemlist;
-
 static void item_clear(dd_item *it) {
     free(it->path);
     free(it->stem);
@@ -153,7 +143,7 @@ static void item_clear(dd_item *it) {
     memset(it, 0, sizeof *it);
 }
 
-static dd_item *il_add(itemlist *l) {
+dd_item *dd_ds_item_add(dd_ds_items *l) {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 64;
         dd_item *v = realloc(l->v, sizeof(dd_item) * (size_t)cap);
@@ -166,7 +156,7 @@ static dd_item *il_add(itemlist *l) {
     return it;
 }
 
-static void il_free(itemlist *l) {
+void dd_ds_items_free(dd_ds_items *l) {
     for (int i = 0; i < l->n; i++) item_clear(&l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
@@ -183,64 +173,62 @@ void dd_dataset_free(dd_dataset *ds) {
     free(ds);
 }
 
-/* Append every image of `dir` to `l` with the given defect name and label.
- * Masks: if mask_dir, look for <stem>_mask.* then <stem>.* there, and fail
- * naming the image if neither exists. fg: same lookup (<stem>.*), optional. */
-static int add_folder(itemlist *l, const char *dir, const char *defect, int label,
-                      const char *mask_dir, const char *fg_dir, dd_error *err) {
-    strlist imgs, masks = {0}, fgs = {0};
-    int rc = list_dir(dir, 0, &imgs, err);
+int dd_ds_add_folder(dd_ds_items *l, const char *dir, const char *defect, int label,
+                     const char *mask_dir, int mask_rule, const char *fg_dir, dd_error *err) {
+    dd_ds_names imgs, masks = {0}, fgs = {0};
+    int rc = dd_ds_list_dir(dir, 0, &imgs, err);
     if (rc) return rc;
-    if (mask_dir && (rc = list_dir(mask_dir, 0, &masks, err))) goto done;
-    if (fg_dir && is_dir(fg_dir) && (rc = list_dir(fg_dir, 0, &fgs, err))) goto done;
+    if (mask_dir && mask_rule == DD_MASK_OPTIONAL && !dd_ds_is_dir(mask_dir)) mask_dir = NULL;
+    if (mask_dir && (rc = dd_ds_list_dir(mask_dir, 0, &masks, err))) goto done;
+    if (fg_dir && dd_ds_is_dir(fg_dir) && (rc = dd_ds_list_dir(fg_dir, 0, &fgs, err))) goto done;
     for (int i = 0; i < imgs.n; i++) {
-        dd_item *it = il_add(l);
+        dd_item *it = dd_ds_item_add(l);
         if (!it) {
             rc = dd_fail(err, DD_E_NOMEM, "%s: no memory", dir);
             goto done;
         }
-        it->path = join(dir, imgs.v[i]);
-        it->stem = stem_of(imgs.v[i]);
-        it->defect = dup_str(defect);
+        it->path = dd_ds_join(dir, imgs.v[i]);
+        it->stem = dd_ds_stem_of(imgs.v[i]);
+        it->defect = dd_ds_dup(defect);
         it->label = label;
         if (!it->path || !it->stem || !it->defect) {
             rc = dd_fail(err, DD_E_NOMEM, "%s: no memory", dir);
             goto done;
         }
         if (mask_dir) {
-            const char *m = find_stem(&masks, it->stem, "_mask");
-            if (!m) m = find_stem(&masks, it->stem, "");
-            if (!m) {
+            const char *m = dd_ds_find_stem(&masks, it->stem, "_mask");
+            if (!m) m = dd_ds_find_stem(&masks, it->stem, "");
+            if (!m && mask_rule == DD_MASK_REQUIRED) {
                 rc = dd_fail(err, DD_E_FORMAT,
                              "%s: no ground-truth mask (expected %s/%s_mask.png)", it->path,
                              mask_dir, it->stem);
                 goto done;
             }
-            if (!(it->mask_path = join(mask_dir, m))) {
+            if (m && !(it->mask_path = dd_ds_join(mask_dir, m))) {
                 rc = dd_fail(err, DD_E_NOMEM, "%s: no memory", dir);
                 goto done;
             }
         }
         if (fgs.n) {
-            const char *f = find_stem(&fgs, it->stem, "");
-            if (f && !(it->fg_path = join(fg_dir, f))) {
+            const char *f = dd_ds_find_stem(&fgs, it->stem, "");
+            if (f && !(it->fg_path = dd_ds_join(fg_dir, f))) {
                 rc = dd_fail(err, DD_E_NOMEM, "%s: no memory", dir);
                 goto done;
             }
         }
     }
 done:
-    sl_free(&imgs);
-    sl_free(&masks);
-    sl_free(&fgs);
+    dd_ds_names_free(&imgs);
+    dd_ds_names_free(&masks);
+    dd_ds_names_free(&fgs);
     return rc;
 }
 
-static int finish(const char *root, itemlist *train, itemlist *test, dd_dataset **out,
+int dd_ds_finish(const char *root, dd_ds_items *train, dd_ds_items *test, dd_dataset **out,
                   dd_error *err) {
     dd_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) return dd_fail(err, DD_E_NOMEM, "%s: no memory", root);
-    ds->root = dup_str(root);
+    ds->root = dd_ds_dup(root);
     size_t n = strlen(root);
     while (n > 1 && root[n - 1] == '/') n--; /* "a/b/" names "b" */
     const char *end = root + n, *start = end;
@@ -266,35 +254,35 @@ static int finish(const char *root, itemlist *train, itemlist *test, dd_dataset 
 int dd_dataset_open_mvtec(const char *root, dd_dataset **out, dd_error *err) {
     *out = NULL;
     if (!root) return dd_fail(err, DD_E_INVALID, "dataset: no folder given");
-    if (!is_dir(root)) return dd_fail(err, DD_E_IO, "%s: not a folder", root);
-    itemlist train = {0}, test = {0};
-    strlist types = {0};
-    char *good = join(root, "train/good"), *fg = join(root, "foreground");
-    char *testdir = join(root, "test"), *gt = join(root, "ground_truth");
+    if (!dd_ds_is_dir(root)) return dd_fail(err, DD_E_IO, "%s: not a folder", root);
+    dd_ds_items train = {0}, test = {0};
+    dd_ds_names types = {0};
+    char *good = dd_ds_join(root, "train/good"), *fg = dd_ds_join(root, "foreground");
+    char *testdir = dd_ds_join(root, "test"), *gt = dd_ds_join(root, "ground_truth");
     int rc = DD_OK;
     if (!good || !fg || !testdir || !gt) {
         rc = dd_fail(err, DD_E_NOMEM, "%s: no memory", root);
         goto done;
     }
-    if (!is_dir(good)) {
+    if (!dd_ds_is_dir(good)) {
         rc = dd_fail(err, DD_E_FORMAT, "%s: missing folder (MVTec layout needs train/good)",
                      good);
         goto done;
     }
-    if ((rc = add_folder(&train, good, "good", 0, NULL, fg, err))) goto done;
+    if ((rc = dd_ds_add_folder(&train, good, "good", 0, NULL, DD_MASK_REQUIRED, fg, err))) goto done;
     if (train.n == 0) {
         rc = dd_fail(err, DD_E_FORMAT, "%s: no images (png, jpg, bmp, pgm, ppm) in folder",
                      good);
         goto done;
     }
-    if (is_dir(testdir)) {
-        if ((rc = list_dir(testdir, 1, &types, err))) goto done;
+    if (dd_ds_is_dir(testdir)) {
+        if ((rc = dd_ds_list_dir(testdir, 1, &types, err))) goto done;
         /* test/good first, then the defect types in name order. */
         for (int pass = 0; pass < 2; pass++) {
             for (int i = 0; i < types.n; i++) {
                 int isgood = strcmp(types.v[i], "good") == 0;
                 if (isgood != (pass == 0)) continue;
-                char *dir = join(testdir, types.v[i]), *mdir = join(gt, types.v[i]);
+                char *dir = dd_ds_join(testdir, types.v[i]), *mdir = dd_ds_join(gt, types.v[i]);
                 if (!dir || !mdir) {
                     free(dir);
                     free(mdir);
@@ -302,18 +290,18 @@ int dd_dataset_open_mvtec(const char *root, dd_dataset **out, dd_error *err) {
                     goto done;
                 }
                 if (!isgood) {
-                    strlist probe;
-                    rc = list_dir(dir, 0, &probe, err);
+                    dd_ds_names probe;
+                    rc = dd_ds_list_dir(dir, 0, &probe, err);
                     int nimg = probe.n;
-                    sl_free(&probe);
-                    if (!rc && nimg > 0 && !is_dir(mdir))
+                    dd_ds_names_free(&probe);
+                    if (!rc && nimg > 0 && !dd_ds_is_dir(mdir))
                         rc = dd_fail(err, DD_E_FORMAT,
                                      "%s: missing ground-truth folder for the %d images in %s",
                                      mdir, nimg, dir);
                     if (!rc && nimg > 0)
-                        rc = add_folder(&test, dir, types.v[i], 1, mdir, NULL, err);
+                        rc = dd_ds_add_folder(&test, dir, types.v[i], 1, mdir, DD_MASK_REQUIRED, NULL, err);
                 } else {
-                    rc = add_folder(&test, dir, "good", 0, NULL, NULL, err);
+                    rc = dd_ds_add_folder(&test, dir, "good", 0, NULL, DD_MASK_REQUIRED, NULL, err);
                 }
                 free(dir);
                 free(mdir);
@@ -321,11 +309,11 @@ int dd_dataset_open_mvtec(const char *root, dd_dataset **out, dd_error *err) {
             }
         }
     }
-    rc = finish(root, &train, &test, out, err);
+    rc = dd_ds_finish(root, &train, &test, out, err);
 done:
-    il_free(&train);
-    il_free(&test);
-    sl_free(&types);
+    dd_ds_items_free(&train);
+    dd_ds_items_free(&test);
+    dd_ds_names_free(&types);
     free(good);
     free(fg);
     free(testdir);
@@ -340,35 +328,35 @@ int dd_dataset_open_folder(const dd_folder_spec *spec, dd_dataset **out, dd_erro
     const char *dirs[4] = {spec->good_dir, spec->defect_dir, spec->mask_dir,
                            spec->test_good_dir};
     for (int i = 0; i < 4; i++)
-        if (dirs[i] && !is_dir(dirs[i]))
+        if (dirs[i] && !dd_ds_is_dir(dirs[i]))
             return dd_fail(err, DD_E_IO, "%s: not a folder", dirs[i]);
     if (spec->mask_dir && !spec->defect_dir)
         return dd_fail(err, DD_E_INVALID, "%s: masks given without a folder of defective images",
                        spec->mask_dir);
-    itemlist train = {0}, test = {0};
-    int rc = add_folder(&train, spec->good_dir, "good", 0, NULL, spec->fg_dir, err);
+    dd_ds_items train = {0}, test = {0};
+    int rc = dd_ds_add_folder(&train, spec->good_dir, "good", 0, NULL, DD_MASK_REQUIRED, spec->fg_dir, err);
     if (!rc && train.n == 0)
         rc = dd_fail(err, DD_E_FORMAT, "%s: no images (png, jpg, bmp, pgm, ppm) in folder",
                      spec->good_dir);
     if (!rc && spec->test_good_dir)
-        rc = add_folder(&test, spec->test_good_dir, "good", 0, NULL, NULL, err);
+        rc = dd_ds_add_folder(&test, spec->test_good_dir, "good", 0, NULL, DD_MASK_REQUIRED, NULL, err);
     if (!rc && spec->defect_dir)
-        rc = add_folder(&test, spec->defect_dir, "defect", 1, spec->mask_dir, NULL, err);
-    if (!rc) rc = finish(spec->good_dir, &train, &test, out, err);
-    il_free(&train);
-    il_free(&test);
+        rc = dd_ds_add_folder(&test, spec->defect_dir, "defect", 1, spec->mask_dir, DD_MASK_REQUIRED, NULL, err);
+    if (!rc) rc = dd_ds_finish(spec->good_dir, &train, &test, out, err);
+    dd_ds_items_free(&train);
+    dd_ds_items_free(&test);
     return rc;
 }
 
 int dd_dataset_open(const char *path, dd_dataset **out, dd_error *err) {
     *out = NULL;
     if (!path) return dd_fail(err, DD_E_INVALID, "dataset: no folder given");
-    char *good = join(path, "train/good");
+    char *good = dd_ds_join(path, "train/good");
     if (!good) return dd_fail(err, DD_E_NOMEM, "%s: no memory", path);
-    int mvtec = is_dir(good);
+    int mvtec = dd_ds_is_dir(good);
     free(good);
     if (mvtec) return dd_dataset_open_mvtec(path, out, err);
-    if (!is_dir(path)) return dd_fail(err, DD_E_IO, "%s: not a folder", path);
+    if (!dd_ds_is_dir(path)) return dd_fail(err, DD_E_IO, "%s: not a folder", path);
     dd_folder_spec spec = {.good_dir = path};
     return dd_dataset_open_folder(&spec, out, err);
 }

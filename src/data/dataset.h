@@ -9,6 +9,9 @@
  *  - Folder: a folder of good images, optionally a folder of defective
  *    images, a folder of their masks (matched by stem: <stem>.png or
  *    <stem>_mask.png) and a folder of good test images.
+ *  - Labelled test sets, for `diffad test` on a user's own images (labelled.c,
+ *    below): labelled folders (good/, one folder per defect type, optional
+ *    masks) or a CSV list of path,label[,mask] rows.
  * Image files are recognised by extension (png, jpg, jpeg, bmp, pgm, ppm,
  * pnm; any case); hidden files and everything else are ignored. Listings are
  * sorted by byte-wise file name, so the order never depends on the file
@@ -27,12 +30,14 @@ typedef struct dd_item {
     char *defect;    /* "good" or the defect type (test folder name) */
     int label;       /* 0 good, 1 defective */
     char *mask_path; /* ground-truth mask, NULL for good items (and for defective
-                        items of a folder dataset given without masks) */
+                        items whose pixel truth is unknown: a folder dataset given
+                        without masks, a labelled set's images without a mask) */
     char *fg_path;   /* user-supplied foreground mask, or NULL */
 } dd_item;
 
 typedef struct dd_dataset {
-    char *root;      /* category folder (MVTec) or the good folder */
+    char *root;      /* category folder (MVTec), the good folder, the labelled
+                        folder or the CSV file */
     char *name;      /* last path component of root, for reports */
     dd_item *train;  /* train/good, label 0 */
     int n_train;
@@ -64,6 +69,53 @@ int dd_dataset_open_folder(const dd_folder_spec *spec, dd_dataset **out, dd_erro
 int dd_dataset_open(const char *path, dd_dataset **out, dd_error *err);
 
 void dd_dataset_free(dd_dataset *ds);
+
+/* ---- labelled test sets (labelled.c) -------------------------------------
+ * Test images only (n_train == 0). In both forms a good image's pixels are all
+ * normal, and a defective image's mask is optional: without one it has
+ * mask_path NULL and counts in the image metrics only. */
+
+/* Labelled folders: every image sub-folder of `root` named good or ok in any
+ * case (good/, OK/, Ok/) holds good images (defect "good"); every other
+ * image sub-folder is a defect type named after it (ng/, scratch/); the
+ * sub-folder ground_truth/ holds masks: ground_truth/<type folder>/<stem>_mask.<ext>
+ * or <stem>.<ext> (any image extension; the _mask name wins), matched per image,
+ * a missing one meaning "no mask". Items: the good folders first, then the
+ * types, each in byte-wise name order. Only images directly inside each folder
+ * are read; type folders without images are left out. Errors naming the
+ * folder: `root` missing, no good/ok folder, no good image, images directly in
+ * `root` (their label is unknown), and — since a misspelt mask would quietly
+ * leave its image without pixel truth — a mask in ground_truth/<type>/ that
+ * belongs to no image of <type>/, a sub-folder of ground_truth/ named after no
+ * folder (ground_truth/<good folder>/ is allowed and not read). */
+int dd_dataset_open_labelled(const char *root, dd_dataset **out, dd_error *err);
+
+/* A CSV list (RFC 4180; any line ends; a UTF-8 byte-order mark is skipped):
+ * one row per image, `path,label[,mask]`. Paths are relative to the CSV
+ * file's folder unless absolute. Labels: good, ok or 0 (any case) = good;
+ * anything else = defective with that defect type ("ng" for 1). The first row
+ * is a header (skipped) when its label field is "label" (any case). Spaces and
+ * tabs around a field are ignored (quote a name that begins or ends with one);
+ * quoted fields may hold commas, doubled quotes and line breaks; empty lines
+ * are skipped. Items in row order. Errors name the file and the line
+ * ("list.csv:7: ..."): too few or too many fields, an empty path or label, a
+ * quote in an unquoted field, an unclosed quote, a path that is not an image
+ * name, an image or mask that is not a regular file, a mask on a good image, an
+ * image file listed twice (under any name), no rows. */
+int dd_dataset_open_csv(const char *csv_path, dd_dataset **out, dd_error *err);
+
+/* Which layout dd_dataset_open_test found. */
+enum { DD_LAYOUT_MVTEC = 1, DD_LAYOUT_LABELLED = 2, DD_LAYOUT_CSV = 3 };
+/* "MVTec category", "labelled folders", "CSV list". */
+const char *dd_layout_name(int layout);
+
+/* The test set at `path`, layout detected without ambiguity:
+ *  - a file whose name ends in .csv (any case): a CSV list;
+ *  - a folder holding train/good/: an MVTec category (dd_dataset_open_mvtec,
+ *    exactly as before; its test/ holds the test images);
+ *  - any other folder: labelled folders.
+ * *layout (may be NULL) receives DD_LAYOUT_*. */
+int dd_dataset_open_test(const char *path, dd_dataset **out, int *layout, dd_error *err);
 
 /* Load an item resized to h x w: img (h*w*3 floats, [0,1], channels-last) and,
  * if mask is not NULL, mask (h*w floats in {0,1}; all zero when the item has no

@@ -6,6 +6,12 @@
  * Use: dd_metrics_new() an accumulator, dd_metrics_add_image() once per test image (as each
  * one is scored, so nothing else has to be kept), dd_metrics_compute() into a result, write it.
  *
+ * Pixel truth may be missing for some defective images (a user's labelled folders where only
+ * some images have a mask): add those with dd_metrics_add_image_unmasked(). They count in the
+ * image metrics only; the pixel metrics cover the good images (all pixels normal) and the
+ * defective images that have a mask, and every set says how many that is (n_defective_masked),
+ * which every writer reports when it is not all of them.
+ *
  * Ties are handled as scikit-learn does (roc_auc_score, average_precision_score,
  * precision_recall_curve): every distinct score is one threshold, "score >= thr" is positive.
  *
@@ -69,6 +75,10 @@ typedef struct dd_metric {
 typedef struct dd_metrics_set {
     char *name;
     long n_good, n_defective;
+    /* Defective images with pixel truth (a mask): the pixel metrics are over the n_good good
+     * images and these; the other n_defective − n_defective_masked count in the image metrics
+     * only. Equal to n_defective unless dd_metrics_add_image_unmasked() was used. */
+    long n_defective_masked;
     long long n_pixels, n_defect_pixels;
     long n_regions; /* ground-truth connected components (8-connectivity) */
     dd_metric m[DD_M_COUNT];
@@ -114,6 +124,15 @@ void dd_metrics_free(dd_metrics *acc);
 int dd_metrics_add_image(dd_metrics *acc, double score, int label, const char *defect_type,
                          const float *map, const float *mask, int H, int W, dd_error *err);
 
+/* Add one defective image whose pixel truth is unknown (it has no ground-truth mask): its score
+ * counts in the image metrics; its pixels are in no pixel metric (its anomaly map is not needed).
+ * Mixes with images added by dd_metrics_add_image, with or without maps. A set whose defective
+ * images all lack a mask has its pixel metrics undefined ("no defective image has a ground-truth
+ * mask"). Good images always have pixel truth (every pixel normal): add them with
+ * dd_metrics_add_image. defect_type as there (NULL → "defect"). */
+int dd_metrics_add_image_unmasked(dd_metrics *acc, double score, const char *defect_type,
+                                  dd_error *err);
+
 /* Current pixel mode (DD_PIXEL_*) and bytes held for pixel data. */
 int dd_metrics_pixel_mode(const dd_metrics *acc);
 size_t dd_metrics_pixel_bytes(const dd_metrics *acc);
@@ -127,6 +146,13 @@ const char *dd_metric_key(int which);
 const char *dd_metric_label(int which);
 /* "exact", "histogram" or "none". */
 const char *dd_pixel_mode_name(int mode);
+
+/* One sentence saying which images the pixel metrics of a set cover, e.g. "pixel metrics over
+ * 12 of 20 defective images (8 have no mask) and the 10 good images; images without a mask
+ * count in the image metrics only", or "pixel metrics over all 10 good and 20 defective images"
+ * when every defective image has a mask. Returns 1 when some defective image has no mask (the
+ * writers print the sentence then; metrics.json always has it), else 0. */
+int dd_metrics_truth_note(const dd_metrics_set *s, char *buf, size_t cap);
 
 /* Writers; each file is written atomically (temporary file in the same folder, then rename). */
 int dd_metrics_write_json(const dd_metrics_result *r, const char *path, dd_error *err);

@@ -196,18 +196,49 @@ static int grow_images(dd_metrics *a, dd_error *err) {
     return DD_OK;
 }
 
-int dd_metrics_add_image(dd_metrics *a, double score, int label, const char *defect_type,
-                         const float *map, const float *mask, int H, int W, dd_error *err) {
-    if (!a) return dd_fail(err, DD_E_INVALID, "metrics: no accumulator");
+/* The checks every added image passes; returns its defect type ("good" for label 0). */
+static int check_image(const dd_metrics *a, double score, int label, const char *defect_type,
+                       const char **type, dd_error *err) {
     long idx = (long)a->n_img;
     if (!isfinite(score))
         return dd_fail(err, DD_E_INVALID, "metrics: image %ld: score is not finite", idx);
     if (label != 0 && label != 1)
         return dd_fail(err, DD_E_INVALID, "metrics: image %ld: label %d is not 0 or 1", idx, label);
-    const char *type = label ? (defect_type && *defect_type ? defect_type : "defect") : "good";
-    if (label && strcmp(type, "good") == 0)
+    *type = label ? (defect_type && *defect_type ? defect_type : "defect") : "good";
+    if (label && strcmp(*type, "good") == 0)
         return dd_fail(err, DD_E_INVALID,
                        "metrics: image %ld: defective image with defect type 'good'", idx);
+    return DD_OK;
+}
+
+static void record_image(dd_metrics *a, double score, int label, int t) {
+    a->seg[t].n_images++;
+    a->score[a->n_img] = score;
+    a->label[a->n_img] = (unsigned char)label;
+    a->seg_of[a->n_img] = t;
+    a->n_img++;
+}
+
+int dd_metrics_add_image_unmasked(dd_metrics *a, double score, const char *defect_type,
+                                  dd_error *err) {
+    if (!a) return dd_fail(err, DD_E_INVALID, "metrics: no accumulator");
+    const char *type = NULL;
+    int rc = check_image(a, score, 1, defect_type, &type, err);
+    if (rc || (rc = grow_images(a, err))) return rc;
+    int t = find_seg(a, type, err);
+    if (t < 0) return -t;
+    a->seg[t].n_unmasked++;
+    record_image(a, score, 1, t);
+    return DD_OK;
+}
+
+int dd_metrics_add_image(dd_metrics *a, double score, int label, const char *defect_type,
+                         const float *map, const float *mask, int H, int W, dd_error *err) {
+    if (!a) return dd_fail(err, DD_E_INVALID, "metrics: no accumulator");
+    long idx = (long)a->n_img;
+    const char *type = NULL;
+    int rc = check_image(a, score, label, defect_type, &type, err);
+    if (rc) return rc;
     int with_map = map != NULL;
     if (a->has_maps >= 0 && a->has_maps != with_map)
         return dd_fail(err, DD_E_INVALID,
@@ -244,8 +275,7 @@ int dd_metrics_add_image(dd_metrics *a, double score, int label, const char *def
             return dd_fail(err, DD_E_INVALID, "metrics: image %ld is labelled good but its mask "
                                               "has %ld defect pixels", idx, n_pos);
     }
-    int rc = grow_images(a, err);
-    if (rc) return rc;
+    if ((rc = grow_images(a, err))) return rc;
     int t = find_seg(a, type, err);
     if (t < 0) return -t;
     a->has_maps = with_map;
@@ -283,10 +313,6 @@ int dd_metrics_add_image(dd_metrics *a, double score, int label, const char *def
         s->tot_pos += n_pos;
         s->n_regions += regions;
     }
-    a->seg[t].n_images++;
-    a->score[a->n_img] = score;
-    a->label[a->n_img] = (unsigned char)label;
-    a->seg_of[a->n_img] = t;
-    a->n_img++;
+    record_image(a, score, label, t);
     return DD_OK;
 }

@@ -1,6 +1,7 @@
 /* metrics_compute.c — turns the accumulator into results: sorts the exact pixel keys, walks every
  * set of images (overall, then each defect type with the good images) from the highest score
- * down through the threshold sweep, and builds the report curves and score histograms. */
+ * down through the threshold sweep, and builds the report curves and score histograms. Pixel
+ * sweeps see only images with pixel truth (defective images added without a mask store none). */
 #include "eval/metrics_internal.h"
 #include "eval/metrics_sweep.h"
 
@@ -119,10 +120,18 @@ static int pixel_metrics(const dd_metrics *a, dd_px_seg *const *segs, int k, dd_
     set->n_pixels = P + N;
     set->n_defect_pixels = P;
     set->n_regions = R;
-    if (a->has_maps != 1) {
-        static const char *why = "no anomaly maps given";
+    /* Images without maps say nothing of pixels; nor do defective images without masks (they
+     * are left out, so a set whose defective images all lack one has no pixel truth to test). */
+    const char *why = a->has_maps == 0 ? "no anomaly maps given"
+                      : set->n_defective > 0 && set->n_defective_masked == 0
+                          ? "no defective image has a ground-truth mask"
+                      : a->has_maps != 1 ? "no anomaly maps given"
+                                         : NULL;
+    if (why) {
         for (int m = DD_M_PIXEL_AUROC; m <= DD_M_AUPRO; m++) {
             set->m[m].defined = 0;
+            set->m[m].value = 0;
+            set->m[m].bound = 0;
             set->m[m].why = why;
         }
         set->pixel_f1_threshold = NAN;
@@ -256,6 +265,7 @@ int dd_metrics_compute(dd_metrics *a, dd_metrics_result **out, dd_error *err) {
             if (s == 0 || i == good || i == order[s - 1]) {
                 ins[i] = 1;
                 ss[nseg[s]++] = &a->seg[i];
+                if (i != good) r->sets[s].n_defective_masked += a->seg[i].n_images - a->seg[i].n_unmasked;
             }
         }
         if (!(r->sets[s].name = dup_str(s == 0 ? "overall" : a->seg[order[s - 1]].name))) goto done;

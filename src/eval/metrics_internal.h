@@ -16,6 +16,7 @@
 typedef struct dd_px_seg {
     char *name;
     long n_images;
+    long n_unmasked; /* of these, images without pixel truth (dd_metrics_add_image_unmasked) */
     /* exact mode */
     uint32_t *neg;          /* keys of normal pixels */
     size_t n_neg, cap_neg;

@@ -2,7 +2,9 @@
 #include "eval/metrics.h"
 #include "core/text.h"
 
+#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,30 @@ static void mode_note(dd_textbuf *b, const dd_metrics_result *r) {
                           r->hist_bins, 1.0 / r->hist_bins);
     else
         dd_textbuf_puts(b, "no anomaly maps: pixel metrics undefined");
+}
+
+static const char *images(long n) { return n == 1 ? "image" : "images"; }
+
+int dd_metrics_truth_note(const dd_metrics_set *s, char *buf, size_t cap) {
+    long nd = s->n_defective, nm = s->n_defective_masked, nu = nd - nm;
+    if (!buf || cap == 0) return nu > 0;
+    if (nu <= 0) {
+        if (nd == 0)
+            snprintf(buf, cap, "pixel metrics over the %ld good %s (no defective images)", s->n_good,
+                     images(s->n_good));
+        else
+            snprintf(buf, cap, "pixel metrics over all %ld good and %ld defective %s", s->n_good, nd,
+                     images(nd));
+        return 0;
+    }
+    if (nm == 0)
+        snprintf(buf, cap, "pixel metrics undefined: none of the %ld defective %s has a mask "
+                           "(the image metrics count every image)", nd, images(nd));
+    else
+        snprintf(buf, cap, "pixel metrics over %ld of %ld defective %s (%ld %s no mask) and the %ld "
+                           "good %s; images without a mask count in the image metrics only",
+                 nm, nd, images(nd), nu, nu == 1 ? "has" : "have", s->n_good, images(s->n_good));
+    return 1;
 }
 
 /* Largest error bound over the pixel metrics of all sets. */
@@ -61,6 +87,13 @@ int dd_metrics_write_json(const dd_metrics_result *r, const char *path, dd_error
                       dd_pixel_mode_name(r->pixel_mode));
     mode_note(&b, r);
     dd_textbuf_puts(&b, "\",\n");
+    if (r->n_sets > 0) {
+        char note[300];
+        dd_metrics_truth_note(&r->sets[0], note, sizeof note);
+        dd_textbuf_puts(&b, "  \"pixel_truth_note\": ");
+        dd_textbuf_json_string(&b, note);
+        dd_textbuf_puts(&b, ",\n");
+    }
     if (r->pixel_mode == DD_PIXEL_HISTOGRAM)
         dd_textbuf_printf(&b, "  \"hist_bins\": %d,\n", r->hist_bins);
     dd_textbuf_printf(&b, "  \"aupro_fpr_limit\": %g,\n  \"sets\": [\n", DD_AUPRO_FPR_LIMIT);
@@ -68,10 +101,10 @@ int dd_metrics_write_json(const dd_metrics_result *r, const char *path, dd_error
         const dd_metrics_set *st = &r->sets[s];
         dd_textbuf_puts(&b, "    {\"name\": ");
         dd_textbuf_json_string(&b, st->name);
-        dd_textbuf_printf(&b, ", \"n_good\": %ld, \"n_defective\": %ld, \"n_pixels\": %lld, "
-                              "\"n_defect_pixels\": %lld, \"n_regions\": %ld,\n",
-                          st->n_good, st->n_defective, st->n_pixels, st->n_defect_pixels,
-                          st->n_regions);
+        dd_textbuf_printf(&b, ", \"n_good\": %ld, \"n_defective\": %ld, \"n_defective_masked\": %ld, "
+                              "\"n_pixels\": %lld, \"n_defect_pixels\": %lld, \"n_regions\": %ld,\n",
+                          st->n_good, st->n_defective, st->n_defective_masked, st->n_pixels,
+                          st->n_defect_pixels, st->n_regions);
         dd_textbuf_puts(&b, "     \"image_f1_threshold\": ");
         json_num(&b, st->m[DD_M_IMAGE_F1MAX].defined ? st->image_f1_threshold : NAN);
         dd_textbuf_puts(&b, ", \"pixel_f1_threshold\": ");
@@ -129,7 +162,8 @@ int dd_metrics_write_csv(const dd_metrics_result *r, const char *path, dd_error 
     /* One row per set; an undefined metric is an empty cell (its reason is in metrics.json). */
     dd_textbuf_puts(&b, "set,n_good,n_defective");
     for (int k = 0; k < DD_M_COUNT; k++) dd_textbuf_printf(&b, ",%s", keys[k]);
-    dd_textbuf_puts(&b, ",pixel_mode,pixel_error_bound\n");
+    /* n_defective_masked last, so the columns before it stay where they were */
+    dd_textbuf_puts(&b, ",pixel_mode,pixel_error_bound,n_defective_masked\n");
     for (int s = 0; s < r->n_sets; s++) {
         const dd_metrics_set *st = &r->sets[s];
         csv_field(&b, st->name);
@@ -143,7 +177,8 @@ int dd_metrics_write_csv(const dd_metrics_result *r, const char *path, dd_error 
                 dd_textbuf_puts(&b, ",");
             }
         }
-        dd_textbuf_printf(&b, ",%s,%.3g\n", dd_pixel_mode_name(r->pixel_mode), bound);
+        dd_textbuf_printf(&b, ",%s,%.3g,%ld\n", dd_pixel_mode_name(r->pixel_mode), bound,
+                          st->n_defective_masked);
     }
     int rc = dd_textbuf_write_atomic(&b, path, err);
     dd_textbuf_free(&b);
@@ -166,7 +201,10 @@ static int md_build(const dd_metrics_result *r, dd_textbuf *b) {
         const dd_metrics_set *st = &r->sets[s];
         dd_textbuf_puts(b, "| ");
         md_text(b, st->name);
-        dd_textbuf_printf(b, " | %ld | %ld |", st->n_good, st->n_defective);
+        dd_textbuf_printf(b, " | %ld | %ld", st->n_good, st->n_defective);
+        if (st->n_defective_masked < st->n_defective)
+            dd_textbuf_printf(b, " (%ld with mask)", st->n_defective_masked);
+        dd_textbuf_puts(b, " |");
         for (int k = 0; k < DD_M_COUNT; k++) {
             const dd_metric *m = &st->m[k];
             if (m->defined) {
@@ -185,6 +223,11 @@ static int md_build(const dd_metrics_result *r, dd_textbuf *b) {
     if (r->pixel_mode == DD_PIXEL_HISTOGRAM)
         dd_textbuf_printf(b, " (largest: ±%.4f points)", 100 * max_bound(r));
     dd_textbuf_printf(b, ". AUPRO up to FPR %g.\n", DD_AUPRO_FPR_LIMIT);
+    char note[300];
+    if (r->n_sets > 0 && dd_metrics_truth_note(&r->sets[0], note, sizeof note)) {
+        note[0] = (char)toupper((unsigned char)note[0]); /* a sentence of its own here */
+        dd_textbuf_printf(b, "%s.\n", note);
+    }
     for (int i = 0; i < nwhy; i++) dd_textbuf_printf(b, "n/a: %s.\n", why[i]);
     return b->oom ? DD_E_NOMEM : DD_OK;
 }

@@ -4,6 +4,7 @@
 #include "eval/report.h"
 #include "eval/report_internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +198,10 @@ static void metrics_table(dd_textbuf *b, const dd_metrics_result *m) {
         const dd_metrics_set *st = &m->sets[s];
         dd_textbuf_printf(b, "<tr%s><td>", s == 0 ? " class=\"overall\"" : "");
         dd_textbuf_html(b, st->name);
-        dd_textbuf_printf(b, "</td><td>%ld</td><td>%ld</td>", st->n_good, st->n_defective);
+        dd_textbuf_printf(b, "</td><td>%ld</td><td>%ld", st->n_good, st->n_defective);
+        if (st->n_defective_masked < st->n_defective)
+            dd_textbuf_printf(b, " (%ld with mask)", st->n_defective_masked);
+        dd_textbuf_puts(b, "</td>");
         for (int k = 0; k < DD_M_COUNT; k++) {
             const dd_metric *v = &st->m[k];
             if (!v->defined) {
@@ -228,6 +232,13 @@ static void mode_line(dd_textbuf *b, const dd_metrics_result *m) {
         dd_textbuf_puts(b, "none (no anomaly maps were given).");
     dd_textbuf_printf(b, " AUPRO integrates the per-region overlap up to a pixel FPR of %g. "
                          "Hover n/a for the reason.</p>", DD_AUPRO_FPR_LIMIT);
+    char note[300];
+    if (m->n_sets > 0 && dd_metrics_truth_note(&m->sets[0], note, sizeof note)) {
+        note[0] = (char)toupper((unsigned char)note[0]);
+        dd_textbuf_puts(b, "<p class=\"note\" id=\"pixel-truth\"><b>");
+        dd_textbuf_html(b, note);
+        dd_textbuf_puts(b, ".</b></p>");
+    }
 }
 
 /* Sort order inside a gallery section: worst first. */

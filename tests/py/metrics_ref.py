@@ -2,7 +2,8 @@
 """Reference metrics for tests/test_metrics.c, computed independently of the C code.
 
 Usage: metrics_ref.py CASE_DIR...   Each CASE_DIR holds (written by the C test):
-  images.txt  one line per image: score label type H W   (H = W = 0: no map)
+  images.txt  one line per image: score label type H W [nomask]   (H = W = 0: no map; nomask 1:
+              a defective image without pixel truth, left out of the pixel metrics)
   maps.f32    the maps, float32 little-endian, concatenated in image order (if any)
   masks.u8    the masks, one byte per pixel (0/1), same order
 and receives ref.txt: one line "set metric value" per set (overall, then each defect type =
@@ -74,6 +75,8 @@ def aupro(maps, masks):
 
 
 def metrics(imgs, maps, masks):
+    """Image metrics over every image; pixel metrics over the images with pixel truth (not
+    nomask): the good images and the defective images that have a mask."""
     out = {}
     y = np.array([i[1] for i in imgs])
     s = np.array([i[0] for i in imgs])
@@ -81,6 +84,9 @@ def metrics(imgs, maps, masks):
     out["image_auroc"] = roc_auc_score(y, s) if both else float("nan")
     out["image_ap"] = average_precision_score(y, s) if y.sum() > 0 else float("nan")
     out["image_f1max"] = f1_max(y, s) if y.sum() > 0 else float("nan")
+    truth = [k for k, i in enumerate(imgs) if not i[5]]
+    maps = [maps[k] for k in truth]
+    masks = [masks[k] for k in truth]
     if maps and all(m is not None for m in maps):
         ps = np.concatenate([m.ravel() for m in maps]).astype(np.float64)
         py = np.concatenate([(g > 0).ravel() for g in masks]).astype(int)
@@ -99,15 +105,15 @@ def run_case(d):
     imgs = []
     with open(os.path.join(d, "images.txt")) as f:
         for line in f:
-            sc, lb, ty, h, w = line.split()
-            imgs.append((float(sc), int(lb), ty, int(h), int(w)))
+            sc, lb, ty, h, w, *nomask = line.split()
+            imgs.append((float(sc), int(lb), ty, int(h), int(w), bool(nomask and int(nomask[0]))))
     maps, masks = [], []
     mp = os.path.join(d, "maps.f32")
     if os.path.exists(mp):
         allm = np.fromfile(mp, dtype="<f4")
         allg = np.fromfile(os.path.join(d, "masks.u8"), dtype=np.uint8)
         off = 0
-        for _, _, _, h, w in imgs:
+        for _, _, _, h, w, _ in imgs:
             maps.append(allm[off:off + h * w].reshape(h, w))
             masks.append(allg[off:off + h * w].reshape(h, w))
             off += h * w
