@@ -153,7 +153,7 @@ static void test_json(void) {
         "\"tile_scale\":\"0\",\"tile_overlap\":\"0.25\",\"lr_unet\":\"0.000500000024\",\"lr_seg\":\"0.00100000005\",\"clip_norm\":\"0\",\"focal_weight\":\"5\","
         "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"conv_algo\":\"auto\",\"precision\":\"auto\","
         "\"image_threshold\":\"0\",\"pixel_threshold\":\"0\",\"score_lo\":\"0\",\"score_hi\":\"0\","
-        "\"min_area\":\"0\",\"max_regions\":\"16\",\"mm_per_pixel\":\"0\"}";
+        "\"min_area\":\"0\",\"max_regions\":\"16\",\"mm_per_pixel\":\"0\",\"review\":\"0\",\"review_lo\":\"0\",\"review_hi\":\"0\"}";
     CHECK(j && !strcmp(j, golden), "model JSON of the cpu profile:\n%s\nexpected\n%s", j ? j : "(null)", golden);
     free(j);
     {
