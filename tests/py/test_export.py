@@ -168,11 +168,49 @@ def within(what, d):
           "%s: map %.2e, recon %.2e, score %.2e (tolerances %g, %g, %g)" % (what, dm, dr, ds, TOL_MAP, TOL_RECON, TOL_MAP))
 
 
-def test_model(model, tmp, label, grey, k, py):
+def test_image():
+    """A 32x32 RGB test image (uint8 HWC) and the graph's input for it (0..1 NCHW)."""
+    img = np.random.default_rng(5).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    return img, np.ascontiguousarray((img.astype(np.float32) / np.float32(255)).transpose(2, 0, 1)[None])
+
+
+def torch_check(model, label, seeds, wrong_groups=None):
+    """(a): the module export_onnx.py exports, run in PyTorch, against diffad f32."""
     import torch
+    cfg, tensors, _ = MF.read_model(model)
+    grey, k = cfg["grey_noise"] == 1, MF.topk(cfg)
+    unet, seg = EX.load_networks(model, cfg, tensors)
+    graph = EX.make_graph(cfg, unet, seg)
+    img, x = test_image()
+    c = 1 if grey else 3
+
+    def run(g, es, eb):
+        with torch.no_grad():
+            return [t.numpy() for t in g(torch.from_numpy(x), torch.from_numpy(es), torch.from_numpy(eb))]
+    for seed in seeds:
+        r = diffad_result(model, img, seed)
+        es, eb = MF.draw_noise(32, 32, grey, MF.PREDICT_SEED if seed is None else seed)
+        check(es.shape == (1, c, 32, 32), "%s: noise shape %s" % (label, es.shape))
+        m, rec, sc = run(graph, es, eb)
+        what = "%s seed %s, PyTorch module" % (label, "default" if seed is None else seed)
+        within(what, diffs(what, m, rec, sc, r))
+        top = np.sort(m.reshape(-1).astype(np.float64))[-k:].mean()
+        check(abs(top - float(sc[0])) <= 1e-6, "%s: score %.9g is not the mean of the map's top %d (%.9g)" % (what, sc[0], k, top))
+        # the comparison can fail: the other noise, or a network built wrong, is far outside the tolerances
+        dm, dr, _ = diffs(what + ", noise swapped", *run(graph, eb, es), r)
+        check(dm > 100 * TOL_MAP or dr > 100 * TOL_RECON, "%s: swapping the noise images changed nothing detectable" % what)
+        if wrong_groups:
+            bad = dict(cfg, groups=wrong_groups)
+            g2 = EX.make_graph(bad, *EX.load_networks(model, bad, tensors))
+            dm, dr, _ = diffs(what + ", built with groups %d" % wrong_groups, *run(g2, es, eb), r)
+            check(dm > 100 * TOL_MAP or dr > 100 * TOL_RECON, "%s: GroupNorm groups %d instead of %d went unseen"
+                  % (what, wrong_groups, cfg["groups"]))
+
+
+def test_model(model, tmp, label, k, py, seeds=(None,), wrong_groups=None):
     cfg, tensors, meta = MF.read_model(model)
+    grey = cfg["grey_noise"] == 1
     check(MF.topk(cfg) == k, "%s: topk %d, expected %d" % (label, MF.topk(cfg), k))
-    check((cfg["grey_noise"] == 1) == grey, "%s: grey_noise %d" % (label, cfg["grey_noise"]))
     # the exporter's command line
     out = os.path.join(tmp, label + ".onnx")
     rc, so, se = export(model, out)
@@ -181,26 +219,9 @@ def test_model(model, tmp, label, grey, k, py):
     check(not [f for f in os.listdir(tmp) if ".tmp" in f], "%s: temporary files left: %s" % (label, os.listdir(tmp)))
     tiled = cfg["tile_scale"] > 0
     check(("tiles images" in se) == tiled, "%s: the tiling note on stderr (tile_scale %g): %r" % (label, cfg["tile_scale"], se))
-    # (a) the exported PyTorch module
-    unet, seg = EX.load_networks(model, cfg, tensors)
-    graph = EX.make_graph(cfg, unet, seg)
-    rng = np.random.default_rng(5)
-    img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    x = np.ascontiguousarray((img.astype(np.float32) / np.float32(255)).transpose(2, 0, 1)[None])
+    torch_check(model, label, seeds, wrong_groups)
+    img, x = test_image()
     c = 1 if grey else 3
-    for seed in ((None, 7) if not grey else (None,)):
-        r = diffad_result(model, img, seed)
-        es, eb = MF.draw_noise(32, 32, grey, MF.PREDICT_SEED if seed is None else seed)
-        check(es.shape == (1, c, 32, 32), "%s: noise shape %s" % (label, es.shape))
-        with torch.no_grad():
-            m, rec, sc = (t.numpy() for t in graph(torch.from_numpy(x), torch.from_numpy(es), torch.from_numpy(eb)))
-            ms, rs, ss = (t.numpy() for t in graph(torch.from_numpy(x), torch.from_numpy(eb), torch.from_numpy(es)))
-        what = "%s seed %s, PyTorch module" % (label, "default" if seed is None else seed)
-        within(what, diffs(what, m, rec, sc, r))
-        top = np.sort(m.reshape(-1).astype(np.float64))[-k:].mean()
-        check(abs(top - float(sc[0])) <= 1e-6, "%s: score %.9g is not the mean of the map's top %d (%.9g)" % (what, sc[0], k, top))
-        dm, dr, _ = diffs(what + ", noise swapped", ms, rs, ss, r)
-        check(dm > 100 * TOL_MAP or dr > 100 * TOL_RECON, "%s: swapping the noise images changed nothing detectable" % what)
     # (b) the ONNX file in the runtimes
     if py is None:
         skip("%s: no Python with onnxruntime (bench/run_peers.sh makes build-bench/venv; or set DIFFAD_ORT_PYTHON): "
@@ -239,27 +260,44 @@ def test_model(model, tmp, label, grey, k, py):
            diffs(label + " --fixed-noise, ONNX Runtime", got["ort_map"], got["ort_recon"], got["ort_score"], r))
 
 
-def rewrite(src, dst, edit_config=None, edit_tensor=None):
-    """A copy of a model file with its config (dict of strings) or one tensor's bytes edited."""
+def rewrite(src, dst, config=None, tensors=None, metadata=True):
+    """A copy of a model file with config keys replaced (dict of strings), tensors replaced
+    ({name: array}, F32 values into the same byte ranges), or without its metadata."""
     import struct
     with open(src, "rb") as f:
         blob = f.read()
     n = struct.unpack("<Q", blob[:8])[0]
     header = json.loads(blob[8:8 + n])
     data = bytearray(blob[8 + n:])
-    if edit_config:
+    if config:
         cfg = json.loads(header["__metadata__"]["config"])
-        edit_config(cfg)
+        cfg.update(config)
         header["__metadata__"]["config"] = json.dumps(cfg)
-    if edit_tensor:
-        name, value = edit_tensor
-        a, _ = header[name]["data_offsets"]
-        data[a:a + 4] = np.array([value], "<f4").tobytes()
+    for name, a in (tensors or {}).items():
+        lo, hi = header[name]["data_offsets"]
+        data[lo:hi] = np.ascontiguousarray(a, "<f4").tobytes()
+    if not metadata:
+        del header["__metadata__"]
     hb = json.dumps(header).encode()
     hb += b" " * (-len(hb) % 8)
     with open(dst, "wb") as f:
         f.write(struct.pack("<Q", len(hb)) + hb + bytes(data))
     return dst
+
+
+def filled(model, dst, config=None):
+    """The model file with every weight and BatchNorm statistic replaced by ref_model.fill()'s
+    deterministic values (what tests/test_model_torch.c uses): after a step or two of training
+    the denoiser's zero-initialised output layer makes its output almost independent of the
+    layers before it, so an error there would go unseen; with these weights it cannot."""
+    import ref_model as R
+    cfg, tensors, _ = MF.read_model(model)
+    unet, seg = EX.load_networks(model, cfg, tensors)
+    R.fill(unet, "unet")
+    R.fill(seg, "seg")
+    new = {p + n: t.numpy() for p, net in (("unet.", unet), ("seg.", seg)) for n, t in net.state_dict().items()
+           if not n.endswith("num_batches_tracked")}
+    return rewrite(model, dst, config, new)
 
 
 def test_bad_inputs(model, tmp):
@@ -274,19 +312,12 @@ def test_bad_inputs(model, tmp):
     trunc = os.path.join(tmp, "truncated.safetensors")
     with open(trunc, "wb") as f:
         f.write(blob[:len(blob) // 2])
-    import struct
-    n = struct.unpack("<Q", blob[:8])[0]
-    h = json.loads(blob[8:8 + n])
-    del h["__metadata__"]  # the same tensors without the diffad metadata
-    hb = json.dumps(h).encode()
-    hb += b" " * (-len(hb) % 8)
-    plain = os.path.join(tmp, "plain.safetensors")
-    with open(plain, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)) + hb + blob[8 + n:])
-    heads = rewrite(model, os.path.join(tmp, "heads.safetensors"), edit_config=lambda c: c.update(heads="3"))
-    unknown = rewrite(model, os.path.join(tmp, "unknown.safetensors"), edit_config=lambda c: c.update(batch="8"))
-    width = rewrite(model, os.path.join(tmp, "width.safetensors"), edit_config=lambda c: c.update(seg_width="8"))
-    nan = rewrite(model, os.path.join(tmp, "nan.safetensors"), edit_tensor=("seg.decoder_segment.fin_out.0.bias", float("nan")))
+    plain = rewrite(model, os.path.join(tmp, "plain.safetensors"), metadata=False)
+    heads = rewrite(model, os.path.join(tmp, "heads.safetensors"), {"heads": "3"})
+    unknown = rewrite(model, os.path.join(tmp, "unknown.safetensors"), {"batch": "8"})
+    width = rewrite(model, os.path.join(tmp, "width.safetensors"), {"seg_width": "8"})
+    name = "seg.decoder_segment.fin_out.0.bias"
+    nan = rewrite(model, os.path.join(tmp, "nan.safetensors"), tensors={name: np.array([np.nan], np.float32)})
     cases = [
         (os.path.join(tmp, "missing.safetensors"), "cannot read"),
         (tmp, "folder"),
@@ -334,6 +365,7 @@ def main():
             return summary()
     sys.path.insert(0, os.path.join(ROOT, "python"))
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    sys.path.insert(0, os.path.join(ROOT, "tests", "py"))
     import diffad
     import export_onnx as EX
     import modelfile as MF
@@ -349,10 +381,14 @@ def main():
         b = train(tmp, "b.safetensors", ["--steps", "2", "--attention", "none", "--heads", "1", "--grey_noise", "1",
                                          "--tile_scale", "0.5"])
         if a:
-            test_model(a, tmp, "A", False, 5, py)
+            torch_check(a, "A as trained", (None,))
+            af = filled(a, os.path.join(tmp, "A.safetensors"))
+            test_model(af, tmp, "A", 5, py, (None, 7), wrong_groups=32)
             test_bad_inputs(a, tmp)
-        if b:
-            test_model(b, tmp, "B", True, 1, py)
+        if b:  # grey noise, tiles, and the schedule's levels from the file
+            bf = filled(b, os.path.join(tmp, "B.safetensors"), {"t_s": "100", "t_b": "300"})
+            check(MF.read_model(bf)[0]["t_s"] == 100 and MF.read_model(bf)[0]["grey_noise"] == 1, "B: config edited")
+            test_model(bf, tmp, "B", 1, py)
     except Exception as e:  # a crash in a check is a failure with its traceback, not a silent exit
         import traceback
         traceback.print_exc()
