@@ -95,7 +95,10 @@ def profile(name):
              guide_w=1.0, train_ts_max=299, train_tb_min=300, train_ts_min=0, train_tb_max=0, grey_noise=0, tile_scale=0.0, tile_overlap=0.25, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
              focal_weight=5.0, focal_alpha=0.5, focal_gamma=4.0, smoothl1_beta=1.0, topk=0,
              conv_algo="auto", image_threshold=0.0, pixel_threshold=0.0, score_lo=0.0, score_hi=0.0,
-             min_area=0, max_regions=16, mm_per_pixel=0.0, precision="auto", review=0.0, review_lo=0.0, review_hi=0.0)
+             min_area=0, max_regions=16, mm_per_pixel=0.0, review=0.0, review_lo=0.0, review_hi=0.0,
+             # a file without the key runs f32 (src/model/config.c: written before it existed); a
+             # converted checkpoint keeps doing so unless --precision says otherwise
+             precision="f32")
     if name == "paper":
         return c
     if name == "cpu":

@@ -46,7 +46,6 @@ line on stderr naming the file and the problem; OUT is then untouched).
 import argparse
 import hashlib
 import io
-import math
 import os
 import sys
 import warnings
@@ -264,8 +263,9 @@ def parse_seed(text):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                 epilog="Details: the top of scripts/export_onnx.py; README 'Other runtimes: ONNX'.")
+    ap = argparse.ArgumentParser(prog=PROG, description="\n\n".join(__doc__.split("\n\n", 2)[0::2]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="README 'Other runtimes: ONNX' has an example.")
     ap.add_argument("model", help="diffad model file (.safetensors)")
     ap.add_argument("out", help="ONNX file to write")
     ap.add_argument("--opset", type=int, default=DEFAULT_OPSET,

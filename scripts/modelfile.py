@@ -59,8 +59,17 @@ def read_safetensors(path):
     n = struct.unpack("<Q", blob[:8])[0]
     if n == 0 or n > HEADER_MAX or n > len(blob) - 8:
         fail("header length %d does not fit the file's %d bytes: not a model file or truncated" % (n, len(blob)))
+    def no_repeats(pairs):  # json keeps the last of a repeated key; the C reader refuses the file
+        out = {}
+        for k, v in pairs:
+            if k in out:
+                raise KeyError(k)
+            out[k] = v
+        return out
     try:
-        header = json.loads(blob[8:8 + n].decode("utf-8"))
+        header = json.loads(blob[8:8 + n].decode("utf-8"), object_pairs_hook=no_repeats)
+    except KeyError as e:
+        fail("header key %s appears twice" % e)
     except (UnicodeDecodeError, ValueError) as e:
         fail("header is not valid JSON (%s): not a model file or damaged" % str(e).split("\n")[0])
     if not isinstance(header, dict):
@@ -86,7 +95,15 @@ def read_safetensors(path):
         if off[1] - off[0] != need:
             fail("tensor %s: %d bytes for %s %s, which needs %d" % (name, off[1] - off[0], t["dtype"], shape, need))
         tensors[name] = np.frombuffer(data[off[0]:off[1]], dtype=dt).reshape(shape).copy()
+    spans = sorted((t["data_offsets"][0], t["data_offsets"][1], name) for name, t in header.items() if need_bytes(t))
+    for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
+        if b0 < a1:
+            fail("tensors %s (bytes %d..%d) and %s (bytes %d..%d) overlap" % (an, a0, a1, bn, b0, b1))
     return meta, tensors
+
+
+def need_bytes(t):
+    return t["data_offsets"][1] > t["data_offsets"][0]
 
 
 def parse_config(path, text):

@@ -23,6 +23,7 @@ Also: k of the score by hand; the score is the top-k mean of the map; bad inputs
 non-model, truncated, plain safetensors, bad config, NaN weight, bad options, unwritable
 output) exit 2 with one line naming the file, leaving an existing output untouched.
 Skips with a message when numpy, PyTorch, $BUILD/libdiffad.so or the CLI is missing."""
+import importlib.util
 import json
 import os
 import shutil
@@ -217,6 +218,8 @@ def test_model(model, tmp, label, k, py, seeds=(None,), wrong_groups=None):
     check(rc == 0 and os.path.exists(out) and so.startswith("export_onnx.py: wrote %s" % out) and "top-%d mean" % k in so,
           "%s: export exit %d: %s%s" % (label, rc, so, se[-2000:]))
     check(not [f for f in os.listdir(tmp) if ".tmp" in f], "%s: temporary files left: %s" % (label, os.listdir(tmp)))
+    if importlib.util.find_spec("onnx"):  # the exporter runs the ONNX checker when it can
+        check("onnx checker passed" in so, "%s: onnx is importable but the checker did not run: %s" % (label, so))
     tiled = cfg["tile_scale"] > 0
     check(("tiles images" in se) == tiled, "%s: the tiling note on stderr (tile_scale %g): %r" % (label, cfg["tile_scale"], se))
     torch_check(model, label, seeds, wrong_groups)
@@ -318,7 +321,26 @@ def test_bad_inputs(model, tmp):
     width = rewrite(model, os.path.join(tmp, "width.safetensors"), {"seg_width": "8"})
     name = "seg.decoder_segment.fin_out.0.bias"
     nan = rewrite(model, os.path.join(tmp, "nan.safetensors"), tensors={name: np.array([np.nan], np.float32)})
+    # a header key twice; two tensors sharing bytes (the C reader refuses both)
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    first, second = [k for k in header if k != "__metadata__"][:2]
+    htext = blob[8:8 + n].decode().rstrip()
+    dup = os.path.join(tmp, "twice.safetensors")
+    raw = (htext[:-1] + ',"%s":%s}' % (first, json.dumps(header[first]))).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(dup, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little") + raw + blob[8 + n:])
+    lo, hi = header[second]["data_offsets"]
+    header[second]["data_offsets"] = [lo - 4, hi - 4]
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    overlap = os.path.join(tmp, "overlap.safetensors")
+    with open(overlap, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little") + raw + blob[8 + n:])
     cases = [
+        (dup, "appears twice"),
+        (overlap, "overlap"),
         (os.path.join(tmp, "missing.safetensors"), "cannot read"),
         (tmp, "folder"),
         (text, "not a model file"),
