@@ -40,8 +40,9 @@ results follow diffad's `--precision f32` (bf16 convolutions differ by up to a f
 
 Needs PyTorch (Debian's python3-torch) and NumPy; onnx (Debian python3-onnx) only for the
 optional checker run. The output is written atomically (a temporary file renamed over OUT).
-Exit status: 0 written; 2 a bad model file, option or output path, or a failed export (one
-line on stderr naming the file and the problem; OUT is then untouched).
+Exit status: 0 written; 2 a bad model file, output path or option, or a failed export: one
+line on stderr naming the file and the problem (a bad option: the usage line and the error),
+and OUT, if it exists, untouched.
 """
 import argparse
 import hashlib
@@ -193,6 +194,8 @@ def metadata(cfg, meta, src, fixed, seed):
 
 
 def export(src, out, opset, fixed_noise, seed):
+    if os.path.exists(out) and os.path.exists(src) and os.path.samefile(src, out):
+        raise ExportError("%s: is the model file itself; give another output name" % out)
     cfg, tensors, meta = MF.read_model(src)  # before importing torch: a bad file is told at once
     try:
         import torch
