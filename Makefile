@@ -84,7 +84,7 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libdiffad.a
 test: all $(TEST_BIN) $(BUILD)/tests/fuzz_replay
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh scripts/run_tests.sh $(TEST_BIN) $(BUILD)/tests/fuzz_replay \
 	  scripts/check_layers.sh scripts/test_check_layers.sh scripts/check_exports.sh \
-	  tests/py/test_binding.py tests/test_install.sh tests/test_mpi.sh
+	  tests/py/test_binding.py tests/py/test_export.py tests/test_install.sh tests/test_mpi.sh
 
 # Under the sanitizers the paper-config forward (160 M parameters) is skipped: the
 # same code is checked at the small config, and the plain build runs it.

@@ -51,10 +51,12 @@ def proc_mem():
     return out.get("VmHWM", -1), out.get("VmRSS", -1)
 
 
-def build(cfg_name, fill=True):
+def build_from(c, fill=True):
+    """The reference networks for a config of CONFIGS' form (h, w, base, mult, rb, attn, heads,
+    segw; optional groups, default ref_model.GROUPS = 32, the paper's), filled with fill()'s
+    deterministic weights unless fill is False (scripts/export_onnx.py loads a model file's)."""
     import ref_model as R
-    c = CONFIGS[cfg_name]
-    unet = R.UNet(c["h"], c["w"], c["base"], c["mult"], c["rb"], c["attn"], c["heads"])
+    unet = R.UNet(c["h"], c["w"], c["base"], c["mult"], c["rb"], c["attn"], c["heads"], c.get("groups"))
     seg = R.SegNet(c["segw"])
     if fill:
         R.fill(unet, "unet")
@@ -62,14 +64,20 @@ def build(cfg_name, fill=True):
     return unet, seg
 
 
-def make_infer_module(unet, seg, ts=T_S, tb=T_B, w=GUIDE_W):
+def build(cfg_name, fill=True):
+    return build_from(CONFIGS[cfg_name], fill)
+
+
+def make_infer_module(unet, seg, ts=T_S, tb=T_B, w=GUIDE_W, T=1000):
     """The whole batch-1 inference as one module: (x0, eps_s, eps_b) -> (map, x0_hat),
-    NCHW, the two denoiser passes as one batch of 2. Used for timing and ONNX export."""
+    NCHW, the two denoiser passes as one batch of 2, at noise levels ts < tb of a T-step
+    schedule with guidance weight w. Used for timing and ONNX export (bench/peers.py,
+    scripts/export_onnx.py)."""
     import torch
     import torch.nn as nn
     import ref_model as R
 
-    ab = R.alpha_bar()
+    ab = R.alpha_bar(T)
     a_s, a_b = float(ab[ts]), float(ab[tb])
 
     class Infer(nn.Module):

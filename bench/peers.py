@@ -59,7 +59,7 @@ def stamp(cfg):
     h = hashlib.sha256()
     with open(os.path.join(HERE, "..", "tests", "py", "ref_model.py"), "rb") as f:
         h.update(f.read())
-    for fn in (MT.make_infer_module, MT.build):
+    for fn in (MT.make_infer_module, MT.build, MT.build_from):
         h.update(inspect.getsource(fn).encode())
     h.update(json.dumps(MT.CONFIGS[cfg], sort_keys=True).encode())
     return h.hexdigest()[:16]

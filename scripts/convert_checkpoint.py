@@ -70,7 +70,8 @@ KEYS = [
     ("focal_gamma", "float", 0, 10),
     ("smoothl1_beta", "float", 1e-6, 100),
     ("topk", "int", 0, 1 << 30),
-    ("conv_algo", "algo", 0, 1),
+    ("conv_algo", "enum", 0, 1),
+    ("precision", "enum", 0, 1),
     ("image_threshold", "float", -1e30, 1e30),
     ("pixel_threshold", "float", -1e30, 1e30),
     ("score_lo", "float", -1e30, 1e30),
@@ -78,7 +79,11 @@ KEYS = [
     ("min_area", "int", 0, 1 << 28),
     ("max_regions", "int", 0, 1024),
     ("mm_per_pixel", "float", 0, 1000),
+    ("review", "float", 0, 0.5),
+    ("review_lo", "float", -1e30, 1e30),
+    ("review_hi", "float", -1e30, 1e30),
 ]
+ENUM_NAMES = {"conv_algo": ("auto", "direct", "winograd"), "precision": ("auto", "f32", "bf16")}
 KEY_TYPE = {k: (t, lo, hi) for k, t, lo, hi in KEYS}
 ARCH_KEYS = ("base_channels", "channel_mult", "res_blocks", "attention", "seg_width")
 
@@ -90,7 +95,10 @@ def profile(name):
              guide_w=1.0, train_ts_max=299, train_tb_min=300, train_ts_min=0, train_tb_max=0, grey_noise=0, tile_scale=0.0, tile_overlap=0.25, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
              focal_weight=5.0, focal_alpha=0.5, focal_gamma=4.0, smoothl1_beta=1.0, topk=0,
              conv_algo="auto", image_threshold=0.0, pixel_threshold=0.0, score_lo=0.0, score_hi=0.0,
-             min_area=0, max_regions=16, mm_per_pixel=0.0)
+             min_area=0, max_regions=16, mm_per_pixel=0.0, review=0.0, review_lo=0.0, review_hi=0.0,
+             # a file without the key runs f32 (src/model/config.c: written before it existed); a
+             # converted checkpoint keeps doing so unless --precision says otherwise
+             precision="f32")
     if name == "paper":
         return c
     if name == "cpu":
@@ -100,19 +108,23 @@ def profile(name):
     raise ConvertError("unknown profile '%s' (known: paper, cpu)" % name)
 
 
-def parse_value(key, text):
-    """--KEY VALUE text -> value, with the type and range rules of src/model/config.c."""
+def parse_value(key, text, label=None):
+    """--KEY VALUE text -> value, with the type and range rules of src/model/config.c.
+    label names the setting in messages (default "--KEY"; scripts/modelfile.py names the
+    model file's config key)."""
     if key not in KEY_TYPE:
-        raise ConvertError("unknown model setting '--%s' (model settings: %s)" % (key, ", ".join(k for k, *_ in KEYS)))
+        raise ConvertError("unknown %s (model settings: %s)" % (label or "model setting '--%s'" % key,
+                                                                  ", ".join(k for k, *_ in KEYS)))
+    label = label or "--" + key
     typ, lo, hi = KEY_TYPE[key]
     if typ == "size":
         m = re.fullmatch(r"\s*(\d+)\s*(?:x\s*(\d+))?\s*", text)
         if not m:
-            raise ConvertError("--size needs HxW (e.g. 256x256), got '%s'" % text)
+            raise ConvertError("%s needs HxW (e.g. 256x256), got '%s'" % (label, text))
         h = int(m.group(1))
         w = int(m.group(2)) if m.group(2) else h
         if not (lo <= h <= hi and lo <= w <= hi):
-            raise ConvertError("--size %dx%d out of range %d..%d per side" % (h, w, lo, hi))
+            raise ConvertError("%s %dx%d out of range %d..%d per side" % (label, h, w, lo, hi))
         return (h, w)
     if typ in ("mult", "attn"):
         if typ == "attn" and text.strip() in ("none", ""):
@@ -120,24 +132,25 @@ def parse_value(key, text):
         try:
             v = [int(s) for s in text.split(",")]
         except ValueError:
-            raise ConvertError("--%s needs comma-separated integers%s, got '%s'"
-                               % (key, " or 'none'" if typ == "attn" else "", text))
+            raise ConvertError("%s needs comma-separated integers%s, got '%s'"
+                               % (label, " or 'none'" if typ == "attn" else "", text))
         if not v or any(not (lo <= x <= hi) for x in v) or len(v) > 8:
-            raise ConvertError("--%s: values must be %d..%d (at most 8 of them), got '%s'" % (key, lo, hi, text))
+            raise ConvertError("%s: values must be %d..%d (at most 8 of them), got '%s'" % (label, lo, hi, text))
         return v
-    if typ == "algo":
-        if text not in ("auto", "direct", "winograd"):
-            raise ConvertError("--conv_algo must be 'auto', 'direct' or 'winograd', got '%s'" % text)
+    if typ == "enum":
+        if text not in ENUM_NAMES[key]:
+            names = ["'%s'" % n for n in ENUM_NAMES[key]]
+            raise ConvertError("%s must be %s or %s, got '%s'" % (label, ", ".join(names[:-1]), names[-1], text))
         return text
     try:
         x = float(text)
     except ValueError:
-        raise ConvertError("--%s needs a number, got '%s'" % (key, text))
-    if not (lo <= x <= hi):
-        raise ConvertError("--%s = %s is out of range %g..%g" % (key, text, lo, hi))
+        raise ConvertError("%s needs a number, got '%s'" % (label, text))
+    if not (lo <= x <= hi):  # NaN fails this too
+        raise ConvertError("%s = %s is out of range %g..%g" % (label, text, lo, hi))
     if typ == "int":
         if x != int(x):
-            raise ConvertError("--%s needs a whole number, got '%s'" % (key, text))
+            raise ConvertError("%s needs a whole number, got '%s'" % (label, text))
         return int(x)
     return x
 
@@ -153,7 +166,7 @@ def value_text(key, v):
         return "%dx%d" % v
     if typ in ("mult", "attn"):
         return ",".join(str(x) for x in v) if v else "none"
-    if typ == "algo":
+    if typ == "enum":
         return v
     if typ == "int":
         return "%d" % v
@@ -191,6 +204,8 @@ def check_config(c):
                            % (c["train_tb_min"], c["train_tb_max"], c["T"]))
     if c["topk"] > h * w:
         raise ConvertError("topk %d exceeds the %d pixels of %dx%d" % (c["topk"], h * w, h, w))
+    if c["review_lo"] > c["review_hi"]:
+        raise ConvertError("review_lo %g is above review_hi %g" % (c["review_lo"], c["review_hi"]))
 
 
 # ---------------- the tensors diffad builds for a config (src/nn/unet.c, src/nn/segnet.c) ----------------

@@ -5,28 +5,19 @@ Prints one line per file pair: the largest difference over all tensors (relative
 absolute value of its tensor; with --abs, absolute), the tensor it is in, and the share of
 elements that differ at all. Only tensors whose name starts with P (default: all). Exit 0 when
 every tensor matches within T, 1 otherwise, 2 on unreadable files. Used by tests/test_mpi.sh (data-parallel equivalence)."""
-import json
-import struct
+import os
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import modelfile  # noqa: E402  (the checked safetensors reader)
+
 
 def read(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        base = 8 + n
-        data = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        if t["dtype"] != "F32":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(t["shape"])
-    return out
+    """The F32 tensors of a model file or checkpoint."""
+    _, tensors = modelfile.read_safetensors(path)
+    return {name: a for name, a in tensors.items() if a.dtype == np.float32}
 
 
 def main():
@@ -47,7 +38,7 @@ def main():
         return 2
     try:
         a, b = read(args[0]), read(args[1])
-    except (OSError, ValueError, KeyError) as e:
+    except modelfile.ModelFileError as e:
         print("compare_models: %s" % e)
         return 2
     names = sorted(n for n in a if n.startswith(prefix))

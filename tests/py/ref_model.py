@@ -71,9 +71,9 @@ def fill(model, prefix):
 GROUPS = 32
 
 
-def groups_for(c):
-    """docs/method.md §4's rule for small channel counts: gcd(groups, C)."""
-    return math.gcd(GROUPS, c)
+def groups_for(c, groups=None):
+    """docs/method.md §4's rule for small channel counts: gcd(groups, C); groups None: GROUPS."""
+    return math.gcd(GROUPS if groups is None else groups, c)
 
 
 # ---------------- denoiser (docs/method.md section 4) ----------------
@@ -90,12 +90,12 @@ class Sinusoid(nn.Module):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, cin, cout, emb, mode=None):
+    def __init__(self, cin, cout, emb, mode=None, groups=None):
         super().__init__()
         self.mode = mode
-        self.in_layers = nn.Sequential(nn.GroupNorm(groups_for(cin), cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1))
+        self.in_layers = nn.Sequential(nn.GroupNorm(groups_for(cin, groups), cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1))
         self.embed_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb, cout))
-        self.out_layers = nn.Sequential(nn.GroupNorm(groups_for(cout), cout), nn.SiLU(), nn.Dropout(0.0),
+        self.out_layers = nn.Sequential(nn.GroupNorm(groups_for(cout, groups), cout), nn.SiLU(), nn.Dropout(0.0),
                                         nn.Conv2d(cout, cout, 3, padding=1))
         self.skip_connection = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
@@ -117,10 +117,10 @@ class ResBlock(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, c, heads):
+    def __init__(self, c, heads, groups=None):
         super().__init__()
         self.heads = heads
-        self.norm = nn.GroupNorm(groups_for(c), c)
+        self.norm = nn.GroupNorm(groups_for(c, groups), c)
         self.to_qkv = nn.Conv1d(c, 3 * c, 1)
         self.proj_out = nn.Conv1d(c, c, 1)
 
@@ -143,7 +143,9 @@ class Step(nn.Sequential):
 
 
 class UNet(nn.Module):
-    def __init__(self, h, w, base, mult, res_blocks, attn, heads):
+    def __init__(self, h, w, base, mult, res_blocks, attn, heads, groups=None):
+        """groups: GroupNorm groups as the model key `groups` (gcd with each channel count);
+        None: the module's GROUPS."""
         super().__init__()
         E = 4 * base
         self.time_embedding = nn.Sequential(Sinusoid(base), nn.Linear(base, E), nn.SiLU(), nn.Linear(E, E))
@@ -152,30 +154,30 @@ class UNet(nn.Module):
         ch, size = base, min(h, w)
         for lvl, m in enumerate(mult):
             for _ in range(res_blocks):
-                mods = [ResBlock(ch, base * m, E)]
+                mods = [ResBlock(ch, base * m, E, groups=groups)]
                 ch = base * m
                 if size in attn:
-                    mods.append(Attention(ch, heads))
+                    mods.append(Attention(ch, heads, groups))
                 self.down.append(Step(*mods))
                 skip.append(ch)
             if lvl != len(mult) - 1:
-                self.down.append(Step(ResBlock(ch, ch, E, "down")))
+                self.down.append(Step(ResBlock(ch, ch, E, "down", groups)))
                 skip.append(ch)
                 size //= 2
-        self.middle = Step(ResBlock(ch, ch, E), Attention(ch, heads), ResBlock(ch, ch, E))
+        self.middle = Step(ResBlock(ch, ch, E, groups=groups), Attention(ch, heads, groups), ResBlock(ch, ch, E, groups=groups))
         self.up = nn.ModuleList()
         for lvl in reversed(range(len(mult))):
             m = mult[lvl]
             for r in range(res_blocks + 1):
-                mods = [ResBlock(ch + skip.pop(), base * m, E)]
+                mods = [ResBlock(ch + skip.pop(), base * m, E, groups=groups)]
                 ch = base * m
                 if size in attn:
-                    mods.append(Attention(ch, heads))
+                    mods.append(Attention(ch, heads, groups))
                 if lvl != 0 and r == res_blocks:
-                    mods.append(ResBlock(ch, ch, E, "up"))
+                    mods.append(ResBlock(ch, ch, E, "up", groups))
                     size *= 2
                 self.up.append(Step(*mods))
-        self.out = nn.Sequential(nn.GroupNorm(groups_for(ch), ch), nn.SiLU(), nn.Conv2d(ch, 3, 3, padding=1))
+        self.out = nn.Sequential(nn.GroupNorm(groups_for(ch, groups), ch), nn.SiLU(), nn.Conv2d(ch, 3, 3, padding=1))
 
     def forward(self, x, t):
         emb = self.time_embedding(t)
