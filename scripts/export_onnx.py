@@ -51,6 +51,8 @@ import os
 import sys
 import warnings
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
@@ -98,8 +100,19 @@ def load_networks(path, cfg, tensors):
     return unet, seg
 
 
-def make_graph(cfg, unet, seg, fixed_noise=None):
-    """The exported module: (image[, eps_s, eps_b]) -> (map, recon, score)."""
+def graph_roi(cfg, tensors):
+    """The model's region of interest at the model size (uint8 0/1) when the graph can apply it
+    (a fit model: the working size is the model size), else None."""
+    roi = tensors.get(MF.ROI_TENSOR)
+    if roi is None or cfg["tile_scale"] > 0:
+        return None
+    h, w = cfg["size"]
+    return MF.roi_at(roi, h, w)
+
+
+def make_graph(cfg, unet, seg, fixed_noise=None, roi=None):
+    """The exported module: (image[, eps_s, eps_b]) -> (map, recon, score); roi: the region of
+    interest at the model size (uint8 0/1) that zeroes the map before the score, or None."""
     import torch
     import torch.nn as nn
     import model_torch as MT
@@ -115,12 +128,17 @@ def make_graph(cfg, unet, seg, fixed_noise=None):
             if self.fixed:
                 self.register_buffer("eps_s", torch.from_numpy(fixed_noise[0]))
                 self.register_buffer("eps_b", torch.from_numpy(fixed_noise[1]))
+            self.masked = roi is not None
+            if self.masked:
+                self.register_buffer("roi", torch.from_numpy(roi.astype(np.float32))[None, None])
 
         def forward(self, image, *noise):
             eps_s, eps_b = (self.eps_s, self.eps_b) if self.fixed else noise
             if grey:  # one value per pixel for the 3 channels (dd_model_draw_noise)
                 eps_s, eps_b = eps_s.expand(-1, 3, -1, -1), eps_b.expand(-1, 3, -1, -1)
             m, recon = self.infer(image, eps_s, eps_b)
+            if self.masked:  # the scorer's rule: 0 outside the region of interest, before the top-k
+                m = m * self.roi
             score = torch.topk(m.reshape(1, -1), k, dim=1).values.mean(dim=1)
             return m, recon, score
 
@@ -153,7 +171,7 @@ def with_metadata(blob, props, doc):
     return bytes(out)
 
 
-def metadata(cfg, meta, src, fixed, seed):
+def metadata(cfg, meta, src, fixed, seed, roi=None):
     g = "%.9g"
     h, w = cfg["size"]
     calibrated = cfg["score_hi"] > cfg["score_lo"]
@@ -188,6 +206,11 @@ def metadata(cfg, meta, src, fixed, seed):
                    "tiles overlapping by tile_overlap, blends the tile maps with a raised-cosine window and takes "
                    "the top-k (k scaled by the area) of the stitched map: not in the graph"),
     }
+    if roi is not None:
+        p["roi"] = ("%dx%d region of interest (0 = ignored): " % (roi.shape[1], roi.shape[0]) +
+                    ("applied in the graph at the model size (the map is 0 outside it before the score)"
+                     if cfg["tile_scale"] == 0 else "NOT in the graph (tiled model): the caller must resample it to "
+                     "the working image (a pixel is inspected when at least half of it is) and zero the stitched map"))
     if "calibration_scores" in meta:
         p["calibration_images"] = meta["calibration_scores"].split(":", 1)[0]
     return p
@@ -206,7 +229,8 @@ def export(src, out, opset, fixed_noise, seed):
     h, w = cfg["size"]
     grey = cfg["grey_noise"] == 1
     noise = MF.draw_noise(h, w, grey, seed) if fixed_noise else None
-    graph = make_graph(cfg, unet, seg, noise)
+    roi = tensors.get(MF.ROI_TENSOR)
+    graph = make_graph(cfg, unet, seg, noise, graph_roi(cfg, tensors))
     image = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
     c = 1 if grey else 3
     args = (image,) if fixed_noise else (image, torch.randn(1, c, h, w), torch.randn(1, c, h, w))
@@ -219,7 +243,7 @@ def export(src, out, opset, fixed_noise, seed):
                               output_names=["map", "recon", "score"], do_constant_folding=True)
         except Exception as e:  # noqa: BLE001  (any exporter failure is reported in one line)
             raise ExportError("%s: torch.onnx.export failed: %s" % (src, str(e).strip().split("\n")[0]))
-    props = metadata(cfg, meta, src, fixed_noise, seed)
+    props = metadata(cfg, meta, src, fixed_noise, seed, roi)
     doc = ("diffad inference of %s: inputs %s; outputs map, recon, score. See metadata_props and "
            "scripts/export_onnx.py." % (os.path.basename(src), ", ".join(names)))
     blob = with_metadata(buf.getvalue(), props, doc)

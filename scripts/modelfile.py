@@ -36,7 +36,8 @@ import convert_checkpoint as CK  # noqa: E402  (the model key table and the decl
 FORMAT_VERSION = "1"          # DD_FORMAT_VERSION, src/model/model.h
 HEADER_MAX = 64 << 20         # DD_HEADER_MAX
 PREDICT_SEED = 0x5EED         # DD_PREDICT_SEED: the noise seed of predict, test and calibration
-DTYPES = {"F32": np.dtype("<f4"), "I64": np.dtype("<i8")}
+DTYPES = {"F32": np.dtype("<f4"), "I64": np.dtype("<i8"), "U8": np.dtype("u1")}
+ROI_TENSOR = "roi.mask"  # the region of interest (src/model/roi.h): U8 [H, W] of 0/1
 
 
 class ModelFileError(Exception):
@@ -83,7 +84,7 @@ def read_safetensors(path):
         if not isinstance(t, dict) or not {"dtype", "shape", "data_offsets"} <= set(t):
             fail("tensor %s: entry needs dtype, shape and data_offsets" % name)
         if t["dtype"] not in DTYPES:
-            fail("tensor %s: dtype %r is not F32 or I64" % (name, t["dtype"]))
+            fail("tensor %s: dtype %r is not F32, I64 or U8" % (name, t["dtype"]))
         shape, off = t["shape"], t["data_offsets"]
         if (not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape)
                 or not isinstance(off, list) or len(off) != 2 or not all(isinstance(o, int) for o in off)):
@@ -134,7 +135,8 @@ def declared_tensors(cfg):
 
 
 def read_model(path):
-    """(config, {name: array} of exactly the declared tensors, metadata) of a diffad model file."""
+    """(config, {name: array} of exactly the declared tensors, metadata) of a diffad model file;
+    the region of interest, when the file has one, is in the dict too (ROI_TENSOR: uint8 [H, W])."""
     meta, tensors = read_safetensors(path)
     fmt = meta.get("format")
     if fmt != "diffad":
@@ -161,7 +163,16 @@ def read_model(path):
         if not counter and not np.isfinite(a).all():
             raise ModelFileError("%s: tensor %s holds NaN or infinite values" % (path, name))
         out[name] = a
+    roi = tensors.get(ROI_TENSOR)
+    if roi is not None:
+        # the C loader's checks (src/model/modelfile.c): U8, 2-D, values 0/1, something inspected
+        if roi.dtype != np.uint8 or roi.ndim != 2 or min(roi.shape) < 1 or roi.max() > 1 or not roi.any():
+            raise ModelFileError("%s: tensor %s must be a U8 [H, W] mask of 0/1 values with an inspected pixel"
+                                 % (path, ROI_TENSOR))
+        out[ROI_TENSOR] = roi
     for name in tensors:
+        if name == ROI_TENSOR:
+            continue
         # a checkpoint's optimiser state and EMA copy are not part of the model (the C loader skips them too)
         if name not in want and not name.startswith("adam_") and not (name.startswith("ema.") and name[4:] in want):
             raise ModelFileError("%s: tensor %s is not part of the model its config describes "
@@ -235,3 +246,18 @@ def draw_noise(h, w, grey, seed=PREDICT_SEED):
     v = np.array([r.normal() for _ in range(2 * h * w * c)], dtype=np.float64).astype(np.float32)
     v = v.reshape(2, h, w, c).transpose(0, 3, 1, 2)
     return np.ascontiguousarray(v[0:1]), np.ascontiguousarray(v[1:2])
+
+
+def roi_at(mask, h, w):
+    """dd_roi_resample (src/model/roi.c): the mask [H, W] of 0/1 at h x w, a pixel inspected when at
+    least half of its area is, exactly in integers (each axis: output pixel o covers [o*N, (o+1)*N)
+    and input pixel i covers [i*n, (i+1)*n) in units of 1/(n*N))."""
+    H, W = mask.shape
+
+    def overlaps(n_out, N):
+        o = np.arange(n_out, dtype=np.int64)[:, None]
+        i = np.arange(N, dtype=np.int64)[None, :]
+        return np.clip(np.minimum((o + 1) * N, (i + 1) * n_out) - np.maximum(o * N, i * n_out), 0, None)
+
+    acc = overlaps(h, H) @ mask.astype(np.int64) @ overlaps(w, W).T
+    return (2 * acc >= H * W).astype(np.uint8)

@@ -182,7 +182,7 @@ def torch_check(model, label, seeds, wrong_groups=None):
     cfg, tensors, _ = MF.read_model(model)
     grey, k = cfg["grey_noise"] == 1, MF.topk(cfg)
     unet, seg = EX.load_networks(model, cfg, tensors)
-    graph = EX.make_graph(cfg, unet, seg)
+    graph = EX.make_graph(cfg, unet, seg, roi=EX.graph_roi(cfg, tensors))
     img, x = test_image()
     c = 1 if grey else 3
 
@@ -400,6 +400,7 @@ def main():
     import modelfile as MF
     torch.set_num_threads(1)
     diffad.load_library(LIB)
+    os.environ["DIFFAD_LIB"] = LIB  # every diffad.Model of this test uses the library under test
     tmp = tempfile.mkdtemp(prefix="test_export.")
     try:
         check(MF.topk(dict(topk=0, size=(32, 32))) == 1 and MF.topk(dict(topk=0, size=(256, 256))) == 50
@@ -414,6 +415,28 @@ def main():
             af = filled(a, os.path.join(tmp, "A.safetensors"))
             test_model(af, tmp, "A", 5, py, (None, 7), wrong_groups=32)
             test_bad_inputs(a, tmp)
+        # a region of interest: a 64x64 frame whose left 25 columns are ignored
+        roi_file = os.path.join(tmp, "roi.pgm")
+        mask = np.ones((64, 64), np.uint8)
+        mask[:, :25] = 0
+        with open(roi_file, "wb") as f:
+            f.write(b"P5 64 64 255\n" + (mask * 255).tobytes())
+        c = train(tmp, "c.safetensors", ["--steps", "2", "--attention", "none", "--heads", "1", "--roi", roi_file])
+        if c:
+            cf = filled(c, os.path.join(tmp, "C.safetensors"))
+            stored = MF.read_model(cf)[1].get(MF.ROI_TENSOR)
+            check(stored is not None and (stored == mask).all(), "C: the ROI read back from the file")
+            # the resampling rule of src/model/roi.c, against what the library applies
+            img, _ = test_image()
+            with diffad.Model(cf, threads=1, precision="f32") as m:
+                for hh, ww in ((32, 32), (37, 50), (20, 7)):
+                    r = m.predict(np.ascontiguousarray(np.resize(img, (hh, ww, 3))))
+                    want = MF.roi_at(mask, hh, ww)
+                    check(r.roi is not None and (r.roi == want).all() and not r.map[want == 0].any(),
+                          "C: roi_at(%dx%d) equals the library's ROI, the map is 0 outside it" % (hh, ww))
+            test_model(cf, tmp, "C", 1, py)
+            rc, so, se = export(cf, os.path.join(tmp, "C2.onnx"))
+            check(rc == 0, "C: export with an ROI: %s" % se)
         if b:  # grey noise, tiles, and the schedule's levels from the file
             bf = filled(b, os.path.join(tmp, "B.safetensors"), {"t_s": "100", "t_b": "300"})
             check(MF.read_model(bf)[0]["t_s"] == 100 and MF.read_model(bf)[0]["grey_noise"] == 1, "B: config edited")
