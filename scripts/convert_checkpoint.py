@@ -25,6 +25,7 @@ Needs PyTorch (Debian: /usr/bin/python3 with python3-torch) and NumPy.
 Exit status: 0 written, 1 the checkpoint or the options are wrong, 2 usage or
 missing PyTorch.
 """
+import itertools
 import json
 import math
 import os
@@ -463,14 +464,20 @@ def write_model(out, cfg, tensors):
         off += a.nbytes
     hb = json.dumps(header, separators=(",", ":")).encode()
     hb += b" " * (-len(hb) % 8)  # data starts 8-byte aligned
+    # a generator: one tensor's bytes at a time, never the whole model twice in memory
+    write_atomic(out, itertools.chain([struct.pack("<Q", len(hb)), hb], (a.tobytes() for _, a in tensors)), ConvertError)
+
+
+def write_atomic(out, chunks, error=None):
+    """The scripts' one atomic writer: the byte strings of chunks into a temporary file next to
+    out, flushed to disk, renamed over out; on failure the temporary file is removed, an existing
+    out is untouched, and error (an exception class; default ConvertError) is raised naming out."""
     d = os.path.dirname(os.path.abspath(out))
     tmp = os.path.join(d, ".%s.tmp%d" % (os.path.basename(out), os.getpid()))
     try:
         with open(tmp, "wb") as f:
-            f.write(struct.pack("<Q", len(hb)))
-            f.write(hb)
-            for _, a in tensors:
-                f.write(a.tobytes())
+            for c in chunks:
+                f.write(c)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)
@@ -479,7 +486,7 @@ def write_model(out, cfg, tensors):
             os.remove(tmp)
         except OSError:
             pass
-        raise ConvertError("%s: cannot write (%s); an existing file there is untouched" % (out, e.strerror or e))
+        raise (error or ConvertError)("%s: cannot write (%s); an existing file there is untouched" % (out, e.strerror or e))
 
 
 USAGE = ("usage: %s IN.pth OUT.safetensors [--size HxW] [--profile paper|cpu] [--unsafe-load] [--KEY VALUE ...]\n"

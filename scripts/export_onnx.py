@@ -263,20 +263,7 @@ def export(src, out, opset, fixed_noise, seed):
 def write_atomic(out, blob):
     if os.path.isdir(out):
         raise ExportError("%s: is a folder" % out)
-    d = os.path.dirname(os.path.abspath(out))
-    tmp = os.path.join(d, ".%s.tmp%d" % (os.path.basename(out), os.getpid()))
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except OSError as e:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise ExportError("%s: cannot write (%s); an existing file there is untouched" % (out, e.strerror or e))
+    MF.CK.write_atomic(out, [blob], ExportError)
 
 
 def parse_seed(text):

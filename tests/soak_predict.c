@@ -82,26 +82,12 @@ static long rss_kib(void) {
 }
 
 /* A tiny model with non-flat maps (test_api.c make_model). */
+static float g_tile_scale; /* the tweak below sets it */
+static void set_tile_scale(dd_model_config *c) { c->tile_scale = g_tile_scale; }
+
 static int make_model(const char *path, float tile_scale) {
-    dd_model_config c;
-    dd_model_config_paper(&c, HW, HW);
-    c.unet.base = 8, c.unet.levels = 2, c.unet.mult[0] = 1, c.unet.mult[1] = 2;
-    c.unet.res_blocks = 1, c.unet.n_attn = 0, c.unet.heads = 1, c.unet.groups = 8;
-    c.seg_width = 4;
-    c.tile_scale = tile_scale;
-    c.image_threshold = 0.58f, c.pixel_threshold = 0.6f, c.score_lo = 0.3f, c.score_hi = 0.58f;
-    dd_model *m = NULL;
-    dd_error err = {0};
-    if (dd_model_create(&c, 1, 0, 1, &m, &err)) {
-        fprintf(stderr, "make_model: %s\n", err.msg);
-        return 1;
-    }
-    dd_model_init_weights(m, 1234);
-    live_model_weights(m, 2.5f);
-    int rc = dd_model_save(m, path, 0, NULL, 0, &err);
-    if (rc) fprintf(stderr, "make_model: %s\n", err.msg);
-    dd_model_free(m);
-    return rc;
+    g_tile_scale = tile_scale;
+    return live_model_save(path, HW, 1234, set_tile_scale);
 }
 
 static uint64_t mix(uint64_t x) {

@@ -45,26 +45,7 @@ static char g_dir[256], g_model[512], g_root[960], g_cli[960];
 /* A tiny model with non-trivial outputs and stored thresholds; tweak (may be NULL) changes
  * the configuration before it is saved. */
 static int make_model_with(const char *path, uint64_t seed, void (*tweak)(dd_model_config *)) {
-    dd_model_config c;
-    dd_model_config_paper(&c, HW, HW);
-    c.unet.base = 8, c.unet.levels = 2, c.unet.mult[0] = 1, c.unet.mult[1] = 2;
-    c.unet.res_blocks = 1, c.unet.n_attn = 0, c.unet.heads = 1, c.unet.groups = 8;
-    c.seg_width = 4;
-    /* the tiny model scores the sample around 0.55..0.61: a threshold inside gives both decisions */
-    c.image_threshold = 0.58f, c.pixel_threshold = 0.6f, c.score_lo = 0.3f, c.score_hi = 0.58f;
-    if (tweak) tweak(&c);
-    dd_model *m = NULL;
-    dd_error err = {0};
-    if (dd_model_create(&c, 1, 0, 1, &m, &err)) {
-        fprintf(stderr, "make_model: %s\n", err.msg);
-        return 1;
-    }
-    dd_model_init_weights(m, seed);
-    live_model_weights(m, 2.5f);
-    int rc = dd_model_save(m, path, 0, NULL, 0, &err);
-    if (rc) fprintf(stderr, "make_model: %s\n", err.msg);
-    dd_model_free(m);
-    return rc;
+    return live_model_save(path, HW, seed, tweak);
 }
 
 static int make_model(const char *path, uint64_t seed) { return make_model_with(path, seed, NULL); }

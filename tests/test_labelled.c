@@ -27,32 +27,14 @@
 #include "check.h"
 #include "live_model.h"
 #include "core/json.h"
+#include "core/fileio.h"
 #include "model/model.h"
 #include "model/modelfile.h"
 
 static char g_dir[256], g_model[512], g_cli[PATH_MAX + 16], g_sample[1024];
 
 /* A tiny model with a non-flat map (the recipe of test_api.c). */
-static int make_model(const char *path) {
-    dd_model_config c;
-    dd_model_config_paper(&c, 32, 32);
-    c.unet.base = 8, c.unet.levels = 2, c.unet.mult[0] = 1, c.unet.mult[1] = 2;
-    c.unet.res_blocks = 1, c.unet.n_attn = 0, c.unet.heads = 1, c.unet.groups = 8;
-    c.seg_width = 4;
-    c.image_threshold = 0.58f, c.pixel_threshold = 0.6f, c.score_lo = 0.3f, c.score_hi = 0.58f;
-    dd_model *m = NULL;
-    dd_error err = {0};
-    if (dd_model_create(&c, 1, 0, 1, &m, &err)) {
-        fprintf(stderr, "make_model: %s\n", err.msg);
-        return 1;
-    }
-    dd_model_init_weights(m, 1234);
-    live_model_weights(m, 2.5f);
-    int rc = dd_model_save(m, path, 0, NULL, 0, &err);
-    if (rc) fprintf(stderr, "make_model: %s\n", err.msg);
-    dd_model_free(m);
-    return rc;
-}
+static int make_model(const char *path) { return live_model_save(path, 32, 1234, NULL); }
 
 static const char *T(const char *rel) { /* a path under the temporary folder */
     static char buf[8][1024];
@@ -62,17 +44,11 @@ static const char *T(const char *rel) { /* a path under the temporary folder */
     return b;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
+static char *slurp(const char *path) { /* the library's whole-file reader; NULL when unreadable */
+    unsigned char *b = NULL;
+    size_t n;
+    dd_error e = {0};
+    return dd_read_file(path, 1L << 30, &b, &n, &e) ? NULL : (char *)b;
 }
 
 static void write_text(const char *path, const char *text) {

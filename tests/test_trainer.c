@@ -37,6 +37,7 @@
 
 #include "check.h"
 #include "backend/backend.h"
+#include "core/fileio.h"
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "data/feeder.h"
@@ -1290,6 +1291,14 @@ static void test_calibrate_cli(void) {
           "test reports both rates with intervals (exit %d): %s", rc, o + (strlen(o) > 400 ? strlen(o) - 400 : 0));
 }
 
+/* A whole text file (the library's reader), NULL when unreadable; free() it. */
+static char *read_text(const char *path) {
+    unsigned char *b = NULL;
+    size_t n;
+    dd_error e = {0};
+    return dd_read_file(path, 1L << 24, &b, &n, &e) ? NULL : (char *)b;
+}
+
 /* Count occurrences of needle in s. */
 static int count_str(const char *s, const char *needle) {
     int n = 0;
@@ -1366,13 +1375,7 @@ static void test_review_drift_cli(void) {
     }
     CHECK(lines == n && right == n && n_review > 0, "%d of %d lines decided by the band (%d REVIEW)", right, lines, n_review);
     CHECK(rc == (n_ng ? 1 : 3), "exit %d with %d REVIEW and %d NG (3: REVIEW without NG)", rc, n_review, n_ng);
-    char *js = NULL;
-    FILE *f = fopen(stats, "rb");
-    if (f) {
-        js = calloc(1, 1 << 16);
-        if (js) fread(js, 1, (1 << 16) - 1, f);
-        fclose(f);
-    }
+    char *js = read_text(stats);
     char want_dec[80];
     snprintf(want_dec, sizeof want_dec, "\"REVIEW\":%d", n_review);
     CHECK(js && strstr(js, want_dec) && strstr(js, "\"checked\":true") && strstr(js, "\"warning\":false") &&
@@ -1429,12 +1432,7 @@ static void test_review_drift_cli(void) {
     CHECK(rc != 2 && strstr(o, "DRIFT WARNING over the whole run") && strstr(o, "DRIFT WARNING at image"),
           "the changed camera raises the drift warning, per window and over the run (exit %d): %s", rc,
           o + (strlen(o) > 1500 ? strlen(o) - 1500 : 0));
-    js = NULL;
-    if ((f = fopen(stats, "rb"))) {
-        js = calloc(1, 1 << 16);
-        if (js) fread(js, 1, (1 << 16) - 1, f);
-        fclose(f);
-    }
+    js = read_text(stats);
     CHECK(js && strstr(js, "\"warning\":true") && strstr(js, "\"size\":20"), "stats record the warning: %s", js ? js : "(none)");
     free(js);
 }
