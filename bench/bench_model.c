@@ -245,7 +245,7 @@ int main(int argc, char **argv) {
         memset(&u1, 0, sizeof u1);
         dd_arena a1, meas;
         if (dd_unet_declare(&u1, &cfg.unet, &tmp, "unet", 0, &err) ||
-            dd_unet_build(&u1, m->eng, 1, 0, cfg.conv_algo, &err))
+            dd_unet_build(&u1, m->eng, 1, 1, 0, cfg.conv_algo, &err))
             return die("batch-1 denoiser", &err);
         dd_params_free(&tmp);
         dd_arena_init_measure(&meas);

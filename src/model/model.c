@@ -87,10 +87,13 @@ int dd_model_topk(const dd_model_config *c) {
 }
 
 
+/* The model's buffers, then the networks'. Training keeps the denoiser's activations
+ * for its backward, so everything gets its own bytes. Inference runs the denoiser, then
+ * the seg net: the seg net's buffers start where the denoiser's working memory starts
+ * (after its output eps, u->work_from), one block for two lifetimes. */
 static int plan(dd_model *m, dd_arena *a, dd_error *err) {
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     int rc;
-    if ((rc = dd_unet_plan(&m->unet, a, err)) || (rc = dd_segnet_plan(&m->seg, a, err))) return rc;
     DD_ARENA_ALLOC(a, err, m->x_in, 2 * B * HW * 3);
     DD_ARENA_ALLOC(a, err, m->noise, 2 * B * HW * 3);
     DD_ARENA_ALLOC(a, err, m->x0_hat, B * HW * 3);
@@ -101,6 +104,12 @@ static int plan(dd_model *m, dd_arena *a, dd_error *err) {
         DD_ARENA_ALLOC(a, err, m->de, 2 * B * HW * 3);
         DD_ARENA_ALLOC(a, err, m->dmask, B * HW);
     }
+    if ((rc = dd_unet_plan(&m->unet, a, err))) return rc;
+    if (m->training) return dd_segnet_plan(&m->seg, a, err);
+    size_t unet_end = a->used;
+    dd_arena_seek(a, m->unet.work_from);
+    if ((rc = dd_segnet_plan(&m->seg, a, err))) return rc;
+    if (a->used < unet_end) dd_arena_seek(a, unet_end);
     return DD_OK;
 }
 
@@ -126,12 +135,13 @@ int dd_model_create(const dd_model_config *cfg, int batch, int training, int thr
         (rc = dd_unet_declare(&m->unet, &cfg->unet, &m->params, "unet", 0, err)) ||
         (rc = dd_segnet_declare(&m->seg, cfg->unet.h, cfg->unet.w, cfg->seg_width, 6, &m->params, "seg", 1, err)) ||
         (rc = dd_params_alloc(&m->params, training, err)) ||
-        (rc = dd_unet_build(&m->unet, m->eng, 2 * batch, training, cfg->conv_algo, err)) ||
+        /* inference: the t_s and t_b passes one after the other (half the activations) */
+        (rc = dd_unet_build(&m->unet, m->eng, 2 * batch, training ? 2 * batch : batch, training, cfg->conv_algo, err)) ||
         (rc = dd_segnet_build(&m->seg, m->eng, batch, training, cfg->conv_algo, err)))
         goto fail;
     dd_arena_init_measure(&a);
     if ((rc = plan(m, &a, err))) goto fail;
-    if ((rc = dd_arena_create(&m->arena, a.used, err)) || (rc = plan(m, &m->arena, err))) goto fail;
+    if ((rc = dd_arena_create(&m->arena, a.peak, err)) || (rc = plan(m, &m->arena, err))) goto fail;
     dd_adam_init(&m->adam, cfg->lr_unet);
     m->adam.lr[1] = cfg->lr_seg;
     m->adam.clip_norm = cfg->clip_norm;
