@@ -334,7 +334,6 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
     size_t need[4] = {mx, mx, mx, mx}, pp_need = 0;
     if (!tr) infer_sizes(u, N, need, &pp_need);
     for (int s = 0; s < 4; s++) DD_ARENA_ALLOC(a, err, u->scratch[s], need[s]);
-    if (tr) DD_ARENA_ALLOC(a, err, u->cat, mx);
     DD_ARENA_ALLOC(a, err, u->temb, NE * C);
     DD_ARENA_ALLOC(a, err, u->e1, NE * E);
     DD_ARENA_ALLOC(a, err, u->s1, NE * E);
@@ -347,11 +346,25 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
         DD_ARENA_ALLOC(a, err, u->de1, NE * E);
     }
     /* Inference: decoder and middle outputs alternate between two buffers; the
-     * encoder outputs must all live until the decoder pops them. */
-    float *pingpong[2] = {NULL, NULL};
+     * encoder outputs must all live until the decoder pops them.
+     * Training: every output is kept for backward. The output gradient of a skip (an
+     * encoder unit's output) collects from its decoder block and from the next encoder
+     * module, so it has its own buffer; every other output gradient lives from the
+     * backward of the module after it to its own module's backward, so they alternate
+     * between two buffers by module index (neighbours differ). */
+    float *pingpong[2] = {NULL, NULL}, *dpingpong[2] = {NULL, NULL};
     if (!tr) {
         DD_ARENA_ALLOC(a, err, pingpong[0], pp_need);
         DD_ARENA_ALLOC(a, err, pingpong[1], pp_need);
+    } else {
+        size_t dpp = 0;
+        for (int i = 0; i < u->nmod; i++) {
+            const dd_umod *m = &u->mod[i];
+            size_t v = N * m->ho * m->wo * m->c_out;
+            if (!(m->section == 0 && m->unit_end) && v > dpp) dpp = v;
+        }
+        DD_ARENA_ALLOC(a, err, dpingpong[0], dpp);
+        DD_ARENA_ALLOC(a, err, dpingpong[1], dpp);
     }
     int pp = 0;
     for (int i = 0; i < u->nmod; i++) {
@@ -362,11 +375,13 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
             m->out = pingpong[pp];
             pp ^= 1;
         }
-        if (tr) DD_ARENA_ALLOC(a, err, m->dout, out_n);
+        if (tr && m->section == 0 && m->unit_end) DD_ARENA_ALLOC(a, err, m->dout, out_n);
+        else if (tr) m->dout = dpingpong[i & 1];
         if (m->takes_skip) {
-            /* training: one buffer for all of them, the concatenation is rebuilt in backward
-             * (a copy of two stored outputs) instead of kept per block */
-            m->in_cat = tr ? u->cat : u->scratch[3];
+            /* Training: a decoder block's input is built in S2, which a block without
+             * resampling does not use otherwise (res_forward); res_backward rebuilds it
+             * there (a copy of two stored outputs) once S2's recomputed a2 is spent. */
+            m->in_cat = tr ? u->scratch[2] : u->scratch[3];
         }
         if (m->kind == DD_MOD_RES) {
             dd_resblock *b = &m->rb;
@@ -548,10 +563,21 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
 
 /* ---- backward ---- */
 
-static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *dout, float *dx,
-                        int acc, dd_error *err) {
+/* The concatenation a decoder block takes as input, built again from the two stored
+ * outputs into its buffer (the forward's call: the same bits). */
+static void rebuild_cat(dd_unet *u, int i) {
+    const dd_umod *m = &u->mod[i], *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
+    dd_engine_backend(u->eng)->concat_forward(u->eng, prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat,
+                                              (size_t)u->n * m->ho * m->wo);
+}
+
+/* Module i's backward (a residual block): d out -> parameter gradients and dx. */
+static int res_backward(dd_unet *u, int i, dd_params *p, float *dx, int acc, dd_error *err) {
     dd_engine *e = u->eng;
     const dd_backend *be = dd_engine_backend(e);
+    dd_umod *m = &u->mod[i];
+    dd_resblock *b = &m->rb;
+    const float *dout = m->dout;
     int rc, n = u->n;
     size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
     float *S0 = u->scratch[0], *S1 = u->scratch[1], *S2 = u->scratch[2], *S3 = u->scratch[3];
@@ -562,6 +588,9 @@ static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *d
      * without resampling may write its input gradient there (the U-Net's are). */
     if (dx == S3 && b->mode)
         return dd_fail(err, DD_E_INVALID, "denoiser: a resampling block cannot write its input gradient to scratch 3");
+    /* likewise a block taking a skip has its input in S2, where a resampling block keeps a1m */
+    if (m->takes_skip && b->mode)
+        return dd_fail(err, DD_E_INVALID, "denoiser: a resampling block cannot take a skip input");
     /* a2 = SiLU(GN2(h1)) again -> S2 (res_forward's call: the same bits);
      * conv2: d a2 -> S0; GN2+SiLU: d h1 -> S1 */
     if ((rc = dd_gnl_forward(e, &b->gn2, p, b->h1, S2, n, (int)ohw, 1, err)) ||
@@ -571,6 +600,8 @@ static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *d
     /* the broadcast embedding: d eproj[n,c] = sum over pixels of d h1 */
     be->add_bcast_backward(e, S1, u->deproj, n, ohw, co);
     if ((rc = dd_linl_backward(e, &b->emb, p, u->semb, u->deproj, u->dsemb, n, 1, err))) return rc;
+    /* S2 is free again: a decoder block's concatenated input x goes back there */
+    if (m->takes_skip) rebuild_cat(u, i);
     /* a1 = SiLU(GN1(x)) again -> S3, resampled -> S2 (a1m);
      * conv1: d a1(m) -> S0; resampling back -> S3; GN1+SiLU -> dx */
     if ((rc = dd_gnl_forward(e, &b->gn1, p, b->x, S3, n, (int)ihw, 1, err))) return rc;
@@ -655,11 +686,8 @@ int dd_unet_backward(dd_unet *u, dd_params *p, const float *deps, dd_error *err)
             dx = prev->dout;
             acc = prev->section == 0 && prev->unit_end;
         }
-        if (m->takes_skip) { /* the block's input again: the forward's concatenation */
-            const dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
-            be->concat_forward(e, prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat, (size_t)n * m->ho * m->wo);
-        }
-        if (m->kind == DD_MOD_RES) rc = res_backward(u, &m->rb, p, m->dout, dx, acc, err);
+        if (m->kind == DD_MOD_RES) rc = res_backward(u, i, p, dx, acc, err); /* rebuilds a skip input */
+        else if (m->takes_skip) rc = dd_fail(err, DD_E_INVALID, "denoiser: an attention block cannot take a skip input");
         else rc = attn_backward(u, &m->at, p, m->dout, dx, acc, err);
         if (rc) return rc;
         if (m->takes_skip) {

@@ -82,9 +82,9 @@ typedef struct dd_umod {
     dd_resblock rb;
     dd_attnblock at;
     const float *in;  /* input of the last forward */
-    float *in_cat;    /* concat buffer [N,h,w,in] when takes_skip */
+    float *in_cat;    /* concat buffer [N,h,w,in] when takes_skip (a shared scratch buffer) */
     float *out;       /* [N,ho,wo,c_out] */
-    float *dout;      /* gradient of out (training) */
+    float *dout;      /* gradient of out (training; shared by non-neighbours unless a skip) */
 } dd_umod;
 
 typedef struct dd_unet {
@@ -105,8 +105,6 @@ typedef struct dd_unet {
     float *head_a, *eps;                  /* SiLU(GN(h)) [N,H,W,C*m0]; output [N,H,W,in_ch] */
     float *scratch[4];                    /* shared temporaries (training: max_act floats each;
                                              inference: what each holds at most) */
-    float *cat;                           /* training: the concatenated input (output + skip) of the
-                                             decoder block being run; rebuilt in backward */
     float *dsemb, *demb, *ds1, *de1;      /* [N,4C] gradients */
     float *deproj;                        /* [N, max channels] */
     float *lscratch;                      /* [L,L] of the largest attention map (training) */
