@@ -8,7 +8,8 @@
  *    width 64): parameter counts and the inference forward pass;
  *  - inference in passes (no PyTorch needed): the denoiser of an inference model runs
  *    the t_s and t_b samples as two passes; its outputs must equal a one-pass denoiser's
- *    bit for bit, in float32 and bf16, and survive the seg net that reuses its memory.
+ *    bit for bit, in float32 and bf16, and survive the seg net that reuses its memory;
+ *    a model whose activations were freed refuses to run.
  * Weights on both sides come from the same counter-based hash (tests/hashfill.h), so no
  * weight file is exchanged. A perturbed weight must make the comparison fail. */
 #include <stdint.h>
@@ -340,11 +341,57 @@ static void test_passes(int batch, dd_precision prec) {
     dd_model_free(m);
 }
 
+/* dd_model_free_activations (a finished training run before it calibrates): every
+ * later run of the networks is refused with a message, the parameters stay. */
+static void test_free_activations(void) {
+    dd_model_config cfg;
+    small_config(&cfg);
+    dd_error err = {0};
+    for (int training = 0; training <= 1; training++) {
+        dd_model *m = NULL;
+        if (dd_model_create(&cfg, 2, training, 2, &m, &err)) {
+            CHECK(0, "free activations: create: %s", err.msg);
+            return;
+        }
+        hashfill_params(&m->params);
+        size_t HW = (size_t)cfg.unet.h * cfg.unet.w;
+        float *img = calloc(2 * HW * 3, sizeof(float)), *mask = calloc(2 * HW, sizeof(float));
+        int labels[2] = {0, 1};
+        dd_rng r;
+        dd_rng_seed(&r, 3);
+        dd_step_stats st;
+        int rc = training ? dd_model_train_step(m, img, mask, labels, &r, &st, &err) : dd_model_infer(m, img, 1, NULL, NULL, &err);
+        CHECK(rc == 0, "free activations: a run before (%s): %s", training ? "training" : "inference", err.msg);
+        size_t before = dd_model_memory(m), np = m->params.total;
+        float *kept = malloc(np * sizeof(float));
+        memcpy(kept, m->params.value, np * sizeof(float));
+        dd_model_free_activations(m);
+        CHECK(dd_model_memory(m) < before && !memcmp(kept, m->params.value, np * sizeof(float)),
+              "free activations: memory %zu -> %zu, parameters kept", before, dd_model_memory(m));
+        free(kept);
+        err.msg[0] = 0;
+        rc = training ? dd_model_train_step(m, img, mask, labels, &r, &st, &err) : dd_model_infer(m, img, 1, NULL, NULL, &err);
+        CHECK(rc == DD_E_INVALID && strstr(err.msg, "activation memory was freed"),
+              "free activations: a run after is refused (%s): rc %d, %s", training ? "training" : "inference", rc, err.msg);
+        if (!training) {
+            float eps[1];
+            rc = dd_model_infer_with(m, img, eps, NULL, NULL, &err);
+            CHECK(rc == DD_E_INVALID, "free activations: infer_with after is refused: rc %d", rc);
+        } else {
+            rc = dd_model_forward_with(m, img, mask, labels, (int[]){1, 2}, (int[]){400, 500}, img, &st, &err);
+            CHECK(rc == DD_E_INVALID, "free activations: forward after is refused: rc %d", rc);
+        }
+        free(img), free(mask);
+        dd_model_free(m); /* and freeing the model afterwards is fine */
+    }
+}
+
 int main(int argc, char **argv) {
     for (int b = 1; b <= 2; b++) {
         test_passes(b, DD_PREC_F32);
         test_passes(b, DD_PREC_BF16);
     }
+    test_free_activations();
     test_small(0);
     test_small(1);
     if ((argc > 1 && strcmp(argv[1], "--no-paper") == 0) || getenv("DIFFAD_SKIP_PAPER"))

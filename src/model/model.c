@@ -164,6 +164,14 @@ void dd_model_free(dd_model *m) {
     free(m);
 }
 
+void dd_model_free_activations(dd_model *m) { dd_arena_free(&m->arena); }
+
+/* Every entry point that runs the networks or writes the step buffers (the arena). */
+static int check_activations(const dd_model *m, dd_error *err) {
+    if (!m->arena.base) return dd_fail(err, DD_E_INVALID, "model: its activation memory was freed (dd_model_free_activations)");
+    return DD_OK;
+}
+
 void dd_model_init_weights(dd_model *m, uint64_t seed) {
     dd_rng r;
     dd_rng_seed(&r, seed);
@@ -257,7 +265,7 @@ static int check_inputs(const dd_model *m, const float *images, const float *mas
                         dd_error *err) {
     if (!images || !masks || !labels) return dd_fail(err, DD_E_INVALID, "train step: NULL images, masks or labels");
     if (!m->training) return dd_fail(err, DD_E_INVALID, "train step: model was built for inference");
-    return DD_OK;
+    return check_activations(m, err);
 }
 
 int dd_model_forward_with(dd_model *m, const float *images, const float *masks, const int *labels,
@@ -307,6 +315,8 @@ int dd_model_forward_backward_part(dd_model *m, const float *images, const float
         global_normal < 0 || global_normal > global_batch)
         return dd_fail(err, DD_E_RANGE, "train step: part [%d, %d) of a global batch of %d (%d normal) is invalid",
                        offset, offset + B, global_batch, global_normal);
+    int rc = check_activations(m, err); /* the noise is drawn into the arena */
+    if (rc) return rc;
     int ts[DD_MAX_BATCH], tb[DD_MAX_BATCH];
     /* Draw order (all t_s, t_b pairs, then the noise: eps_s of every sample, then eps_b)
      * is part of the (seed, step) contract; a part draws the global batch's and keeps its slice. */
@@ -324,7 +334,7 @@ int dd_model_forward_backward_part(dd_model *m, const float *images, const float
     }
     m->part_global = global_batch > B ? global_batch : 0;
     m->part_normal = global_normal;
-    int rc = dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
+    rc = dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
     m->part_global = m->part_normal = 0;
     return rc;
 }
@@ -356,6 +366,8 @@ int dd_model_train_step(dd_model *m, const float *images, const float *masks, co
 int dd_model_infer(dd_model *m, const float *images, uint64_t seed, float *map, float *recon,
                    dd_error *err) {
     if (!images) return dd_fail(err, DD_E_INVALID, "infer: NULL images");
+    int rc = check_activations(m, err); /* the noise is drawn into the arena */
+    if (rc) return rc;
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     dd_rng r;
     dd_rng_seed(&r, seed);
@@ -367,10 +379,12 @@ int dd_model_infer(dd_model *m, const float *images, uint64_t seed, float *map, 
 int dd_model_infer_with(dd_model *m, const float *images, const float *eps, float *map,
                         float *recon, dd_error *err) {
     if (!images || !eps) return dd_fail(err, DD_E_INVALID, "infer: NULL images or noise");
+    int rc = check_activations(m, err);
+    if (rc) return rc;
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     int ts[DD_MAX_BATCH], tb[DD_MAX_BATCH];
     for (size_t b = 0; b < B; b++) ts[b] = m->cfg.t_s, tb[b] = m->cfg.t_b;
-    int rc = forward_core(m, images, ts, tb, eps, err);
+    rc = forward_core(m, images, ts, tb, eps, err);
     if (rc) return rc;
     const dd_backend *be = dd_engine_backend(m->eng);
     if (map) be->copy_d2h(m->eng, map, m->seg.mask, B * HW * sizeof(float));

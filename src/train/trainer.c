@@ -724,6 +724,9 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
      * only trained and calibrated (or deliberately uncalibrated with val_fraction
      * 0). If calibration fails the weights are kept in the checkpoint instead. */
     dd_save_opts so = {final, 0, NULL, NULL, 0};
+    /* no step follows: the training activations make room for the calibration's model
+     * (the process's peak stays the training steps'; what is saved stays) */
+    dd_model_free_activations(m);
     if (t->nval > 0) {
         dd_model_config cfg = m->cfg;
         if ((rc = dd_calibrate(&cfg, final, m->params.total, t->ds, t->val, t->nval, to->false_reject, to->threads, err))) {
