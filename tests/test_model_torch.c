@@ -8,7 +8,8 @@
  *    width 64): parameter counts and the inference forward pass;
  *  - inference in passes (no PyTorch needed): the denoiser of an inference model runs
  *    the t_s and t_b samples as two passes; its outputs must equal a one-pass denoiser's
- *    bit for bit, in float32 and bf16, and survive the seg net that reuses its memory;
+ *    bit for bit, in float32 and bf16, and survive the seg net that reuses its memory
+ *    (a Winograd model keeps one pass);
  *    a model whose activations were freed refuses to run.
  * Weights on both sides come from the same counter-based hash (tests/hashfill.h), so no
  * weight file is exchanged. A perturbed weight must make the comparison fail. */
@@ -341,6 +342,29 @@ static void test_passes(int batch, dd_precision prec) {
     dd_model_free(m);
 }
 
+/* With Winograd convolutions (f32) oneDNN's result depends on the batch size, so such an
+ * inference model keeps one pass of 2B; bf16 convolutions are always direct: passes. */
+static void test_passes_winograd(void) {
+    dd_model_config cfg;
+    small_config(&cfg);
+    cfg.conv_algo = DD_CONV_WINOGRAD;
+    for (int k = 0; k < 2; k++) {
+        cfg.precision = k ? DD_PREC_BF16 : DD_PREC_F32;
+        dd_model *m = NULL;
+        dd_error err = {0};
+        if (dd_model_create(&cfg, 1, 0, 2, &m, &err)) {
+            if (k) SKIP("passes, Winograd in bf16: %s", err.msg);
+            else CHECK(0, "passes, Winograd: create: %s", err.msg);
+            continue;
+        }
+        int want = k ? 1 : 2;
+        CHECK(m->unet.chunk == want && dd_model_denoiser_chunk(&cfg, 1, 0, m->eng) == want,
+              "passes, Winograd in %s: passes of %d (want %d)", k ? "bf16 (direct)" : "f32", m->unet.chunk, want);
+        CHECK(dd_model_denoiser_chunk(&cfg, 3, 1, m->eng) == 6, "passes: training runs one batch of 2B");
+        dd_model_free(m);
+    }
+}
+
 /* dd_model_free_activations (a finished training run before it calibrates): every
  * later run of the networks is refused with a message, the parameters stay. */
 static void test_free_activations(void) {
@@ -391,6 +415,7 @@ int main(int argc, char **argv) {
         test_passes(b, DD_PREC_F32);
         test_passes(b, DD_PREC_BF16);
     }
+    test_passes_winograd();
     test_free_activations();
     test_small(0);
     test_small(1);

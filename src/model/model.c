@@ -91,6 +91,15 @@ int dd_model_topk(const dd_model_config *c) {
  * for its backward, so everything gets its own bytes. Inference runs the denoiser, then
  * the seg net: the seg net's buffers start where the denoiser's working memory starts
  * (after its output eps, u->work_from), one block for two lifetimes. */
+/* Inference runs the t_s and t_b inputs as two passes of B (half the activations, the
+ * same bits: nn/unet.h "Passes"), except with Winograd convolutions (conv_algo winograd in
+ * float32; bf16 is always direct): oneDNN's Winograd result depends on the batch size
+ * (measured: maps differ from one batch of 2B), so such a model keeps one batch. */
+int dd_model_denoiser_chunk(const dd_model_config *cfg, int batch, int training, const dd_engine *e) {
+    int winograd = cfg->conv_algo == DD_CONV_WINOGRAD && dd_engine_precision(e) != DD_PREC_BF16;
+    return training || winograd ? 2 * batch : batch;
+}
+
 static int plan(dd_model *m, dd_arena *a, dd_error *err) {
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     int rc;
@@ -135,8 +144,8 @@ int dd_model_create(const dd_model_config *cfg, int batch, int training, int thr
         (rc = dd_unet_declare(&m->unet, &cfg->unet, &m->params, "unet", 0, err)) ||
         (rc = dd_segnet_declare(&m->seg, cfg->unet.h, cfg->unet.w, cfg->seg_width, 6, &m->params, "seg", 1, err)) ||
         (rc = dd_params_alloc(&m->params, training, err)) ||
-        /* inference: the t_s and t_b passes one after the other (half the activations) */
-        (rc = dd_unet_build(&m->unet, m->eng, 2 * batch, training ? 2 * batch : batch, training, cfg->conv_algo, err)) ||
+        (rc = dd_unet_build(&m->unet, m->eng, 2 * batch, dd_model_denoiser_chunk(cfg, batch, training, m->eng), training,
+                            cfg->conv_algo, err)) ||
         (rc = dd_segnet_build(&m->seg, m->eng, batch, training, cfg->conv_algo, err)))
         goto fail;
     dd_arena_init_measure(&a);
@@ -193,7 +202,8 @@ size_t dd_model_param_count(const dd_model *m, int group) {
     return n;
 }
 
-/* Noising, both denoiser passes (one batch of 2B), guided reconstruction, seg net. */
+/* Noising, both denoiser passes (training: one batch of 2B; inference: the B t_s inputs, then
+ * the B t_b ones, nn/unet.h "Passes"), guided reconstruction, seg net. */
 static int forward_core(dd_model *m, const float *images, const int *ts, const int *tb,
                         const float *eps, dd_error *err) {
     dd_engine_activate(m->eng);

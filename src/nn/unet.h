@@ -15,8 +15,10 @@
  * as two passes: half the activation memory). The time embeddings and each block's
  * embedding projection are still computed for all n samples in one product, as in a
  * single pass: a matrix product's rounding may depend on its row count, and the
- * other ops (convolutions, GroupNorm, attention) compute each sample on its own, so
- * the passes give the bits of one pass over all n (tests/test_ops.c checks). */
+ * other ops (direct convolutions, GroupNorm, attention) compute each sample on its own,
+ * so the passes give the bits of one pass over all n (tests/test_model_torch.c checks).
+ * Winograd convolutions do not (their result depends on the batch): the model keeps one
+ * pass for them (dd_model_denoiser_chunk). */
 #ifndef DD_UNET_H
 #define DD_UNET_H
 
