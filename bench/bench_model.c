@@ -4,8 +4,8 @@
  *   bench_model --config cpu|paper [--threads N] [--algo auto|direct|winograd]
  *               [--precision auto|f32|bf16]
  *               [--warmup W] [--limit-gb G] MODE
- *   MODE: --infer REPS        batch-1 inference (dd_model_infer: 2 denoiser passes as one
- *                             batch of 2 + guided reconstruction + segmentation pass)
+ *   MODE: --infer REPS        batch-1 inference (dd_model_infer: the 2 denoiser passes, one
+ *                             after the other + guided reconstruction + segmentation pass)
  *         --train REPS --batch B   joint training step (dd_model_train_step, Adam)
  *         --iter PASSES       iterative DDPM reconstruction from t = 400 with a batch-1
  *                             denoiser (PASSES >= 401: the whole chain t = 400..0)
@@ -245,13 +245,13 @@ int main(int argc, char **argv) {
         memset(&u1, 0, sizeof u1);
         dd_arena a1, meas;
         if (dd_unet_declare(&u1, &cfg.unet, &tmp, "unet", 0, &err) ||
-            dd_unet_build(&u1, m->eng, 1, 0, cfg.conv_algo, &err))
+            dd_unet_build(&u1, m->eng, 1, 1, 0, cfg.conv_algo, &err))
             return die("batch-1 denoiser", &err);
         dd_params_free(&tmp);
         dd_arena_init_measure(&meas);
         if (dd_unet_plan(&u1, &meas, &err) || dd_arena_create(&a1, meas.used, &err) || dd_unet_plan(&u1, &a1, &err))
             return die("batch-1 denoiser plan", &err);
-        /* check: the batch-1 denoiser agrees with the model's batch-2 one */
+        /* check: the batch-1 denoiser agrees with the model's (2 samples, in passes; its embedding products have 2 rows, so ~1e-6 apart) */
         const int t0s = cfg.t_b;
         float *x = xmalloc(HW * 3 * sizeof(float)), *e = xmalloc(HW * 3 * sizeof(float));
         float *x2 = xmalloc(2 * HW * 3 * sizeof(float));
@@ -271,7 +271,7 @@ int main(int argc, char **argv) {
             emax = fmax(emax, fabs(x2[i]));
         }
         fprintf(stderr, "bench_model: batch-1 vs batch-2 denoiser max |diff| %.3g (max |eps| %.3g)\n", dmax, emax);
-        /* one-step reconstruction time for comparison (the model's batch-2 pass + guidance) */
+        /* one-step reconstruction time for comparison (the model's two denoiser passes + guidance) */
         for (int i = 0; i < warmup + 3; i++) {
             if (dd_model_infer(m, img, 5 + (uint64_t)i, map, recon, &err)) return die("infer", &err);
             if (i < warmup) continue;

@@ -5,7 +5,12 @@
  *    loss term, every gradient, and parameters + BatchNorm buffers after two Adam
  *    steps;
  *  - paper config (256 px, base 128, 1,1,2,2,4,4, attention 32/16/8, 4 heads; seg
- *    width 64): parameter counts and the inference forward pass.
+ *    width 64): parameter counts and the inference forward pass;
+ *  - inference in passes (no PyTorch needed): the denoiser of an inference model runs
+ *    the t_s and t_b samples as two passes; its outputs must equal a one-pass denoiser's
+ *    bit for bit, in float32 and bf16, and survive the seg net that reuses its memory
+ *    (a Winograd model keeps one pass);
+ *    a model whose activations were freed refuses to run.
  * Weights on both sides come from the same counter-based hash (tests/hashfill.h), so no
  * weight file is exchanged. A perturbed weight must make the comparison fail. */
 #include <stdint.h>
@@ -266,7 +271,152 @@ static void test_paper(void) {
     tf_free(&F);
 }
 
+
+/* The inference model's denoiser runs its 2B samples as two passes of B (half the
+ * activation memory, nn/unet.h "Passes"). Against a denoiser over the same parameters
+ * that runs all 2B samples in one pass: the outputs must be the same bits (the passes
+ * keep every matrix product's row count), and they must still be there after
+ * dd_model_infer_with, whose seg net is planned into the denoiser's working memory. */
+static void test_passes(int batch, dd_precision prec) {
+    dd_model_config cfg;
+    small_config(&cfg);
+    cfg.precision = prec;
+    const char *pn = prec == DD_PREC_BF16 ? "bf16" : "f32";
+    dd_model *m = NULL;
+    dd_error err = {0};
+    if (dd_model_create(&cfg, batch, 0, 2, &m, &err)) {
+        if (prec == DD_PREC_BF16) SKIP("passes, bf16: %s", err.msg);
+        else CHECK(0, "passes: model create: %s", err.msg);
+        return;
+    }
+    hashfill_params(&m->params);
+    CHECK(m->unet.n == 2 * batch && m->unet.chunk == batch, "passes: inference denoiser of %d samples runs passes of %d (batch %d)",
+          m->unet.n, m->unet.chunk, batch);
+    /* one pass of 2B over the model's parameters (declared in the same order: same tensors) */
+    dd_params tmp;
+    dd_params_init(&tmp);
+    dd_unet one;
+    dd_arena meas, a1;
+    memset(&a1, 0, sizeof a1);
+    int rc = dd_unet_declare(&one, &cfg.unet, &tmp, "unet", 0, &err);
+    dd_params_free(&tmp);
+    if (!rc) rc = dd_unet_build(&one, m->eng, 2 * batch, 2 * batch, 0, cfg.conv_algo, &err);
+    dd_arena_init_measure(&meas);
+    if (!rc) rc = dd_unet_plan(&one, &meas, &err);
+    if (!rc) rc = dd_arena_create(&a1, meas.peak, &err);
+    if (!rc) rc = dd_unet_plan(&one, &a1, &err);
+    CHECK(rc == 0, "passes: one-pass denoiser: %s", err.msg);
+    size_t HW = (size_t)cfg.unet.h * cfg.unet.w, n3 = 2 * (size_t)batch * HW * 3;
+    float *img = malloc((size_t)batch * HW * 3 * sizeof(float)), *eps = malloc(n3 * sizeof(float));
+    float *ref = malloc(n3 * sizeof(float));
+    hashfill_uniform("passes.image", img, (size_t)batch * HW * 3);
+    for (size_t i = 0; i < (size_t)batch * HW * 3; i++) img[i] = 0.5f + 0.5f * img[i];
+    hashfill_uniform("passes.eps", eps, n3);
+    if (!rc) rc = dd_model_infer_with(m, img, eps, NULL, NULL, &err);
+    CHECK(rc == 0, "passes: inference: %s", err.msg);
+    if (!rc) rc = dd_unet_forward(&one, &m->params, m->x_in, m->tvec, &err);
+    CHECK(rc == 0, "passes: one-pass forward: %s", err.msg);
+    if (!rc) {
+        memcpy(ref, one.eps, n3 * sizeof(float));
+        long differ = 0;
+        for (size_t i = 0; i < n3; i++) differ += memcmp(&ref[i], &m->unet.eps[i], sizeof(float)) != 0;
+        CHECK(differ == 0, "passes (%s, batch %d): %ld of %zu denoiser outputs differ from one pass", pn, batch, differ, n3);
+        double mx = 0;
+        for (size_t i = 0; i < n3; i++) mx = fmax(mx, fabs(ref[i]));
+        CHECK(mx > 1e-3, "passes (%s, batch %d): the denoiser output is not trivial (max |e| %.3g)", pn, batch, mx);
+        /* and the passes themselves agree with one pass when called directly */
+        rc = dd_unet_forward(&m->unet, &m->params, m->x_in, m->tvec, &err);
+        differ = 0;
+        for (size_t i = 0; !rc && i < n3; i++) differ += memcmp(&ref[i], &m->unet.eps[i], sizeof(float)) != 0;
+        CHECK(rc == 0 && differ == 0, "passes (%s, batch %d): direct call, %ld differ (%s)", pn, batch, differ, rc ? err.msg : "ok");
+    }
+    /* a denoiser's passes must divide its samples, and training runs one pass */
+    dd_unet bad = one;
+    CHECK(dd_unet_build(&bad, m->eng, 4, 3, 0, cfg.conv_algo, &err) == DD_E_INVALID && strstr(err.msg, "passes of 3"),
+          "passes: 4 samples in passes of 3 refused (%s)", err.msg);
+    CHECK(dd_unet_build(&bad, m->eng, 4, 2, 1, cfg.conv_algo, &err) == DD_E_INVALID,
+          "passes: training in passes refused (%s)", err.msg);
+    free(img), free(eps), free(ref);
+    dd_arena_free(&a1);
+    dd_unet_free(&one);
+    dd_model_free(m);
+}
+
+/* With Winograd convolutions (f32) oneDNN's result depends on the batch size, so such an
+ * inference model keeps one pass of 2B; bf16 convolutions are always direct: passes. */
+static void test_passes_winograd(void) {
+    dd_model_config cfg;
+    small_config(&cfg);
+    cfg.conv_algo = DD_CONV_WINOGRAD;
+    for (int k = 0; k < 2; k++) {
+        cfg.precision = k ? DD_PREC_BF16 : DD_PREC_F32;
+        dd_model *m = NULL;
+        dd_error err = {0};
+        if (dd_model_create(&cfg, 1, 0, 2, &m, &err)) {
+            if (k) SKIP("passes, Winograd in bf16: %s", err.msg);
+            else CHECK(0, "passes, Winograd: create: %s", err.msg);
+            continue;
+        }
+        int want = k ? 1 : 2;
+        CHECK(m->unet.chunk == want && dd_model_denoiser_chunk(&cfg, 1, 0, m->eng) == want,
+              "passes, Winograd in %s: passes of %d (want %d)", k ? "bf16 (direct)" : "f32", m->unet.chunk, want);
+        CHECK(dd_model_denoiser_chunk(&cfg, 3, 1, m->eng) == 6, "passes: training runs one batch of 2B");
+        dd_model_free(m);
+    }
+}
+
+/* dd_model_free_activations (a finished training run before it calibrates): every
+ * later run of the networks is refused with a message, the parameters stay. */
+static void test_free_activations(void) {
+    dd_model_config cfg;
+    small_config(&cfg);
+    dd_error err = {0};
+    for (int training = 0; training <= 1; training++) {
+        dd_model *m = NULL;
+        if (dd_model_create(&cfg, 2, training, 2, &m, &err)) {
+            CHECK(0, "free activations: create: %s", err.msg);
+            return;
+        }
+        hashfill_params(&m->params);
+        size_t HW = (size_t)cfg.unet.h * cfg.unet.w;
+        float *img = calloc(2 * HW * 3, sizeof(float)), *mask = calloc(2 * HW, sizeof(float));
+        int labels[2] = {0, 1};
+        dd_rng r;
+        dd_rng_seed(&r, 3);
+        dd_step_stats st;
+        int rc = training ? dd_model_train_step(m, img, mask, labels, &r, &st, &err) : dd_model_infer(m, img, 1, NULL, NULL, &err);
+        CHECK(rc == 0, "free activations: a run before (%s): %s", training ? "training" : "inference", err.msg);
+        size_t before = dd_model_memory(m), np = m->params.total;
+        float *kept = malloc(np * sizeof(float));
+        memcpy(kept, m->params.value, np * sizeof(float));
+        dd_model_free_activations(m);
+        CHECK(dd_model_memory(m) < before && !memcmp(kept, m->params.value, np * sizeof(float)),
+              "free activations: memory %zu -> %zu, parameters kept", before, dd_model_memory(m));
+        free(kept);
+        err.msg[0] = 0;
+        rc = training ? dd_model_train_step(m, img, mask, labels, &r, &st, &err) : dd_model_infer(m, img, 1, NULL, NULL, &err);
+        CHECK(rc == DD_E_INVALID && strstr(err.msg, "activation memory was freed"),
+              "free activations: a run after is refused (%s): rc %d, %s", training ? "training" : "inference", rc, err.msg);
+        if (!training) {
+            float eps[1];
+            rc = dd_model_infer_with(m, img, eps, NULL, NULL, &err);
+            CHECK(rc == DD_E_INVALID, "free activations: infer_with after is refused: rc %d", rc);
+        } else {
+            rc = dd_model_forward_with(m, img, mask, labels, (int[]){1, 2}, (int[]){400, 500}, img, &st, &err);
+            CHECK(rc == DD_E_INVALID, "free activations: forward after is refused: rc %d", rc);
+        }
+        free(img), free(mask);
+        dd_model_free(m); /* and freeing the model afterwards is fine */
+    }
+}
+
 int main(int argc, char **argv) {
+    for (int b = 1; b <= 2; b++) {
+        test_passes(b, DD_PREC_F32);
+        test_passes(b, DD_PREC_BF16);
+    }
+    test_passes_winograd();
+    test_free_activations();
     test_small(0);
     test_small(1);
     if ((argc > 1 && strcmp(argv[1], "--no-paper") == 0) || getenv("DIFFAD_SKIP_PAPER"))

@@ -41,6 +41,11 @@ float *dd_arena_floats(dd_arena *a, size_t n, dd_error *err) {
 
 void dd_arena_reset(dd_arena *a) { a->used = 0; }
 
+void dd_arena_seek(dd_arena *a, size_t off) {
+    a->used = round_up(off);
+    if (a->used > a->peak) a->peak = a->used;
+}
+
 void dd_arena_free(dd_arena *a) {
     free(a->base);
     memset(a, 0, sizeof *a);

@@ -3,7 +3,8 @@
  * dd_arena: a bump allocator over one 64-byte-aligned block. Networks first run
  * their buffer plan on a *measuring* arena (capacity 0: it only adds up sizes),
  * then allocate exactly that once and run the plan again to hand out pointers.
- * Nothing is freed individually; dd_arena_reset() rewinds, dd_arena_free() frees.
+ * Nothing is freed individually; dd_arena_reset() rewinds, dd_arena_free() frees;
+ * dd_arena_seek() lets a plan give one stretch of the block to two lifetimes.
  *
  * dd_params: the named-tensor table for parameters. Values, gradients and the two
  * Adam moments each live in one contiguous float block; every tensor is a named
@@ -31,6 +32,11 @@ int dd_arena_create(dd_arena *a, size_t bytes, dd_error *err);
  * when the arena is too small returns NULL and sets *err (DD_E_NOMEM). */
 float *dd_arena_floats(dd_arena *a, size_t n, dd_error *err);
 void dd_arena_reset(dd_arena *a);
+/* Continue handing out at byte offset `off` (a multiple of 64, an earlier value of
+ * a->used or of peak). Seeking back hands the same bytes out again: for buffers whose
+ * lifetimes do not overlap with those handed out there before (a network that runs
+ * after another). A plan that seeks back needs an arena of the measuring one's peak. */
+void dd_arena_seek(dd_arena *a, size_t off);
 void dd_arena_free(dd_arena *a);
 
 #define DD_MAX_DIMS 4

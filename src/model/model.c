@@ -100,10 +100,22 @@ int dd_model_topk(const dd_model_config *c) {
 }
 
 
+/* The model's buffers, then the networks'. Training keeps the denoiser's activations
+ * for its backward, so everything gets its own bytes. Inference runs the denoiser, then
+ * the seg net: the seg net's buffers start where the denoiser's working memory starts
+ * (after its output eps, u->work_from), one block for two lifetimes. */
+/* Inference runs the t_s and t_b inputs as two passes of B (half the activations, the
+ * same bits: nn/unet.h "Passes"), except with Winograd convolutions (conv_algo winograd in
+ * float32; bf16 is always direct): oneDNN's Winograd result depends on the batch size
+ * (measured: maps differ from one batch of 2B), so such a model keeps one batch. */
+int dd_model_denoiser_chunk(const dd_model_config *cfg, int batch, int training, const dd_engine *e) {
+    int winograd = cfg->conv_algo == DD_CONV_WINOGRAD && dd_engine_precision(e) != DD_PREC_BF16;
+    return training || winograd ? 2 * batch : batch;
+}
+
 static int plan(dd_model *m, dd_arena *a, dd_error *err) {
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     int rc;
-    if ((rc = dd_unet_plan(&m->unet, a, err)) || (rc = dd_segnet_plan(&m->seg, a, err))) return rc;
     DD_ARENA_ALLOC(a, err, m->x_in, 2 * B * HW * 3);
     DD_ARENA_ALLOC(a, err, m->noise, 2 * B * HW * 3);
     DD_ARENA_ALLOC(a, err, m->x0_hat, B * HW * 3);
@@ -114,6 +126,12 @@ static int plan(dd_model *m, dd_arena *a, dd_error *err) {
         DD_ARENA_ALLOC(a, err, m->de, 2 * B * HW * 3);
         DD_ARENA_ALLOC(a, err, m->dmask, B * HW);
     }
+    if ((rc = dd_unet_plan(&m->unet, a, err))) return rc;
+    if (m->training) return dd_segnet_plan(&m->seg, a, err);
+    size_t unet_end = a->used;
+    dd_arena_seek(a, m->unet.work_from);
+    if ((rc = dd_segnet_plan(&m->seg, a, err))) return rc;
+    if (a->used < unet_end) dd_arena_seek(a, unet_end);
     return DD_OK;
 }
 
@@ -139,12 +157,13 @@ int dd_model_create(const dd_model_config *cfg, int batch, int training, int thr
         (rc = dd_unet_declare(&m->unet, &cfg->unet, &m->params, "unet", 0, err)) ||
         (rc = dd_segnet_declare(&m->seg, cfg->unet.h, cfg->unet.w, cfg->seg_width, 6, &m->params, "seg", 1, err)) ||
         (rc = dd_params_alloc(&m->params, training, err)) ||
-        (rc = dd_unet_build(&m->unet, m->eng, 2 * batch, training, cfg->conv_algo, err)) ||
+        (rc = dd_unet_build(&m->unet, m->eng, 2 * batch, dd_model_denoiser_chunk(cfg, batch, training, m->eng), training,
+                            cfg->conv_algo, err)) ||
         (rc = dd_segnet_build(&m->seg, m->eng, batch, training, cfg->conv_algo, err)))
         goto fail;
     dd_arena_init_measure(&a);
     if ((rc = plan(m, &a, err))) goto fail;
-    if ((rc = dd_arena_create(&m->arena, a.used, err)) || (rc = plan(m, &m->arena, err))) goto fail;
+    if ((rc = dd_arena_create(&m->arena, a.peak, err)) || (rc = plan(m, &m->arena, err))) goto fail;
     dd_adam_init(&m->adam, cfg->lr_unet);
     m->adam.lr[1] = cfg->lr_seg;
     m->adam.clip_norm = cfg->clip_norm;
@@ -168,6 +187,14 @@ void dd_model_free(dd_model *m) {
     free(m);
 }
 
+void dd_model_free_activations(dd_model *m) { dd_arena_free(&m->arena); }
+
+/* Every entry point that runs the networks or writes the step buffers (the arena). */
+static int check_activations(const dd_model *m, dd_error *err) {
+    if (!m->arena.base) return dd_fail(err, DD_E_INVALID, "model: its activation memory was freed (dd_model_free_activations)");
+    return DD_OK;
+}
+
 void dd_model_init_weights(dd_model *m, uint64_t seed) {
     dd_rng r;
     dd_rng_seed(&r, seed);
@@ -189,7 +216,8 @@ size_t dd_model_param_count(const dd_model *m, int group) {
     return n;
 }
 
-/* Noising, both denoiser passes (one batch of 2B), guided reconstruction, seg net. */
+/* Noising, both denoiser passes (training: one batch of 2B; inference: the B t_s inputs, then
+ * the B t_b ones, nn/unet.h "Passes"), guided reconstruction, seg net. */
 static int forward_core(dd_model *m, const float *images, const int *ts, const int *tb,
                         const float *eps, dd_error *err) {
     dd_engine_activate(m->eng);
@@ -261,7 +289,7 @@ static int check_inputs(const dd_model *m, const float *images, const float *mas
                         dd_error *err) {
     if (!images || !masks || !labels) return dd_fail(err, DD_E_INVALID, "train step: NULL images, masks or labels");
     if (!m->training) return dd_fail(err, DD_E_INVALID, "train step: model was built for inference");
-    return DD_OK;
+    return check_activations(m, err);
 }
 
 int dd_model_forward_with(dd_model *m, const float *images, const float *masks, const int *labels,
@@ -311,6 +339,8 @@ int dd_model_forward_backward_part(dd_model *m, const float *images, const float
         global_normal < 0 || global_normal > global_batch)
         return dd_fail(err, DD_E_RANGE, "train step: part [%d, %d) of a global batch of %d (%d normal) is invalid",
                        offset, offset + B, global_batch, global_normal);
+    int rc = check_activations(m, err); /* the noise is drawn into the arena */
+    if (rc) return rc;
     int ts[DD_MAX_BATCH], tb[DD_MAX_BATCH];
     /* Draw order (all t_s, t_b pairs, then the noise: eps_s of every sample, then eps_b)
      * is part of the (seed, step) contract; a part draws the global batch's and keeps its slice. */
@@ -328,7 +358,7 @@ int dd_model_forward_backward_part(dd_model *m, const float *images, const float
     }
     m->part_global = global_batch > B ? global_batch : 0;
     m->part_normal = global_normal;
-    int rc = dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
+    rc = dd_model_forward_backward_with(m, images, masks, labels, ts, tb, m->noise, st, err);
     m->part_global = m->part_normal = 0;
     return rc;
 }
@@ -360,6 +390,8 @@ int dd_model_train_step(dd_model *m, const float *images, const float *masks, co
 int dd_model_infer(dd_model *m, const float *images, uint64_t seed, float *map, float *recon,
                    dd_error *err) {
     if (!images) return dd_fail(err, DD_E_INVALID, "infer: NULL images");
+    int rc = check_activations(m, err); /* the noise is drawn into the arena */
+    if (rc) return rc;
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     dd_rng r;
     dd_rng_seed(&r, seed);
@@ -371,10 +403,12 @@ int dd_model_infer(dd_model *m, const float *images, uint64_t seed, float *map, 
 int dd_model_infer_with(dd_model *m, const float *images, const float *eps, float *map,
                         float *recon, dd_error *err) {
     if (!images || !eps) return dd_fail(err, DD_E_INVALID, "infer: NULL images or noise");
+    int rc = check_activations(m, err);
+    if (rc) return rc;
     size_t B = (size_t)m->batch, HW = (size_t)m->cfg.unet.h * m->cfg.unet.w;
     int ts[DD_MAX_BATCH], tb[DD_MAX_BATCH];
     for (size_t b = 0; b < B; b++) ts[b] = m->cfg.t_s, tb[b] = m->cfg.t_b;
-    int rc = forward_core(m, images, ts, tb, eps, err);
+    rc = forward_core(m, images, ts, tb, eps, err);
     if (rc) return rc;
     const dd_backend *be = dd_engine_backend(m->eng);
     if (map) be->copy_d2h(m->eng, map, m->seg.mask, B * HW * sizeof(float));

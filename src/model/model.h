@@ -114,6 +114,14 @@ typedef struct dd_step_stats {
 int dd_model_create(const dd_model_config *cfg, int batch, int training, int threads,
                     dd_model **out, dd_error *err);
 void dd_model_free(dd_model *m);
+/* Samples per denoiser pass of a model (nn/unet.h "Passes"): 2 * batch in training and
+ * with Winograd convolutions (f32), else batch (the t_s pass, then the t_b pass). */
+int dd_model_denoiser_chunk(const dd_model_config *cfg, int batch, int training, const dd_engine *e);
+/* Frees the activation arena of a model that will not run again (a finished training
+ * run before it calibrates with a model of its own): parameters, gradients, Adam state
+ * and settings stay, for saving. Every later forward, step or inference fails with
+ * DD_E_INVALID. */
+void dd_model_free_activations(dd_model *m);
 /* PyTorch-default initialisation from a seed. */
 void dd_model_init_weights(dd_model *m, uint64_t seed);
 /* Bytes: parameters (+ gradients + Adam), arena, oneDNN scratch. */

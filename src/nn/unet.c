@@ -237,25 +237,31 @@ void dd_unet_init(dd_unet *u, dd_params *p, dd_rng *r) {
     dd_convl_init(&u->out_conv, p, r);
 }
 
-int dd_unet_build(dd_unet *u, dd_engine *e, int n, int training, dd_conv_algo algo, dd_error *err) {
+int dd_unet_build(dd_unet *u, dd_engine *e, int n, int chunk, int training, dd_conv_algo algo,
+                  dd_error *err) {
+    if (n < 1 || chunk < 1 || n % chunk || (training && chunk != n))
+        return dd_fail(err, DD_E_INVALID, "denoiser: %d samples in passes of %d (a divisor of the samples; training: all in one)",
+                       n, chunk);
     u->eng = e;
     u->n = n;
+    u->chunk = chunk;
     u->training = training;
     int rc;
+    /* the convolutions see one pass of chunk samples */
     for (int i = 0; i < u->nmod; i++) {
         dd_umod *m = &u->mod[i];
         if (m->kind == DD_MOD_CONV &&
-            (rc = dd_convl_build(&m->conv, e, n, m->ho, m->wo, algo, training, err)))
+            (rc = dd_convl_build(&m->conv, e, chunk, m->ho, m->wo, algo, training, err)))
             return rc;
         if (m->kind == DD_MOD_RES) {
             dd_resblock *b = &m->rb;
-            if ((rc = dd_convl_build(&b->conv1, e, n, b->ho, b->wo, algo, training, err)) ||
-                (rc = dd_convl_build(&b->conv2, e, n, b->ho, b->wo, algo, training, err)) ||
-                (b->has_skip && (rc = dd_convl_build(&b->skip, e, n, b->ho, b->wo, algo, training, err))))
+            if ((rc = dd_convl_build(&b->conv1, e, chunk, b->ho, b->wo, algo, training, err)) ||
+                (rc = dd_convl_build(&b->conv2, e, chunk, b->ho, b->wo, algo, training, err)) ||
+                (b->has_skip && (rc = dd_convl_build(&b->skip, e, chunk, b->ho, b->wo, algo, training, err))))
                 return rc;
         }
     }
-    if ((rc = dd_convl_build(&u->out_conv, e, n, u->cfg.h, u->cfg.w, algo, training, err))) return rc;
+    if ((rc = dd_convl_build(&u->out_conv, e, chunk, u->cfg.h, u->cfg.w, algo, training, err))) return rc;
     free(u->t);
     u->t = calloc((size_t)n, sizeof *u->t);
     if (!u->t) return dd_fail(err, DD_E_NOMEM, "denoiser: out of memory");
@@ -263,10 +269,50 @@ int dd_unet_build(dd_unet *u, dd_engine *e, int n, int training, dd_conv_algo al
 }
 
 
+/* Inference: the most each shared buffer holds in one pass of N samples (floats), by the
+ * assignments below and in res_forward / attn_forward: S0 a1, h1 of a resampling block
+ * or h2 of another, the attention's hn, the head's activation; S1 a1m, h1 (= a2) of a
+ * plain block or h2 of a resampling one, the attention's qkv; S2 xm of a resampling
+ * block with a skip convolution, the attention's a; S3 a decoder block's concatenated
+ * input; pp each of the two buffers the middle and decoder outputs alternate in. Sized
+ * each to its own need rather than all to the largest activation, the touched memory
+ * is what the plan hands out, so the seg net, which reuses these bytes, adds none. */
+static void infer_sizes(const dd_unet *u, size_t N, size_t s[4], size_t *pp) {
+    s[0] = s[1] = s[2] = s[3] = *pp = 0;
+#define GROW(k, v) do { size_t v_ = (v); if (v_ > (k)) (k) = v_; } while (0)
+    for (int i = 0; i < u->nmod; i++) {
+        const dd_umod *m = &u->mod[i];
+        size_t hw = (size_t)m->ho * m->wo;
+        if (m->takes_skip) GROW(s[3], N * hw * (u->mod[i - 1].c_out + u->mod[m->skip_src].c_out));
+        if (m->section != 0) GROW(*pp, N * hw * m->c_out);
+        if (m->kind == DD_MOD_RES) {
+            const dd_resblock *b = &m->rb;
+            size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
+            GROW(s[0], N * ihw * b->in);
+            GROW(s[0], N * ohw * b->out);
+            GROW(s[1], N * ohw * b->out);
+            if (b->mode) GROW(s[1], N * ohw * b->in);
+            if (b->mode && b->has_skip) GROW(s[2], N * ohw * b->in);
+        }
+        if (m->kind == DD_MOD_ATTN) {
+            GROW(s[0], N * hw * m->at.c);
+            GROW(s[1], N * hw * 3 * m->at.c);
+            GROW(s[2], N * hw * m->at.c);
+        }
+    }
+    GROW(s[0], N * u->cfg.h * u->cfg.w * (size_t)u->mod[u->nmod - 1].c_out);
+#undef GROW
+}
+
 int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
     const dd_unet_config *c = &u->cfg;
-    size_t N = (size_t)u->n, C = (size_t)c->base, E = 4 * C;
+    /* N: the samples of one pass (every image-sized buffer); NE: all samples (the
+     * embeddings, each block's projection of them, the output) */
+    size_t N = (size_t)u->chunk, NE = (size_t)u->n, C = (size_t)c->base, E = 4 * C;
     int tr = u->training, rc;
+    /* the output first: what a caller reads after the forward; the rest is working memory */
+    DD_ARENA_ALLOC(a, err, u->eps, NE * c->h * c->w * (size_t)c->in_ch);
+    u->work_from = a->used;
     /* Largest temporary: over module inputs/outputs, concat inputs and qkv. */
     size_t mx = N * c->h * c->w * (size_t)c->in_ch;
     for (int i = 0; i < u->nmod; i++) {
@@ -283,25 +329,42 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
         if ((v = N * hw * m->c_out) > mx) mx = v;
     }
     u->max_act = mx;
-    for (int s = 0; s < 4; s++) DD_ARENA_ALLOC(a, err, u->scratch[s], mx);
-    if (tr) DD_ARENA_ALLOC(a, err, u->cat, mx);
-    DD_ARENA_ALLOC(a, err, u->temb, N * C);
-    DD_ARENA_ALLOC(a, err, u->e1, N * E);
-    DD_ARENA_ALLOC(a, err, u->s1, N * E);
-    DD_ARENA_ALLOC(a, err, u->emb, N * E);
-    DD_ARENA_ALLOC(a, err, u->semb, N * E);
+    /* training: every scratch buffer of the largest size (backward uses them in turn for
+     * activations and gradients of every shape) */
+    size_t need[4] = {mx, mx, mx, mx}, pp_need = 0;
+    if (!tr) infer_sizes(u, N, need, &pp_need);
+    for (int s = 0; s < 4; s++) DD_ARENA_ALLOC(a, err, u->scratch[s], need[s]);
+    DD_ARENA_ALLOC(a, err, u->temb, NE * C);
+    DD_ARENA_ALLOC(a, err, u->e1, NE * E);
+    DD_ARENA_ALLOC(a, err, u->s1, NE * E);
+    DD_ARENA_ALLOC(a, err, u->emb, NE * E);
+    DD_ARENA_ALLOC(a, err, u->semb, NE * E);
     if (tr) {
-        DD_ARENA_ALLOC(a, err, u->dsemb, N * E);
-        DD_ARENA_ALLOC(a, err, u->demb, N * E);
-        DD_ARENA_ALLOC(a, err, u->ds1, N * E);
-        DD_ARENA_ALLOC(a, err, u->de1, N * E);
+        DD_ARENA_ALLOC(a, err, u->dsemb, NE * E);
+        DD_ARENA_ALLOC(a, err, u->demb, NE * E);
+        DD_ARENA_ALLOC(a, err, u->ds1, NE * E);
+        DD_ARENA_ALLOC(a, err, u->de1, NE * E);
     }
     /* Inference: decoder and middle outputs alternate between two buffers; the
-     * encoder outputs must all live until the decoder pops them. */
-    float *pingpong[2] = {NULL, NULL};
+     * encoder outputs must all live until the decoder pops them.
+     * Training: every output is kept for backward. The output gradient of a skip (an
+     * encoder unit's output) collects from its decoder block and from the next encoder
+     * module, so it has its own buffer; every other output gradient lives from the
+     * backward of the module after it to its own module's backward, so they alternate
+     * between two buffers by module index (neighbours differ). */
+    float *pingpong[2] = {NULL, NULL}, *dpingpong[2] = {NULL, NULL};
     if (!tr) {
-        DD_ARENA_ALLOC(a, err, pingpong[0], mx);
-        DD_ARENA_ALLOC(a, err, pingpong[1], mx);
+        DD_ARENA_ALLOC(a, err, pingpong[0], pp_need);
+        DD_ARENA_ALLOC(a, err, pingpong[1], pp_need);
+    } else {
+        size_t dpp = 0;
+        for (int i = 0; i < u->nmod; i++) {
+            const dd_umod *m = &u->mod[i];
+            size_t v = N * m->ho * m->wo * m->c_out;
+            if (!(m->section == 0 && m->unit_end) && v > dpp) dpp = v;
+        }
+        DD_ARENA_ALLOC(a, err, dpingpong[0], dpp);
+        DD_ARENA_ALLOC(a, err, dpingpong[1], dpp);
     }
     int pp = 0;
     for (int i = 0; i < u->nmod; i++) {
@@ -312,17 +375,19 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
             m->out = pingpong[pp];
             pp ^= 1;
         }
-        if (tr) DD_ARENA_ALLOC(a, err, m->dout, out_n);
+        if (tr && m->section == 0 && m->unit_end) DD_ARENA_ALLOC(a, err, m->dout, out_n);
+        else if (tr) m->dout = dpingpong[i & 1];
         if (m->takes_skip) {
-            /* training: one buffer for all of them, the concatenation is rebuilt in backward
-             * (a copy of two stored outputs) instead of kept per block */
-            m->in_cat = tr ? u->cat : u->scratch[3];
+            /* Training: a decoder block's input is built in S2, which a block without
+             * resampling does not use otherwise (res_forward); res_backward rebuilds it
+             * there (a copy of two stored outputs) once S2's recomputed a2 is spent. */
+            m->in_cat = tr ? u->scratch[2] : u->scratch[3];
         }
         if (m->kind == DD_MOD_RES) {
             dd_resblock *b = &m->rb;
             size_t ohw = (size_t)b->ho * b->wo;
             if ((rc = dd_gnl_plan(&b->gn1, a, (int)N, err)) || (rc = dd_gnl_plan(&b->gn2, a, (int)N, err))) return rc;
-            DD_ARENA_ALLOC(a, err, b->eproj, N * b->out);
+            DD_ARENA_ALLOC(a, err, b->eproj, NE * b->out);
             if (tr) {
                 /* Training keeps x, h1 and the GroupNorm statistics; the activations
                  * a1 = SiLU(GN1(x)), its resampled a1m and a2 = SiLU(GN2(h1)) live in the
@@ -332,7 +397,9 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
                 b->a1 = u->scratch[1];
                 b->a1m = u->scratch[2];
                 b->a2 = u->scratch[3];
-                if (b->mode) DD_ARENA_ALLOC(a, err, b->xm, N * ohw * b->in);
+                /* the resampled input only for a skip convolution's weight gradient;
+                 * without one it is built in the output (res_forward) */
+                if (b->mode && b->has_skip) DD_ARENA_ALLOC(a, err, b->xm, N * ohw * b->in);
                 DD_ARENA_ALLOC(a, err, b->h1, N * ohw * b->out);
                 b->h2 = u->scratch[0];
             } else {
@@ -340,7 +407,7 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
                  * writes the other; GN2 runs in place; conv2 writes the remaining one. */
                 b->a1 = u->scratch[0];
                 b->a1m = u->scratch[1];
-                b->xm = u->scratch[2];
+                b->xm = b->mode && b->has_skip ? u->scratch[2] : NULL;
                 b->h1 = b->mode ? u->scratch[0] : u->scratch[1];
                 b->a2 = b->h1;
                 b->h2 = b->mode ? u->scratch[1] : u->scratch[0];
@@ -366,7 +433,6 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
     if ((rc = dd_gnl_plan(&u->out_gn, a, (int)N, err))) return rc;
     /* the head's SiLU(GN(x)): a temporary; training rebuilds it in backward */
     u->head_a = tr ? u->scratch[1] : u->scratch[0];
-    DD_ARENA_ALLOC(a, err, u->eps, N * c->h * c->w * (size_t)c->in_ch);
     if (tr) {
         int cmax = 0;
         for (int i = 0; i < u->nmod; i++) cmax = u->mod[i].c_out > cmax ? u->mod[i].c_out : cmax;
@@ -385,31 +451,35 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
 
 /* ---- forward ---- */
 
+/* eproj: this pass's rows of the block's embedding projection [n,out] (dd_unet_forward
+ * computes it for all samples before the passes). */
 static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *x,
-                       const float *semb, float *out, int n, dd_error *err) {
+                       const float *eproj, float *out, int n, dd_error *err) {
     const dd_backend *be = dd_engine_backend(e);
     int rc;
     size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
     int co = b->out;
     b->x = x;
+    /* Without a skip convolution (every resampling block: in == out) the resampled
+     * input is only the residual, so it is built in out and h2 added to it at the end:
+     * out = xm + h2 as add_forward computes it, without a buffer of its own. */
+    float *xm = b->has_skip ? b->xm : out;
     /* a1 = SiLU(GN(x)) [N,h,w,in] */
     if ((rc = dd_gnl_forward(e, &b->gn1, p, x, b->a1, n, (int)ihw, 1, err))) return rc;
     const float *a1 = b->a1, *xs = x;
     if (b->mode == 1) { /* 2x2 average pooling of both paths -> [N,ho,wo,in] */
         if ((rc = be->avgpool2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in, err)) ||
-            (rc = be->avgpool2_forward(e, x, b->xm, n, b->h, b->w, b->in, err)))
+            (rc = be->avgpool2_forward(e, x, xm, n, b->h, b->w, b->in, err)))
             return rc;
-        a1 = b->a1m, xs = b->xm;
+        a1 = b->a1m, xs = xm;
     } else if (b->mode == 2) { /* 2x nearest upsampling -> [N,ho,wo,in] */
         be->upnearest2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in);
-        be->upnearest2_forward(e, x, b->xm, n, b->h, b->w, b->in);
-        a1 = b->a1m, xs = b->xm;
+        be->upnearest2_forward(e, x, xm, n, b->h, b->w, b->in);
+        a1 = b->a1m, xs = xm;
     }
     /* h1 = conv1(a1) + Linear(SiLU(emb)) broadcast over pixels [N,ho,wo,out] */
-    if ((rc = dd_convl_forward(e, &b->conv1, p, a1, b->h1, err)) ||
-        (rc = dd_linl_forward(e, &b->emb, p, semb, b->eproj, n, err)))
-        return rc;
-    be->add_bcast_forward(e, b->h1, b->eproj, n, ohw, co);
+    if ((rc = dd_convl_forward(e, &b->conv1, p, a1, b->h1, err))) return rc;
+    be->add_bcast_forward(e, b->h1, eproj, n, ohw, co);
     /* a2 = SiLU(GN(h1)); h2 = conv2(a2); out = skip(xs) + h2 */
     if ((rc = dd_gnl_forward(e, &b->gn2, p, b->h1, b->a2, n, (int)ohw, 1, err)) ||
         (rc = dd_convl_forward(e, &b->conv2, p, b->a2, b->h2, err)))
@@ -418,6 +488,8 @@ static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *
     if (b->has_skip) {
         if ((rc = dd_convl_forward(e, &b->skip, p, xs, out, err))) return rc;
         be->copy_grad(e, b->h2, out, total, 1); /* out += h2 */
+    } else if (xs == out) {
+        be->copy_grad(e, b->h2, out, total, 1); /* out = xm + h2 */
     } else {
         be->add_forward(e, xs, b->h2, out, total);
     }
@@ -444,7 +516,7 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
     const dd_unet_config *c = &u->cfg;
     dd_engine *e = u->eng;
     const dd_backend *be = dd_engine_backend(e);
-    int n = u->n, C = c->base, rc;
+    int n = u->n, ns = u->chunk, C = c->base, rc;
     for (int i = 0; i < n; i++) {
         if (t[i] < 0) return dd_fail(err, DD_E_INVALID, "denoiser: negative timestep %d", t[i]);
         u->t[i] = t[i];
@@ -456,34 +528,56 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
     be->silu_forward(e, u->e1, u->s1, (size_t)n * 4 * C);
     if ((rc = dd_linl_forward(e, &u->temb2, p, u->s1, u->emb, n, err))) return rc;
     be->silu_forward(e, u->emb, u->semb, (size_t)n * 4 * C);
+    /* each block's projection of it, for all samples at once (see unet.h, Passes) */
+    for (int i = 0; i < u->nmod; i++)
+        if (u->mod[i].kind == DD_MOD_RES &&
+            (rc = dd_linl_forward(e, &u->mod[i].rb.emb, p, u->semb, u->mod[i].rb.eproj, n, err)))
+            return rc;
 
-    const float *h = x;
-    for (int i = 0; i < u->nmod; i++) {
-        dd_umod *m = &u->mod[i];
-        if (m->takes_skip) {
-            const dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
-            be->concat_forward(e, prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat,
-                              (size_t)n * m->ho * m->wo);
-            h = m->in_cat;
+    size_t img = (size_t)c->h * c->w * c->in_ch;
+    for (int s0 = 0; s0 < n; s0 += ns) { /* one pass of ns samples */
+        const float *h = x + (size_t)s0 * img;
+        for (int i = 0; i < u->nmod; i++) {
+            dd_umod *m = &u->mod[i];
+            if (m->takes_skip) {
+                const dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
+                be->concat_forward(e, prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat,
+                                  (size_t)ns * m->ho * m->wo);
+                h = m->in_cat;
+            }
+            m->in = h;
+            if (m->kind == DD_MOD_CONV) rc = dd_convl_forward(e, &m->conv, p, h, m->out, err);
+            else if (m->kind == DD_MOD_RES)
+                rc = res_forward(e, &m->rb, p, h, m->rb.eproj + (size_t)s0 * m->rb.out, m->out, ns, err);
+            else rc = attn_forward(e, &m->at, p, h, m->out, ns, u->training, err);
+            if (rc) return rc;
+            h = m->out;
         }
-        m->in = h;
-        if (m->kind == DD_MOD_CONV) rc = dd_convl_forward(e, &m->conv, p, h, m->out, err);
-        else if (m->kind == DD_MOD_RES) rc = res_forward(e, &m->rb, p, h, u->semb, m->out, n, err);
-        else rc = attn_forward(e, &m->at, p, h, m->out, n, u->training, err);
-        if (rc) return rc;
-        h = m->out;
+        /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] */
+        if ((rc = dd_gnl_forward(e, &u->out_gn, p, h, u->head_a, ns, c->h * c->w, 1, err)) ||
+            (rc = dd_convl_forward(e, &u->out_conv, p, u->head_a, u->eps + (size_t)s0 * img, err)))
+            return rc;
     }
-    /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] */
-    if ((rc = dd_gnl_forward(e, &u->out_gn, p, h, u->head_a, n, c->h * c->w, 1, err))) return rc;
-    return dd_convl_forward(e, &u->out_conv, p, u->head_a, u->eps, err);
+    return DD_OK;
 }
 
 /* ---- backward ---- */
 
-static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *dout, float *dx,
-                        int acc, dd_error *err) {
+/* The concatenation a decoder block takes as input, built again from the two stored
+ * outputs into its buffer (the forward's call: the same bits). */
+static void rebuild_cat(dd_unet *u, int i) {
+    const dd_umod *m = &u->mod[i], *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
+    dd_engine_backend(u->eng)->concat_forward(u->eng, prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat,
+                                              (size_t)u->n * m->ho * m->wo);
+}
+
+/* Module i's backward (a residual block): d out -> parameter gradients and dx. */
+static int res_backward(dd_unet *u, int i, dd_params *p, float *dx, int acc, dd_error *err) {
     dd_engine *e = u->eng;
     const dd_backend *be = dd_engine_backend(e);
+    dd_umod *m = &u->mod[i];
+    dd_resblock *b = &m->rb;
+    const float *dout = m->dout;
     int rc, n = u->n;
     size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
     float *S0 = u->scratch[0], *S1 = u->scratch[1], *S2 = u->scratch[2], *S3 = u->scratch[3];
@@ -494,6 +588,9 @@ static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *d
      * without resampling may write its input gradient there (the U-Net's are). */
     if (dx == S3 && b->mode)
         return dd_fail(err, DD_E_INVALID, "denoiser: a resampling block cannot write its input gradient to scratch 3");
+    /* likewise a block taking a skip has its input in S2, where a resampling block keeps a1m */
+    if (m->takes_skip && b->mode)
+        return dd_fail(err, DD_E_INVALID, "denoiser: a resampling block cannot take a skip input");
     /* a2 = SiLU(GN2(h1)) again -> S2 (res_forward's call: the same bits);
      * conv2: d a2 -> S0; GN2+SiLU: d h1 -> S1 */
     if ((rc = dd_gnl_forward(e, &b->gn2, p, b->h1, S2, n, (int)ohw, 1, err)) ||
@@ -503,6 +600,8 @@ static int res_backward(dd_unet *u, dd_resblock *b, dd_params *p, const float *d
     /* the broadcast embedding: d eproj[n,c] = sum over pixels of d h1 */
     be->add_bcast_backward(e, S1, u->deproj, n, ohw, co);
     if ((rc = dd_linl_backward(e, &b->emb, p, u->semb, u->deproj, u->dsemb, n, 1, err))) return rc;
+    /* S2 is free again: a decoder block's concatenated input x goes back there */
+    if (m->takes_skip) rebuild_cat(u, i);
     /* a1 = SiLU(GN1(x)) again -> S3, resampled -> S2 (a1m);
      * conv1: d a1(m) -> S0; resampling back -> S3; GN1+SiLU -> dx */
     if ((rc = dd_gnl_forward(e, &b->gn1, p, b->x, S3, n, (int)ihw, 1, err))) return rc;
@@ -587,11 +686,8 @@ int dd_unet_backward(dd_unet *u, dd_params *p, const float *deps, dd_error *err)
             dx = prev->dout;
             acc = prev->section == 0 && prev->unit_end;
         }
-        if (m->takes_skip) { /* the block's input again: the forward's concatenation */
-            const dd_umod *prev = &u->mod[i - 1], *sk = &u->mod[m->skip_src];
-            be->concat_forward(e, prev->out, prev->c_out, sk->out, sk->c_out, m->in_cat, (size_t)n * m->ho * m->wo);
-        }
-        if (m->kind == DD_MOD_RES) rc = res_backward(u, &m->rb, p, m->dout, dx, acc, err);
+        if (m->kind == DD_MOD_RES) rc = res_backward(u, i, p, dx, acc, err); /* rebuilds a skip input */
+        else if (m->takes_skip) rc = dd_fail(err, DD_E_INVALID, "denoiser: an attention block cannot take a skip input");
         else rc = attn_backward(u, &m->at, p, m->dout, dx, acc, err);
         if (rc) return rc;
         if (m->takes_skip) {

@@ -7,7 +7,18 @@
  * -> dd_unet_build (the backend's convolution primitives for a batch size, on one
  * engine) -> dd_unet_plan twice (a measuring arena, then the real one) ->
  * forward/backward any number of times without allocating. Activations are NHWC;
- * every op runs through the build engine's backend (backend/backend.h). */
+ * every op runs through the build engine's backend (backend/backend.h).
+ *
+ * Passes (inference): a denoiser built for n samples in passes of `chunk` < n runs
+ * its image-sized layers over chunk samples at a time, one pass after the other, and
+ * plans their activations for one pass only (the model's two noise levels t_s, t_b
+ * as two passes: half the activation memory). The time embeddings and each block's
+ * embedding projection are still computed for all n samples in one product, as in a
+ * single pass: a matrix product's rounding may depend on its row count, and the
+ * other ops (direct convolutions, GroupNorm, attention) compute each sample on its own,
+ * so the passes give the bits of one pass over all n (tests/test_model_torch.c checks).
+ * Winograd convolutions do not (their result depends on the batch): the model keeps one
+ * pass for them (dd_model_denoiser_chunk). */
 #ifndef DD_UNET_H
 #define DD_UNET_H
 
@@ -48,7 +59,8 @@ typedef struct dd_resblock {
     dd_linl emb;
     /* activations */
     const float *x;              /* input [N,h,w,in] */
-    float *a1, *a1m, *xm;        /* SiLU(GN1(x)) [N,h,w,in]; resampled a1 and x [N,ho,wo,in] */
+    float *a1, *a1m, *xm;        /* SiLU(GN1(x)) [N,h,w,in]; resampled a1 and x [N,ho,wo,in]
+                                    (xm only with a skip conv, else built in the output) */
     float *h1, *a2, *eproj;      /* conv1 + emb [N,ho,wo,out]; SiLU(GN2(h1)); [N,out] */
     float *h2;                   /* conv2 output before the residual add (a temporary) */
 } dd_resblock;
@@ -72,15 +84,18 @@ typedef struct dd_umod {
     dd_resblock rb;
     dd_attnblock at;
     const float *in;  /* input of the last forward */
-    float *in_cat;    /* concat buffer [N,h,w,in] when takes_skip */
+    float *in_cat;    /* concat buffer [N,h,w,in] when takes_skip (a shared scratch buffer) */
     float *out;       /* [N,ho,wo,c_out] */
-    float *dout;      /* gradient of out (training) */
+    float *dout;      /* gradient of out (training; shared by non-neighbours unless a skip) */
 } dd_umod;
 
 typedef struct dd_unet {
     dd_unet_config cfg;
     dd_engine *eng;              /* the engine of dd_unet_build: every op runs on it */
-    int n;                       /* batch the primitives were built for */
+    int n;                       /* samples of a forward (its timesteps and output) */
+    int chunk;                   /* samples per pass of the image-sized layers: the batch the
+                                    convolutions were built for and the activations are
+                                    planned for (n, or a divisor of n at inference) */
     int training;
     int nmod;
     dd_umod mod[DD_UNET_MAX_MODULES];
@@ -90,15 +105,19 @@ typedef struct dd_unet {
     /* buffers */
     float *temb, *e1, *s1, *emb, *semb;   /* [N,C], [N,4C] x4 */
     float *head_a, *eps;                  /* SiLU(GN(h)) [N,H,W,C*m0]; output [N,H,W,in_ch] */
-    float *scratch[4];                    /* shared temporaries, max activation size each */
-    float *cat;                           /* training: the concatenated input (output + skip) of the
-                                             decoder block being run; rebuilt in backward */
+    float *scratch[4];                    /* shared temporaries (training: max_act floats each;
+                                             inference: what each holds at most) */
     float *dsemb, *demb, *ds1, *de1;      /* [N,4C] gradients */
     float *deproj;                        /* [N, max channels] */
     float *lscratch;                      /* [L,L] of the largest attention map (training) */
-    size_t max_act;                       /* floats in each scratch buffer */
+    size_t max_act;                       /* floats of the largest activation of a pass (each
+                                             scratch buffer's size in training) */
     int *t;                               /* [N] timesteps of the last forward */
     int tcap;
+    size_t work_from;                     /* arena offset (bytes) from which dd_unet_plan's buffers
+                                             hold nothing that outlives an inference forward: eps
+                                             comes before it, so an owner may give that memory to a
+                                             network that runs afterwards (model.c: the seg net) */
 } dd_unet;
 
 /* Declare every parameter (prefix e.g. "unet"); params are in optimiser group `group`. */
@@ -106,10 +125,13 @@ int dd_unet_declare(dd_unet *u, const dd_unet_config *cfg, dd_params *p, const c
                     int group, dd_error *err);
 /* PyTorch default initialisation with the zero-initialised layers of docs/method.md §4. */
 void dd_unet_init(dd_unet *u, dd_params *p, dd_rng *r);
-/* Create the primitives for batch n (training: with backward) on engine e, which
- * then runs every op of forward and backward. */
-int dd_unet_build(dd_unet *u, dd_engine *e, int n, int training, dd_conv_algo algo, dd_error *err);
-/* Hand out activation (and, training, gradient) buffers. */
+/* Create the primitives for n samples run in passes of chunk (a divisor of n; training:
+ * chunk == n, with backward) on engine e, which then runs every op of forward and
+ * backward. */
+int dd_unet_build(dd_unet *u, dd_engine *e, int n, int chunk, int training, dd_conv_algo algo,
+                  dd_error *err);
+/* Hand out activation (and, training, gradient) buffers: eps first, then (from
+ * u->work_from) the rest. */
 int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err);
 /* eps[N,H,W,in_ch] = eps_theta(x[N,H,W,in_ch], t[N]); returns a pointer to u->eps. */
 int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_error *err);

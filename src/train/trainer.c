@@ -744,6 +744,9 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
     dd_save_opts so = {final, 0, NULL, NULL, 0};
     char *calib_text = NULL; /* the good-score distribution for drift checks (eval/drift.h) */
     dd_kv calib_kv[1];
+    /* no step follows: the training activations make room for the calibration's model
+     * (the process's peak stays the training steps'; what is saved stays) */
+    dd_model_free_activations(m);
     if (t->nval > 0) {
         dd_model_config cfg = m->cfg;
         float *sorted = malloc(sizeof(float) * (size_t)t->nval);

@@ -101,8 +101,8 @@ struct dd_conv {
     dnnl_primitive_t fwd, bwd_d, bwd_w;
     port p[P_COUNT];
     size_t pad_fwd, pad_bwd_d, pad_bwd_w; /* oneDNN scratchpad bytes of each primitive */
-    size_t pad_off;                       /* scratchpad offset in engine scratch */
-    size_t acc_off;                       /* user-layout staging for accumulation */
+    size_t pad_off_fwd, pad_off_bwd_d, pad_off_bwd_w; /* their offsets in engine scratch */
+    size_t acc_off_d, acc_off_w;          /* user-layout staging for accumulating dx, dw + db */
     dnnl_memory_t pad_mem_fwd, pad_mem_bwd_d, pad_mem_bwd_w;
     size_t need;                          /* total scratch bytes this conv uses */
     float *zero_bias;                     /* [Cout] zeros, for bias-free calls */
@@ -217,7 +217,14 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
 
     dnnl_convolution_desc_t fd, bdd, bwd;
     dnnl_primitive_desc_t fpd = NULL, bdpd = NULL, bwpd = NULL;
-    size_t cursor = 0;
+    /* Scratch layout: the three primitives never run at once and nothing they leave in
+     * scratch is read by another (except dy, below), so each phase lays its converted
+     * operands, its oneDNN scratchpad and its accumulation staging out from offset 0,
+     * and the conv needs the largest phase, not their sum:
+     *   forward          [src][w][b][dst][pad]
+     *   backward-data    [dy][w][dx][pad][staging of dx]
+     *   backward-weights [dy (the same copy when both want one layout)][src][dw][db][pad][staging of dw, db] */
+    size_t cursor = 0, phase_max = 0;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fd, with_backward ? dnnl_forward_training
                                                                    : dnnl_forward_inference,
                                                 alg, &src_in, &w_in, &b_md, &dst_out, strides,
@@ -238,6 +245,9 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
         (rc = port_init(c, &c->p[P_B], dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 1), 1, &cursor, err)) ||
         (rc = port_init(c, &c->p[P_DST], dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), 0, &cursor, err)))
         goto fail;
+    c->pad_off_fwd = cursor;
+    cursor += align64(c->pad_fwd);
+    phase_max = cursor;
 
     if (with_backward) {
         DNNL_TRY(dnnl_convolution_backward_data_desc_init(&bdd, alg, &src_out, &w_in, &dst_in,
@@ -257,37 +267,43 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
         c->p[P_DIFF_B].user_md = b_md;
         c->p[P_DIFF_DST_W].user_md = dst_user;
         c->p[P_SRC_W].user_md = src_user;
-        if ((rc = port_init(c, &c->p[P_DIFF_SRC], dnnl_primitive_desc_query_md(bdpd, dnnl_query_diff_src_md, 0), 0, &cursor, err)) ||
-            (rc = port_init(c, &c->p[P_DIFF_DST_D], dnnl_primitive_desc_query_md(bdpd, dnnl_query_diff_dst_md, 0), 1, &cursor, err)) ||
-            (rc = port_init(c, &c->p[P_W_D], dnnl_primitive_desc_query_md(bdpd, dnnl_query_weights_md, 0), 1, &cursor, err)) ||
-            (rc = port_init(c, &c->p[P_DIFF_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 0), 0, &cursor, err)) ||
-            (rc = port_init(c, &c->p[P_DIFF_B], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 1), 0, &cursor, err)))
+        size_t dx_bytes = (size_t)s->n * s->h * s->w * s->cin * sizeof(float);
+        size_t dw_bytes = ((size_t)s->cout * s->cin * s->k * s->k + (size_t)s->cout) * sizeof(float);
+        /* backward-data */
+        cursor = 0;
+        if ((rc = port_init(c, &c->p[P_DIFF_DST_D], dnnl_primitive_desc_query_md(bdpd, dnnl_query_diff_dst_md, 0), 1, &cursor, err)))
             goto fail;
-        /* Both backward primitives read dy; when they want it in the same converted
-         * layout, convert once (backward-data's copy serves backward-weights). */
-        size_t before = cursor;
+        size_t dy_end = cursor;
+        if ((rc = port_init(c, &c->p[P_W_D], dnnl_primitive_desc_query_md(bdpd, dnnl_query_weights_md, 0), 1, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_DIFF_SRC], dnnl_primitive_desc_query_md(bdpd, dnnl_query_diff_src_md, 0), 0, &cursor, err)))
+            goto fail;
+        c->pad_off_bwd_d = cursor;
+        cursor += align64(c->pad_bwd_d);
+        c->acc_off_d = cursor;
+        cursor += align64(dx_bytes);
+        if (cursor > phase_max) phase_max = cursor;
+        /* backward-weights: both backward primitives read dy; when they want it in the
+         * same converted layout, backward-data's copy (at 0) serves both */
+        cursor = 0;
         if ((rc = port_init(c, &c->p[P_DIFF_DST_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_dst_md, 0), 1, &cursor, err)))
             goto fail;
         port *dd = &c->p[P_DIFF_DST_D], *dw = &c->p[P_DIFF_DST_W];
         if (dd->reordered && dw->reordered && dnnl_memory_desc_equal(&dd->prim_md, &dw->prim_md)) {
-            dw->off = dd->off;
-            cursor = before;
             c->share_diff_dst = 1;
+            dw->off = dd->off;
+            cursor = dy_end;
         }
-        if ((rc = port_init(c, &c->p[P_SRC_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_src_md, 0), 1, &cursor, err)))
+        if ((rc = port_init(c, &c->p[P_SRC_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_src_md, 0), 1, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_DIFF_W], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 0), 0, &cursor, err)) ||
+            (rc = port_init(c, &c->p[P_DIFF_B], dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 1), 0, &cursor, err)))
             goto fail;
+        c->pad_off_bwd_w = cursor;
+        cursor += align64(c->pad_bwd_w);
+        c->acc_off_w = cursor;
+        cursor += align64(dw_bytes);
+        if (cursor > phase_max) phase_max = cursor;
     }
-    /* Scratchpads: one region, the largest of the three (they never run at once). */
-    size_t pad_max = c->pad_fwd > c->pad_bwd_d ? c->pad_fwd : c->pad_bwd_d;
-    if (c->pad_bwd_w > pad_max) pad_max = c->pad_bwd_w;
-    c->pad_off = cursor;
-    cursor += align64(pad_max);
-    /* Staging for accumulate: the largest user-layout output (dx, or dw + db). */
-    size_t dx_bytes = (size_t)s->n * s->h * s->w * s->cin * sizeof(float);
-    size_t dw_bytes = ((size_t)s->cout * s->cin * s->k * s->k + (size_t)s->cout) * sizeof(float);
-    c->acc_off = cursor;
-    cursor += with_backward ? align64(dx_bytes > dw_bytes ? dx_bytes : dw_bytes) : 0;
-    c->need = cursor;
+    c->need = phase_max;
     {
         const dnnl_memory_desc_t *m;
         m = dnnl_primitive_desc_query_md(fpd, dnnl_query_scratchpad_md, 0);
@@ -392,8 +408,8 @@ dd_conv_algo dd_conv_algo_used(const dd_conv *c) { return c->algo; }
 const char *dd_conv_impl(const dd_conv *c) { return c->impl; }
 
 static int exec(dd_conv *c, dnnl_primitive_t prim, int nargs, dnnl_exec_arg_t *args,
-                dnnl_memory_t pad, const char *what, dd_error *err) {
-    dnnl_memory_set_data_handle(pad, c->e->scratch + c->pad_off);
+                dnnl_memory_t pad, size_t pad_off, const char *what, dd_error *err) {
+    dnnl_memory_set_data_handle(pad, c->e->scratch + pad_off);
     args[nargs].arg = DNNL_ARG_SCRATCHPAD;
     args[nargs].memory = pad;
     if (dnnl_primitive_execute(prim, c->e->stream, nargs + 1, args) != dnnl_success)
@@ -415,7 +431,7 @@ int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, 
     a[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, port_bind(c, &c->p[P_DST], y)};
     if ((rc = run_reorder(c, &c->p[P_SRC], 1, err)) || (rc = run_reorder(c, &c->p[P_W], 1, err)))
         return rc;
-    if ((rc = exec(c, c->fwd, n, a, c->pad_mem_fwd, "conv forward", err))) return rc;
+    if ((rc = exec(c, c->fwd, n, a, c->pad_mem_fwd, c->pad_off_fwd, "conv forward", err))) return rc;
     return run_reorder(c, &c->p[P_DST], 0, err);
 }
 
@@ -431,8 +447,8 @@ int dd_conv_backward(dd_conv *c, const float *x, const float *w, const float *dy
     int rc = commit_scratch(c->e, err);
     if (rc) return rc;
     const dd_conv_shape *s = &c->s;
-    float *stage = (float *)(c->e->scratch + c->acc_off);
     if (dx) {
+        float *stage = (float *)(c->e->scratch + c->acc_off_d);
         if (!w) return dd_fail(err, DD_E_INVALID, "conv backward: NULL weights");
         float *target = accumulate ? stage : dx;
         dnnl_exec_arg_t a[4];
@@ -441,7 +457,7 @@ int dd_conv_backward(dd_conv *c, const float *x, const float *w, const float *dy
         a[2] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, port_bind(c, &c->p[P_DIFF_SRC], target)};
         if ((rc = run_reorder(c, &c->p[P_DIFF_DST_D], 1, err)) ||
             (rc = run_reorder(c, &c->p[P_W_D], 1, err)) ||
-            (rc = exec(c, c->bwd_d, 3, a, c->pad_mem_bwd_d, "conv backward-data", err)) ||
+            (rc = exec(c, c->bwd_d, 3, a, c->pad_mem_bwd_d, c->pad_off_bwd_d, "conv backward-data", err)) ||
             (rc = run_reorder(c, &c->p[P_DIFF_SRC], 0, err)))
             return rc;
         if (accumulate) add_into(dx, stage, (size_t)s->n * s->h * s->w * s->cin);
@@ -450,7 +466,7 @@ int dd_conv_backward(dd_conv *c, const float *x, const float *w, const float *dy
         if (!x) return dd_fail(err, DD_E_INVALID, "conv backward: NULL input");
         size_t nw = (size_t)s->cout * s->cin * s->k * s->k;
         /* Parameter gradients always accumulate (the denoiser runs twice per step). */
-        float *tw = stage, *tb = stage + nw;
+        float *tw = (float *)(c->e->scratch + c->acc_off_w), *tb = tw + nw;
         dnnl_exec_arg_t a[5];
         a[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, port_bind(c, &c->p[P_SRC_W], x)};
         a[1] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, port_bind(c, &c->p[P_DIFF_DST_W], dy)};
@@ -460,7 +476,7 @@ int dd_conv_backward(dd_conv *c, const float *x, const float *w, const float *dy
         int dy_ready = dx && c->share_diff_dst;
         if ((rc = run_reorder(c, &c->p[P_SRC_W], 1, err)) ||
             (!dy_ready && (rc = run_reorder(c, &c->p[P_DIFF_DST_W], 1, err))) ||
-            (rc = exec(c, c->bwd_w, 4, a, c->pad_mem_bwd_w, "conv backward-weights", err)) ||
+            (rc = exec(c, c->bwd_w, 4, a, c->pad_mem_bwd_w, c->pad_off_bwd_w, "conv backward-weights", err)) ||
             (rc = run_reorder(c, &c->p[P_DIFF_W], 0, err)) ||
             (rc = run_reorder(c, &c->p[P_DIFF_B], 0, err)))
             return rc;
