@@ -69,11 +69,13 @@ $(BUILD)/libdiffad.so: $(BUILD)/libdiffad.so.$(SOVERSION) ;
 $(BUILD)/diffad: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libdiffad.a $(LIB_HDR)
 	$(CC) $(CFLAGS) $(TOOL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libdiffad.a $(LDLIBS) $(MPI_LIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h tests/live_model.h $(BUILD)/libdiffad.a
+# test_op_profile tests the benchmarks' op-timing backend (a header)
+$(BUILD)/tests/test_op_profile: bench/op_profile.h
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libdiffad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdiffad.a $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libdiffad.a
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(BUILD)/libdiffad.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdiffad.a $(LDLIBS)
 

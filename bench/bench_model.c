@@ -13,6 +13,11 @@
  *         --dump FILE         one inference with fixed input and noise; writes raw float32
  *                             NHWC: image [H,W,3], eps [2,H,W,3] (eps_s, eps_b), map [H,W],
  *                             recon [H,W,3]
+ *   --profile (with --infer or --train): the model runs on op_profile.h's timing backend;
+ *             after the warm-up, a Markdown table of where the repetitions' time went (per
+ *             op: calls, ms, % of the step, GFLOP/s against the f32 and bf16 peaks measured
+ *             in the same process: sgemm 1024^3 and a 1x1 convolution 1024->1024 at 64x64)
+ *             and the largest convolution shapes goes to stderr.
  *
  * Weights: the deterministic hash rule of hashfill_params() in tests/hashfill.h, the
  * same as fill() in tests/py/ref_model.py, so the PyTorch side has identical weights.
@@ -32,6 +37,7 @@
 #include "model/diffusion.h"
 #include "model/model.h"
 #include "../tests/hashfill.h"
+#include "op_profile.h"
 
 static double now_ms(void) {
     struct timespec t;
@@ -93,6 +99,50 @@ static int die(const char *what, const dd_error *err) {
     return 1;
 }
 
+static int PROFILE = 0; /* --profile: ops timed by op_profile.h */
+static const dd_backend *model_backend(void) { return PROFILE ? opprof_backend() : NULL; }
+
+/* Best GFLOP/s over 10 runs of a 1x1 convolution 1024 -> 1024 at 1x64x64 (a product of
+ * 4096 x 1024 x 1024) in precision p on the plain cpu backend, or of sgemm 1024^3 when
+ * gemm != 0: the peaks the profile compares the ops with. */
+static double measure_peak(dd_precision p, int gemm, dd_error *err) {
+    dd_engine *e = NULL;
+    dd_conv *c = NULL;
+    const dd_backend *be = dd_backend_get("cpu");
+    double best = -1;
+    const dd_conv_shape s = {1, 64, 64, 1024, 1024, 1, 1, 0};
+    size_t n = gemm ? (size_t)1024 * 1024 : (size_t)64 * 64 * 1024;
+    float *a = malloc(n * sizeof(float)), *w = malloc((size_t)1024 * 1024 * sizeof(float)), *y = malloc(n * sizeof(float));
+    if (!a || !w || !y || dd_engine_create(THREADS, &e, err) || dd_engine_set_precision(e, p, err)) goto done;
+    for (size_t i = 0; i < n; i++) a[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < (size_t)1024 * 1024; i++) w[i] = (float)(i % 5) * 0.01f;
+    if (!gemm && be->conv_create(e, &s, DD_CONV_DIRECT, 0, &c, err)) goto done;
+    for (int r = 0; r < 12; r++) {
+        double t0 = now_ms();
+        int rc = gemm ? be->sgemm(e, 'N', 'N', 1024, 1024, 1024, 1.0f, a, 1024, w, 1024, 0.0f, y, 1024, err)
+                      : be->conv_forward(c, a, w, NULL, y, err);
+        if (rc) goto done;
+        double ms = now_ms() - t0, gf = 2.0 * 1024 * 1024 * (gemm ? 1024 : 4096) / (ms * 1e6);
+        if (r >= 2 && gf > best) best = gf;
+    }
+done:
+    if (c) be->conv_free(c);
+    dd_engine_free(e);
+    free(a), free(w), free(y);
+    return best;
+}
+
+static void print_profile(int reps, double step_ms_sum, const dd_model *m) {
+    dd_error err = {0};
+    double sg = measure_peak(DD_PREC_F32, 1, &err), cf = measure_peak(DD_PREC_F32, 0, &err);
+    double cb = dd_engine_has_bf16(m->eng) ? measure_peak(DD_PREC_BF16, 0, &err) : -1;
+    double pf = sg > cf ? sg : cf;
+    fprintf(stderr, "\n%s config, %s, %d threads, %d repetitions, %.1f ms each; peaks measured here: f32 %.0f GFLOP/s "
+                    "(sgemm %.0f, 1x1 conv %.0f), bf16 1x1 conv %.0f GFLOP/s\n\n",
+            CFG, PREC_RAN, THREADS, reps, step_ms_sum / reps, pf, sg, cf, cb);
+    opprof_print(stderr, reps, step_ms_sum / reps, pf, cb, dd_model_precision(m) == DD_PREC_BF16, 12);
+}
+
 static void *xmalloc(size_t n) {
     void *p = malloc(n);
     if (!p) {
@@ -107,7 +157,7 @@ static void usage(void) {
             "usage: bench_model --config cpu|paper [--threads N] [--algo auto|direct|winograd] [--warmup W]\n"
             "                   [--precision auto|f32|bf16]\n"
             "                   [--limit-gb G] (--infer REPS | --train REPS --batch B | --iter PASSES |\n"
-            "                   --plan --batch B [--training] | --dump FILE)\n");
+            "                   --plan --batch B [--training] | --dump FILE) [--profile]\n");
 }
 
 int main(int argc, char **argv) {
@@ -128,6 +178,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--dump") && v) mode = "dump", dump = v, i++;
         else if (!strcmp(a, "--plan")) mode = "plan";
         else if (!strcmp(a, "--training")) training = 1;
+        else if (!strcmp(a, "--profile")) PROFILE = 1;
         else {
             usage();
             return 2;
@@ -169,7 +220,7 @@ int main(int argc, char **argv) {
 
     if (!strcmp(mode, "train")) {
         dd_model *m;
-        if (dd_model_create(&cfg, batch, 1, THREADS, &m, &err)) return die("create (training)", &err);
+        if (dd_model_create_on(model_backend(), &cfg, batch, 1, THREADS, &m, &err)) return die("create (training)", &err);
         PREC_RAN = dd_precision_name(dd_model_precision(m));
         hashfill_params(&m->params);
         float *img = xmalloc((size_t)batch * HW * 3 * sizeof(float));
@@ -185,25 +236,29 @@ int main(int argc, char **argv) {
         }
         dd_rng r;
         dd_rng_seed(&r, 11);
+        double ms_sum = 0;
         for (int i = 0; i < warmup + reps; i++) {
             dd_step_stats st;
+            if (i == warmup) opprof_reset();
             double t0 = now_ms();
             if (dd_model_train_step(m, img, mask, labels, &r, &st, &err)) return die("train step", &err);
             double ms = now_ms() - t0;
             if (i < warmup) continue;
+            ms_sum += ms;
             rec_head("train", batch);
             printf(",\"ms\":%.3f,\"ms_fwd_unet\":%.3f,\"ms_fwd_seg\":%.3f,\"loss\":%.5g}\n", ms, m->ms_unet, m->ms_seg,
                    st.loss);
             fflush(stdout);
         }
         print_mem("mem_train", batch, m);
+        if (PROFILE && reps > 0) print_profile(reps, ms_sum, m);
         free(img), free(mask), free(labels);
         dd_model_free(m);
         return 0;
     }
 
     dd_model *m;
-    if (dd_model_create(&cfg, 1, 0, THREADS, &m, &err)) return die("create (inference)", &err);
+    if (dd_model_create_on(model_backend(), &cfg, 1, 0, THREADS, &m, &err)) return die("create (inference)", &err);
     PREC_RAN = dd_precision_name(dd_model_precision(m));
     hashfill_params(&m->params);
     float *img = xmalloc(HW * 3 * sizeof(float));
@@ -226,16 +281,20 @@ int main(int argc, char **argv) {
         if (dd_afile_commit(f, &err)) return die("dump", &err);
         free(eps);
     } else if (!strcmp(mode, "infer")) {
+        double ms_sum = 0;
         for (int i = 0; i < warmup + reps; i++) {
+            if (i == warmup) opprof_reset();
             double t0 = now_ms();
             if (dd_model_infer(m, img, 1234 + (uint64_t)i, map, recon, &err)) return die("infer", &err);
             double ms = now_ms() - t0;
             if (i < warmup) continue;
+            ms_sum += ms;
             rec_head("infer", 1);
             printf(",\"ms\":%.3f,\"ms_unet\":%.3f,\"ms_seg\":%.3f}\n", ms, m->ms_unet, m->ms_seg);
             fflush(stdout);
         }
         print_mem("mem_infer", 1, m);
+        if (PROFILE && reps > 0) print_profile(reps, ms_sum, m);
     } else if (!strcmp(mode, "iter")) {
         /* A batch-1 denoiser over the model's parameter table: the model declares the
          * denoiser first, so a second declaration gives the same tensor indices. */

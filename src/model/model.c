@@ -137,6 +137,11 @@ static int plan(dd_model *m, dd_arena *a, dd_error *err) {
 
 int dd_model_create(const dd_model_config *cfg, int batch, int training, int threads,
                     dd_model **out, dd_error *err) {
+    return dd_model_create_on(NULL, cfg, batch, training, threads, out, err);
+}
+
+int dd_model_create_on(const dd_backend *be, const dd_model_config *cfg, int batch, int training,
+                       int threads, dd_model **out, dd_error *err) {
     *out = NULL;
     int rc = dd_model_config_check(cfg, err);
     if (rc) return rc;
@@ -152,7 +157,7 @@ int dd_model_create(const dd_model_config *cfg, int batch, int training, int thr
     dd_arena a;
     if (!m->tvec) { rc = dd_fail(err, DD_E_NOMEM, "model: out of memory"); goto fail; }
     if ((rc = dd_schedule_init(&m->sched, cfg->T, err)) ||
-        (rc = dd_engine_create(threads, &m->eng, err)) ||
+        (rc = dd_engine_create_on(be, threads, &m->eng, err)) ||
         (rc = dd_engine_set_precision(m->eng, cfg->precision, err)) ||
         (rc = dd_unet_declare(&m->unet, &cfg->unet, &m->params, "unet", 0, err)) ||
         (rc = dd_segnet_declare(&m->seg, cfg->unet.h, cfg->unet.w, cfg->seg_width, 6, &m->params, "seg", 1, err)) ||

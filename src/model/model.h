@@ -113,6 +113,9 @@ typedef struct dd_step_stats {
  * the saved activations. threads <= 0: OpenMP default. */
 int dd_model_create(const dd_model_config *cfg, int batch, int training, int threads,
                     dd_model **out, dd_error *err);
+/* The same on a given backend (NULL: "cpu"); e.g. bench/op_profile.h's timing wrapper. */
+int dd_model_create_on(const dd_backend *be, const dd_model_config *cfg, int batch, int training,
+                       int threads, dd_model **out, dd_error *err);
 void dd_model_free(dd_model *m);
 /* Samples per denoiser pass of a model (nn/unet.h "Passes"): 2 * batch in training and
  * with Winograd convolutions (f32), else batch (the t_s pass, then the t_b pass). */
