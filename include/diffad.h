@@ -198,6 +198,11 @@ DIFFAD_API int diffad_roi(const diffad_ctx *ctx, int *width, int *height);
  * map_height bytes, row major, 1 inspected, 0 ignored); NULL when the model has none or no
  * prediction succeeded. Owned by ctx, valid until the next call on it. */
 DIFFAD_API const unsigned char *diffad_roi_mask(const diffad_ctx *ctx);
+/* The region of interest resampled to any width x height by the same rule (e.g. for a picture
+ * at a display size) into dst (width * height bytes, row major, 1 inspected, 0 ignored).
+ * Returns 1 when filled, 0 when the model has no region of interest (dst untouched), or
+ * DIFFAD_E_INVALID for a NULL ctx or dst or a size below 1 or above 65535. */
+DIFFAD_API int diffad_roi_mask_at(const diffad_ctx *ctx, int width, int height, unsigned char *dst);
 /* The context's region settings: the model file's, unless set below. */
 DIFFAD_API int diffad_get_region_params(const diffad_ctx *ctx, diffad_region_params *rp);
 /* Override the region settings for this context's next predictions (read them with

@@ -333,6 +333,16 @@ int diffad_roi(const diffad_ctx *c, int *width, int *height) {
 
 const unsigned char *diffad_roi_mask(const diffad_ctx *c) { return c ? c->last_roi : NULL; }
 
+int diffad_roi_mask_at(const diffad_ctx *c, int width, int height, unsigned char *dst) {
+    if (!c || !dst || width < 1 || height < 1 || width > 65535 || height > 65535) return DIFFAD_E_INVALID;
+    if (!c->model || !c->model->roi.mask) return 0;
+    uint64_t *acc = malloc((size_t)width * sizeof *acc); /* not the hot path: a picture's worth */
+    if (!acc) return DIFFAD_E_NOMEM;
+    long n = dd_roi_resample(&c->model->roi, height, width, dst, acc);
+    free(acc);
+    return n < 0 ? DIFFAD_E_INVALID : 1;
+}
+
 int diffad_get_region_params(const diffad_ctx *c, diffad_region_params *rp) {
     if (!c || !rp) return DIFFAD_E_INVALID;
     *rp = c->rp;

@@ -485,6 +485,25 @@ static void test_scorer_tiled(void) {
                 for (int y = 0; mask_ok && y < ih; y++)
                     for (int x = 0; x < iw; x++) mask_ok &= m[(size_t)y * iw + x] == (x >= IGN);
                 CHECK(mask_ok, "diffad_roi_mask: the ROI at the image size");
+                /* any size: the same rule (dd_roi_resample) as the map's mask, e.g. the test report's display size */
+                unsigned char *at = malloc((size_t)iw * ih), *ref = malloc((size_t)iw * ih);
+                uint64_t *acc = malloc((size_t)iw * sizeof *acc);
+                if (at && ref && acc) {
+                    CHECK(diffad_roi_mask_at(c, iw, ih, at) == 1 && !memcmp(at, m, (size_t)iw * ih),
+                          "diffad_roi_mask_at at the image size = diffad_roi_mask");
+                    int dw = iw / 3 + 1, dh = ih / 2 + 1;
+                    long n_ref = dd_roi_resample(&tr->roi, dh, dw, ref, acc);
+                    CHECK(n_ref > 0 && diffad_roi_mask_at(c, dw, dh, at) == 1 && !memcmp(at, ref, (size_t)dw * dh),
+                          "diffad_roi_mask_at %dx%d = dd_roi_resample", dw, dh);
+                    memset(at, 7, 4);
+                    CHECK(diffad_roi_mask_at(cn, 2, 2, at) == 0 && at[0] == 7, "no ROI: diffad_roi_mask_at 0, dst untouched");
+                    CHECK(diffad_roi_mask_at(c, 0, 2, at) == DIFFAD_E_INVALID && diffad_roi_mask_at(c, 2, -1, at) == DIFFAD_E_INVALID &&
+                              diffad_roi_mask_at(c, 2, 2, NULL) == DIFFAD_E_INVALID &&
+                              diffad_roi_mask_at(NULL, 2, 2, at) == DIFFAD_E_INVALID &&
+                              diffad_roi_mask_at(c, 70000, 2, at) == DIFFAD_E_INVALID,
+                          "diffad_roi_mask_at refuses bad arguments");
+                }
+                free(at), free(ref), free(acc);
                 diffad_image bad = {i0, iw, ih, 5, (size_t)iw * 3, DIFFAD_U8};
                 CHECK(diffad_predict(c, &bad, &r1) && !diffad_roi_mask(c), "no mask after a failed prediction");
             }

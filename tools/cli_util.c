@@ -71,3 +71,8 @@ const char *cli_decision_name(const diffad_result *r) {
 }
 
 const char *const cli_precision_names[] = {"model", "auto", "f32", "bf16", NULL};
+
+void cli_dim_ignored(unsigned char *rgb, const unsigned char *roi, size_t hw) {
+    for (size_t i = 0; i < hw; i++)
+        if (!roi[i]) rgb[3 * i] /= 3, rgb[3 * i + 1] /= 3, rgb[3 * i + 2] /= 3;
+}

@@ -26,6 +26,9 @@ int cli_region_options(diffad_ctx *ctx, const diffad_region_params *given, int h
     "three-way decision: images scoring in (LO, HI] are REVIEW (a person decides);\n"                \
     "'off' for OK / NG only (default: the model's band, set by --review at calibration)"
 
+/* The ignored part of a picture (roi 0 there; hw pixels of RGB) dimmed to a third, so an
+ * overlay shows what was inspected (predict's overlays, test's report). */
+void cli_dim_ignored(unsigned char *rgb, const unsigned char *roi, size_t hw);
 /* The decision as predict and test print it. */
 const char *cli_decision_name(const diffad_result *r);
 

@@ -158,13 +158,6 @@ static void draw_boxes(unsigned char *rgb, int H, int W, const diffad_region *g,
         }
 }
 
-/* The ignored part of the frame (the model's region of interest is 0 there), dimmed to a third
- * so the overlay shows what was inspected. */
-static void dim_ignored(unsigned char *rgb, const unsigned char *roi, size_t hw) {
-    for (size_t i = 0; i < hw; i++)
-        if (!roi[i]) rgb[3 * i] /= 3, rgb[3 * i + 1] /= 3, rgb[3 * i + 2] /= 3;
-}
-
 /* The optional picture outputs of one scored image (im: the decoded file), all at the
  * image's own size, as the library returns the map. */
 static int save_outputs(run *r, const char *path, const dd_image *im, const diffad_result *res, dd_error *err) {
@@ -198,7 +191,7 @@ static int save_outputs(run *r, const char *path, const dd_image *im, const diff
         if ((rc = dd_gaussian_blur(res->map, r->blur, H, W, sigma, r->blur + hw, err))) return rc;
         dd_heat_overlay(r->rgb, r->blur, H, W, 0.5f, r->rgb);
         const unsigned char *roi = diffad_roi_mask(r->ctx);
-        if (roi) dim_ignored(r->rgb, roi, hw);
+        if (roi) cli_dim_ignored(r->rgb, roi, hw);
         draw_boxes(r->rgb, H, W, res->regions, res->n_regions);
         for (size_t i = 0; i < hw * 3; i++) r->fimg[i] = r->rgb[i] / 255.0f;
         snprintf(out, sizeof out, "%s/%s_overlay.png", r->outdir, stem);

@@ -89,11 +89,12 @@ typedef struct test_bufs {
     float *img, *mask, *disp;   /* [cap*3], [cap], [cap*3] */
     float *blur;                /* [cap*2] */
     unsigned char *rgb_in, *rgb_gt, *rgb_rec, *rgb_heat; /* [cap*3] each */
+    unsigned char *roi;         /* [cap]: the region of interest at the display size */
 } test_bufs;
 
 static void bufs_free(test_bufs *b) {
     free(b->img), free(b->mask), free(b->disp), free(b->blur);
-    free(b->rgb_in), free(b->rgb_gt), free(b->rgb_rec), free(b->rgb_heat);
+    free(b->rgb_in), free(b->rgb_gt), free(b->rgb_rec), free(b->rgb_heat), free(b->roi);
     memset(b, 0, sizeof *b);
 }
 
@@ -103,7 +104,8 @@ static int grow(test_bufs *b, size_t px, dd_error *err) {
     b->img = malloc(px * 3 * sizeof(float)), b->mask = malloc(px * sizeof(float));
     b->disp = malloc(px * 3 * sizeof(float)), b->blur = malloc(px * 2 * sizeof(float));
     b->rgb_in = malloc(px * 3), b->rgb_gt = malloc(px * 3), b->rgb_rec = malloc(px * 3), b->rgb_heat = malloc(px * 3);
-    if (!b->img || !b->mask || !b->disp || !b->blur || !b->rgb_in || !b->rgb_gt || !b->rgb_rec || !b->rgb_heat) {
+    b->roi = malloc(px);
+    if (!b->img || !b->mask || !b->disp || !b->blur || !b->rgb_in || !b->rgb_gt || !b->rgb_rec || !b->rgb_heat || !b->roi) {
         bufs_free(b);
         return dd_fail(err, DD_E_NOMEM, "out of memory for a %zu-pixel image", px);
     }
@@ -112,9 +114,10 @@ static int grow(test_bufs *b, size_t px, dd_error *err) {
 }
 
 /* One gallery entry: image, truth, reconstruction and smoothed heat map, shown at the
- * working size capped at 512 px on the longer side (the model size for fit models). */
-static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *r, int mh, int mw, test_bufs *b,
-                        dd_error *err) {
+ * working size capped at 512 px on the longer side (the model size for fit models); the
+ * part outside the model's region of interest dimmed in the heat map, as predict's overlay. */
+static int report_entry(dd_report *rep, const diffad_ctx *ctx, const dd_item *it, const diffad_result *r, int mh,
+                        int mw, test_bufs *b, dd_error *err) {
     int H = r->map_height, W = r->map_width, dh = r->work_height, dw = r->work_width;
     double cap = 512.0 / (dh > dw ? dh : dw);
     if (cap < 1) dh = (int)lround(dh * cap), dw = (int)lround(dw * cap);
@@ -134,6 +137,7 @@ static int report_entry(dd_report *rep, const dd_item *it, const diffad_result *
     float sigma = dd_display_sigma(mh, mw) * (float)sqrt((double)n / ((double)r->work_height * r->work_width));
     if ((rc = dd_gaussian_blur(b->disp, b->blur, dh, dw, sigma, b->blur + n, err))) return rc;
     dd_heat_overlay(b->rgb_in, b->blur, dh, dw, 0.5f, b->rgb_heat);
+    if (diffad_roi_mask_at(ctx, dw, dh, b->roi) == 1) cli_dim_ignored(b->rgb_heat, b->roi, n);
     const char *name = strrchr(it->path, '/');
     char nm[512];
     snprintf(nm, sizeof nm, "%s/%s", it->label ? it->defect : "good", name ? name + 1 : it->path);
@@ -358,7 +362,7 @@ static int test_main(int argc, char **argv, const dd_dist *dist) {
         dd_afile_printf(sc, ",%.9g,%.9g,%s,", r.score, r.normalized, cli_decision_name(&r));
         if (r.calibrated) dd_afile_printf(sc, "%ld", r.regions_found);
         dd_afile_printf(sc, "\n");
-        if (rep && dd_report_wants(rep, it->label, r.score) && (rc = report_entry(rep, it, &r, h, w, &b, &err))) goto done;
+        if (rep && dd_report_wants(rep, it->label, r.score) && (rc = report_entry(rep, ctx, it, &r, h, w, &b, &err))) goto done;
         if (r.calibrated) { /* the decisions at the model's threshold; REVIEW is neither NG nor OK */
             int review = r.decision == DIFFAD_PART_REVIEW;
             if (it->label) n_bad++, n_missed += !r.is_ng && !review, n_bad_review += review;
