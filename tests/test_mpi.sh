@@ -62,9 +62,9 @@ check '[ $rc -ne 0 ] && grep -q "batch 5 cannot be split over 2 processes" $T/od
 # kill_local_procs; T = odls_base_sigkill_timeout, default 1): a rank sees the SIGTERM T seconds
 # after mpirun got it and must finish its step and the checkpoint within the next T. A
 # sanitized step does not fit in 1 s (measured 2026-11-30: no checkpoint), so the sanitized
-# build runs the case with T = 30 (what docs/training.md tells users with long steps).
+# build runs the case with T = 60 (what docs/training.md tells users with long steps).
 TMO=1
-if ldd "$BIN" 2>/dev/null | grep -q libasan; then TMO=30; fi
+if ldd "$BIN" 2>/dev/null | grep -q libasan; then TMO=60; fi
 OMPI_MCA_odls_base_sigkill_timeout=$TMO $MPI $BIN train $COMMON --steps 100000 --checkpoint_every 100000 \
   --out $T/stop.safetensors >$T/stop.out 2>&1 &
 mp=$!
