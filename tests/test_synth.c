@@ -631,6 +631,65 @@ static void test_crops(void) {
     dd_dataset_free(ds);
 }
 
+/* Binary parts (a binarised board: only 0 and 1): the pasted defect is thresholded, so many
+ * pixels of its Perlin region keep their value. binary_changed_mask 1 labels only the changed
+ * ones: same draws and images as 0 (the RNG stream is untouched), the mask a subset of the
+ * region, every labelled pixel changed, every changed pixel labelled; a paste that changed
+ * nothing is a normal sample with label 0. */
+static void test_binary_changed_mask(void) {
+    int h = 48, w = 40;
+    size_t n = (size_t)h * w;
+    float *N = malloc(sizeof(float) * n * 3), *I0 = malloc(sizeof(float) * n * 3), *I1 = malloc(sizeof(float) * n * 3),
+          *M0 = malloc(sizeof(float) * n), *M1 = malloc(sizeof(float) * n);
+    for (int y = 0; y < h; y++) /* tracks: vertical stripes of 1 on 0 */
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 3; k++) N[((size_t)y * w + x) * 3 + k] = (x / 3) % 2 ? 1.0f : 0.0f;
+    dd_synth_config c0, c1;
+    dd_synth_config_init(&c0);
+    c0.h = h, c0.w = w, c0.fg_mode = DD_FG_NONE, c0.normal_prob = 0;
+    c1 = c0;
+    c1.binary_changed_mask = 1;
+    dd_synth *s0 = NULL, *s1 = NULL;
+    dd_error e = {0};
+    CHECK(dd_synth_create(NULL, &c0, &s0, &e) == DD_OK && dd_synth_create(NULL, &c1, &s1, &e) == DD_OK, "create: %s", e.msg);
+    int same_img = 1, subset = 1, changed_ok = 1, labels_ok = 1, smaller = 0, n_anom = 0;
+    for (int t = 0; s0 && s1 && t < 200; t++) {
+        float l0, l1;
+        dd_synth_info i0, i1;
+        dd_synth_apply(s0, N, NULL, 77, (uint64_t)t, I0, M0, &l0, NULL, &i0, NULL);
+        dd_synth_apply(s1, N, NULL, 77, (uint64_t)t, I1, M1, &l1, NULL, &i1, NULL);
+        same_img &= !memcmp(I0, I1, n * 3 * sizeof(float));
+        long cnt = 0, cnt0 = 0;
+        for (size_t i = 0; i < n; i++) {
+            int changed = I1[i * 3] != N[i * 3];
+            subset &= M1[i] == 0.0f || M0[i] != 0.0f;
+            changed_ok &= (M1[i] != 0.0f) == changed;
+            cnt += M1[i] != 0.0f, cnt0 += M0[i] != 0.0f;
+        }
+        labels_ok &= i1.mask_pixels == cnt && l1 == (cnt > 0 ? 1.0f : 0.0f) && i1.anomalous == (cnt > 0) &&
+                     (l0 == 0.0f || i0.mask_pixels == cnt0);
+        smaller += cnt < cnt0;
+        n_anom += cnt > 0;
+    }
+    CHECK(same_img, "binary_changed_mask changes the labels, never the images");
+    CHECK(subset, "the changed-pixel mask lies inside the Perlin region");
+    CHECK(changed_ok, "labelled exactly where the paste changed a pixel");
+    CHECK(labels_ok, "mask_pixels, label and anomalous agree with the mask");
+    CHECK(smaller > 20 && n_anom > 20, "the region mask overstates the change (%d of 200 smaller; %d anomalous)", smaller, n_anom);
+    /* grey but not binary images keep the whole region */
+    for (size_t i = 0; i < n * 3; i++) N[i] = 0.3f + 0.4f * (float)((i / 3) % 7) / 7.0f;
+    int whole = 1;
+    for (int t = 0; s1 && t < 50; t++) {
+        float l0, l1;
+        dd_synth_apply(s0, N, NULL, 5, (uint64_t)t, I0, M0, &l0, NULL, NULL, NULL);
+        dd_synth_apply(s1, N, NULL, 5, (uint64_t)t, I1, M1, &l1, NULL, NULL, NULL);
+        whole &= !memcmp(M0, M1, n * sizeof(float)) && l0 == l1;
+    }
+    CHECK(whole, "non-binary images: the option changes nothing");
+    dd_synth_free(s0), dd_synth_free(s1);
+    free(N), free(I0), free(I1), free(M0), free(M1);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/dd_test_synth_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -643,6 +702,7 @@ int main(void) {
     test_perlin();
     test_foreground();
     test_synth_apply();
+    test_binary_changed_mask();
     test_with_dataset();
     test_crops();
     char cmd[300];

@@ -36,6 +36,7 @@ void dd_synth_config_init(dd_synth_config *c) {
     c->beta_max = 0.8f;
     c->self_aug_prob = 0.5f;
     c->large_mask_prob = 0.0f;
+    c->binary_changed_mask = 0;
     c->cache_mb = 1024;
     c->work_scale = 0.0f;
 }
@@ -512,8 +513,16 @@ static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint6
                 img[i * 3 + k] = binary ? (v > 0.5f ? 1.0f : 0.0f) : v;
             }
         }
-        inf.anomalous = 1;
-        *label = 1.0f;
+        if (binary && c->binary_changed_mask) {
+            /* label what the paste changed (grey: the three channels are equal) */
+            inf.mask_pixels = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (mask[i] != 0.0f && img[i * 3] == normal[i * 3]) mask[i] = 0.0f;
+                inf.mask_pixels += mask[i] != 0.0f;
+            }
+        }
+        inf.anomalous = inf.mask_pixels > 0;
+        *label = inf.anomalous ? 1.0f : 0.0f;
     }
     if (info) *info = inf;
     free(scratch);

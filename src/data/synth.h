@@ -61,6 +61,11 @@ typedef struct dd_synth_config {
     float beta_min, beta_max; /* blend weight of the normal image (0.2, 0.8) */
     float self_aug_prob;      /* object mode: share of self-augmented sources (0.5) */
     float large_mask_prob;    /* extension, see above (0 = paper) */
+    int binary_changed_mask;  /* binary parts only: 1 = the ground-truth mask keeps only the pixels
+                                 the paste changed (thresholding keeps many of the region's pixels
+                                 as they were, so the whole region is a noisy label); 0 = the whole
+                                 Perlin region (the paper). A paste that changed nothing is an
+                                 honestly labelled normal sample. */
     long cache_mb;            /* memory for resized training images (1024) */
     float work_scale;         /* 0: each training image resized to h x w (the paper); f > 0:
                                  resized by f (each side at least h, w) and a random h x w
