@@ -585,6 +585,63 @@ static void test_cli_save_error(void) {
     dd_json_free(j);
 }
 
+/* Issue 14 item 4: --save-* pictures of images with the same name (two folders with 001.png; x.bmp
+ * and x.png) never overwrite each other: the later ones are named NAME~2, NAME~3, each JSON line
+ * says where its pictures are ("pictures"), and stderr says when a name was changed. */
+static void test_cli_save_names(void) {
+    if (access(g_cli, X_OK)) {
+        SKIP("%s not built", g_cli);
+        return;
+    }
+    char src[2048], d[1200], a[1300], b[1300], o[1300], cp[16384], errf[1300];
+    static char out[1 << 16], cmd[8192];
+    sample_path(src, sizeof src, "test/good/00041200.png");
+    snprintf(d, sizeof d, "%s/samename", g_dir);
+    snprintf(a, sizeof a, "%s/a", d), snprintf(b, sizeof b, "%s/b", d), snprintf(o, sizeof o, "%s/out", d);
+    snprintf(errf, sizeof errf, "%s/err.txt", d);
+    snprintf(cp, sizeof cp, "mkdir -p '%s' '%s' && cp '%s' '%s/001.png' && cp '%s' '%s/001.png' && cp '%s' '%s/x.png'", a, b, src, a,
+             src, b, src, a);
+    CHECK(system(cp) == 0, "set up %s", d);
+    /* x.jpg: the same PNG under another extension (the decoder goes by content) */
+    snprintf(cp, sizeof cp, "cp '%s/x.png' '%s/x.jpg'", a, a);
+    int have_jpg = system(cp) == 0;
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' --threads 1 --out '%s' --save-map '%s' '%s' '%s/001.png' 2>'%s'", g_cli,
+             g_model, o, a, b, a, errf);
+    int st = run_capture(cmd, out, sizeof out);
+    CHECK(st == 0 || st == 1, "predict exit %d", st);
+    /* in order: a/001.png, a/x.jpg, a/x.png, b/001.png, a/001.png again */
+    const char *want[] = {"001", "x", "001~2", "001~3", "x~2"};
+    int nw = have_jpg ? 5 : 4;
+    char path[1600];
+    int all = 1;
+    for (int k = 0; k < nw; k++) {
+        snprintf(path, sizeof path, "%s/%s_map.png", o, want[k]);
+        all &= access(path, F_OK) == 0;
+    }
+    CHECK(all, "distinct map files for 001, x, 001~2, 001~3%s in %s", have_jpg ? ", x~2 (x.jpg and x.png)" : "", o);
+    int lines = count_lines(out), seen = 0;
+    char *save = NULL;
+    static char copy[1 << 16];
+    snprintf(copy, sizeof copy, "%s", out);
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        dd_json *j = NULL;
+        dd_error e = {0};
+        if (dd_json_parse(line, strlen(line), "predict output", &j, &e)) continue;
+        const dd_json *p = dd_json_get(j, "pictures");
+        if (p && p->type == DD_JSTR) {
+            snprintf(path, sizeof path, "%s_map.png", p->str);
+            seen += access(path, F_OK) == 0;
+        }
+        dd_json_free(j);
+    }
+    CHECK(lines >= 4 && seen == lines, "every line names its pictures and they exist (%d of %d)", seen, lines);
+    char errtxt[4096] = "";
+    FILE *ef = fopen(errf, "r");
+    if (ef) errtxt[fread(errtxt, 1, sizeof errtxt - 1, ef)] = 0, fclose(ef);
+    CHECK(strstr(errtxt, "pictures named 001~2_*") && strstr(errtxt, "pictures named 001~3_*"), "stderr says which names changed: %s",
+          errtxt);
+}
+
 /* Item 13: --threads far above the cores is capped with one warning line; an empty stdin list is
  * an error (exit 2, "no input images") like an empty folder. Item 3: a FIFO given as an image, inside
  * a folder, or as the model is refused as "not a regular file" without blocking. */
@@ -1295,6 +1352,7 @@ int main(int argc, char **argv) {
         test_bad_input();
         test_cli_csv_json();
         test_cli_save_error();
+    test_cli_save_names();
         test_cli_inputs();
         test_regions_api();
         test_cli_regions();

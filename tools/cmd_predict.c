@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,11 @@ static const char USAGE[] =
     "scores, and --stats writes it with the run's score distribution as JSON.\n"
     "an image that cannot be scored gives {\"path\":...,\"error\":...} and a line on stderr;\n"
     "a scored image whose --save-* picture cannot be written keeps its line, with\n"
-    "\"save_error\":... added, and a line on stderr. Non-finite numbers print as null.\n";
+    "\"save_error\":... added, and a line on stderr. Non-finite numbers print as null.\n"
+    "With --save-*, \"pictures\":\"DIR/NAME\" says where the image's pictures are\n"
+    "(NAME_map.png, ...): NAME is the file name without extension, or NAME~2, ~3, ...\n"
+    "when an earlier image of the run had that name (a/001.png and b/001.png), so no\n"
+    "picture of a run overwrites another (a line on stderr says so).\n";
 
 static const char EPILOG[] =
     "Exit status: 0 every image OK (or the model is uncalibrated), 1 at least one NG,\n"
@@ -95,7 +100,56 @@ typedef struct run {
     long first_drift_image;   /* 1-based image number of the first window with drift, 0 none */
     int oom;
     int n_save_err;           /* scored, but a picture output could not be written */
+    /* picture names given out in this run (an open-addressing set): a later image with a
+     * stem already used (a/001.png and b/001.png; x.bmp and x.png) gets <stem>~2, ~3, ... */
+    char **names;
+    size_t names_cap, names_n;
 } run;
+
+static uint64_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* 1 when name is in the set. */
+static int name_used(const run *r, const char *name) {
+    if (!r->names_cap) return 0;
+    for (size_t i = name_hash(name) & (r->names_cap - 1);; i = (i + 1) & (r->names_cap - 1)) {
+        if (!r->names[i]) return 0;
+        if (!strcmp(r->names[i], name)) return 1;
+    }
+}
+
+/* Adds name (not yet in the set); the set stays at most half full. */
+static int name_add(run *r, const char *name, dd_error *err) {
+    if (2 * (r->names_n + 1) > r->names_cap) {
+        size_t cap = r->names_cap ? 2 * r->names_cap : 64;
+        char **t = calloc(cap, sizeof *t);
+        if (!t) return dd_fail(err, DD_E_NOMEM, "out of memory for the picture names");
+        for (size_t k = 0; k < r->names_cap; k++)
+            if (r->names[k]) {
+                size_t i = name_hash(r->names[k]) & (cap - 1);
+                while (t[i]) i = (i + 1) & (cap - 1);
+                t[i] = r->names[k];
+            }
+        free(r->names);
+        r->names = t, r->names_cap = cap;
+    }
+    char *c = strdup(name);
+    if (!c) return dd_fail(err, DD_E_NOMEM, "out of memory for the picture names");
+    size_t i = name_hash(name) & (r->names_cap - 1);
+    while (r->names[i]) i = (i + 1) & (r->names_cap - 1);
+    r->names[i] = c;
+    r->names_n++;
+    return DD_OK;
+}
+
+static void names_free(run *r) {
+    for (size_t k = 0; k < r->names_cap; k++) free(r->names[k]);
+    free(r->names);
+    r->names = NULL, r->names_cap = r->names_n = 0;
+}
 
 static int grow_buffers(run *r, size_t px, dd_error *err) {
     if (px <= r->cap) return 0;
@@ -160,13 +214,20 @@ static void draw_boxes(unsigned char *rgb, int H, int W, const diffad_region *g,
 
 /* The optional picture outputs of one scored image (im: the decoded file), all at the
  * image's own size, as the library returns the map. */
-static int save_outputs(run *r, const char *path, const dd_image *im, const diffad_result *res, dd_error *err) {
-    char stem[1024], out[4096];
-    stem_of(path, stem, sizeof stem);
+static int save_outputs(run *r, const char *path, const dd_image *im, const diffad_result *res, char *stem,
+                        size_t stem_cap, dd_error *err) {
+    char out[4096], base[1000]; /* room for "~N" in stem */
+    stem_of(path, base, sizeof base);
+    snprintf(stem, stem_cap, "%s", base);
+    for (int k = 2; name_used(r, stem); k++) snprintf(stem, stem_cap, "%s~%d", base, k);
+    int rc = name_add(r, stem, err);
+    if (rc) return rc;
+    if (strcmp(stem, base))
+        fprintf(stderr, "diffad predict: %s: pictures named %s_* (%s_* is taken by an earlier image of this run)\n", path,
+                stem, base);
     int H = res->map_height, W = res->map_width;
     size_t hw = (size_t)H * W;
-    int rc = grow_buffers(r, hw, err);
-    if (rc) return rc;
+    if ((rc = grow_buffers(r, hw, err))) return rc;
     if (r->save & SAVE_MAP) {
         snprintf(out, sizeof out, "%s/%s_map.png", r->outdir, stem);
         if ((rc = dd_write_png_gray16(out, res->map, H, W, err))) return rc;
@@ -265,7 +326,8 @@ static void score_one(run *r, const char *path) {
         return;
     }
     double t1 = cli_now();
-    int rc = r->save ? save_outputs(r, path, &im, &res, &err) : 0;
+    char stem[1024] = "";
+    int rc = r->save ? save_outputs(r, path, &im, &res, stem, sizeof stem, &err) : 0;
     double ms_save = ms_since(t1);
     dd_image_free(&im);
     /* a picture that cannot be written does not lose the score: the line below carries it
@@ -303,6 +365,12 @@ static void score_one(run *r, const char *path) {
     printf(",\"ms\":{\"load\":%.3f,\"preprocess\":%.3f,\"denoise\":%.3f,\"segment\":%.3f,\"postprocess\":%.3f,"
            "\"save\":%.3f}",
            ms_load, res.ms_preprocess, res.ms_denoise, res.ms_segment, res.ms_postprocess, ms_save);
+    if (r->save && stem[0]) { /* where this image's pictures are: <pictures>_map.png, ... */
+        char pre[4096];
+        snprintf(pre, sizeof pre, "%s/%s", r->outdir, stem);
+        fputs(",\"pictures\":", stdout);
+        dd_json_write_string(stdout, pre);
+    }
     if (rc) {
         fputs(",\"save_error\":", stdout);
         dd_json_write_string(stdout, err.msg);
@@ -614,6 +682,7 @@ done:
     diffad_free(r.ctx);
     free(r.fimg), free(r.tmp), free(r.blur), free(r.rgb);
     free(r.scores), free(r.win), free(r.win_sorted);
+    names_free(&r);
     free(inputs);
     return rc;
 }
