@@ -84,8 +84,13 @@ $BIN train $COMMON --steps $N --checkpoint_every 1000 --out $T/stop.safetensors 
 check '[ -f $T/stop.safetensors ]' "resume on one process: $(tail -1 $T/resume.err)"
 $BIN train $COMMON --steps $N --checkpoint_every 0 --out $T/ref.safetensors 2>/dev/null
 LR=$(grep "^$N," $T/stop.safetensors.log.csv | cut -d, -f2); LF=$(grep "^$N," $T/ref.safetensors.log.csv | cut -d, -f2)
-check '[ -n "$LR" ] && $PY -c "import sys; sys.exit(0 if abs($LR-$LF) <= 1e-3*$LF else 1)"' \
-  "step $N after resuming a 2-process checkpoint on 1 process: loss $LR, uninterrupted $LF"
+# 2 processes sum in another order than 1 (all-reduce, synchronised BatchNorm), so the two
+# trajectories drift apart by rounding: 1e-3 holds for the first steps; after tens of steps (the
+# sanitized run, stopped T = 60 s after the signal, reaches ~65) they differ by ~1 % (measured
+# 0.2887 vs 0.2909 at step 66). A resume that lost the weights would be near step 1's loss (~2.2).
+TOL=1e-3; [ "$K" -gt 10 ] && TOL=2e-2
+check '[ -n "$LR" ] && $PY -c "import sys; sys.exit(0 if abs($LR-$LF) <= $TOL*$LF else 1)"' \
+  "step $N after resuming a 2-process checkpoint on 1 process: loss $LR, uninterrupted $LF (tolerance $TOL)"
 echo "stopped at step $K on 2 processes, resumed on 1: step $N loss $LR (uninterrupted one-process run: $LF)"
 
 # 4. a rank dies
