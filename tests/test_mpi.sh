@@ -63,6 +63,7 @@ check '[ $rc -ne 0 ] && grep -q "batch 5 cannot be split over 2 processes" $T/od
 # after mpirun got it and must finish its step and the checkpoint within the next T. A
 # sanitized step does not fit in 1 s (measured 2026-11-30: no checkpoint), so the sanitized
 # build runs the case with T = 60 (what docs/training.md tells users with long steps).
+# mpirun returns ~2T after the signal (it sleeps both intervals), so this case takes ~2 min there.
 TMO=1
 if ldd "$BIN" 2>/dev/null | grep -q libasan; then TMO=60; fi
 OMPI_MCA_odls_base_sigkill_timeout=$TMO $MPI $BIN train $COMMON --steps 100000 --checkpoint_every 100000 \
