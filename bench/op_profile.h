@@ -71,10 +71,13 @@ static double opprof_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
-static void opprof_add(int op, double t0, double flop) {
-    opprof_tab[op].s += opprof_now() - t0;
+/* Adds one call of op since t0; returns its duration (one clock read for every total). */
+static double opprof_add(int op, double t0, double flop) {
+    double dt = opprof_now() - t0;
+    opprof_tab[op].s += dt;
     opprof_tab[op].flop += flop;
     opprof_tab[op].calls++;
+    return dt;
 }
 static void opprof_reset(void) {
     memset(opprof_tab, 0, sizeof opprof_tab);
@@ -141,8 +144,7 @@ static int opp_conv_forward(dd_conv *cv, const float *x, const float *w, const f
     opprof_conv *c = (opprof_conv *)cv;
     OPP_T0;
     int rc = OPP_I->conv_forward(c->inner, x, w, b, y, err);
-    double dt = opprof_now() - t0_, f = opprof_conv_flop(&c->s);
-    opprof_add(OP_CONV_FWD, t0_, f);
+    double f = opprof_conv_flop(&c->s), dt = opprof_add(OP_CONV_FWD, t0_, f);
     if (c->rec >= 0) opprof_convs[c->rec].fwd_s += dt, opprof_convs[c->rec].fwd_flop += f, opprof_convs[c->rec].fwd_calls++;
     return rc;
 }
@@ -151,8 +153,7 @@ static int opp_conv_backward(dd_conv *cv, const float *x, const float *w, const 
     opprof_conv *c = (opprof_conv *)cv;
     OPP_T0;
     int rc = OPP_I->conv_backward(c->inner, x, w, dy, dx, dw, db, acc, err);
-    double dt = opprof_now() - t0_, f = opprof_conv_flop(&c->s) * ((dx != NULL) + (dw != NULL));
-    opprof_add(OP_CONV_BWD, t0_, f);
+    double f = opprof_conv_flop(&c->s) * ((dx != NULL) + (dw != NULL)), dt = opprof_add(OP_CONV_BWD, t0_, f);
     if (c->rec >= 0) opprof_convs[c->rec].bwd_s += dt, opprof_convs[c->rec].bwd_flop += f, opprof_convs[c->rec].bwd_calls++;
     return rc;
 }
