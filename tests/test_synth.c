@@ -13,6 +13,7 @@
 #include "data/image.h"
 #include "data/perlin.h"
 #include "data/perlin_texture.h"
+#include "data/stroke.h"
 #include "core/rng.h"
 #include "data/synth.h"
 
@@ -367,6 +368,107 @@ static void test_synth_apply(void) {
     free(N); free(I1); free(I2); free(M1); free(M2); free(A1); free(A2); free(fg);
 }
 
+/* Share of mask pixels whose whole (2k+1)^2 neighbourhood lies in the mask: near 0 for
+ * thin strokes, large for Perlin blobs. */
+static double interior_share(const float *m, int h, int w, int k) {
+    long in = 0, all = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            if (!(m[(size_t)y * w + x] > 0)) continue;
+            all++;
+            int full = y >= k && x >= k && y + k < h && x + k < w;
+            for (int dy = -k; dy <= k && full; dy++)
+                for (int dx = -k; dx <= k && full; dx++) full = m[(size_t)(y + dy) * w + x + dx] > 0;
+            in += full;
+        }
+    return all ? (double)in / all : 0;
+}
+
+/* Thin-stroke masks (stroke.h): deterministic, {0,1}, inside the foreground, never empty,
+ * a spread from spots to long scratches, and thin (unlike Perlin blobs). */
+static void test_stroke(void) {
+    enum { H = 128, W = 128 };
+    static float m1[H * W], m2[H * W];
+    static uint8_t fg[H * W];
+    for (int i = 0; i < H * W; i++) fg[i] = (i % W) < W / 2; /* left half */
+    dd_rng r;
+    int inside = 1, binary = 1, nonempty = 1, same = 1, spots = 0, long_ones = 0;
+    long max_area = 0;
+    double thin = 0, blob = 0;
+    const int draws = 400;
+    /* the pen radius is at most 128/40 = 3.2 px: a neighbourhood of 9x9 never fits inside a
+     * single stroke; it fits only where strokes cross */
+    for (int t = 0; t < draws; t++) {
+        int tries = 0;
+        dd_rng_seed2(&r, 21, (uint64_t)t);
+        long c = dd_stroke_mask(m1, H, W, t % 2 ? fg : NULL, 50, &r, &tries);
+        dd_rng_seed2(&r, 21, (uint64_t)t);
+        dd_stroke_mask(m2, H, W, t % 2 ? fg : NULL, 50, &r, NULL);
+        same &= memcmp(m1, m2, sizeof m1) == 0;
+        nonempty &= c > 0 && tries >= 1 && tries <= 50;
+        long cnt = 0;
+        int y0 = H, y1 = -1, x0 = W, x1 = -1;
+        for (int i = 0; i < H * W; i++) {
+            binary &= m1[i] == 0.0f || m1[i] == 1.0f;
+            if (t % 2) inside &= !(m1[i] > 0) || fg[i];
+            if (m1[i] > 0) {
+                cnt++;
+                int y = i / W, x = i % W;
+                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1, x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+            }
+        }
+        same &= cnt == c;
+        max_area = cnt > max_area ? cnt : max_area;
+        spots += cnt > 0 && cnt <= 30;
+        long_ones += cnt > 0 && (y1 - y0 >= 40 || x1 - x0 >= 40);
+        thin += interior_share(m1, H, W, 4);
+    }
+    dd_perlin_params pp;
+    dd_perlin_params_init(&pp);
+    for (int t = 0; t < 100; t++) {
+        dd_rng_seed2(&r, 22, (uint64_t)t);
+        dd_perlin_mask(m1, H, W, NULL, &pp, &r, NULL);
+        blob += interior_share(m1, H, W, 4);
+    }
+    thin /= draws, blob /= 100;
+    CHECK(same, "stroke masks deterministic, count returned = pixels set");
+    CHECK(binary && nonempty && inside, "stroke masks {0,1}, non-empty, inside the foreground");
+    CHECK(max_area <= H * W / 4, "3 strokes cover at most a quarter of the image (max %ld px)", max_area);
+    CHECK(spots >= draws / 10, "short strokes (spots, <= 30 px): %d of %d", spots, draws);
+    CHECK(long_ones >= draws / 10, "long strokes (>= 40 px across): %d of %d", long_ones, draws);
+    CHECK(thin < 0.01 && blob > 0.03, "strokes are thin: 9x9-interior share %.4f (Perlin blobs %.3f)", thin,
+          blob);
+    memset(fg, 0, sizeof fg);
+    int tries = 0;
+    CHECK(dd_stroke_mask(m1, H, W, fg, 7, &r, &tries) == 0 && tries == 7, "empty foreground: empty mask after max_tries");
+
+    /* through the synthesiser: every defect a stroke, the image changed only inside it */
+    dd_synth_config cfg;
+    dd_synth_config_init(&cfg);
+    cfg.h = 64, cfg.w = 96, cfg.normal_prob = 0, cfg.stroke_mask_prob = 1;
+    dd_synth *s = NULL;
+    dd_error e = {0};
+    CHECK(dd_synth_create(NULL, &cfg, &s, &e) == DD_OK, "create with stroke masks: %s", e.msg);
+    static float N[64 * 96 * 3], I[64 * 96 * 3], M[64 * 96];
+    for (int i = 0; i < 64 * 96 * 3; i++) N[i] = (float)((i * 7919) % 256) / 255.0f;
+    int anomalous = 0, outside_same = 1;
+    double share = 0;
+    for (int t = 0; t < 100; t++) {
+        float l;
+        dd_synth_apply(s, N, NULL, 3, (uint64_t)t, I, M, &l, NULL, NULL, NULL);
+        anomalous += l == 1.0f;
+        for (int i = 0; i < 64 * 96; i++)
+            if (!(M[i] > 0)) outside_same &= I[i * 3] == N[i * 3] && I[i * 3 + 1] == N[i * 3 + 1] && I[i * 3 + 2] == N[i * 3 + 2];
+        share += interior_share(M, 64, 96, 4);
+    }
+    CHECK(anomalous == 100 && outside_same, "stroke defects: %d of 100 anomalous, image unchanged outside the mask",
+          anomalous);
+    CHECK(share / 100 < 0.01, "synthesised stroke masks are thin (%.4f)", share / 100);
+    dd_synth_free(s);
+    cfg.stroke_mask_prob = 1.5f;
+    CHECK(dd_synth_create(NULL, &cfg, &s, &e) == DD_E_RANGE, "stroke_mask_prob 1.5 refused: %s", e.msg);
+}
+
 /* ---- with a dataset on disk: foreground files, textures, feeder ------------------------- */
 static void mkdirs(const char *p) {
     char b[600];
@@ -703,6 +805,7 @@ int main(void) {
     test_foreground();
     test_synth_apply();
     test_binary_changed_mask();
+    test_stroke();
     test_with_dataset();
     test_crops();
     char cmd[300];

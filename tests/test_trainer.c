@@ -135,6 +135,8 @@ static dd_model *reference_loop(const dd_settings *s, dd_dataset **ds_out, int *
     sc.texture_dir = s->train.textures[0] ? s->train.textures : NULL;
     sc.normal_prob = s->train.normal_prob;
     sc.large_mask_prob = s->train.large_mask_prob;
+    sc.stroke_mask_prob = s->train.stroke_mask_prob;
+    sc.binary_changed_mask = s->train.binary_changed_mask;
     if (dd_feeder_create_at(ds, tr, ntr, &sc, s->train.batch, s->train.workers, s->train.seed, 0, &feeder, &err))
         goto fail;
     for (long step = 0; step < s->train.steps; step++) {

@@ -50,6 +50,8 @@ int cmd_synth(int argc, char **argv) {
          .help = "share of untouched samples (default 0.5, as in training)"},
         {"large-masks", "P", CLI_FLOAT, &cfg.large_mask_prob, 0, 1,
          .help = "share of large smooth masks (extension, default 0)"},
+        {"stroke-masks", "P", CLI_FLOAT, &cfg.stroke_mask_prob, 0, 1,
+         .help = "share of thin-stroke masks: scratches, cuts, bridges, spots (training's stroke_mask_prob, default 0)"},
         {"binary-changed-mask", "0|1", CLI_INT, &cfg.binary_changed_mask, 0, 1,
          .help = "binary parts: 1 = masks keep only the pixels the defect changed (training's binary_changed_mask)"},
     };

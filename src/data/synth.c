@@ -14,6 +14,7 @@
 #include "data/image.h"
 #include "data/perlin.h"
 #include "data/perlin_texture.h"
+#include "data/stroke.h"
 #include "core/rng.h"
 
 const char *const dd_synth_mode_names[] = {"object", "texture", NULL};
@@ -37,6 +38,7 @@ void dd_synth_config_init(dd_synth_config *c) {
     c->self_aug_prob = 0.5f;
     c->large_mask_prob = 0.0f;
     c->binary_changed_mask = 0;
+    c->stroke_mask_prob = 0.0f;
     c->cache_mb = 1024;
     c->work_scale = 0.0f;
 }
@@ -186,7 +188,8 @@ int dd_synth_create(const dd_dataset *ds, const dd_synth_config *cfg, dd_synth *
         return dd_fail(err, DD_E_RANGE, "synth: model size %dx%d not in 8..8192", cfg->h, cfg->w);
     if (!(cfg->normal_prob >= 0 && cfg->normal_prob <= 1) ||
         !(cfg->self_aug_prob >= 0 && cfg->self_aug_prob <= 1) ||
-        !(cfg->large_mask_prob >= 0 && cfg->large_mask_prob <= 1))
+        !(cfg->large_mask_prob >= 0 && cfg->large_mask_prob <= 1) ||
+        !(cfg->stroke_mask_prob >= 0 && cfg->stroke_mask_prob <= 1))
         return dd_fail(err, DD_E_RANGE, "synth: probabilities must lie in [0, 1]");
     if (!(cfg->beta_min >= 0 && cfg->beta_min <= cfg->beta_max && cfg->beta_max <= 1))
         return dd_fail(err, DD_E_RANGE, "synth: need 0 <= beta_min <= beta_max <= 1 (got %g, %g)",
@@ -459,14 +462,18 @@ static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint6
     pp.threshold = c->perlin_threshold;
     pp.rotate_max_deg = c->rotate_max_deg;
     pp.max_tries = c->max_tries;
-    /* Only draw for the extension when it is on, so the paper's stream of
+    /* Only draw for an extension when it is on, so the paper's stream of
      * random numbers is unchanged by its existence. */
-    if (c->large_mask_prob > 0 && dd_rng_uniform(&r) < c->large_mask_prob) {
-        pp.scale_min = 0;
-        pp.scale_max = 2;
-        pp.threshold = dd_rng_range(&r, 0.2f, 0.5f);
+    if (c->stroke_mask_prob > 0 && dd_rng_uniform(&r) < c->stroke_mask_prob) {
+        inf.mask_pixels = dd_stroke_mask(mask, h, w, fg, c->max_tries, &r, &inf.tries);
+    } else {
+        if (c->large_mask_prob > 0 && dd_rng_uniform(&r) < c->large_mask_prob) {
+            pp.scale_min = 0;
+            pp.scale_max = 2;
+            pp.threshold = dd_rng_range(&r, 0.2f, 0.5f);
+        }
+        inf.mask_pixels = dd_perlin_mask(mask, h, w, fg, &pp, &r, &inf.tries);
     }
-    inf.mask_pixels = dd_perlin_mask(mask, h, w, fg, &pp, &r, &inf.tries);
     if (inf.mask_pixels == 0) { /* nowhere to paste: a normal sample, honestly labelled */
         memset(mask, 0, n * sizeof(float));
     } else {

@@ -29,7 +29,9 @@
  * probability, a mask from low-frequency noise (periods 2^0..2^2) with a
  * lower threshold (U(0.2, 0.5)), i.e. large smooth regions, which small
  * Perlin blobs never produce (docs/training.md, finding 4); beta_min/beta_max can widen the
- * blend range for softer, low-contrast defects. */
+ * blend range for softer, low-contrast defects; stroke_mask_prob draws, with that
+ * probability (before the large-mask draw, which it then skips), a mask of thin curves
+ * (stroke.h). */
 #ifndef DD_SYNTH_H
 #define DD_SYNTH_H
 
@@ -66,6 +68,9 @@ typedef struct dd_synth_config {
                                  as they were, so the whole region is a noisy label); 0 = the whole
                                  Perlin region (the paper). A paste that changed nothing is an
                                  honestly labelled normal sample. */
+    float stroke_mask_prob;   /* share of defects whose mask is thin strokes (stroke.h:
+                                 scratches, cuts, bridges, spots) instead of Perlin blobs
+                                 (0 = paper) */
     long cache_mb;            /* memory for resized training images (1024) */
     float work_scale;         /* 0: each training image resized to h x w (the paper); f > 0:
                                  resized by f (each side at least h, w) and a random h x w
