@@ -599,6 +599,9 @@ static void test_settings(void) {
     dd_settings paper;
     dd_settings_profile(&paper, "paper", &err);
     CHECK(paper.train.ema_decay == 0, "paper profile: no EMA");
+    CHECK(s.train.binary_changed_mask == 1 && paper.train.binary_changed_mask == 0 &&
+              s.train.stroke_mask_prob == 0 && paper.train.stroke_mask_prob == 0,
+          "binary_changed_mask: cpu 1 (docs/training.md finding 21), paper 0; stroke masks off in both");
     const char *bad[][2] = {{"ema_decay", "nan"}, {"ema_decay", "1"}, {"minutes", "inf"}, {"minutes", "nan"},
                             {"lr_min_ratio", "-nan"}, {"val_every_min", "-1"}, {"lr_schedule", "linear"},
                             {"keep_best", "2"}, {"lr_unet", "nan"}};

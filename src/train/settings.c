@@ -122,6 +122,9 @@ int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err) {
         /* an average over ~100 steps: the last snapshot of constant-rate training swings
          * (docs/training.md findings 17, 18) */
         s->train.ema_decay = 0.99f;
+        /* binary parts: label only what a synthetic defect changed (finding 21; no effect on
+         * grey or colour images) */
+        s->train.binary_changed_mask = 1;
         return DD_OK;
     }
     return dd_fail(err, DD_E_INVALID, "unknown profile '%s' (known: cpu, paper)", profile);
