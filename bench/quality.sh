@@ -10,7 +10,9 @@
 # Categories (data from ../shared/data relative to the repository root, or
 # $DIFFAD_SHARED_DATA; a missing one is skipped with a message):
 #   ball_screw  bsdata/ball_screw  --size 96x224 --attention 12 --foreground none --textures <shared>/textures
-#   pcb         deeppcb/pcb        --foreground none --textures <shared>/textures
+#   pcb         deeppcb/pcb        --foreground none --tile_scale 0.5 --textures <shared>/textures
+# (pcb in 128-px crops of the 320-px working image, 3x3 tiles at inference: docs/training.md
+# finding 23; before 2026-11-30 evening pcb was fit whole at 128x128)
 # Per category and seed 1..K (run one after the other, never side by side, so samples/s
 # is the machine's, not a share of it):
 #   diffad train --data D --out RUN/model.safetensors --profile P <category flags> --seed K
@@ -238,7 +240,7 @@ for cat in $CATS; do
   [ -d "$DATA" ] || continue
   case "$cat" in
     ball_screw) CARGS="--size 96x224 --attention 12 --foreground none --textures $(q "$SHARED/textures")" ;;
-    pcb) CARGS="--foreground none --textures $(q "$SHARED/textures")" ;;
+    pcb) CARGS="--foreground none --tile_scale 0.5 --textures $(q "$SHARED/textures")" ;;
   esac
   seed=1
   while [ "$seed" -le "$SEEDS" ]; do

@@ -4,7 +4,8 @@
  * test set"). Never reads test/.
  *
  *   val_rank --data DIR [--textures DIR] [--foreground auto|none] [--val_fraction F]
- *            [--per_image N] [--variant paper|small] [--threads T] MODEL:SEED ...
+ *            [--per_image N] [--variant paper|small] [--binary_changed_mask 0|1]
+ *            [--levels TS:TB,...] [--threads T] MODEL:SEED ...
  *
  * For each MODEL:SEED: the held-out split of DIR/train/good that `diffad train --seed
  * SEED --val_fraction F` made (dd_dataset_split_train), a validator over it with the
@@ -14,7 +15,11 @@
  *   paper  the trainer's (Perlin lattice 2^0..2^5 periods across the image)
  *   small  only fine lattices (2^4..2^6): blobs of a few pixels at 128 px, the size of
  *          real pitting and PCB faults (docs/training.md findings 6, 10)
- * Output: one JSON line per model (image AUROC, pixel AP, AUPRO, their mean = the val
+ * --binary_changed_mask as the run was trained (the CPU profile's default is 1 since
+ * 2026-11-30; it changes the masks of binary images only). --levels scores each model once
+ * per pair of inference noise levels (t_s:t_b, default: the model's own), the candidates
+ * of choosing the levels per model on the validation (docs/training.md).
+ * Output: one JSON line per model and level pair (image AUROC, pixel AP, AUPRO, their mean = the val
  * score the trainer logs, seconds). Exit 2 on a bad argument or file. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,13 +32,15 @@
 
 static int usage(void) {
     fprintf(stderr, "usage: val_rank --data DIR [--textures DIR] [--foreground auto|none] [--val_fraction F] "
-                    "[--per_image N] [--variant paper|small] [--threads T] MODEL:SEED ...\n");
+                    "[--per_image N] [--variant paper|small] [--binary_changed_mask 0|1] [--levels TS:TB,...] "
+                    "[--threads T] MODEL:SEED ...\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
     const char *data = NULL, *textures = NULL, *variant = "paper";
-    int fg = DD_FG_AUTO, per_image = 2, threads = 2, first = argc;
+    int fg = DD_FG_AUTO, per_image = 2, threads = 2, first = argc, bcm = 0;
+    int levels[32][2], n_levels = 0; /* 0 pairs: the model's own */
     double val_fraction = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -48,6 +55,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--per_image")) per_image = atoi(v), i++;
         else if (!strcmp(a, "--variant")) variant = v, i++;
         else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
+        else if (!strcmp(a, "--binary_changed_mask")) bcm = atoi(v), i++;
+        else if (!strcmp(a, "--levels")) {
+            for (const char *q = v; *q && n_levels < 32;) {
+                char *end;
+                long ts = strtol(q, &end, 10);
+                if (*end != ':') return usage();
+                long tb = strtol(end + 1, &end, 10);
+                if (ts < 0 || tb <= ts || tb >= 1000 || (*end && *end != ',')) return usage();
+                levels[n_levels][0] = (int)ts, levels[n_levels][1] = (int)tb, n_levels++;
+                q = *end ? end + 1 : end;
+            }
+            i++;
+        }
         else if (!strncmp(a, "--", 2)) return usage();
         else {
             first = i;
@@ -89,19 +109,27 @@ int main(int argc, char **argv) {
             if (!strcmp(variant, "small")) sc.perlin_scale_min = 4, sc.perlin_scale_max = 6;
             rc = dd_dataset_split_train(ds, val_fraction, seed, &tr, &ntr, &val, &nval, &err);
         }
-        if (!rc) rc = dd_validator_create(ds, val, nval, &sc, per_image, seed, &m->cfg, threads, &v, &err);
-        if (!rc) rc = dd_validator_run(v, &m->params, &vm, &err);
+        sc.binary_changed_mask = bcm;
+        for (int li = 0; li < (n_levels ? n_levels : 1) && !rc; li++) {
+            dd_model_config cfg = m->cfg;
+            if (n_levels) cfg.t_s = levels[li][0], cfg.t_b = levels[li][1];
+            rc = dd_validator_create(ds, val, nval, &sc, per_image, seed, &cfg, threads, &v, &err);
+            if (!rc) rc = dd_validator_run(v, &m->params, &vm, &err);
+            if (!rc) {
+                printf("{\"model\":\"%s\",\"seed\":%llu,\"variant\":\"%s\",\"per_image\":%d,\"t_s\":%d,\"t_b\":%d,"
+                       "\"n_images\":%d,\"n_anomalous\":%d,"
+                       "\"image_auroc\":%.6f,\"pixel_ap\":%.6f,\"aupro\":%.6f,\"val_score\":%.6f,\"seconds\":%.2f}\n",
+                       path, (unsigned long long)seed, variant, per_image, cfg.t_s, cfg.t_b, vm.n_images, vm.n_anomalous,
+                       vm.image_auroc, vm.pixel_ap, vm.aupro, (vm.image_auroc + vm.pixel_ap + vm.aupro) / 3, vm.seconds);
+                fflush(stdout);
+            }
+            dd_validator_free(v);
+            v = NULL;
+        }
         if (rc) {
             fprintf(stderr, "val_rank: %s: %s\n", path, err.msg);
             status = 2;
-        } else {
-            printf("{\"model\":\"%s\",\"seed\":%llu,\"variant\":\"%s\",\"per_image\":%d,\"n_images\":%d,\"n_anomalous\":%d,"
-                   "\"image_auroc\":%.6f,\"pixel_ap\":%.6f,\"aupro\":%.6f,\"val_score\":%.6f,\"seconds\":%.2f}\n",
-                   path, (unsigned long long)seed, variant, per_image, vm.n_images, vm.n_anomalous, vm.image_auroc,
-                   vm.pixel_ap, vm.aupro, (vm.image_auroc + vm.pixel_ap + vm.aupro) / 3, vm.seconds);
-            fflush(stdout);
         }
-        dd_validator_free(v);
         dd_model_free(m);
         free(tr), free(val);
     }
