@@ -10,7 +10,8 @@
  * For each MODEL:SEED: the held-out split of DIR/train/good that `diffad train --seed
  * SEED --val_fraction F` made (dd_dataset_split_train), a validator over it with the
  * training synthesiser at the model's size (normal_prob, large_mask_prob and tiles at
- * their defaults: fit models only) and N defects per image, drawn from SEED as the
+ * their defaults; a tiled model's crops at its working scale, as the trainer validates
+ * it) and N defects per image, drawn from SEED as the
  * trainer draws them; the model's weights scored on it. Variants of the pasted defects:
  *   paper  the trainer's (Perlin lattice 2^0..2^5 periods across the image)
  *   small  only fine lattices (2^4..2^6): blobs of a few pixels at 128 px, the size of
@@ -28,6 +29,8 @@
 #include "data/dataset.h"
 #include "data/synth.h"
 #include "model/modelfile.h"
+#include "model/diffusion.h"
+#include "train/settings.h"
 #include "train/validate.h"
 
 static int usage(void) {
@@ -40,7 +43,7 @@ static int usage(void) {
 int main(int argc, char **argv) {
     const char *data = NULL, *textures = NULL, *variant = "paper";
     int fg = DD_FG_AUTO, per_image = 2, threads = 2, first = argc, bcm = 0;
-    int levels[32][2], n_levels = 0; /* 0 pairs: the model's own */
+    int levels[DD_MAX_LEVEL_PAIRS][2], n_levels = 0; /* 0 pairs: the model's own (the trainer's parser) */
     double val_fraction = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -57,14 +60,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
         else if (!strcmp(a, "--binary_changed_mask")) bcm = atoi(v), i++;
         else if (!strcmp(a, "--levels")) {
-            for (const char *q = v; *q && n_levels < 32;) {
-                char *end;
-                long ts = strtol(q, &end, 10);
-                if (*end != ':') return usage();
-                long tb = strtol(end + 1, &end, 10);
-                if (ts < 0 || tb <= ts || tb >= 1000 || (*end && *end != ',')) return usage();
-                levels[n_levels][0] = (int)ts, levels[n_levels][1] = (int)tb, n_levels++;
-                q = *end ? end + 1 : end;
+            dd_error e = {0};
+            if (dd_level_grid_parse(v, DD_T_MAX, levels, &n_levels, "--levels", &e)) {
+                fprintf(stderr, "val_rank: %s\n", e.msg);
+                return 2;
             }
             i++;
         }
@@ -106,6 +105,7 @@ int main(int argc, char **argv) {
             sc.h = m->cfg.unet.h, sc.w = m->cfg.unet.w;
             sc.fg_mode = fg;
             sc.texture_dir = textures;
+            sc.work_scale = m->cfg.tile_scale; /* tiled models: crops at the working scale, as trained */
             if (!strcmp(variant, "small")) sc.perlin_scale_min = 4, sc.perlin_scale_max = 6;
             rc = dd_dataset_split_train(ds, val_fraction, seed, &tr, &ntr, &val, &nval, &err);
         }

@@ -74,6 +74,7 @@ static void small_settings(dd_settings *s) {
     s->train.log_every = 1;
     s->train.lr_warmup = 2;
     s->train.ema_decay = 0; /* the tests that want EMA set it (the cpu profile's default is 0.99) */
+    s->train.level_grid[0] = 0; /* test_levels sets it */
 }
 
 static dd_trainer *make(const dd_settings *s, const char *out, const char *resume, const char *init, dd_error *err) {
@@ -658,11 +659,13 @@ typedef struct script {
     int calls;
     float *first;
     size_t n;
+    int t_s, t_b; /* the levels of the last call */
 } script;
 
-static int scripted(void *ctx, const dd_params *w, dd_val_metrics *out, dd_error *err) {
+static int scripted(void *ctx, const dd_params *w, int t_s, int t_b, dd_val_metrics *out, dd_error *err) {
     (void)err;
     script *sc = ctx;
+    sc->t_s = t_s, sc->t_b = t_b;
     if (sc->calls == 0) {
         sc->n = w->total;
         sc->first = malloc(w->total * sizeof(float));
@@ -694,6 +697,8 @@ static void test_validation(void) {
     int rc = dd_trainer_create(&s, &o, &t, &err);
     if (!rc) rc = dd_trainer_run(t, &r, &err);
     CHECK(!rc && sc.calls == 3, "validated every step (%d calls): %s", sc.calls, err.msg);
+    CHECK(sc.t_s == s.model.t_s && sc.t_b == s.model.t_b, "validated at the model's levels (%d/%d)", sc.t_s, sc.t_b);
+    CHECK(!rc && r.n_levels == 0 && r.t_s == s.model.t_s && r.t_b == s.model.t_b, "no level_grid: levels kept");
     CHECK(!rc && r.used_best && r.best_step == 1 && fabs(r.best_score - 0.9) < 1e-12, "best = first validation (step %ld)",
           r.best_step);
     float *w = t && sc.first ? file_weights(out, dd_trainer_model(t)) : NULL;
@@ -729,6 +734,156 @@ static void test_validation(void) {
           "built-in validator: AUROC %.3f on %d images (%s)", r.final_val.image_auroc, r.final_val.n_images, err.msg);
     dd_trainer_free(t);
     remove(out), remove(log);
+}
+
+/* Level choice: a score that peaks at one pair of the grid. */
+typedef struct level_script {
+    int calls, peak_ts, peak_tb, own_calls;
+    int own_ts, own_tb;
+} level_script;
+
+static int level_scored(void *ctx, const dd_params *w, int t_s, int t_b, dd_val_metrics *out, dd_error *err) {
+    (void)w, (void)err;
+    level_script *ls = ctx;
+    ls->calls++;
+    ls->own_calls += t_s == ls->own_ts && t_b == ls->own_tb;
+    memset(out, 0, sizeof *out);
+    double d = (double)abs(t_s - ls->peak_ts) + abs(t_b - ls->peak_tb);
+    out->image_auroc = out->pixel_ap = out->aupro = 0.9 - d * 1e-4; /* equal scores when peak is equidistant */
+    return DD_OK;
+}
+
+static void test_levels(void) {
+    /* the grid parser */
+    int pairs[DD_MAX_LEVEL_PAIRS][2], n = -1;
+    dd_error err = {0};
+    CHECK(!dd_level_grid_parse("50:150,100:300,50:150", 1000, pairs, &n, "level_grid", &err) && n == 2 &&
+              pairs[0][0] == 50 && pairs[0][1] == 150 && pairs[1][0] == 100 && pairs[1][1] == 300,
+          "grid parsed, duplicate kept once (%d): %s", n, err.msg);
+    CHECK(!dd_level_grid_parse("", 1000, pairs, &n, "level_grid", &err) && n == 0, "empty grid: no pairs");
+    const char *bad[] = {"100-300", "300:100", "100:100", "100:1000", "100:300,", ",100:300", " 100:300", "-1:300",
+                         "100:300x", "a:b", "100:", ":300"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err.msg[0] = 0;
+        int rc = dd_level_grid_parse(bad[i], 1000, pairs, &n, "level_grid", &err);
+        CHECK(rc && strstr(err.msg, "level_grid"), "'%s' refused naming the key: %s", bad[i], err.msg);
+    }
+    char many[400] = "";
+    for (int i = 0; i <= DD_MAX_LEVEL_PAIRS; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%s%d:%d", i ? "," : "", i, 500 + i);
+    CHECK(dd_level_grid_parse(many, 1000, pairs, &n, "level_grid", &err) == DD_E_RANGE, "more than %d pairs refused",
+          DD_MAX_LEVEL_PAIRS);
+
+    /* scripted scores: the peak pair is kept, the thresholds are calibrated at it */
+    dd_settings s;
+    small_settings(&s);
+    s.train.steps = 2;
+    snprintf(s.train.level_grid, sizeof s.train.level_grid, "50:150,100:300,%d:%d", s.model.t_s, s.model.t_b);
+    char out[512], log[600];
+    path_in(out, sizeof out, "levels.safetensors");
+    snprintf(log, sizeof log, "%s.log.csv", out);
+    dd_trainer_opts o;
+    dd_trainer_opts_init(&o);
+    level_script ls = {0, 100, 300, 0, s.model.t_s, s.model.t_b};
+    o.data = g_data, o.out = out, o.validate = level_scored, o.validate_ctx = &ls;
+    dd_trainer *t = NULL;
+    dd_train_result r;
+    int rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    CHECK(!rc && r.n_levels == 3 && ls.calls == 3 && ls.own_calls == 1, "own pair + 2 others scored once each (%d, %d): %s",
+          r.n_levels, ls.calls, err.msg);
+    CHECK(!rc && r.levels[0][0] == s.model.t_s && r.levels[0][1] == s.model.t_b, "the model's own pair first");
+    CHECK(!rc && r.t_s == 100 && r.t_b == 300 && r.calibrated, "the best pair kept: %d/%d", r.t_s, r.t_b);
+    dd_model_config fc;
+    char *meta = NULL;
+    rc = dd_model_file_config(out, &fc, "level_scores", &meta, &err);
+    CHECK(!rc && fc.t_s == 100 && fc.t_b == 300, "the model file has the chosen levels (%d/%d)", fc.t_s, fc.t_b);
+    CHECK(meta && strstr(meta, "100:300=0.900000") && strstr(meta, "50:150="), "level_scores in the file: %s",
+          meta ? meta : "(none)");
+    free(meta);
+    /* the thresholds are those of the chosen levels: dd_calibrate at 100/300 gives them bit for bit */
+    if (t && !rc) {
+        const dd_model *m = dd_trainer_model(t);
+        float *w = file_weights(out, m);
+        dd_dataset *ds = NULL;
+        int *tr = NULL, *val = NULL, ntr = 0, nval = 0;
+        dd_model_config c100 = fc, cown = fc;
+        cown.t_s = s.model.t_s, cown.t_b = s.model.t_b;
+        int ok = w && !dd_dataset_open(g_data, &ds, &err) &&
+                 !dd_dataset_split_train(ds, s.train.val_fraction, s.train.seed, &tr, &ntr, &val, &nval, &err) &&
+                 !dd_calibrate(&c100, w, m->params.total, NULL, ds, val, nval, s.train.false_reject, 1, NULL, &err) &&
+                 !dd_calibrate(&cown, w, m->params.total, NULL, ds, val, nval, s.train.false_reject, 1, NULL, &err);
+        CHECK(ok && c100.image_threshold == fc.image_threshold && c100.pixel_threshold == fc.pixel_threshold,
+              "thresholds calibrated at the chosen levels (%.6f vs %.6f): %s", fc.image_threshold, c100.image_threshold,
+              err.msg);
+        CHECK(ok && cown.image_threshold != fc.image_threshold, "and not at the model's own (%.6f)", cown.image_threshold);
+        free(w), free(tr), free(val);
+        dd_dataset_free(ds);
+    }
+    dd_trainer_free(t);
+    remove(out), remove(log);
+
+    /* a tie keeps the model's own pair: the peak equidistant from own and 100:300 */
+    ls = (level_script){0, (s.model.t_s + 100) / 2, (s.model.t_b + 300) / 2, 0, s.model.t_s, s.model.t_b};
+    snprintf(s.train.level_grid, sizeof s.train.level_grid, "100:300");
+    t = NULL;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    CHECK(!rc && r.n_levels == 2 && r.level_scores[0] == r.level_scores[1] && r.t_s == s.model.t_s &&
+              r.t_b == s.model.t_b,
+          "a tie keeps the model's own levels (%d/%d): %s", r.t_s, r.t_b, err.msg);
+    dd_trainer_free(t);
+    remove(out), remove(log);
+
+    /* with periodic validation the own pair's score is reused, not re-run */
+    s.train.val_every_min = 1000; /* only at the end */
+    ls = (level_script){0, 100, 300, 0, s.model.t_s, s.model.t_b};
+    t = NULL;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    CHECK(!rc && ls.own_calls == 1 && ls.calls == 2 && r.t_s == 100, "own pair validated once (%d of %d calls): %s",
+          ls.own_calls, ls.calls, err.msg);
+    dd_trainer_free(t);
+    remove(out), remove(log);
+    s.train.val_every_min = 0;
+
+    /* the built-in validator, created for the choice alone (val_every_min 0) */
+    dd_trainer_opts_init(&o);
+    o.data = g_data, o.out = out;
+    s.train.val_per_image = 1;
+    snprintf(s.train.level_grid, sizeof s.train.level_grid, "50:150,100:300");
+    t = NULL;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    int argmax = 0, finite = !rc && r.n_levels == 3;
+    for (int i = 0; finite && i < r.n_levels; i++) {
+        finite &= isfinite(r.level_scores[i]) && r.level_scores[i] >= 0 && r.level_scores[i] <= 1;
+        if (r.level_scores[i] > r.level_scores[argmax]) argmax = i;
+    }
+    CHECK(finite && !r.validated, "built-in validator scored 3 pairs without periodic validation: %s", err.msg);
+    CHECK(finite && r.t_s == r.levels[argmax][0] && r.t_b == r.levels[argmax][1], "kept the argmax %d/%d",
+          r.levels[argmax][0], r.levels[argmax][1]);
+    dd_trainer_free(t);
+    remove(out), remove(log);
+
+    /* no held-out images: nothing to choose on, the levels stay, the run succeeds */
+    s.train.val_fraction = 0;
+    t = NULL;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    if (!rc) rc = dd_trainer_run(t, &r, &err);
+    CHECK(!rc && r.n_levels == 0 && r.t_s == s.model.t_s && !r.calibrated, "val_fraction 0: no choice (%s)", err.msg);
+    dd_trainer_free(t);
+    remove(out), remove(log);
+
+    /* a bad grid is refused at create, naming the key, before anything is written */
+    s.train.val_fraction = 0.1f;
+    snprintf(s.train.level_grid, sizeof s.train.level_grid, "100:300,400:200");
+    t = NULL;
+    err.msg[0] = 0;
+    rc = dd_trainer_create(&s, &o, &t, &err);
+    CHECK(rc && !t && strstr(err.msg, "level_grid") && strstr(err.msg, "400:200") && !exists(out) && !exists(log),
+          "bad level_grid refused at create: %s", err.msg);
+    dd_trainer_free(t);
 }
 
 /* grey_noise: the shared draw, and auto resolved from the training images' channels. */
@@ -1472,6 +1627,7 @@ int main(int argc, char **argv) {
     test_init();
     test_budget();
     test_validation();
+    test_levels();
     test_grey_noise();
     test_tiles();
     test_bad_images();

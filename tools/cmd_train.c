@@ -236,6 +236,19 @@ static int train_main(int argc, char **argv, const dd_dist *dist) {
         fprintf(stderr, "diffad train: %s weights saved: validation score %.4f at step %ld (last %.4f)\n",
                 r.used_best ? "best-validated" : "last", r.used_best ? r.best_score : r.final_score,
                 r.used_best ? r.best_step : r.step, r.final_score);
+    if (r.n_levels > 0) {
+        /* the pairs with their validation scores, the kept one marked */
+        char list[DD_MAX_LEVEL_PAIRS * 48 + 1] = "";
+        size_t len = 0;
+        for (int i = 0; i < r.n_levels && len < sizeof list; i++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%d/%d %.4f%s", i ? ", " : "", r.levels[i][0],
+                                    r.levels[i][1], r.level_scores[i],
+                                    r.levels[i][0] == r.t_s && r.levels[i][1] == r.t_b ? " *" : "");
+        fprintf(stderr, "diffad train: inference levels t_s/t_b %d/%d chosen on the validation in %.0f s (%s)\n", r.t_s,
+                r.t_b, r.levels_s, list);
+    } else if (s.train.level_grid[0])
+        fprintf(stderr, "diffad train: level_grid not used: no held-out images; inference levels t_s/t_b %d/%d\n", r.t_s,
+                r.t_b);
     /* With n held-out images no false-reject rate below 1/n can be set: then the
      * threshold is the highest good score and the line says so. */
     if (r.calibrated && r.threshold_is_max)

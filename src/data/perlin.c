@@ -59,6 +59,16 @@ void dd_perlin_params_init(dd_perlin_params *p) {
     p->max_tries = 50;
 }
 
+long dd_mask_binarise_fg(float *mask, size_t n, const uint8_t *fg, float threshold) {
+    long count = 0;
+    for (size_t i = 0; i < n; i++) {
+        float m = (mask[i] > threshold && (!fg || fg[i])) ? 1.0f : 0.0f;
+        mask[i] = m;
+        count += m > 0;
+    }
+    return count;
+}
+
 long dd_perlin_mask(float *mask, int h, int w, const uint8_t *fg, const dd_perlin_params *p,
                     dd_rng *r, int *tries) {
     int n_try = p->max_tries > 0 ? p->max_tries : 1;
@@ -71,13 +81,7 @@ long dd_perlin_mask(float *mask, int h, int w, const uint8_t *fg, const dd_perli
         int a = (int)dd_rng_int(r, lo, hi), b = (int)dd_rng_int(r, lo, hi);
         float ang = dd_rng_range(r, -p->rotate_max_deg, p->rotate_max_deg);
         dd_perlin_noise(mask, h, w, 1 << a, 1 << b, ang, r);
-        count = 0;
-        for (size_t i = 0; i < n; i++) {
-            float m = (mask[i] > p->threshold && (!fg || fg[i])) ? 1.0f : 0.0f;
-            mask[i] = m;
-            count += m > 0;
-        }
-        if (count > 0) break;
+        if ((count = dd_mask_binarise_fg(mask, n, fg, p->threshold)) > 0) break;
     }
     if (tries) *tries = t > n_try ? n_try : t;
     return count;

@@ -10,6 +10,7 @@
 #ifndef DD_PERLIN_H
 #define DD_PERLIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/rng.h"
@@ -34,5 +35,10 @@ void dd_perlin_params_init(dd_perlin_params *p);
  * try came out empty); *tries (optional) gets the tries used. */
 long dd_perlin_mask(float *mask, int h, int w, const uint8_t *fg, const dd_perlin_params *p,
                     dd_rng *r, int *tries);
+
+/* The foreground rule every mask shape shares (Perlin blobs, strokes): mask[i] becomes 1
+ * where mask[i] > threshold and fg allows it (fg NULL: everywhere), else 0. Returns the
+ * number of mask pixels, 0 asking the caller to redraw. */
+long dd_mask_binarise_fg(float *mask, size_t n, const uint8_t *fg, float threshold);
 
 #endif

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "data/perlin.h"
+
 static float log_uniform(dd_rng *r, float lo, float hi) {
     if (hi <= lo) return lo;
     return expf(dd_rng_range(r, logf(lo), logf(hi)));
@@ -60,12 +62,8 @@ long dd_stroke_mask(float *mask, int h, int w, const uint8_t *fg, int max_tries,
         memset(mask, 0, n * sizeof(float));
         int strokes = (int)dd_rng_int(r, 1, 3);
         for (int s = 0; s < strokes; s++) draw_stroke(mask, h, w, r);
-        count = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (fg && !fg[i]) mask[i] = 0.0f;
-            count += mask[i] > 0;
-        }
-        if (count > 0) break;
+        /* the pen marks 1 on 0: binarising at 0.5 only applies the foreground */
+        if ((count = dd_mask_binarise_fg(mask, n, fg, 0.5f)) > 0) break;
     }
     if (tries) *tries = t > n_try ? n_try : t;
     return count;

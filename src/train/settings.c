@@ -49,6 +49,9 @@ static const dd_key KEYS[] = {
     NUM("keep_best", DD_KEY_INT, keep_best, 0, 1, "with validation: save the best-validated weights (1) or the last (0)"),
     NUM("skip_bad", DD_KEY_INT, skip_bad, 0, 1,
         "training images that cannot be decoded: 0 refuses the run naming the file, 1 leaves them out with a warning"),
+    {"level_grid", DD_KEY_STRING, T(level_grid), .cap = sizeof(((dd_train_opts *)0)->level_grid),
+     .help = "inference levels t_s:t_b,... tried on the synthetic validation after training besides t_s/t_b; "
+             "the best is saved ('': off)"},
 };
 
 static const dd_key_table TABLE = {KEYS, (int)(sizeof KEYS / sizeof KEYS[0]), NULL};
@@ -128,6 +131,37 @@ int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err) {
         return DD_OK;
     }
     return dd_fail(err, DD_E_INVALID, "unknown profile '%s' (known: cpu, paper)", profile);
+}
+
+int dd_level_grid_parse(const char *text, int T, int pairs[][2], int *n, const char *origin, dd_error *err) {
+    *n = 0;
+    for (const char *q = text; q && *q;) {
+        char *end;
+        long ts = strtol(q, &end, 10), tb = -1;
+        int ok = end != q && *end == ':' && (*q >= '0' && *q <= '9');
+        if (ok) {
+            const char *b = end + 1;
+            tb = strtol(b, &end, 10);
+            ok = end != b && *b >= '0' && *b <= '9' && (*end == ',' || !*end);
+        }
+        int len = 0;
+        while (q[len] && q[len] != ',') len++;
+        if (!ok)
+            return dd_fail(err, DD_E_FORMAT, "%s: '%.*s' is not a pair TS:TB of noise levels (e.g. 100:300)", origin,
+                           len, q);
+        if (ts < 0 || tb <= ts || tb >= T)
+            return dd_fail(err, DD_E_RANGE, "%s: '%.*s' needs 0 <= TS < TB < %d", origin, len, q, T);
+        int dup = 0;
+        for (int i = 0; i < *n; i++) dup |= pairs[i][0] == ts && pairs[i][1] == tb;
+        if (!dup) {
+            if (*n == DD_MAX_LEVEL_PAIRS)
+                return dd_fail(err, DD_E_RANGE, "%s: more than %d level pairs", origin, DD_MAX_LEVEL_PAIRS);
+            pairs[*n][0] = (int)ts, pairs[*n][1] = (int)tb, (*n)++;
+        }
+        q = *end ? end + 1 : end;
+        if (*end && !*q) return dd_fail(err, DD_E_FORMAT, "%s: ends with a comma", origin);
+    }
+    return DD_OK;
 }
 
 int dd_settings_set(dd_settings *s, const char *key, const char *value, const char *origin,

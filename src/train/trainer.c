@@ -47,6 +47,8 @@ struct dd_trainer {
     double elapsed_before;  /* training-loop seconds of the earlier parts of a resumed run */
     long horizon;           /* the schedule's last step + 1: `steps`, or the budget's estimate */
     int val_on;             /* validation every val_every_min and at the end */
+    int level_pairs[DD_MAX_LEVEL_PAIRS][2]; /* level_grid, parsed */
+    int n_level_pairs;      /* 0: no choice of the inference levels */
     double best_score;      /* of <out>.best (this run's or a resumed one's); -inf: none */
     long best_step;
     volatile sig_atomic_t stop_req;
@@ -442,6 +444,11 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
         rc = dd_fail(err, DD_E_INVALID, "val_every_min needs held-out images (val_fraction > 0; %d held out)", t->nval);
         goto fail;
     }
+    if ((rc = dd_level_grid_parse(to->level_grid, t->s.model.T, t->level_pairs, &t->n_level_pairs, "level_grid", err)))
+        goto fail;
+    /* the choice scores synthetic defects in the held-out images: without them (val_fraction
+     * 0) there is nothing to choose on, and the model keeps t_s / t_b (dd_train_result says so) */
+    if (!writer(t) || t->nval < 1) t->n_level_pairs = 0;
     if (t->s.model.grey_noise < 0 && (rc = resolve_grey_noise(t, err))) goto fail;
     if (t->s.model.tile_scale < 0 && (rc = resolve_tile_scale(t, err))) goto fail;
     if ((rc = dd_model_create(&t->s.model, t->part, 1, to->threads, &t->m, err))) goto fail;
@@ -477,7 +484,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     t->sc.binary_changed_mask = to->binary_changed_mask;
     t->sc.stroke_mask_prob = to->stroke_mask_prob;
     t->sc.work_scale = t->s.model.tile_scale; /* crops of the working scale, as inference tiles it */
-    if (t->val_on && !o->validate &&
+    if ((t->val_on || t->n_level_pairs) && !o->validate &&
         (rc = dd_validator_create(t->ds, t->val, t->nval, &t->sc, to->val_per_image, to->seed, &t->s.model,
                                   to->threads, &t->validator, err)))
         goto fail;
@@ -560,11 +567,66 @@ static double val_score(const dd_val_metrics *v) {
     return n ? s / n : -INFINITY;
 }
 
+/* The validation of weights w inferred at levels t_s / t_b: the caller's hook or the built-in set. */
+static int run_validation(dd_trainer *t, const dd_params *w, int t_s, int t_b, dd_val_metrics *vm, dd_error *err) {
+    if (t->o.validate) return t->o.validate(t->o.validate_ctx, w, t_s, t_b, vm, err);
+    int rc = dd_validator_set_levels(t->validator, t_s, t_b, err);
+    return rc ? rc : dd_validator_run(t->validator, w, vm, err);
+}
+
+/* level_grid: score the saved weights at the model's own levels (own_score when already
+ * known, else NAN) and at each pair of the grid on the validation set; the model keeps
+ * the first pair with the highest score (ties keep its own). The scores go to res and, as
+ * "TS:TB=score,...", to *text (the model file's level_scores; caller frees). */
+static int choose_levels(dd_trainer *t, const float *weights, double own_score, dd_train_result *res, char **text,
+                         dd_error *err) {
+    dd_model *m = t->m;
+    dd_params w = m->params;
+    w.value = (float *)weights;
+    double t0 = now_s();
+    res->n_levels = 0;
+    res->levels[0][0] = m->cfg.t_s, res->levels[0][1] = m->cfg.t_b;
+    int n = 1;
+    for (int i = 0; i < t->n_level_pairs; i++)
+        if (t->level_pairs[i][0] != m->cfg.t_s || t->level_pairs[i][1] != m->cfg.t_b) {
+            res->levels[n][0] = t->level_pairs[i][0], res->levels[n][1] = t->level_pairs[i][1];
+            n++;
+        }
+    int best = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 || isnan(own_score)) {
+            dd_val_metrics vm;
+            int rc = run_validation(t, &w, res->levels[i][0], res->levels[i][1], &vm, err);
+            if (rc) {
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                return dd_fail(err, rc, "choosing the inference levels (%d:%d): %s", res->levels[i][0],
+                               res->levels[i][1], msg);
+            }
+            res->level_scores[i] = val_score(&vm);
+        } else res->level_scores[0] = own_score;
+        if (res->level_scores[i] > res->level_scores[best]) best = i;
+    }
+    res->n_levels = n;
+    res->levels_s = now_s() - t0;
+    m->cfg.t_s = res->levels[best][0], m->cfg.t_b = res->levels[best][1];
+    size_t cap = (size_t)n * 40 + 1;
+    char *s = malloc(cap);
+    if (!s) return dd_fail(err, DD_E_NOMEM, "train: out of memory for the level scores");
+    size_t len = 0;
+    s[0] = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, "%s%d:%d=%.6f", i ? "," : "", res->levels[i][0], res->levels[i][1],
+                                res->level_scores[i]);
+    *text = s;
+    return DD_OK;
+}
+
 /* Validate the weights the model file would get; keep them in <out>.best when best. */
 static int validate(dd_trainer *t, long step, dd_val_metrics *vm, double *score, int *new_best, dd_error *err) {
     dd_params w = t->m->params; /* a view with the saved weights as values */
     w.value = (float *)dd_trainer_weights(t);
-    int rc = t->o.validate ? t->o.validate(t->o.validate_ctx, &w, vm, err) : dd_validator_run(t->validator, &w, vm, err);
+    int rc = run_validation(t, &w, t->m->cfg.t_s, t->m->cfg.t_b, vm, err);
     if (rc) return rc;
     *score = val_score(vm);
     *new_best = *score > t->best_score;
@@ -742,15 +804,26 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
     /* Thresholds first, from the held-out good images scored in memory exactly as
      * predict scores files, then one atomic write: a model file appears at `out`
      * only trained and calibrated (or deliberately uncalibrated with val_fraction
-     * 0). If calibration fails the weights are kept in the checkpoint instead. */
+     * 0). If the level choice or calibration fails the weights are kept in the
+     * checkpoint instead. */
     dd_save_opts so = {final, 0, NULL, NULL, 0};
     char *calib_text = NULL; /* the good-score distribution for drift checks (eval/drift.h) */
-    dd_kv calib_kv[1];
+    char *level_text = NULL; /* the scores of the level choice */
+    dd_kv extra_kv[2];
     /* no step follows: the training activations make room for the calibration's model
      * (the process's peak stays the training steps'; what is saved stays) */
     dd_model_free_activations(m);
-    if (t->nval > 0) {
-        dd_model_config cfg = m->cfg;
+    /* the levels first: the thresholds are quantiles of scores at the levels the file keeps */
+    const int own_ts = m->cfg.t_s, own_tb = m->cfg.t_b;
+    dd_model_config cfg = m->cfg;
+    if (t->n_level_pairs) {
+        double own = NAN;
+        if (t->val_on) own = res->used_best ? t->best_score : p.val_score;
+        rc = choose_levels(t, final, own, res, &level_text, err);
+        if (!rc) extra_kv[so.n_extra++] = (dd_kv){"level_scores", level_text};
+        cfg = m->cfg;
+    }
+    if (!rc && t->nval > 0) {
         float *sorted = malloc(sizeof(float) * (size_t)t->nval);
         rc = sorted ? DD_OK : dd_fail(err, DD_E_NOMEM, "train: out of memory for the calibration scores");
         if (!rc)
@@ -758,28 +831,36 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
                               sorted, err);
         if (!rc) rc = dd_calib_scores_format(sorted, (size_t)t->nval, &calib_text, err);
         free(sorted);
-        if (rc) {
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            dd_error e2 = {0};
-            if (save_checkpoint(t, step, t->elapsed_before + train_s, &e2) == DD_OK)
-                rc = dd_fail(err, rc, "%s (no model written; the trained weights are in %s)", msg, t->ckpt);
-            free(best_w);
-            return rc;
+        if (!rc) {
+            extra_kv[so.n_extra++] = (dd_kv){DD_CALIB_SCORES_KEY, calib_text};
+            res->calibrated = 1;
+            /* the rank dd_calibrate's quantile takes (calibrate.c): the highest held-out score
+             * when n_val * false_reject < 1, so no rate below 1 / n_val could be set */
+            res->threshold_is_max = dd_calibrate_rank((size_t)t->nval, 1.0 - to->false_reject) >= (size_t)t->nval;
+            res->image_threshold = cfg.image_threshold, res->pixel_threshold = cfg.pixel_threshold;
+            res->review_lo = cfg.review_lo, res->review_hi = cfg.review_hi;
         }
-        calib_kv[0] = (dd_kv){DD_CALIB_SCORES_KEY, calib_text};
-        so.extra = calib_kv, so.n_extra = 1;
-        m->cfg = cfg;
-        res->calibrated = 1;
-        /* the rank dd_calibrate's quantile takes (calibrate.c): the highest held-out score
-         * when n_val * false_reject < 1, so no rate below 1 / n_val could be set */
-        res->threshold_is_max = dd_calibrate_rank((size_t)t->nval, 1.0 - to->false_reject) >= (size_t)t->nval;
-        res->image_threshold = cfg.image_threshold, res->pixel_threshold = cfg.pixel_threshold;
-        res->review_lo = cfg.review_lo, res->review_hi = cfg.review_hi;
     }
+    if (rc) {
+        /* the checkpoint keeps the weights with the run's own settings, levels included */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        m->cfg.t_s = own_ts, m->cfg.t_b = own_tb;
+        dd_error e2 = {0};
+        if (save_checkpoint(t, step, t->elapsed_before + train_s, &e2) == DD_OK)
+            rc = dd_fail(err, rc, "%s (no model written; the trained weights are in %s)", msg, t->ckpt);
+        free(best_w);
+        free(calib_text);
+        free(level_text);
+        return rc;
+    }
+    m->cfg = cfg;
+    so.extra = so.n_extra ? extra_kv : NULL;
+    res->t_s = m->cfg.t_s, res->t_b = m->cfg.t_b;
     rc = dd_model_save_ex(m, t->out, &so, err);
     free(best_w);
     free(calib_text);
+    free(level_text);
     if (rc) return rc;
     remove(t->ckpt);
     if (t->val_on) remove(t->best);

@@ -60,8 +60,10 @@ typedef struct dd_dist {
 /* Called between backward and update with the gradients in params->grad (e.g. to
  * all-reduce them); a non-zero return stops the run with that status. */
 typedef int (*dd_grad_hook_fn)(void *ctx, dd_params *params, dd_error *err);
-/* Validation of the weights the model would be saved with (EMA when on). */
-typedef int (*dd_validate_fn)(void *ctx, const dd_params *weights, dd_val_metrics *out, dd_error *err);
+/* Validation of the weights the model would be saved with (EMA when on), inferred with the
+ * noise levels t_s / t_b (the model's own, or a candidate of level_grid at the end). */
+typedef int (*dd_validate_fn)(void *ctx, const dd_params *weights, int t_s, int t_b, dd_val_metrics *out,
+                              dd_error *err);
 
 typedef struct dd_trainer_opts {
     const char *data;         /* category folder or folder of good images (required) */
@@ -75,7 +77,8 @@ typedef struct dd_trainer_opts {
     void *progress_ctx;
     dd_grad_hook_fn grad_hook;
     void *hook_ctx;
-    dd_validate_fn validate;  /* NULL: the built-in dd_validator when val_every_min > 0 */
+    dd_validate_fn validate;  /* NULL: the built-in dd_validator when val_every_min > 0 or
+                                 level_grid is set */
     void *validate_ctx;
     volatile sig_atomic_t *stop; /* polled once per step (e.g. set by a SIGINT handler); may be NULL */
     const dd_dist *dist;      /* NULL: one process */
@@ -119,6 +122,13 @@ typedef struct dd_train_result {
     double final_score, best_score;
     long best_step;             /* step of the best validation */
     int used_best;              /* the model file holds the best-validated weights, not the last */
+    /* level_grid: every pair scored on the validation after training (the model's own first),
+     * its val score, and the pair the model file got (the first with the highest score) */
+    int n_levels;
+    int levels[DD_MAX_LEVEL_PAIRS + 1][2];
+    double level_scores[DD_MAX_LEVEL_PAIRS + 1];
+    int t_s, t_b;               /* the inference levels saved (with or without a choice) */
+    double levels_s;            /* wall time of the choice */
 } dd_train_result;
 
 typedef struct dd_trainer dd_trainer;

@@ -181,6 +181,15 @@ int dd_validator_run(dd_validator *v, const dd_params *weights, dd_val_metrics *
     return rc;
 }
 
+int dd_validator_set_levels(dd_validator *v, int t_s, int t_b, dd_error *err) {
+    if (!v) return dd_fail(err, DD_E_INVALID, "validation: NULL argument");
+    if (t_s < 0 || t_b <= t_s || t_b >= v->model->cfg.T)
+        return dd_fail(err, DD_E_RANGE, "validation: levels %d:%d need 0 <= t_s < t_b < %d", t_s, t_b, v->model->cfg.T);
+    /* read at every inference (dd_model_infer_with); nothing precomputed depends on them */
+    v->model->cfg.t_s = t_s, v->model->cfg.t_b = t_b;
+    return DD_OK;
+}
+
 void dd_validator_free(dd_validator *v) {
     if (!v) return;
     dd_model_free(v->model);

@@ -53,6 +53,11 @@ int dd_validator_create(const dd_dataset *ds, const int *val_idx, int n_val,
 int dd_validator_run(dd_validator *v, const dd_params *weights, dd_val_metrics *out,
                      dd_error *err);
 
+/* The inference noise levels the next runs use (creation: cfg's t_s / t_b). Choosing the
+ * levels per model scores the same set once per pair (train/trainer.c). DD_E_RANGE unless
+ * 0 <= t_s < t_b < T. */
+int dd_validator_set_levels(dd_validator *v, int t_s, int t_b, dd_error *err);
+
 void dd_validator_free(dd_validator *v);
 
 /* Inspection (tests, reports). Number of images in the set; image i
