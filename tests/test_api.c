@@ -679,14 +679,14 @@ static void test_cli_inputs(void) {
     for (int k = 0; k < 3; k++) {
         char redir[1400];
         snprintf(redir, sizeof redir, empty[k], g_dir);
-        snprintf(cmd, sizeof cmd, "timeout 20 '%s' predict --model '%s' --threads 1 %s 2>'%s'", g_cli, g_model, redir, errf);
+        snprintf(cmd, sizeof cmd, "timeout 300 '%s' predict --model '%s' --threads 1 %s 2>'%s'", g_cli, g_model, redir, errf);
         int st = run_capture(cmd, out, sizeof out);
         ERRTXT();
         CHECK(st == 2 && !out[0] && strstr(errtxt, "diffad predict: no input images"), "empty stdin (%s): exit %d, stderr %s",
               redir, st, errtxt);
     }
 
-    /* FIFOs: never opened for a blocking read (timeout 20 turns a hang into exit 124) */
+    /* FIFOs: never opened for a blocking read (timeout 300 turns a hang into exit 124) */
     snprintf(d, sizeof d, "%s/fifos", g_dir);
     mkdir(d, 0755);
     snprintf(fifo, sizeof fifo, "%s/f.png", d);
@@ -694,12 +694,12 @@ static void test_cli_inputs(void) {
         SKIP("mkfifo: %s", strerror(errno));
         return;
     }
-    snprintf(cmd, sizeof cmd, "timeout 20 '%s' predict --model '%s' --threads 1 '%s' '%s' 2>'%s'", g_cli, g_model, fifo, d, errf);
+    snprintf(cmd, sizeof cmd, "timeout 300 '%s' predict --model '%s' --threads 1 '%s' '%s' 2>'%s'", g_cli, g_model, fifo, d, errf);
     int st = run_capture(cmd, out, sizeof out);
     ERRTXT();
     CHECK(st == 2 && count_lines(out) == 2 && strstr(out, "not a regular file") && strstr(errtxt, "f.png: not a regular file"),
           "a FIFO image, given and in a folder: exit %d, %s / %s", st, out, errtxt);
-    snprintf(cmd, sizeof cmd, "timeout 20 '%s' predict --model '%s' --threads 1 '%s' 2>'%s'", g_cli, fifo, src, errf);
+    snprintf(cmd, sizeof cmd, "timeout 300 '%s' predict --model '%s' --threads 1 '%s' 2>'%s'", g_cli, fifo, src, errf);
     st = run_capture(cmd, out, sizeof out);
     ERRTXT();
     CHECK(st == 2 && !out[0] && strstr(errtxt, "not a regular file"), "a FIFO model: exit %d (124: it hung), %s", st, errtxt);

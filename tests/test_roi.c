@@ -743,7 +743,7 @@ static int have_cli(void) { return access(g_cli, X_OK) == 0; }
 static int run_cli(const char *args, char *out, size_t cap) {
     char cmd[4096], log[600];
     path_in(log, sizeof log, "cli.out");
-    snprintf(cmd, sizeof cmd, "timeout 120 '%s' %s > '%s' 2>&1 < /dev/null", g_cli, args, log);
+    snprintf(cmd, sizeof cmd, "timeout 600 '%s' %s > '%s' 2>&1 < /dev/null", g_cli, args, log);
     int st = system(cmd);
     FILE *f = fopen(log, "rb");
     size_t n = f ? fread(out, 1, cap - 1, f) : 0;

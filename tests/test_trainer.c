@@ -1049,12 +1049,13 @@ static dd_trainer *make_on(const dd_settings *s, const char *data, const char *o
 
 static int have_cli(void) { return access(g_cli, X_OK) == 0; }
 
-/* `diffad ARGS` under `timeout 60`, stdout and stderr into out; the exit status
- * (124: it hung; -1: it did not run). */
+/* `diffad ARGS` under `timeout 600`, stdout and stderr into out; the exit status
+ * (124: it hung; -1: it did not run). The limit only catches a hang: a starved machine
+ * (tests beside a training run) once took over 60 s for a quick run, which 124 failed. */
 static int run_cli(const char *args, char *out, size_t cap) {
     char cmd[4096], log[600];
     path_in(log, sizeof log, "cli.out");
-    snprintf(cmd, sizeof cmd, "timeout 60 '%s' %s > '%s' 2>&1 < /dev/null", g_cli, args, log);
+    snprintf(cmd, sizeof cmd, "timeout 600 '%s' %s > '%s' 2>&1 < /dev/null", g_cli, args, log);
     int st = system(cmd);
     long n = read_bytes(log, (unsigned char *)out, (long)cap - 1);
     out[n > 0 ? n : 0] = 0;
