@@ -603,6 +603,9 @@ static void test_settings(void) {
     CHECK(s.train.binary_changed_mask == 1 && paper.train.binary_changed_mask == 0 &&
               s.train.stroke_mask_prob == 0 && paper.train.stroke_mask_prob == 0,
           "binary_changed_mask: cpu 1 (docs/training.md finding 21), paper 0; stroke masks off in both");
+    CHECK(!strcmp(s.train.level_grid, "50:150,100:300") && !paper.train.level_grid[0],
+          "level_grid: cpu 50:150,100:300 (docs/training.md finding 25), paper off ('%s', '%s')", s.train.level_grid,
+          paper.train.level_grid);
     const char *bad[][2] = {{"ema_decay", "nan"}, {"ema_decay", "1"}, {"minutes", "inf"}, {"minutes", "nan"},
                             {"lr_min_ratio", "-nan"}, {"val_every_min", "-1"}, {"lr_schedule", "linear"},
                             {"keep_best", "2"}, {"lr_unet", "nan"}};
@@ -761,6 +764,9 @@ static void test_levels(void) {
               pairs[0][0] == 50 && pairs[0][1] == 150 && pairs[1][0] == 100 && pairs[1][1] == 300,
           "grid parsed, duplicate kept once (%d): %s", n, err.msg);
     CHECK(!dd_level_grid_parse("", 1000, pairs, &n, "level_grid", &err) && n == 0, "empty grid: no pairs");
+    CHECK(!dd_level_grid_parse("none", 1000, pairs, &n, "level_grid", &err) && n == 0 &&
+              !dd_level_grid_parse("off", 1000, pairs, &n, "level_grid", &err) && n == 0,
+          "none / off: no pairs");
     const char *bad[] = {"100-300", "300:100", "100:100", "100:1000", "100:300,", ",100:300", " 100:300", "-1:300",
                          "100:300x", "a:b", "100:", ":300"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -872,6 +878,8 @@ static void test_levels(void) {
     rc = dd_trainer_create(&s, &o, &t, &err);
     if (!rc) rc = dd_trainer_run(t, &r, &err);
     CHECK(!rc && r.n_levels == 0 && r.t_s == s.model.t_s && !r.calibrated, "val_fraction 0: no choice (%s)", err.msg);
+    CHECK(t && strstr(dd_trainer_get_info(t)->levels_note, "no held-out images"), "and the info says why: %s",
+          t ? dd_trainer_get_info(t)->levels_note : "");
     dd_trainer_free(t);
     remove(out), remove(log);
 

@@ -246,9 +246,9 @@ static int train_main(int argc, char **argv, const dd_dist *dist) {
                                     r.levels[i][0] == r.t_s && r.levels[i][1] == r.t_b ? " *" : "");
         fprintf(stderr, "diffad train: inference levels t_s/t_b %d/%d chosen on the validation in %.0f s (%s)\n", r.t_s,
                 r.t_b, r.levels_s, list);
-    } else if (s.train.level_grid[0])
-        fprintf(stderr, "diffad train: level_grid not used: no held-out images; inference levels t_s/t_b %d/%d\n", r.t_s,
-                r.t_b);
+    } else if (in->levels_note[0])
+        fprintf(stderr, "diffad train: level_grid not used (%s); inference levels t_s/t_b %d/%d kept\n", in->levels_note,
+                r.t_s, r.t_b);
     /* With n held-out images no false-reject rate below 1/n can be set: then the
      * threshold is the highest good score and the line says so. */
     if (r.calibrated && r.threshold_is_max)

@@ -1,6 +1,7 @@
 /* settings.c — the training key table, the profiles and dd_settings (see settings.h). */
 #include "train/settings.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,7 @@ static const dd_key KEYS[] = {
         "training images that cannot be decoded: 0 refuses the run naming the file, 1 leaves them out with a warning"),
     {"level_grid", DD_KEY_STRING, T(level_grid), .cap = sizeof(((dd_train_opts *)0)->level_grid),
      .help = "inference levels t_s:t_b,... tried on the synthetic validation after training besides t_s/t_b; "
-             "the best is saved ('': off)"},
+             "the best is saved ('' or none: off)"},
 };
 
 static const dd_key_table TABLE = {KEYS, (int)(sizeof KEYS / sizeof KEYS[0]), NULL};
@@ -128,6 +129,10 @@ int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err) {
         /* binary parts: label only what a synthetic defect changed (finding 21; no effect on
          * grey or colour images) */
         s->train.binary_changed_mask = 1;
+        /* inference levels chosen per model on the synthetic validation after training: the
+         * validation prefers lower levels than 200/400 on most short-budget models, and the
+         * test localisation follows (docs/training.md findings 24, 25) */
+        snprintf(s->train.level_grid, sizeof s->train.level_grid, "50:150,100:300");
         return DD_OK;
     }
     return dd_fail(err, DD_E_INVALID, "unknown profile '%s' (known: cpu, paper)", profile);
@@ -135,6 +140,7 @@ int dd_settings_profile(dd_settings *s, const char *profile, dd_error *err) {
 
 int dd_level_grid_parse(const char *text, int T, int pairs[][2], int *n, const char *origin, dd_error *err) {
     *n = 0;
+    if (text && (!strcmp(text, "none") || !strcmp(text, "off"))) return DD_OK;
     for (const char *q = text; q && *q;) {
         char *end;
         long ts = strtol(q, &end, 10), tb = -1;

@@ -44,7 +44,7 @@ typedef struct dd_train_opts {
     int keep_best;          /* with validation: save the best-validated weights, not the last */
     int skip_bad;           /* 1: leave undecodable training images out (a warning each); 0: refuse the run */
     char level_grid[256];   /* inference noise levels "TS:TB,..." scored on the synthetic validation after
-                               training beside the model's own t_s/t_b; the best is saved ("": off) */
+                               training beside the model's own t_s/t_b; the best is saved ("" or "none": off) */
 } dd_train_opts;
 
 /* Most level pairs level_grid may list (the model's own pair is scored in addition). */
@@ -73,7 +73,7 @@ int dd_settings_apply_json(dd_settings *s, const dd_json *obj, const char *origi
                            dd_error *err);
 /* A JSON config file (at most 1 MiB). */
 int dd_settings_load_file(dd_settings *s, const char *path, dd_error *err);
-/* Parse a level grid ("TS:TB,TS:TB,...", decimal, no spaces; "" gives 0 pairs) into
+/* Parse a level grid ("TS:TB,TS:TB,...", decimal, no spaces; "", "none" or "off" give 0 pairs) into
  * pairs[n][2] with 0 <= TS < TB < T for each; at most DD_MAX_LEVEL_PAIRS pairs. A pair
  * listed twice is kept once. Errors name `origin` (e.g. "level_grid") and the pair. */
 int dd_level_grid_parse(const char *text, int T, int pairs[][2], int *n, const char *origin, dd_error *err);

@@ -447,8 +447,13 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     if ((rc = dd_level_grid_parse(to->level_grid, t->s.model.T, t->level_pairs, &t->n_level_pairs, "level_grid", err)))
         goto fail;
     /* the choice scores synthetic defects in the held-out images: without them (val_fraction
-     * 0) there is nothing to choose on, and the model keeps t_s / t_b (dd_train_result says so) */
-    if (!writer(t) || t->nval < 1) t->n_level_pairs = 0;
+     * 0) there is nothing to choose on, and the model keeps t_s / t_b (the info says why) */
+    if (!writer(t)) t->n_level_pairs = 0;
+    if (t->n_level_pairs && t->nval < 1 && !o->validate) {
+        t->n_level_pairs = 0;
+        snprintf(t->info.levels_note, sizeof t->info.levels_note, "no held-out images (val_fraction %g)",
+                 to->val_fraction);
+    }
     if (t->s.model.grey_noise < 0 && (rc = resolve_grey_noise(t, err))) goto fail;
     if (t->s.model.tile_scale < 0 && (rc = resolve_tile_scale(t, err))) goto fail;
     if ((rc = dd_model_create(&t->s.model, t->part, 1, to->threads, &t->m, err))) goto fail;
@@ -484,10 +489,19 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     t->sc.binary_changed_mask = to->binary_changed_mask;
     t->sc.stroke_mask_prob = to->stroke_mask_prob;
     t->sc.work_scale = t->s.model.tile_scale; /* crops of the working scale, as inference tiles it */
-    if ((t->val_on || t->n_level_pairs) && !o->validate &&
-        (rc = dd_validator_create(t->ds, t->val, t->nval, &t->sc, to->val_per_image, to->seed, &t->s.model,
-                                  to->threads, &t->validator, err)))
-        goto fail;
+    if ((t->val_on || t->n_level_pairs) && !o->validate) {
+        rc = dd_validator_create(t->ds, t->val, t->nval, &t->sc, to->val_per_image, to->seed, &t->s.model, to->threads,
+                                 &t->validator, err);
+        /* asked-for validation must work; the level choice alone is a refinement the run can
+         * do without (e.g. images too small for any synthetic defect): it keeps t_s / t_b */
+        if (rc && !t->val_on) {
+            snprintf(t->info.levels_note, sizeof t->info.levels_note, "%.200s", err->msg);
+            t->n_level_pairs = 0;
+            err->msg[0] = 0, err->code = 0;
+            rc = DD_OK;
+        }
+        if (rc) goto fail;
+    }
     if (t->val_on && to->keep_best && t->resume[0]) {
         /* the resumed run competes with the best weights kept so far (a regular file:
          * check_outputs refused anything else there) */

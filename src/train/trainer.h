@@ -103,6 +103,9 @@ typedef struct dd_trainer_info {
     const char *const *skipped;     /* one message per such image, naming the file and the problem */
     int roi_h, roi_w;               /* the region of interest the model file gets (0 x 0: none) */
     double roi_share;               /* its inspected share of the pixels (1 without one) */
+    char levels_note[256];          /* "": level_grid is used (or empty); else why the inference
+                                       levels will not be chosen (no held-out images, no synthetic
+                                       defect fits in them): the run keeps t_s / t_b */
 } dd_trainer_info;
 
 typedef struct dd_train_result {
