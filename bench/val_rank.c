@@ -110,10 +110,12 @@ int main(int argc, char **argv) {
             rc = dd_dataset_split_train(ds, val_fraction, seed, &tr, &ntr, &val, &nval, &err);
         }
         sc.binary_changed_mask = bcm;
+        /* one set per model, scored once per level pair (as the trainer's level choice does) */
+        if (!rc) rc = dd_validator_create(ds, val, nval, &sc, per_image, seed, &m->cfg, threads, &v, &err);
         for (int li = 0; li < (n_levels ? n_levels : 1) && !rc; li++) {
             dd_model_config cfg = m->cfg;
             if (n_levels) cfg.t_s = levels[li][0], cfg.t_b = levels[li][1];
-            rc = dd_validator_create(ds, val, nval, &sc, per_image, seed, &cfg, threads, &v, &err);
+            rc = dd_validator_set_levels(v, cfg.t_s, cfg.t_b, &err);
             if (!rc) rc = dd_validator_run(v, &m->params, &vm, &err);
             if (!rc) {
                 printf("{\"model\":\"%s\",\"seed\":%llu,\"variant\":\"%s\",\"per_image\":%d,\"t_s\":%d,\"t_b\":%d,"
@@ -123,9 +125,8 @@ int main(int argc, char **argv) {
                        vm.image_auroc, vm.pixel_ap, vm.aupro, (vm.image_auroc + vm.pixel_ap + vm.aupro) / 3, vm.seconds);
                 fflush(stdout);
             }
-            dd_validator_free(v);
-            v = NULL;
         }
+        dd_validator_free(v);
         if (rc) {
             fprintf(stderr, "val_rank: %s: %s\n", path, err.msg);
             status = 2;

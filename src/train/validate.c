@@ -183,11 +183,12 @@ int dd_validator_run(dd_validator *v, const dd_params *weights, dd_val_metrics *
 
 int dd_validator_set_levels(dd_validator *v, int t_s, int t_b, dd_error *err) {
     if (!v) return dd_fail(err, DD_E_INVALID, "validation: NULL argument");
-    if (t_s < 0 || t_b <= t_s || t_b >= v->model->cfg.T)
-        return dd_fail(err, DD_E_RANGE, "validation: levels %d:%d need 0 <= t_s < t_b < %d", t_s, t_b, v->model->cfg.T);
+    dd_model_config c = v->model->cfg; /* the model's own rule for the levels */
+    c.t_s = t_s, c.t_b = t_b;
+    int rc = dd_model_config_check(&c, err);
     /* read at every inference (dd_model_infer_with); nothing precomputed depends on them */
-    v->model->cfg.t_s = t_s, v->model->cfg.t_b = t_b;
-    return DD_OK;
+    if (!rc) v->model->cfg.t_s = t_s, v->model->cfg.t_b = t_b;
+    return rc;
 }
 
 void dd_validator_free(dd_validator *v) {
