@@ -469,6 +469,63 @@ static void test_stroke(void) {
     CHECK(dd_synth_create(NULL, &cfg, &s, &e) == DD_E_RANGE, "stroke_mask_prob 1.5 refused: %s", e.msg);
 }
 
+/* shift_source_prob: the source is the image itself displaced (wrapping) by 2 .. a quarter
+ * side, and the paste keeps the blend rule. */
+static void test_shift_source(void) {
+    enum { H = 48, W = 80 };
+    dd_synth_config cfg;
+    dd_synth_config_init(&cfg);
+    cfg.h = H, cfg.w = W, cfg.normal_prob = 0, cfg.shift_source_prob = 1;
+    dd_synth *s = NULL;
+    dd_error e = {0};
+    CHECK(dd_synth_create(NULL, &cfg, &s, &e) == DD_OK, "create with shift sources: %s", e.msg);
+    static float N[H * W * 3], I[H * W * 3], I2[H * W * 3], M[H * W], A[H * W * 3];
+    for (int i = 0; i < H * W * 3; i++) N[i] = (float)(((uint32_t)i * 2654435761u) >> 24) / 255.0f; /* no period */
+    int shifts = 0, exact = 1, in_range = 1, blended = 1, outside_same = 1, same_again = 1, moved_min = 1 << 30,
+        moved_max = 0;
+    for (int t = 0; t < 60; t++) {
+        float l, l2;
+        dd_synth_info in;
+        dd_synth_apply(s, N, NULL, 5, (uint64_t)t, I, M, &l, A, &in, NULL);
+        dd_synth_apply(s, N, NULL, 5, (uint64_t)t, I2, M, &l2, NULL, NULL, NULL);
+        same_again &= memcmp(I, I2, sizeof I) == 0 && l == l2;
+        if (in.source != DD_SRC_SHIFT) continue;
+        shifts++;
+        moved_min = in.texture < moved_min ? in.texture : moved_min;
+        moved_max = in.texture > moved_max ? in.texture : moved_max;
+        /* find the displacement that reproduces the source exactly */
+        int found = 0;
+        for (int dy = -H / 4; dy <= H / 4 && !found; dy++)
+            for (int dx = -W / 4; dx <= W / 4 && !found; dx++) {
+                int ok = 1;
+                for (int y = 0; y < H && ok; y++)
+                    for (int x = 0; x < W && ok; x++)
+                        for (int k = 0; k < 3; k++)
+                            ok &= A[(y * W + x) * 3 + k] == N[((((y - dy) % H + H) % H) * W + (((x - dx) % W + W) % W)) * 3 + k];
+                if (ok) found = 1, in_range &= abs(dy) + abs(dx) == in.texture && abs(dy) + abs(dx) >= 2;
+            }
+        exact &= found;
+        for (int i = 0; i < H * W; i++) {
+            if (M[i] > 0)
+                for (int k = 0; k < 3; k++) {
+                    float v = in.beta * N[i * 3 + k] + (1 - in.beta) * A[i * 3 + k];
+                    blended &= fabsf(I[i * 3 + k] - v) <= 1e-6f;
+                }
+            else
+                outside_same &= memcmp(I + i * 3, N + i * 3, 3 * sizeof(float)) == 0;
+        }
+    }
+    CHECK(shifts == 60, "shift_source_prob 1: every defect's source is the shifted part (%d of 60)", shifts);
+    CHECK(exact && in_range, "the source is the image displaced (wrapping) by |dy| + |dx| = the reported 2 .. h/4 + w/4 (%d .. %d)",
+          moved_min, moved_max);
+    CHECK(moved_max > 8, "displacements reach beyond a few pixels (max %d)", moved_max);
+    CHECK(blended && outside_same, "shifted source pasted by the blend rule inside the mask, untouched outside");
+    CHECK(same_again, "shifted-source samples deterministic");
+    dd_synth_free(s);
+    cfg.shift_source_prob = -0.1f;
+    CHECK(dd_synth_create(NULL, &cfg, &s, &e) == DD_E_RANGE, "shift_source_prob -0.1 refused: %s", e.msg);
+}
+
 /* ---- with a dataset on disk: foreground files, textures, feeder ------------------------- */
 static void mkdirs(const char *p) {
     char b[600];
@@ -806,6 +863,7 @@ int main(void) {
     test_synth_apply();
     test_binary_changed_mask();
     test_stroke();
+    test_shift_source();
     test_with_dataset();
     test_crops();
     char cmd[300];

@@ -39,6 +39,7 @@ void dd_synth_config_init(dd_synth_config *c) {
     c->large_mask_prob = 0.0f;
     c->binary_changed_mask = 0;
     c->stroke_mask_prob = 0.0f;
+    c->shift_source_prob = 0.0f;
     c->cache_mb = 1024;
     c->work_scale = 0.0f;
 }
@@ -189,7 +190,8 @@ int dd_synth_create(const dd_dataset *ds, const dd_synth_config *cfg, dd_synth *
     if (!(cfg->normal_prob >= 0 && cfg->normal_prob <= 1) ||
         !(cfg->self_aug_prob >= 0 && cfg->self_aug_prob <= 1) ||
         !(cfg->large_mask_prob >= 0 && cfg->large_mask_prob <= 1) ||
-        !(cfg->stroke_mask_prob >= 0 && cfg->stroke_mask_prob <= 1))
+        !(cfg->stroke_mask_prob >= 0 && cfg->stroke_mask_prob <= 1) ||
+        !(cfg->shift_source_prob >= 0 && cfg->shift_source_prob <= 1))
         return dd_fail(err, DD_E_RANGE, "synth: probabilities must lie in [0, 1]");
     if (!(cfg->beta_min >= 0 && cfg->beta_min <= cfg->beta_max && cfg->beta_max <= 1))
         return dd_fail(err, DD_E_RANGE, "synth: need 0 <= beta_min <= beta_max <= 1 (got %g, %g)",
@@ -424,6 +426,29 @@ static void random_region(uint8_t *fg, int h, int w, dd_rng *r) {
     for (int y = y0; y < y0 + rh; y++) memset(fg + (size_t)y * w + x0, 1, (size_t)rw);
 }
 
+/* The part's own structure, displaced: a[y][x] = normal[(y - dy) mod h][(x - dx) mod w] with
+ * dy, dx ~ U{-h/4..h/4}, U{-w/4..w/4} (redrawn, at most 16 times, while |dy| + |dx| < 2).
+ * Pasted under the mask it moves, removes or duplicates features at their own scale and
+ * contrast (a trace where there was none, a gap in a thread) — defects a texture or a
+ * shuffled copy does not look like. *moved = |dy| + |dx| (reported as info->texture). */
+static void shifted_copy(const float *normal, float *a, int h, int w, dd_rng *r, int *moved) {
+    int my = h / 4 > 1 ? h / 4 : 1, mx = w / 4 > 1 ? w / 4 : 1;
+    int dy = 0, dx = 0;
+    for (int tries = 0; tries < 16 && abs(dy) + abs(dx) < 2; tries++) {
+        dy = (int)dd_rng_int(r, -my, my);
+        dx = (int)dd_rng_int(r, -mx, mx);
+    }
+    if (abs(dy) + abs(dx) < 2) dx = dx < 0 ? -2 : 2; /* never the image itself */
+    for (int y = 0; y < h; y++) {
+        int sy = ((y - dy) % h + h) % h;
+        for (int x = 0; x < w; x++) {
+            int sx = ((x - dx) % w + w) % w;
+            memcpy(a + ((size_t)y * w + x) * 3, normal + ((size_t)sy * w + sx) * 3, 3 * sizeof(float));
+        }
+    }
+    *moved = abs(dy) + abs(dx);
+}
+
 static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint64_t seed,
                       uint64_t index, float *img, float *mask, float *label, float *source,
                       dd_synth_info *info, int random_fg, dd_error *err) {
@@ -477,7 +502,11 @@ static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint6
     if (inf.mask_pixels == 0) { /* nowhere to paste: a normal sample, honestly labelled */
         memset(mask, 0, n * sizeof(float));
     } else {
-        if (c->mode == DD_SYNTH_OBJECT && dd_rng_uniform(&r) < c->self_aug_prob) {
+        /* drawn only when on, so that the paper's random stream is unchanged by the option */
+        if (c->shift_source_prob > 0 && dd_rng_uniform(&r) < c->shift_source_prob) {
+            inf.source = DD_SRC_SHIFT;
+            shifted_copy(normal, a, h, w, &r, &inf.texture);
+        } else if (c->mode == DD_SYNTH_OBJECT && dd_rng_uniform(&r) < c->self_aug_prob) {
             inf.source = DD_SRC_SELF;
             memcpy(a, normal, n3 * sizeof(float));
             dd_aug_pick3(a, h, w, &r, scratch, inf.aug);

@@ -31,7 +31,8 @@
  * Perlin blobs never produce (docs/training.md, finding 4); beta_min/beta_max can widen the
  * blend range for softer, low-contrast defects; stroke_mask_prob draws, with that
  * probability (before the large-mask draw, which it then skips), a mask of thin curves
- * (stroke.h). */
+ * (stroke.h); shift_source_prob takes, with that probability (drawn before the
+ * self/texture choice), the part itself displaced as the anomaly source. */
 #ifndef DD_SYNTH_H
 #define DD_SYNTH_H
 
@@ -71,6 +72,9 @@ typedef struct dd_synth_config {
     float stroke_mask_prob;   /* share of defects whose mask is thin strokes (stroke.h:
                                  scratches, cuts, bridges, spots) instead of Perlin blobs
                                  (0 = paper) */
+    float shift_source_prob;  /* share of defects whose source is the part itself displaced by up to
+                                 a quarter of each side (moved, missing or doubled structure,
+                                 e.g. PCB traces); 0 = paper */
     long cache_mb;            /* memory for resized training images (1024) */
     float work_scale;         /* 0: each training image resized to h x w (the paper); f > 0:
                                  resized by f (each side at least h, w) and a random h x w
@@ -90,12 +94,13 @@ void dd_synth_free(dd_synth *s);
 const dd_synth_config *dd_synth_config_of(const dd_synth *s);
 int dd_synth_n_textures(const dd_synth *s);
 
-enum { DD_SRC_NONE = 0, DD_SRC_TEXTURE, DD_SRC_PROCEDURAL, DD_SRC_SELF };
+enum { DD_SRC_NONE = 0, DD_SRC_TEXTURE, DD_SRC_PROCEDURAL, DD_SRC_SELF, DD_SRC_SHIFT };
 
 typedef struct dd_synth_info {
     int anomalous;      /* 1 if a defect was pasted */
     int source;         /* DD_SRC_* */
-    int texture;        /* texture index or procedural kind; -1 if none */
+    int texture;        /* texture index or procedural kind (DD_SRC_SHIFT: the displacement
+                           |dy| + |dx| in pixels); -1 if none */
     int aug[3];         /* the three augmentations (augment.h kinds), -1 if none */
     int tries;          /* Perlin draws used */
     float beta;
