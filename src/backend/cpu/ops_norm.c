@@ -1,9 +1,9 @@
 /* ops_norm.c — GroupNorm (optionally fused with SiLU) and BatchNorm on NHWC.
  *
  * Per-channel reductions run over blocks of 16 channels: each work item sums one
- * (sample, channel block) over all pixels in pixel order, in double. The result is
- * therefore independent of the thread count, and reading 16 contiguous floats per
- * pixel keeps whole cache lines in use. */
+ * (sample, channel block) over all pixels in a fixed order (four interleaved partial
+ * sums, see PU), in double. The result is therefore independent of the thread count,
+ * and reading 16 contiguous floats per pixel keeps whole cache lines in use. */
 #include <math.h>
 #include <string.h>
 
@@ -13,6 +13,13 @@
 #define CB 16
 #define MAX_C 4096
 
+/* Pixels per iteration of the per-block reductions: four independent accumulator
+ * sets keep the adds (and, in the backward, the SiLU gradients) of four pixels in
+ * flight instead of one dependent chain per pixel (measured 1.3-1.5x on the backward
+ * reduction; bench/README.md). The order of the sums is fixed, so results stay
+ * independent of the thread count. */
+#define PU 4
+
 /* sums[b*c + k] = sum over pixels of x[b, :, k]; sq likewise of x^2. */
 static void channel_sums(const float *x, double *sum, double *sq, int n, size_t hw, int c) {
     int nblk = (c + CB - 1) / CB;
@@ -20,19 +27,33 @@ static void channel_sums(const float *x, double *sum, double *sq, int n, size_t 
     for (int b = 0; b < n; b++)
         for (int blk = 0; blk < nblk; blk++) {
             int k0 = blk * CB, kn = (k0 + CB < c ? k0 + CB : c) - k0;
-            double s[CB] = {0}, q[CB] = {0};
+            double s[PU][CB] = {{0}}, q[PU][CB] = {{0}};
             const float *base = x + (size_t)b * hw * c + k0;
-            for (size_t p = 0; p < hw; p++) {
+            size_t p = 0;
+            if (kn == CB)
+                for (; p + PU <= hw; p += PU)
+                    for (int u = 0; u < PU; u++) {
+                        const float *v = base + (p + u) * c;
+#pragma omp simd
+                        for (int k = 0; k < CB; k++) {
+                            double d = v[k];
+                            s[u][k] += d;
+                            q[u][k] += d * d;
+                        }
+                    }
+            for (; p < hw; p++) {
                 const float *v = base + p * c;
                 for (int k = 0; k < kn; k++) {
                     double d = v[k];
-                    s[k] += d;
-                    q[k] += d * d;
+                    s[0][k] += d;
+                    q[0][k] += d * d;
                 }
             }
             for (int k = 0; k < kn; k++) {
-                sum[(size_t)b * c + k0 + k] = s[k];
-                sq[(size_t)b * c + k0 + k] = q[k];
+                double ts = 0, tq = 0;
+                for (int u = 0; u < PU; u++) ts += s[u][k], tq += q[u][k];
+                sum[(size_t)b * c + k0 + k] = ts;
+                sq[(size_t)b * c + k0 + k] = tq;
             }
         }
 }
@@ -108,29 +129,43 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
             double s[CB] = {0}, sx[CB] = {0};
             float m[CB] = {0}, r[CB] = {0}, ga[CB] = {0}, be[CB] = {0};
             for (int k = 0; k < kn; k++) m[k] = mc[k0 + k], r[k] = rc_[k0 + k], ga[k] = gamma[k0 + k], be[k] = beta[k0 + k];
+            int p = 0;
             if (kn == CB) {
-                for (int p = 0; p < hw; p++) {
-                    const float *xv = x + base + (size_t)p * c + k0, *gv = dy + base + (size_t)p * c + k0;
-                    float fs[CB], fx[CB];
+                double as[PU][CB] = {{0}}, ax[PU][CB] = {{0}};
+                for (; p + PU <= hw; p += PU) {
+                    float fs[PU][CB], fx[PU][CB];
+                    for (int u = 0; u < PU; u++) {
+                        const float *xv = x + base + (size_t)(p + u) * c + k0, *gv = dy + base + (size_t)(p + u) * c + k0;
+                        if (silu) {
 #pragma omp simd
-                    for (int k = 0; k < CB; k++) {
-                        float xh = (xv[k] - m[k]) * r[k];
-                        float dz = silu ? gv[k] * dd_silu_grad(xh * ga[k] + be[k]) : gv[k];
-                        fs[k] = dz;
-                        fx[k] = dz * xh;
+                            for (int k = 0; k < CB; k++) {
+                                float xh = (xv[k] - m[k]) * r[k];
+                                float dz = gv[k] * dd_silu_grad(xh * ga[k] + be[k]);
+                                fs[u][k] = dz;
+                                fx[u][k] = dz * xh;
+                            }
+                        } else {
+#pragma omp simd
+                            for (int k = 0; k < CB; k++) {
+                                fs[u][k] = gv[k];
+                                fx[u][k] = gv[k] * ((xv[k] - m[k]) * r[k]);
+                            }
+                        }
                     }
-                    for (int k = 0; k < CB; k++) s[k] += fs[k], sx[k] += fx[k];
+                    for (int u = 0; u < PU; u++)
+                        for (int k = 0; k < CB; k++) as[u][k] += fs[u][k], ax[u][k] += fx[u][k];
                 }
-            } else {
-                for (int p = 0; p < hw; p++)
-                    for (int k = 0; k < kn; k++) {
-                        size_t o = base + (size_t)p * c + k0 + k;
-                        float xh = (x[o] - m[k]) * r[k];
-                        float dz = silu ? dy[o] * dd_silu_grad(xh * ga[k] + be[k]) : dy[o];
-                        s[k] += dz;
-                        sx[k] += (double)dz * xh;
-                    }
+                for (int u = 0; u < PU; u++)
+                    for (int k = 0; k < CB; k++) s[k] += as[u][k], sx[k] += ax[u][k];
             }
+            for (; p < hw; p++)
+                for (int k = 0; k < kn; k++) {
+                    size_t o = base + (size_t)p * c + k0 + k;
+                    float xh = (x[o] - m[k]) * r[k];
+                    float dz = silu ? dy[o] * dd_silu_grad(xh * ga[k] + be[k]) : dy[o];
+                    s[k] += dz;
+                    sx[k] += (double)(dz * xh);
+                }
             for (int k = 0; k < kn; k++) sdz[k0 + k] = s[k], sdzx[k0 + k] = sx[k];
         }
         for (int k = 0; k < c; k++) {
@@ -148,12 +183,21 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
             size_t o = base + (size_t)p * c;
             const float *xv = x + o, *gv = dy + o;
             float *dv = dx + o;
+            if (silu) {
 #pragma omp simd
-            for (int k = 0; k < c; k++) {
-                float xh = (xv[k] - mc[k]) * rc_[k];
-                float dz = silu ? gv[k] * dd_silu_grad(xh * gamma[k] + beta[k]) : gv[k];
-                float v = rc_[k] * (gamma[k] * dz - gm[k] - xh * gmx[k]);
-                dv[k] = acc ? dv[k] + v : v;
+                for (int k = 0; k < c; k++) {
+                    float xh = (xv[k] - mc[k]) * rc_[k];
+                    float dz = gv[k] * dd_silu_grad(xh * gamma[k] + beta[k]);
+                    float v = rc_[k] * (gamma[k] * dz - gm[k] - xh * gmx[k]);
+                    dv[k] = acc ? dv[k] + v : v;
+                }
+            } else {
+#pragma omp simd
+                for (int k = 0; k < c; k++) {
+                    float xh = (xv[k] - mc[k]) * rc_[k];
+                    float v = rc_[k] * (gamma[k] * gv[k] - gm[k] - xh * gmx[k]);
+                    dv[k] = acc ? dv[k] + v : v;
+                }
             }
         }
     }
