@@ -8,8 +8,12 @@ OpenVINO running the whole batch-1 inference of the repo's PyTorch reference
         agreement with diffad's C output (DUMP from `bench_model --dump`: image, noise,
         map, recon), same input and noise, for torch / ort / ov; one JSON record each
   peers.py time   --config C --runtime torch|ort|ov [--layout nchw|cl] --onnx FILE
-                  [--threads N] [--warmup W] --reps R
-        latency per call, noise drawn inside the timed call (as dd_model_infer does)
+                  [--precision f32|bf16] [--threads N] [--warmup W] --reps R
+        latency per call, noise drawn inside the timed call (as dd_model_infer does);
+        bf16 only where the runtime offers it on CPU: OpenVINO (INFERENCE_PRECISION_HINT
+        bf16: bf16 compute, f32 inputs/outputs). ONNX Runtime's CPU execution provider has no
+        bf16 convolution kernels, and PyTorch 1.13's CPU bf16 autocast is not a deployment
+        path, so both run f32 only and say so
   peers.py table  RAW [RAW...] [--out FILE]
 
 Run it with the venv of run_peers.sh (onnxruntime, openvino, onnx from PyPI over
@@ -85,8 +89,10 @@ def export(args):
 class Runner:
     """One runtime with the graph (x0, eps_s, eps_b) -> (map, x0_hat), NCHW float32."""
 
-    def __init__(self, kind, cfg, onnx_path, threads, layout="nchw"):
+    def __init__(self, kind, cfg, onnx_path, threads, layout="nchw", precision="f32"):
         self.kind = kind
+        if precision != "f32" and kind != "ov":
+            sys.exit(f"peers.py: {kind} runs f32 only here (no CPU bf16 path offered), not {precision}")
         if kind == "torch":
             import torch
             torch.set_num_threads(threads)
@@ -109,7 +115,7 @@ class Runner:
             core = ov.Core()
             model = core.read_model(onnx_path)
             self.comp = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                                                          "INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1})
+                                                          "INFERENCE_PRECISION_HINT": precision, "NUM_STREAMS": 1})
             self.req = self.comp.create_infer_request()
         else:
             raise ValueError(kind)
@@ -153,7 +159,7 @@ def check(args):
 def time_runtime(args):
     import numpy as np
     c = MT.CONFIGS[args.config]
-    run = Runner(args.runtime, args.config, args.onnx, args.threads, args.layout)
+    run = Runner(args.runtime, args.config, args.onnx, args.threads, args.layout, args.precision)
     x0 = MT.bench_image(c["h"], c["w"])
     g = np.random.default_rng(1234)
     for i in range(args.warmup + args.reps):
@@ -163,15 +169,15 @@ def time_runtime(args):
         run(x0, es, eb)
         ms = (time.perf_counter() - t0) * 1e3
         if i >= args.warmup:
-            rec(impl=args.runtime, layout=args.layout, cfg=args.config, threads=args.threads, what="infer", batch=1,
-                ms=round(ms, 3))
+            rec(impl=args.runtime, layout=args.layout, precision=args.precision, cfg=args.config, threads=args.threads,
+                what="infer", batch=1, ms=round(ms, 3))
     hwm, rss = MT.proc_mem()
-    rec(impl=args.runtime, layout=args.layout, cfg=args.config, threads=args.threads, what="mem_infer", batch=1,
-        hwm_mb=round(hwm, 1), rss_mb=round(rss, 1))
+    rec(impl=args.runtime, layout=args.layout, precision=args.precision, cfg=args.config, threads=args.threads,
+        what="mem_infer", batch=1, hwm_mb=round(hwm, 1), rss_mb=round(rss, 1))
 
 
 NAMES = {"ours": "diffad (C, oneDNN)", "torch": "PyTorch 1.13 (eval, no_grad)", "ort": "ONNX Runtime (CPU EP)",
-         "ov": "OpenVINO (CPU, f32)"}
+         "ov": "OpenVINO (CPU)"}
 
 
 def table(paths, out):
@@ -206,23 +212,29 @@ def table(paths, out):
         P("| config | runtime | latency (median) | min … max | throughput | runtime / diffad time | peak RSS (VmHWM) | n |")
         P("|---|---|---:|---|---:|---:|---:|---:|")
         for cfg in cfgs:
-            ours = [r["ms"] for r in R if r.get("impl") == "ours" and r.get("cfg") == cfg and r.get("what") == "infer"
-                    and r.get("threads") == th and r.get("algo", main) == main]
+            def prec(r):  # records from before precision was recorded ran f32 (peers) / auto (ours)
+                return r.get("precision", "f32")
+            ours_all = [r for r in R if r.get("impl") == "ours" and r.get("cfg") == cfg and r.get("what") == "infer"
+                        and r.get("threads") == th and r.get("algo", main) == main]
+            ref_prec = "bf16" if any(prec(r) == "bf16" for r in ours_all) else "f32"
+            ours = [r["ms"] for r in ours_all if prec(r) == ref_prec]
             om = statistics.median(ours) if ours else None
             for impl in ("ours", "torch", "ort", "ov"):
-                layouts = sorted({r.get("layout", "-") for r in R if r.get("impl") == impl and r.get("cfg") == cfg
-                                  and r.get("what") == "infer" and r.get("threads") == th})
-                for lay in layouts:
+                keys = sorted({(r.get("layout", "-"), prec(r)) for r in R if r.get("impl") == impl and r.get("cfg") == cfg
+                               and r.get("what") == "infer" and r.get("threads") == th}, key=lambda k: (k[0], k[1] != "bf16"))
+                for lay, pr in keys:
                     v = [r["ms"] for r in R if r.get("impl") == impl and r.get("cfg") == cfg and r.get("what") == "infer"
-                         and r.get("threads") == th and r.get("layout", "-") == lay and r.get("algo", main) == main]
+                         and r.get("threads") == th and r.get("layout", "-") == lay and prec(r) == pr
+                         and r.get("algo", main) == main]
                     if not v:
                         continue
                     mem = [r["hwm_mb"] for r in R if r.get("impl") == impl and r.get("cfg") == cfg and r.get("what") == "mem_infer"
-                           and r.get("threads") == th and r.get("layout", "-") == lay]
+                           and r.get("threads") == th and r.get("layout", "-") == lay and prec(r) == pr]
                     m = statistics.median(v)
-                    name = NAMES[impl] + (" channels_last" if lay == "cl" else "")
+                    name = NAMES[impl] + (" channels_last" if lay == "cl" else "") + f", {pr}"
+                    memtxt = f"{max(mem):.0f} MiB" if mem else "–"
                     P(f"| {cfg} | {name} | {MT.fmt_ms(m)} | {MT.fmt_ms(min(v))} … {MT.fmt_ms(max(v))} | {1000 / m:.2f} img/s | "
-                      f"{m / om:.2f}× | {max(mem):.0f} MiB | {len(v)} |" if om else "")
+                      f"{m / om:.2f}× | {memtxt} | {len(v)} |" if om else "")
         P("")
     for cfg in cfgs:
         passes = [r["ms"] for r in R if r.get("cfg") == cfg and r.get("what") == "iter_pass"]
@@ -253,6 +265,7 @@ def main():
     ap.add_argument("--dump")
     ap.add_argument("--runtime", choices=("torch", "ort", "ov"))
     ap.add_argument("--layout", choices=("nchw", "cl"), default="nchw")
+    ap.add_argument("--precision", choices=("f32", "bf16"), default="f32")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--reps", type=int, default=5)

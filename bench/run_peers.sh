@@ -7,7 +7,10 @@
 #
 #   bench/run_peers.sh [--threads N] [--rounds R] [--configs "cpu paper"]
 #                      [--reps-cpu N] [--reps-paper N] [--torch-layout nchw|cl]
-#                      [--runtimes "ours torch ort ov"] [OUTFILE]
+#                      [--runtimes "ours ours_f32 torch ort ov ov_bf16"] [OUTFILE]
+#    ours = diffad at its default precision (bf16 on CPUs with AVX512-BF16), ours_f32 = float32;
+#    ov_bf16 = OpenVINO with INFERENCE_PRECISION_HINT bf16 (OpenVINO's own default on such CPUs);
+#    ONNX Runtime's CPU provider and PyTorch run f32 (no CPU bf16 path offered; peers.py)
 #
 # 1. Creates build-bench/venv (python3 -m venv --system-site-packages over Debian's
 #    torch 1.13 and numpy) and pip-installs onnxruntime, openvino and onnx into it
@@ -26,7 +29,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-THREADS=2 ROUNDS=2 CONFIGS="cpu paper" REPS_CPU=5 REPS_PAPER=2 TLAY=cl RUNTIMES="ours torch ort ov" OUT=
+THREADS=2 ROUNDS=2 CONFIGS="cpu paper" REPS_CPU=5 REPS_PAPER=2 TLAY=cl RUNTIMES="ours ours_f32 torch ort ov ov_bf16" OUT=
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) THREADS=$2; shift 2 ;;
@@ -93,12 +96,15 @@ for cfg in $CONFIGS; do
     k=$(((r - 1) % $#))
     while [ "$k" -gt 0 ]; do x=$1; shift; set -- "$@" "$x"; k=$((k - 1)); done
     for rt in "$@"; do
-      if [ "$rt" = ours ]; then
-        "$BIN" --config "$cfg" --threads "$THREADS" --infer "$REPS" >> "$RAW"
-      else
-        "$PY" bench/peers.py time --config "$cfg" --runtime "$rt" --layout "$([ "$rt" = torch ] && echo "$TLAY" || echo nchw)" \
-          --onnx "$onnx" --threads "$THREADS" --reps "$REPS" >> "$RAW" || log "$cfg: $rt failed"
-      fi
+      case "$rt" in
+        ours) "$BIN" --config "$cfg" --threads "$THREADS" --infer "$REPS" >> "$RAW" ;;
+        ours_f32) "$BIN" --config "$cfg" --threads "$THREADS" --precision f32 --infer "$REPS" >> "$RAW" ;;
+        *)
+          impl=${rt%_bf16}; prec=f32; [ "$impl" != "$rt" ] && prec=bf16
+          "$PY" bench/peers.py time --config "$cfg" --runtime "$impl" --precision "$prec" \
+            --layout "$([ "$impl" = torch ] && echo "$TLAY" || echo nchw)" \
+            --onnx "$onnx" --threads "$THREADS" --reps "$REPS" >> "$RAW" || log "$cfg: $rt failed" ;;
+      esac
     done
     r=$((r + 1))
   done
