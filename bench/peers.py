@@ -180,6 +180,11 @@ NAMES = {"ours": "diffad (C, oneDNN)", "torch": "PyTorch 1.13 (eval, no_grad)", 
          "ov": "OpenVINO (CPU)"}
 
 
+def prec(r):
+    """A record's precision; records from before it was recorded ran f32."""
+    return r.get("precision", "f32")
+
+
 def table(paths, out):
     R = MT.load(paths)
     L = []
@@ -212,8 +217,6 @@ def table(paths, out):
         P("| config | runtime | latency (median) | min … max | throughput | runtime / diffad time | peak RSS (VmHWM) | n |")
         P("|---|---|---:|---|---:|---:|---:|---:|")
         for cfg in cfgs:
-            def prec(r):  # records from before precision was recorded ran f32 (peers) / auto (ours)
-                return r.get("precision", "f32")
             ours_all = [r for r in R if r.get("impl") == "ours" and r.get("cfg") == cfg and r.get("what") == "infer"
                         and r.get("threads") == th and r.get("algo", main) == main]
             ref_prec = "bf16" if any(prec(r) == "bf16" for r in ours_all) else "f32"
