@@ -7,7 +7,8 @@
  *   scores the public API (predict) gives the held-out images;
  * - exact resume: 4 steps in one go == 2 steps, stop (checkpoint), resume 2 more,
  *   with EMA and the cosine schedule on (model file and training weights);
- * - --init: starts from the file's weights; another size, a corrupt file and a
+ * - --init: starts from the file's weights, also at another image size with the same
+ *   layout (a generic start); attention on another level, a corrupt file and a
  *   missing file are refused with one line naming the file, and nothing is written;
  * - the learning-rate schedule's values; a time budget stops the run; NaN/Inf
  *   settings are refused;
@@ -533,12 +534,37 @@ static void test_init(void) {
     }
     remove(out), remove(log);
 
-    /* another size: one line naming the file and the problem; nothing written */
+    /* another size with the same layout (attention at the same level: 24 px of 96 is the
+     * level of 16 px of 64): accepted, the weights are the file's; a generic start */
     dd_settings o = s;
     dd_settings_set(&o, "size", "96x96", "test", &err);
+    dd_settings_set(&o, "attention", "24", "test", &err);
+    o.model.lr_unet = 0, o.model.lr_seg = 0;
+    o.train.steps = 1;
     t = make(&o, out, NULL, base, &err);
-    CHECK(!t && strstr(err.msg, base) && strstr(err.msg, "64x64") && strstr(err.msg, "96x96") && !strchr(err.msg, '\n'),
-          "other size refused: %s", err.msg);
+    CHECK(t && dd_trainer_get_info(t)->initialised, "--init from 64x64 into a 96x96 run: %s", err.msg);
+    if (t) {
+        CHECK(!dd_trainer_run(t, &r, &err), "run 96x96 with --init: %s", err.msg);
+        const dd_model *m = dd_trainer_model(t);
+        float *w = file_weights(base, m);
+        int same = w != NULL && m->cfg.unet.h == 96;
+        for (int i = 0; same && i < m->params.count; i++) {
+            const dd_param *it = &m->params.items[i];
+            if (it->trainable) same = !memcmp(w + it->offset, m->params.value + it->offset, it->numel * sizeof(float));
+        }
+        CHECK(same, "96x96 run's trainable weights are the 64x64 file's after a step at lr 0");
+        free(w);
+        dd_trainer_free(t);
+    }
+    remove(out), remove(log);
+    /* another size where attention falls on another level: one line naming the file, both
+     * sizes and the problem; nothing written */
+    o = s;
+    dd_settings_set(&o, "size", "96x96", "test", &err);
+    t = make(&o, out, NULL, base, &err);
+    CHECK(!t && strstr(err.msg, base) && strstr(err.msg, "64x64") && strstr(err.msg, "96x96") &&
+              strstr(err.msg, "attention") && !strchr(err.msg, '\n'),
+          "other size with attention elsewhere refused: %s", err.msg);
     CHECK(!exists(log) && !exists(out), "nothing written after a refused --init");
     dd_trainer_free(t);
     o = s;

@@ -164,7 +164,7 @@ static int train_main(int argc, char **argv, const dd_dist *dist) {
         {"config", "FILE", CLI_STR, &config, .help = "JSON object of settings (applied after the profile)"},
         {"resume", "FILE", CLI_STR, &o.resume, .help = "continue from a checkpoint (<out>.ckpt), exactly"},
         {"init", "FILE", CLI_STR, &o.init,
-         .help = "start from the weights of this model file (fine-tuning;\nsame architecture and size)"},
+         .help = "start from the weights of this model file (fine-tuning;\nsame architecture; the image size may differ if attention\nfalls on the same levels)"},
         {"log", "FILE", CLI_STR, &o.log_path, .help = "CSV of the losses (default <out>.log.csv)"},
         {"roi", "FILE", CLI_STR, &o.roi,
          .help = "region of interest image: nonzero = inspect, 0 = ignore (stored\nin the model; default none, or the --resume checkpoint's)"},

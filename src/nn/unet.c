@@ -48,6 +48,10 @@ static int has_attn(const dd_unet_config *c, int h, int w) {
     return 0;
 }
 
+int dd_unet_attn_at_level(const dd_unet_config *c, int level) {
+    return level >= 0 && level < c->levels && has_attn(c, c->h >> level, c->w >> level);
+}
+
 static int declare_res(dd_resblock *rb, dd_params *p, const char *name, int in, int out, int mode,
                        int emb_dim, int groups, int group, dd_error *err) {
     char nm[DD_NAME_MAX];

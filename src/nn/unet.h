@@ -47,6 +47,10 @@ typedef struct dd_unet_config {
 void dd_unet_config_paper(dd_unet_config *c, int h, int w);
 /* Checks sizes, divisibility and limits; the message names the offending key. */
 int dd_unet_config_check(const dd_unet_config *c, dd_error *err);
+/* 1 when the blocks of `level` (0 = full size, maps h >> level by w >> level) have
+ * self-attention. The weights' shapes depend on these levels, not on the image size:
+ * two configurations with the same levels, widths and attention levels share a layout. */
+int dd_unet_attn_at_level(const dd_unet_config *c, int level);
 
 enum { DD_MOD_CONV = 0, DD_MOD_RES = 1, DD_MOD_ATTN = 2 };
 

@@ -92,25 +92,30 @@ float dd_lr_factor(int schedule, long step, float warmup, long horizon, float mi
     return (float)(min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + cos(M_PI * p)));
 }
 
-/* Everything but thresholds, learning rates and other training knobs: what the
- * weights' shapes depend on. One line naming the first difference. */
+/* What the weights' shapes depend on (channels, widths, depths, which levels have
+ * attention), not the image size: a model trained at one size (a generic start) can be
+ * fine-tuned at another, since convolutions and attention have no size-dependent weights.
+ * One line naming the first difference. */
 static int check_same_architecture(const char *path, const dd_model_config *f, const dd_model_config *c,
                                    dd_error *err) {
     const dd_unet_config *a = &f->unet, *b = &c->unet;
-    const char *hint = "(--init needs the architecture and size of this run)";
-    if (a->h != b->h || a->w != b->w)
-        return dd_fail(err, DD_E_FORMAT, "%s: model size %dx%d, this run trains %dx%d %s", path, a->h, a->w, b->h, b->w, hint);
+    const char *hint = "(--init needs the architecture of this run; the image size may differ)";
     if (a->in_ch != b->in_ch)
         return dd_fail(err, DD_E_FORMAT, "%s: %d input channels, this run has %d %s", path, a->in_ch, b->in_ch, hint);
     if (a->base != b->base)
         return dd_fail(err, DD_E_FORMAT, "%s: base_channels %d, this run has %d %s", path, a->base, b->base, hint);
-    int mult_same = a->levels == b->levels, attn_same = a->n_attn == b->n_attn;
+    int mult_same = a->levels == b->levels;
     for (int i = 0; mult_same && i < a->levels; i++) mult_same = a->mult[i] == b->mult[i];
-    for (int i = 0; attn_same && i < a->n_attn; i++) attn_same = a->attn[i] == b->attn[i];
     if (!mult_same) return dd_fail(err, DD_E_FORMAT, "%s: other channel_mult than this run %s", path, hint);
     if (a->res_blocks != b->res_blocks)
         return dd_fail(err, DD_E_FORMAT, "%s: res_blocks %d, this run has %d %s", path, a->res_blocks, b->res_blocks, hint);
-    if (!attn_same) return dd_fail(err, DD_E_FORMAT, "%s: attention at other map sizes than this run %s", path, hint);
+    for (int l = 0; l < a->levels; l++)
+        if (dd_unet_attn_at_level(a, l) != dd_unet_attn_at_level(b, l))
+            return dd_fail(err, DD_E_FORMAT,
+                           "%s: attention %s at level %d (%dx%d maps of its %dx%d model), this run %s at its %dx%d maps "
+                           "(%dx%d model; set --attention) %s",
+                           path, dd_unet_attn_at_level(a, l) ? "is" : "is not", l, a->h >> l, a->w >> l, a->h, a->w,
+                           dd_unet_attn_at_level(b, l) ? "has it" : "has none", b->h >> l, b->w >> l, b->h, b->w, hint);
     if (a->heads != b->heads || a->groups != b->groups)
         return dd_fail(err, DD_E_FORMAT, "%s: heads/groups %d/%d, this run has %d/%d %s", path, a->heads, a->groups,
                        b->heads, b->groups, hint);
