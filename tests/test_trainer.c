@@ -110,6 +110,18 @@ static float *file_weights(const char *path, const dd_model *m) {
     return w;
 }
 
+/* 1 when every trainable tensor of m equals the file's, bit for bit. */
+static int trainable_equal_file(const char *path, const dd_model *m) {
+    float *w = file_weights(path, m);
+    int same = w != NULL;
+    for (int i = 0; same && i < m->params.count; i++) {
+        const dd_param *it = &m->params.items[i];
+        if (it->trainable) same = !memcmp(w + it->offset, m->params.value + it->offset, it->numel * sizeof(float));
+    }
+    free(w);
+    return same;
+}
+
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
@@ -521,15 +533,7 @@ static void test_init(void) {
     CHECK(t && dd_trainer_get_info(t)->initialised, "create with --init: %s", err.msg);
     if (t) {
         CHECK(!dd_trainer_run(t, &r, &err), "run with --init: %s", err.msg);
-        const dd_model *m = dd_trainer_model(t);
-        float *w = file_weights(base, m);
-        int same = w != NULL;
-        for (int i = 0; same && i < m->params.count; i++) {
-            const dd_param *it = &m->params.items[i];
-            if (it->trainable) same = !memcmp(w + it->offset, m->params.value + it->offset, it->numel * sizeof(float));
-        }
-        CHECK(same, "trainable weights are the --init file's after a step at lr 0");
-        free(w);
+        CHECK(trainable_equal_file(base, dd_trainer_model(t)), "trainable weights are the --init file's after a step at lr 0");
         dd_trainer_free(t);
     }
     remove(out), remove(log);
@@ -546,14 +550,8 @@ static void test_init(void) {
     if (t) {
         CHECK(!dd_trainer_run(t, &r, &err), "run 96x96 with --init: %s", err.msg);
         const dd_model *m = dd_trainer_model(t);
-        float *w = file_weights(base, m);
-        int same = w != NULL && m->cfg.unet.h == 96;
-        for (int i = 0; same && i < m->params.count; i++) {
-            const dd_param *it = &m->params.items[i];
-            if (it->trainable) same = !memcmp(w + it->offset, m->params.value + it->offset, it->numel * sizeof(float));
-        }
-        CHECK(same, "96x96 run's trainable weights are the 64x64 file's after a step at lr 0");
-        free(w);
+        CHECK(m->cfg.unet.h == 96 && trainable_equal_file(base, m),
+              "96x96 run's trainable weights are the 64x64 file's after a step at lr 0");
         dd_trainer_free(t);
     }
     remove(out), remove(log);
