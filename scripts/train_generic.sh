@@ -40,10 +40,12 @@ mkdir -p "$TMP/train/good"
 # sorted, numbered links: the image order (and so the split and the run) does not depend on
 # the file system's listing order
 n=0
-for f in $(find "$TEXTURES" -type f \( -name '*.jpg' -o -name '*.jpeg' -o -name '*.png' \) | LC_ALL=C sort); do
+# (read line by line: a path with spaces stays one path; the count comes back from the list)
+find "$TEXTURES" -type f \( -name '*.jpg' -o -name '*.jpeg' -o -name '*.png' \) | LC_ALL=C sort > "$TMP/list"
+while IFS= read -r f; do
   n=$((n + 1))
   ln -s "$f" "$TMP/train/good/$(printf 'tex%04d' $n).${f##*.}"
-done
+done < "$TMP/list"
 [ "$n" -ge 2 ] || die "$TEXTURES: fewer than 2 texture images"
 echo "train_generic.sh: $n texture images from $TEXTURES, $STEPS steps, seed $SEED"
 "$BIN" train --data "$TMP" --profile cpu --foreground none --textures "$TEXTURES" \

@@ -109,13 +109,15 @@ static int check_same_architecture(const char *path, const dd_model_config *f, c
     if (!mult_same) return dd_fail(err, DD_E_FORMAT, "%s: other channel_mult than this run %s", path, hint);
     if (a->res_blocks != b->res_blocks)
         return dd_fail(err, DD_E_FORMAT, "%s: res_blocks %d, this run has %d %s", path, a->res_blocks, b->res_blocks, hint);
-    for (int l = 0; l < a->levels; l++)
-        if (dd_unet_attn_at_level(a, l) != dd_unet_attn_at_level(b, l))
+    for (int l = 0; l < a->levels; l++) {
+        int in_file = dd_unet_attn_at_level(a, l), in_run = dd_unet_attn_at_level(b, l);
+        if (in_file != in_run)
             return dd_fail(err, DD_E_FORMAT,
                            "%s: attention %s at level %d (%dx%d maps of its %dx%d model), this run %s at its %dx%d maps "
                            "(%dx%d model; set --attention) %s",
-                           path, dd_unet_attn_at_level(a, l) ? "is" : "is not", l, a->h >> l, a->w >> l, a->h, a->w,
-                           dd_unet_attn_at_level(b, l) ? "has it" : "has none", b->h >> l, b->w >> l, b->h, b->w, hint);
+                           path, in_file ? "is" : "is not", l, a->h >> l, a->w >> l, a->h, a->w,
+                           in_run ? "has it" : "has none", b->h >> l, b->w >> l, b->h, b->w, hint);
+    }
     if (a->heads != b->heads || a->groups != b->groups)
         return dd_fail(err, DD_E_FORMAT, "%s: heads/groups %d/%d, this run has %d/%d %s", path, a->heads, a->groups,
                        b->heads, b->groups, hint);
