@@ -8,7 +8,7 @@
 # Downloads the 3.x wheels (onednn-devel and its runtime: PyPI's oneDNN is built for the SYCL
 # CPU runtime, so it needs Intel's SYCL, OpenCL CPU and compiler runtimes, ~600 MB of wheels,
 # ~1.3 GB unpacked) into $ONEDNN3_DIR (default build/onednn3) once; nothing is installed
-# system-wide. Writes OUT/v2.R.txt, OUT/v3.R.txt (raw) and OUT/table.md (medians, ratios).
+# system-wide (pip3 from PyPI, or PIP=...). Writes OUT/v2.R.txt, OUT/v3.R.txt (raw) and OUT/table.md (medians, ratios).
 # 2.x threads: OMP_NUM_THREADS=T. 3.x: its SYCL CPU device uses every CPU of the process, so
 # T must equal the machine's CPU count for a fair comparison (checked).
 set -eu
@@ -30,7 +30,7 @@ D=${ONEDNN3_DIR:-$BUILD/onednn3}
 mkdir -p "$OUT" "$D"
 if [ ! -f "$D/lib/libdnnl.so.3" ]; then
   echo "run_dnnl_versions.sh: fetching oneDNN 3.x from PyPI into $D" >&2
-  $PY -m pip download --quiet onednn-devel -d "$D/wheels"
+  ${PIP:-pip3} download --quiet onednn-devel -d "$D/wheels"
   rm -rf "$D/x" "$D/lib" "$D/include"; mkdir -p "$D/x" "$D/lib"
   for w in "$D"/wheels/*.whl; do $PY -m zipfile -e "$w" "$D/x"; done
   for l in "$D"/x/*/data/lib; do cp -a "$l"/. "$D/lib/"; done
