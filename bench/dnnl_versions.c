@@ -52,6 +52,11 @@ static int cmp_d(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static double median(double *t, int r) {
+    qsort(t, r, sizeof *t, cmp_d);
+    return r % 2 ? t[r / 2] : 0.5 * (t[r / 2 - 1] + t[r / 2]);
+}
+
 /* ---- the two APIs behind one set of helpers ---- */
 #if DNNL_VERSION_MAJOR >= 3
 typedef dnnl_memory_desc_t md_t; /* a handle in 3.x */
@@ -60,7 +65,6 @@ static md_t md_tag(int nd, const dnnl_dims_t d, dnnl_data_type_t t, dnnl_format_
     CHECK(dnnl_memory_desc_create_with_tag(&m, nd, d, t, tag));
     return m;
 }
-#define MD(m) (m)
 #else
 typedef dnnl_memory_desc_t md_t; /* a struct in 2.x */
 static md_t md_tag(int nd, const dnnl_dims_t d, dnnl_data_type_t t, dnnl_format_tag_t tag) {
@@ -68,7 +72,6 @@ static md_t md_tag(int nd, const dnnl_dims_t d, dnnl_data_type_t t, dnnl_format_
     CHECK(dnnl_memory_desc_init_by_tag(&m, nd, d, t, tag));
     return m;
 }
-#define MD(m) (&(m))
 #endif
 
 /* a memory object in the primitive's own layout for argument `what` */
@@ -93,8 +96,7 @@ static double time_prim(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t 
         CHECK(dnnl_stream_wait(strm));
         if (i >= 2) t[i - 2] = now_ms() - t0;
     }
-    qsort(t, r, sizeof *t, cmp_d);
-    return r % 2 ? t[r / 2] : 0.5 * (t[r / 2 - 1] + t[r / 2]);
+    return median(t, r);
 }
 
 static dnnl_primitive_t make(const_dnnl_primitive_desc_t pd) {
@@ -264,9 +266,7 @@ static void groupnorm(int n, int c, int h, int w, int groups, int bf16) {
         }
         if (i >= 2) tf[i - 2] = t1 - t0, tb[i - 2] = now_ms() - t1;
     }
-    qsort(tf, r, sizeof *tf, cmp_d), qsort(tb, r, sizeof *tb, cmp_d);
-    double f = r % 2 ? tf[r / 2] : 0.5 * (tf[r / 2 - 1] + tf[r / 2]);
-    double b = r % 2 ? tb[r / 2] : 0.5 * (tb[r / 2 - 1] + tb[r / 2]);
+    double f = median(tf, r), b = median(tb, r);
     printf("gn_silu_fwd %s f32 %.3f ms %.0f MB/s-of-f32 [diffad]\n", shape, f, mbytes / f * 1e3);
     printf("gn_silu_bwd %s f32 %.3f ms [diffad, fused]\n", shape, b);
     free(x), free(y), free(dy), free(dx), free(gamma), free(beta), free(dg), free(db), free(mean), free(rstd);
