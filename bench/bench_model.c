@@ -261,6 +261,8 @@ int main(int argc, char **argv) {
     if (dd_model_create_on(model_backend(), &cfg, 1, 0, THREADS, &m, &err)) return die("create (inference)", &err);
     PREC_RAN = dd_precision_name(dd_model_precision(m));
     hashfill_params(&m->params);
+    /* as diffad_create does: the weights stay converted between inferences */
+    if (dd_model_freeze_weights(m, &err)) return die("freeze weights", &err);
     float *img = xmalloc(HW * 3 * sizeof(float));
     float *map = xmalloc(HW * sizeof(float));
     float *recon = xmalloc(HW * 3 * sizeof(float));

@@ -102,6 +102,9 @@ static void opp_engine_free(void *st) { OPP_I->engine_free(st); }
 static void opp_activate(const dd_engine *e) { OPP_I->activate(e); }
 static size_t opp_scratch_bytes(const dd_engine *e) { return OPP_I->scratch_bytes(e); }
 static int opp_commit_scratch(dd_engine *e, dd_error *err) { return OPP_I->commit_scratch(e, err); }
+static int opp_freeze_weights(dd_engine *e, size_t cap, dd_error *err) {
+    return OPP_I->freeze_weights ? OPP_I->freeze_weights(e, cap, err) : DD_OK;
+}
 static int opp_has_bf16(void) { return OPP_I->has_bf16(); }
 static void *opp_buf_alloc(dd_engine *e, size_t b) { return OPP_I->buf_alloc(e, b); }
 static void opp_buf_free(dd_engine *e, void *p) { OPP_I->buf_free(e, p); }
@@ -371,7 +374,8 @@ static const dd_backend *opprof_backend(void) {
     be = (dd_backend){
         .name = "cpu (op-timed)",
         .engine_create = opp_engine_create, .engine_free = opp_engine_free, .activate = opp_activate,
-        .scratch_bytes = opp_scratch_bytes, .commit_scratch = opp_commit_scratch, .has_bf16 = opp_has_bf16,
+        .scratch_bytes = opp_scratch_bytes, .commit_scratch = opp_commit_scratch,
+        .freeze_weights = opp_freeze_weights, .has_bf16 = opp_has_bf16,
         .buf_alloc = opp_buf_alloc, .buf_free = opp_buf_free, .buf_zero = opp_buf_zero,
         .copy_h2d = opp_h2d, .copy_d2h = opp_d2h, .copy_d2d = opp_d2d,
         .conv_create = opp_conv_create, .conv_free = opp_conv_free, .conv_algo_used = opp_conv_algo_used,

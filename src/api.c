@@ -128,6 +128,8 @@ int diffad_create(const char *model_path, const diffad_params *p, diffad_ctx **o
     int rc = prec < 0 || prec > DIFFAD_PRECISION_BF16
                  ? dd_fail(&err, DD_E_INVALID, "diffad_create: precision %d is not one of DIFFAD_PRECISION_*", prec)
                  : dd_model_load_at(model_path, 1, 0, c->params.threads, to_dd[prec], &c->model, &err);
+    /* the context never changes its weights: keep them converted (src/model/model.h) */
+    if (!rc) rc = dd_model_freeze_weights(c->model, &err);
     if (!rc) {
         c->h = c->model->cfg.unet.h, c->w = c->model->cfg.unet.w;
         dd_scorer_opts so;

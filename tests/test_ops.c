@@ -652,7 +652,8 @@ static void test_diffusion(void) {
 /* Every entry of dd_backend; the size check below fails when an entry is added to
  * backend.h and not here. */
 #define BACKEND_ENTRIES(X)                                                                 \
-    X(engine_create) X(engine_free) X(activate) X(scratch_bytes) X(commit_scratch) X(has_bf16)\
+    X(engine_create) X(engine_free) X(activate) X(scratch_bytes) X(commit_scratch) X(freeze_weights) \
+    X(has_bf16)                                                                            \
     X(buf_alloc) X(buf_free) X(buf_zero) X(copy_h2d) X(copy_d2h) X(copy_d2d)               \
     X(conv_create) X(conv_free) X(conv_algo_used) X(conv_impl) X(conv_forward)             \
     X(conv_backward) X(sgemm) X(linear_forward) X(linear_backward) X(groupnorm_forward)    \
@@ -788,6 +789,65 @@ static void test_backend_table(dd_engine *eng) {
     free(x), free(gam), free(bet), free(dy), free(y1), free(y2), free(dx1), free(dx2);
 }
 
+/* ---- frozen weights (dd_engine_freeze_weights) ----
+ * A frozen engine's forward convolutions keep their converted weights: the output is
+ * bit-identical to an unfrozen engine's, the block is counted in scratch_bytes, a new
+ * weights pointer is converted again, and new values at the same pointer are not seen
+ * (the promise the caller made; checked so that a cache that is not used fails here).
+ * With a cap below what the convolutions need nothing is kept (all or nothing). Run at the engine's precision (bf16 where the CPU has it). */
+static void test_frozen_weights(int bf16) {
+    dd_error err = {0};
+    dd_engine *ref = NULL, *fr = NULL, *none = NULL;
+    if (dd_engine_create(2, &ref, &err) || dd_engine_create(2, &fr, &err) || dd_engine_create(2, &none, &err)) {
+        CHECK(0, "frozen weights: engines: %s", err.msg);
+        dd_engine_free(ref), dd_engine_free(fr), dd_engine_free(none);
+        return;
+    }
+    dd_precision p = bf16 ? DD_PREC_BF16 : DD_PREC_F32;
+    dd_engine_set_precision(ref, p, &err), dd_engine_set_precision(fr, p, &err), dd_engine_set_precision(none, p, &err);
+    dd_conv_shape s = {1, 12, 10, 16, 32, 3, 1, 1}; /* N H W Cin Cout k stride pad */
+    size_t nx = (size_t)12 * 10 * 16, nw = (size_t)32 * 16 * 9, ny = (size_t)12 * 10 * 32;
+    float *x = rnd(nx, 1), *w = rnd(nw, 0.2f), *w2 = rnd(nw, 0.2f), *b = rnd(32, 1);
+    float *y_ref = malloc(ny * 4), *y_ref2 = malloc(ny * 4), *y = malloc(ny * 4);
+    dd_conv *cr = NULL, *cf = NULL, *cn = NULL;
+    if (dd_conv_create(ref, &s, DD_CONV_DIRECT, 0, &cr, &err) || dd_conv_create(fr, &s, DD_CONV_DIRECT, 0, &cf, &err) ||
+        dd_conv_create(none, &s, DD_CONV_DIRECT, 0, &cn, &err)) {
+        CHECK(0, "frozen weights: conv create: %s", err.msg);
+        goto done;
+    }
+    size_t before = dd_engine_scratch_bytes(fr);
+    CHECK(dd_engine_freeze_weights(fr, (size_t)1 << 30, &err) == 0, "freeze: %s", err.msg);
+    CHECK(dd_engine_freeze_weights(fr, (size_t)1 << 30, &err) == DD_E_INVALID, "a second freeze is refused");
+    size_t wbytes = (size_t)32 * 16 * 9 * (bf16 ? 2 : 4);
+    CHECK(dd_engine_scratch_bytes(fr) >= before + wbytes && dd_engine_scratch_bytes(fr) <= before + wbytes + 4096,
+          "the weight block is counted: %zu -> %zu bytes (weights %zu)", before, dd_engine_scratch_bytes(fr), wbytes);
+    CHECK(dd_engine_freeze_weights(none, wbytes / 2, &err) == 0 && dd_engine_scratch_bytes(none) == before,
+          "a cap below the need: no block (%zu bytes, unfrozen %zu)", dd_engine_scratch_bytes(none), before);
+    dd_conv_forward(cr, x, w, b, y_ref, &err);
+    dd_conv_forward(cr, x, w2, b, y_ref2, &err);
+    for (int rep = 0; rep < 2; rep++) {
+        CHECK(dd_conv_forward(cf, x, w, b, y, &err) == 0 && same_bits(y, y_ref, ny),
+              "frozen forward %d differs from the unfrozen engine's", rep);
+    }
+    CHECK(dd_conv_forward(cf, x, w2, b, y, &err) == 0 && same_bits(y, y_ref2, ny),
+          "frozen forward with another weights pointer: not converted again");
+    /* new values at the same pointer: the frozen conv keeps what it converted */
+    float *keep = malloc(nw * 4);
+    memcpy(keep, w2, nw * 4);
+    memcpy(w2, w, nw * 4);
+    CHECK(dd_conv_forward(cf, x, w2, b, y, &err) == 0 && same_bits(y, y_ref2, ny),
+          "frozen forward: the kept weights were not used (converted again at the same pointer)");
+    /* no block: converted on every call, so the new values are seen */
+    CHECK(dd_conv_forward(cn, x, w2, b, y, &err) == 0 && same_bits(y, y_ref, ny),
+          "engine without a block: the weights' new values were not used");
+    memcpy(w2, keep, nw * 4);
+    free(keep);
+done:
+    dd_conv_free(cr), dd_conv_free(cf), dd_conv_free(cn);
+    dd_engine_free(ref), dd_engine_free(fr), dd_engine_free(none);
+    free(x), free(w), free(w2), free(b), free(y_ref), free(y_ref2), free(y);
+}
+
 /* ---- bad input: errors name the op and the shapes ---- */
 static void test_bad_input(dd_engine *eng) {
     dd_error err = {0};
@@ -829,6 +889,8 @@ int main(void) {
     } else {
         printf("test_ops: skipped the bf16 convolution checks: this CPU has no AVX512-BF16\n");
     }
+    test_frozen_weights(0);
+    if (dd_engine_has_bf16(eng)) test_frozen_weights(1);
     test_groupnorm(0);
     test_groupnorm(1);
     test_batchnorm();

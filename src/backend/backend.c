@@ -84,6 +84,9 @@ int dd_engine_set_precision(dd_engine *e, dd_precision p, dd_error *err) {
 dd_precision dd_engine_precision(const dd_engine *e) { return e->precision; }
 size_t dd_engine_scratch_bytes(const dd_engine *e) { return e->be->scratch_bytes(e); }
 int dd_engine_commit_scratch(dd_engine *e, dd_error *err) { return e->be->commit_scratch(e, err); }
+int dd_engine_freeze_weights(dd_engine *e, size_t cap, dd_error *err) {
+    return e->be->freeze_weights ? e->be->freeze_weights(e, cap, err) : DD_OK;
+}
 
 void dd_conv_out_hw(const dd_conv_shape *s, int *ho, int *wo) {
     *ho = (s->h + 2 * s->pad - s->k) / s->stride + 1;

@@ -117,6 +117,12 @@ struct dd_backend {
      * its allocation at that size (call after creating every convolution). */
     size_t (*scratch_bytes)(const dd_engine *e);
     int (*commit_scratch)(dd_engine *e, dd_error *err);
+    /* Promise that the weights the convolutions are given no longer change (inference
+     * from a loaded model): each forward may keep its weights converted to the kernel's
+     * layout and precision, in one block (counted by scratch_bytes) when all of them fit
+     * in cap bytes, instead of converting them on every call. A call with another weights pointer
+     * converts again; new values at the same pointer are NOT seen. May be NULL. */
+    int (*freeze_weights)(dd_engine *e, size_t cap, dd_error *err);
     /* 1 when this backend runs bf16 convolutions natively on this machine (cpu: the
      * CPU has AVX512-BF16 or AMX and oneDNN may use it). */
     int (*has_bf16)(void);
@@ -335,5 +341,8 @@ size_t dd_engine_scratch_bytes(const dd_engine *e);
 /* Allocate the scratch block at its final size. Call after creating every
  * convolution; conv_forward/backward call it themselves if needed. */
 int dd_engine_commit_scratch(dd_engine *e, dd_error *err);
+/* The backend's freeze_weights (see the table): call after creating every convolution,
+ * only where the weights will not change again. A backend without it: nothing. */
+int dd_engine_freeze_weights(dd_engine *e, size_t cap, dd_error *err);
 
 #endif

@@ -214,6 +214,11 @@ size_t dd_model_memory(const dd_model *m) {
     return blocks * m->params.total * sizeof(float) + m->arena.cap + dd_engine_scratch_bytes(m->eng);
 }
 
+int dd_model_freeze_weights(dd_model *m, dd_error *err) {
+    if (m->training) return dd_fail(err, DD_E_INVALID, "model: a training model's weights cannot be frozen");
+    return dd_engine_freeze_weights(m->eng, DD_FROZEN_WEIGHTS_CAP, err);
+}
+
 size_t dd_model_param_count(const dd_model *m, int group) {
     size_t n = 0;
     for (int i = 0; i < m->params.count; i++)

@@ -127,8 +127,15 @@ int dd_model_denoiser_chunk(const dd_model_config *cfg, int batch, int training,
 void dd_model_free_activations(dd_model *m);
 /* PyTorch-default initialisation from a seed. */
 void dd_model_init_weights(dd_model *m, uint64_t seed);
-/* Bytes: parameters (+ gradients + Adam), arena, oneDNN scratch. */
+/* Bytes: parameters (+ gradients + Adam), arena, oneDNN scratch (with the frozen weights). */
 size_t dd_model_memory(const dd_model *m);
+/* An inference model whose weights will not change again (a loaded model file):
+ * its convolutions keep their converted weights (when they fit in DD_FROZEN_WEIGHTS_CAP
+ * bytes: the CPU profile's do, the paper configuration's do not; counted by
+ * dd_model_memory) instead of converting them on every inference.
+ * Never on a model that trains, validates or takes weights copied in later. */
+#define DD_FROZEN_WEIGHTS_CAP ((size_t)64 << 20)
+int dd_model_freeze_weights(dd_model *m, dd_error *err);
 /* The convolution arithmetic the model runs (resolved: DD_PREC_F32 or DD_PREC_BF16). */
 dd_precision dd_model_precision(const dd_model *m);
 /* Parameter count of the group (0 denoiser, 1 segmentation), trainable only. */

@@ -239,6 +239,7 @@ const dd_backend dd_backend_cpu = {
     .activate = dd_cpu_activate,
     .scratch_bytes = dd_cpu_scratch_bytes,
     .commit_scratch = dd_cpu_commit_scratch,
+    .freeze_weights = dd_cpu_freeze_weights,
     .has_bf16 = dd_cpu_has_bf16,
     .buf_alloc = buf_alloc,
     .buf_free = buf_free,

@@ -25,6 +25,8 @@ void dd_cpu_engine_free(void *state);
 void dd_cpu_activate(const dd_engine *e);
 size_t dd_cpu_scratch_bytes(const dd_engine *e);
 int dd_cpu_commit_scratch(dd_engine *e, dd_error *err);
+/* dd_backend.freeze_weights: the weight cache block (see dnn.c "Frozen weights"). */
+int dd_cpu_freeze_weights(dd_engine *e, size_t cap, dd_error *err);
 /* 1 when oneDNN may use AVX512-BF16 (or AMX) here, i.e. bf16 convolutions run natively. */
 int dd_cpu_has_bf16(void);
 
