@@ -22,6 +22,9 @@ while [ $# -gt 1 ]; do
   esac
 done
 [ $# -eq 1 ] || { echo "usage: run_dnnl_versions.sh [--rounds R] [--reps N] [--threads T] OUT" >&2; exit 2; }
+for v in "$ROUNDS" "$REPS" "$THREADS"; do
+  case "$v" in ''|*[!0-9]*|0) echo "run_dnnl_versions.sh: --rounds, --reps and --threads take a positive integer, not '$v'" >&2; exit 2 ;; esac
+done
 OUT=$1
 [ "$THREADS" -eq "$(nproc)" ] || { echo "run_dnnl_versions.sh: --threads must be $(nproc) (oneDNN 3.x's SYCL CPU device uses every CPU)" >&2; exit 2; }
 BUILD=${BUILD:-build}

@@ -63,12 +63,13 @@ check '[ $rc -ne 0 ] && grep -q "batch 5 cannot be split over 2 processes" $T/od
 # after mpirun got it and must finish its step and the checkpoint within the next T. A
 # sanitized step does not fit in 1 s (measured 2026-11-30: no checkpoint), so the sanitized
 # build runs the case with T = 60 (what docs/training.md tells users with long steps).
-# The plain build uses T = 10: with T = 1 a loaded machine (other tests beside it, a disk busy
-# with fsync) missed the checkpoint in 11 of ~50 repeats on 2026-12-01: 9 times the step under way plus the checkpoint
-# did not fit in the 1 s before SIGKILL (no output), 2 times (and once in a clean clone of a1abc84 under
-# `make -j2 test`) a rank aborted inside oneDNN with "corrupted size vs. prev_size" in the step
-# the SIGTERM reached (not reproduced when signalling the ranks directly). T = 10, same load: 11 of 12 wrote the
-# checkpoint, the 12th was such an abort (rare; not understood — see docs/training.md).
+# The plain build uses T = 10: with T = 1 a loaded machine (other tests beside it, a disk
+# busy with fsync) missed the checkpoint in 11 of ~50 repeats on 2026-12-01: 9 times the step
+# under way plus the checkpoint did not fit in the 1 s before SIGKILL (no output), 2 times (and
+# once in a clean clone of a1abc84 under `make -j2 test`) a rank aborted inside oneDNN with
+# "corrupted size vs. prev_size" in the step the SIGTERM reached (not reproduced when
+# signalling the ranks directly). T = 10, same load: 11 of 12 wrote the checkpoint, the 12th
+# was such an abort (heap corruption, open — see docs/training.md).
 # mpirun returns ~2T after the signal (it sleeps both intervals): ~20 s here, ~2 min sanitized.
 TMO=10
 if ldd "$BIN" 2>/dev/null | grep -q libasan; then TMO=60; fi

@@ -159,12 +159,17 @@ static void port_free(port *pt) {
     if (pt->reorder) dnnl_primitive_destroy(pt->reorder);
 }
 
-/* Point a port at the caller's buffer; returns the memory the primitive should use. */
-static dnnl_memory_t port_bind(dd_conv *c, port *pt, const void *user) {
+/* Point a port at the caller's buffer, its converted copy at prim (when it has one);
+ * returns the memory the primitive should use. */
+static dnnl_memory_t port_bind_at(port *pt, const void *user, void *prim) {
     dnnl_memory_set_data_handle(pt->user_mem, (void *)user);
     if (!pt->reordered) return pt->user_mem;
-    dnnl_memory_set_data_handle(pt->prim_mem, c->e->scratch + pt->off);
+    dnnl_memory_set_data_handle(pt->prim_mem, prim);
     return pt->prim_mem;
+}
+/* ... with the converted copy in the shared scratch. */
+static dnnl_memory_t port_bind(dd_conv *c, port *pt, const void *user) {
+    return port_bind_at(pt, user, c->e->scratch + pt->off);
 }
 
 static int run_reorder(dd_conv *c, port *pt, int to_prim, dd_error *err) {
@@ -467,20 +472,13 @@ int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, 
     a[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, port_bind(c, &c->p[P_SRC], x)};
     port *pw = &c->p[P_W];
     cpu_engine *e = c->e;
-    size_t wbytes = align64(pw->bytes);
-    if (e->frozen && pw->reordered && !c->has_wslot && e->wcache_cap - e->wcache_used >= wbytes) {
-        c->wslot = e->wcache_used, c->has_wslot = 1;
-        e->wcache_used += wbytes;
+    if (e->frozen && pw->reordered && !c->has_wslot && e->wcache_cap - e->wcache_used >= align64(pw->bytes)) {
+        c->wslot = e->wcache_used, c->has_wslot = 1; /* once per convolution */
+        e->wcache_used += align64(pw->bytes);
     }
-    int w_ready = 0; /* the slot already holds these weights, converted */
-    if (c->has_wslot) {
-        dnnl_memory_set_data_handle(pw->user_mem, (void *)w);
-        dnnl_memory_set_data_handle(pw->prim_mem, e->wcache + c->wslot);
-        a[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, pw->prim_mem};
-        w_ready = c->wslot_src == w;
-    } else {
-        a[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, port_bind(c, pw, w)};
-    }
+    a[1] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, c->has_wslot ? port_bind_at(pw, w, e->wcache + c->wslot)
+                                                            : port_bind(c, pw, w)};
+    int w_ready = c->has_wslot && c->wslot_src == w; /* the slot holds these weights, converted */
     int n = 2;
     /* The primitive was made with a bias; without one, bind the conv's zero bias. */
     a[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, port_bind(c, &c->p[P_B], b ? b : c->zero_bias)};
