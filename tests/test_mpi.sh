@@ -67,9 +67,9 @@ check '[ $rc -ne 0 ] && grep -q "batch 5 cannot be split over 2 processes" $T/od
 # busy with fsync) missed the checkpoint in 11 of ~50 repeats on 2026-12-01: 9 times the step
 # under way plus the checkpoint did not fit in the 1 s before SIGKILL (no output), 2 times (and
 # once in a clean clone of a1abc84 under `make -j2 test`) a rank aborted inside oneDNN with
-# "corrupted size vs. prev_size" in the step the SIGTERM reached (not reproduced when
-# signalling the ranks directly). T = 10, same load: 11 of 12 wrote the checkpoint, the 12th
-# was such an abort (heap corruption, open — see docs/training.md).
+# "corrupted size vs. prev_size" in the step the SIGTERM reached: oneDNN's GEMM kernels let a
+# signal handler write into the heap (oneDNN #4845), fixed by the cpu backend's signal guard
+# (docs/architecture.md "Signals", tests/test_signals.c).
 # mpirun returns ~2T after the signal (it sleeps both intervals): ~20 s here, ~2 min sanitized.
 TMO=10
 if ldd "$BIN" 2>/dev/null | grep -q libasan; then TMO=60; fi

@@ -4,6 +4,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +66,60 @@ void dd_cpu_engine_free(void *state) {
     free(e);
 }
 
-void dd_cpu_activate(const dd_engine *e) { omp_set_num_threads(dd_engine_threads(e)); }
+/* Signal guard. oneDNN's f32 GEMM kernels (jit_avx512_common_gemm_f32 and its AVX2
+ * sibling, behind dnnl_sgemm and any primitive that falls back to "gemm:jit") point the
+ * stack pointer at a heap workspace while they run, up to oneDNN 3.11.0 (oneDNN issue
+ * #4845, fixed by PR #4855; Debian's 2.6 has it). A signal handler that runs on such a
+ * thread then writes its frame into the heap: glibc later aborts with "corrupted size
+ * vs. prev_size", or numbers change silently. Measured here: a no-op SIGUSR1 handler
+ * and a training run sent ~5,600 signals aborted within 2 steps; a 30 us SIGALRM timer
+ * corrupts a loop of dnnl_sgemm calls within seconds (tests/test_signals.c).
+ * So no asynchronous signal may be handled on a thread while it is inside oneDNN: the
+ * calling thread blocks them around each oneDNN call (a pending signal is delivered right
+ * after the call, so Ctrl-C still stops a run within one operation), and the OpenMP
+ * workers that run oneDNN's parallel parts block them for good (dd_cpu_activate; a
+ * process-directed signal then goes to a thread that takes it). Faults (SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL, SIGTRAP, SIGSYS) and SIGABRT stay deliverable so crash handlers work. */
+static pthread_once_t async_signals_once = PTHREAD_ONCE_INIT;
+static sigset_t async_signals;
+
+static void async_signals_init(void) {
+    sigfillset(&async_signals);
+    const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) sigdelset(&async_signals, keep[i]);
+}
+
+/* Blocks the asynchronous signals on the calling thread; *saved gets the mask to restore. */
+static void signals_hold(sigset_t *saved) {
+    pthread_once(&async_signals_once, async_signals_init);
+    pthread_sigmask(SIG_BLOCK, &async_signals, saved);
+}
+
+static void signals_release(const sigset_t *saved) { pthread_sigmask(SIG_SETMASK, saved, NULL); }
+
+void dd_cpu_activate(const dd_engine *e) {
+    int n = dd_engine_threads(e);
+    omp_set_num_threads(n);
+    /* The pool's workers (not the calling thread: it is the user's) block the asynchronous
+     * signals for good; a worker created later inside a guarded call inherits the block. */
+    if (n > 1) {
+#pragma omp parallel num_threads(n)
+        if (omp_get_thread_num() != 0) {
+            sigset_t unused;
+            signals_hold(&unused);
+        }
+    }
+}
+
+/* oneDNN's execute under the signal guard; every primitive of this file runs through it. */
+static dnnl_status_t guarded_execute(dnnl_primitive_t prim, dnnl_stream_t stream, int nargs,
+                                     const dnnl_exec_arg_t *args) {
+    sigset_t saved;
+    signals_hold(&saved);
+    dnnl_status_t st = dnnl_primitive_execute(prim, stream, nargs, args);
+    signals_release(&saved);
+    return st;
+}
 
 size_t dd_cpu_scratch_bytes(const dd_engine *de) {
     const cpu_engine *e = dd_engine_state(de);
@@ -176,7 +231,7 @@ static int run_reorder(dd_conv *c, port *pt, int to_prim, dd_error *err) {
     if (!pt->reordered) return DD_OK;
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, to_prim ? pt->user_mem : pt->prim_mem},
                             {DNNL_ARG_TO, to_prim ? pt->prim_mem : pt->user_mem}};
-    if (dnnl_primitive_execute(pt->reorder, c->e->stream, 2, a) != dnnl_success)
+    if (guarded_execute(pt->reorder, c->e->stream, 2, a) != dnnl_success)
         return dd_fail(err, DD_E_BACKEND, "conv: reorder failed");
     return DD_OK;
 }
@@ -458,7 +513,7 @@ static int exec(dd_conv *c, dnnl_primitive_t prim, int nargs, dnnl_exec_arg_t *a
     dnnl_memory_set_data_handle(pad, c->e->scratch + pad_off);
     args[nargs].arg = DNNL_ARG_SCRATCHPAD;
     args[nargs].memory = pad;
-    if (dnnl_primitive_execute(prim, c->e->stream, nargs + 1, args) != dnnl_success)
+    if (guarded_execute(prim, c->e->stream, nargs + 1, args) != dnnl_success)
         return dd_fail(err, DD_E_BACKEND, "%s: execution failed", what);
     return DD_OK;
 }
@@ -545,7 +600,10 @@ int dd_sgemm(char ta, char tb, long m, long n, long k, float alpha, const float 
              const float *b, long ldb, float beta, float *c, long ldc, dd_error *err) {
     if (m <= 0 || n <= 0 || k <= 0 || !a || !b || !c)
         return dd_fail(err, DD_E_INVALID, "sgemm: invalid arguments M=%ld N=%ld K=%ld", m, n, k);
+    sigset_t saved; /* the GEMM kernel this calls is the one the signal guard is for */
+    signals_hold(&saved);
     dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    signals_release(&saved);
     if (st != dnnl_success)
         return dd_fail(err, DD_E_BACKEND, "sgemm %c%c M=%ld N=%ld K=%ld: oneDNN status %d", ta,
                        tb, m, n, k, (int)st);
