@@ -23,7 +23,13 @@
  * diffad_error(ctx) (or in the caller's buffer for diffad_create). The library
  * never prints (use the log callback), never exits, and keeps no global state:
  * two contexts can run in two threads. All memory of a context is allocated by
- * diffad_create; predictions allocate nothing. */
+ * diffad_create; predictions allocate nothing.
+ *
+ * Signals: your program's signal handlers keep working, but none runs on a thread
+ * while it is inside oneDNN (whose GEMM kernels would let a handler's frame overwrite
+ * the heap, oneDNN issue #4845): the calling thread holds asynchronous signals for the
+ * length of each oneDNN call (they arrive right after it), and the OpenMP worker
+ * threads diffad computes with block them for good. */
 #ifndef DIFFAD_H
 #define DIFFAD_H
 
