@@ -10,14 +10,14 @@
 
 #include "core/arena.h"
 
-static uint64_t hashfill_fnv1a(const char *s) {
+static inline uint64_t hashfill_fnv1a(const char *s) {
     uint64_t h = 0xCBF29CE484222325ULL;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ULL;
     return h;
 }
 
 /* Uniform [-1, 1): splitmix64 finaliser of (7 ^ fnv(name)) + i * golden ratio. */
-static void hashfill_uniform(const char *name, float *out, size_t n) {
+static inline void hashfill_uniform(const char *name, float *out, size_t n) {
     uint64_t base = 7ULL ^ hashfill_fnv1a(name);
     for (size_t i = 0; i < n; i++) {
         uint64_t z = base + (uint64_t)i * 0x9E3779B97F4A7C15ULL;
@@ -29,7 +29,7 @@ static void hashfill_uniform(const char *name, float *out, size_t n) {
 }
 
 /* Non-zero weights everywhere (zero-initialised layers too, so every gradient flows). */
-static void hashfill_params(dd_params *p) {
+static inline void hashfill_params(dd_params *p) {
     for (int i = 0; i < p->count; i++) {
         dd_param *t = &p->items[i];
         float *v = p->value + t->offset;

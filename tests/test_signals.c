@@ -24,6 +24,7 @@
 #include "check.h"
 #include "backend/backend.h"
 #include "backend/cpu/dnn.h"
+#include "hashfill.h"
 
 static volatile sig_atomic_t signals_seen;
 static void on_alarm(int sig) {
@@ -42,6 +43,12 @@ typedef struct {
     long m, n, k;
 } gemm_shape;
 
+/* C[m,n] = op(A) op(B), row-major, as ops_attn.c calls it (leading dimensions from the shape). */
+static int product(const gemm_shape *g, const float *a, const float *b, float *c, dd_error *err) {
+    long lda = g->ta == 'N' ? g->k : g->m, ldb = g->tb == 'N' ? g->n : g->k;
+    return dd_sgemm(g->ta, g->tb, g->m, g->n, g->k, 1.f, a, lda, b, ldb, 0.f, c, g->n, err);
+}
+
 /* The child: exit 0 = every product identical, 1 = a product changed, 2 = setup failed,
  * 3 = too few signals arrived during the run to say anything. */
 static int child_run(int threads, double seconds) {
@@ -57,7 +64,7 @@ static int child_run(int threads, double seconds) {
         started++;
     }
     if (started != threads) return 2;
-    dd_engine *e = NULL;
+    dd_engine *e = NULL; /* dd_sgemm takes no engine; creating one activates it (threads, worker block) */
     dd_error err = {0};
     if (dd_engine_create(threads, &e, &err)) return 2;
     float *a[NS], *b[NS], *ref[NS], *c[NS];
@@ -65,14 +72,12 @@ static int child_run(int threads, double seconds) {
         const gemm_shape *g = &shapes[s];
         a[s] = malloc(sizeof(float) * g->m * g->k);
         b[s] = malloc(sizeof(float) * g->k * g->n);
-        ref[s] = calloc((size_t)(g->m * g->n), sizeof(float));
+        ref[s] = malloc(sizeof(float) * g->m * g->n);
         c[s] = malloc(sizeof(float) * g->m * g->n);
         if (!a[s] || !b[s] || !ref[s] || !c[s]) return 2;
-        unsigned long long r = 1234 + s;
-        for (long i = 0; i < g->m * g->k; i++) r = r * 6364136223846793005ULL + 1, a[s][i] = (float)(r >> 40) / 16777216.f - .5f;
-        for (long i = 0; i < g->k * g->n; i++) r = r * 6364136223846793005ULL + 1, b[s][i] = (float)(r >> 40) / 16777216.f - .5f;
-        long lda = g->ta == 'N' ? g->k : g->m, ldb = g->tb == 'N' ? g->n : g->k;
-        if (dd_sgemm(g->ta, g->tb, g->m, g->n, g->k, 1.f, a[s], lda, b[s], ldb, 0.f, ref[s], g->n, &err)) return 2;
+        hashfill_uniform("a", a[s], (size_t)(g->m * g->k));
+        hashfill_uniform("b", b[s], (size_t)(g->k * g->n));
+        if (product(g, a[s], b[s], ref[s], &err)) return 2;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -87,9 +92,8 @@ static int child_run(int threads, double seconds) {
     for (long it = 0; now_s() - t0 < seconds && !changed; it++) {
         int s = (int)(it % NS);
         const gemm_shape *g = &shapes[s];
-        long lda = g->ta == 'N' ? g->k : g->m, ldb = g->tb == 'N' ? g->n : g->k;
         memset(c[s], 0, sizeof(float) * g->m * g->n);
-        if (dd_sgemm(g->ta, g->tb, g->m, g->n, g->k, 1.f, a[s], lda, b[s], ldb, 0.f, c[s], g->n, &err)) return 2;
+        if (product(g, a[s], b[s], c[s], &err)) return 2;
         changed = memcmp(c[s], ref[s], sizeof(float) * g->m * g->n) != 0;
         void *p = malloc(1000 + (size_t)(it % 5000) * 8); /* the heap in use: glibc checks chunks */
         free(p);
