@@ -151,6 +151,18 @@ static int opp_conv_forward(dd_conv *cv, const float *x, const float *w, const f
     if (c->rec >= 0) opprof_convs[c->rec].fwd_s += dt, opprof_convs[c->rec].fwd_flop += f, opprof_convs[c->rec].fwd_calls++;
     return rc;
 }
+static int opp_conv_takes_bf16(const dd_conv *c) {
+    return OPP_I->conv_takes_bf16 && OPP_I->conv_takes_bf16(((const opprof_conv *)c)->inner);
+}
+static int opp_conv_forward_bf16(dd_conv *cv, const uint16_t *x, const float *w, const float *b, float *y,
+                                 dd_error *err) {
+    opprof_conv *c = (opprof_conv *)cv;
+    OPP_T0;
+    int rc = OPP_I->conv_forward_bf16(c->inner, x, w, b, y, err);
+    double f = opprof_conv_flop(&c->s), dt = opprof_add(OP_CONV_FWD, t0_, f);
+    if (c->rec >= 0) opprof_convs[c->rec].fwd_s += dt, opprof_convs[c->rec].fwd_flop += f, opprof_convs[c->rec].fwd_calls++;
+    return rc;
+}
 static int opp_conv_backward(dd_conv *cv, const float *x, const float *w, const float *dy, float *dx, float *dw,
                              float *db, int acc, dd_error *err) {
     opprof_conv *c = (opprof_conv *)cv;
@@ -189,6 +201,13 @@ static int opp_gn_fwd(dd_engine *e, const float *x, const float *g, const float 
                       int n, int hw, int c, int gr, float eps, int silu, dd_error *err) {
     OPP_T0;
     int rc = OPP_I->groupnorm_forward(e, x, g, b, y, mean, rstd, n, hw, c, gr, eps, silu, err);
+    opprof_add(OP_GN_FWD, t0_, 0);
+    return rc;
+}
+static int opp_gn_fwd_bf16(dd_engine *e, const float *x, const float *g, const float *b, uint16_t *y, float *mean,
+                           float *rstd, int n, int hw, int c, int gr, float eps, int silu, dd_error *err) {
+    OPP_T0;
+    int rc = OPP_I->groupnorm_forward_bf16(e, x, g, b, y, mean, rstd, n, hw, c, gr, eps, silu, err);
     opprof_add(OP_GN_FWD, t0_, 0);
     return rc;
 }
@@ -382,6 +401,10 @@ static const dd_backend *opprof_backend(void) {
         .conv_impl = opp_conv_impl, .conv_forward = opp_conv_forward, .conv_backward = opp_conv_backward,
         .sgemm = opp_sgemm, .linear_forward = opp_linear_forward, .linear_backward = opp_linear_backward,
         .groupnorm_forward = opp_gn_fwd, .groupnorm_backward = opp_gn_bwd,
+        /* the optional bf16 entries only where the wrapped backend has them */
+        .conv_takes_bf16 = opprof_inner->conv_takes_bf16 ? opp_conv_takes_bf16 : NULL,
+        .conv_forward_bf16 = opprof_inner->conv_forward_bf16 ? opp_conv_forward_bf16 : NULL,
+        .groupnorm_forward_bf16 = opprof_inner->groupnorm_forward_bf16 ? opp_gn_fwd_bf16 : NULL,
         .batchnorm_forward = opp_bn_fwd, .batchnorm_backward = opp_bn_bwd,
         .silu_forward = opp_silu_forward, .silu_backward = opp_silu_backward,
         .relu_forward = opp_relu_forward, .relu_backward = opp_relu_backward,

@@ -28,6 +28,7 @@
 #define DD_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/status.h"
 
@@ -151,6 +152,13 @@ struct dd_backend {
     /* b may be NULL (no bias). */
     int (*conv_forward)(dd_conv *c, const float *x, const float *w, const float *b, float *y,
                         dd_error *err);
+    /* Optional (both NULL where a backend has no bf16 path). A convolution for which
+     * conv_takes_bf16 says 1 also runs from a bfloat16 NHWC source that a producer wrote
+     * in that form (groupnorm_forward_bf16): the same bits as conv_forward on the float32
+     * values, without converting them (the inference path of nn/unet.c). */
+    int (*conv_takes_bf16)(const dd_conv *c);
+    int (*conv_forward_bf16)(dd_conv *c, const uint16_t *x, const float *w, const float *b,
+                             float *y, dd_error *err);
     /* dy [N,Ho,Wo,Cout]. Any of dx [N,H,W,Cin], dw [Cout,Cin,k,k], db [Cout] may be NULL
      * (skipped); dw, db accumulate; dx accumulates when acc != 0, else is overwritten. */
     int (*conv_backward)(dd_conv *c, const float *x, const float *w, const float *dy, float *dx,
@@ -175,6 +183,11 @@ struct dd_backend {
     int (*groupnorm_forward)(dd_engine *e, const float *x, const float *gamma,
                              const float *beta, float *y, float *mean, float *rstd, int n,
                              int hw, int c, int g, float eps, int silu, dd_error *err);
+    /* Optional: groupnorm_forward with y written as bfloat16 for conv_forward_bf16 (the
+     * float32 results rounded to nearest even, as the backend's own conversion would). */
+    int (*groupnorm_forward_bf16)(dd_engine *e, const float *x, const float *gamma,
+                                  const float *beta, uint16_t *y, float *mean, float *rstd,
+                                  int n, int hw, int c, int g, float eps, int silu, dd_error *err);
     /* dx [N,HW,C] (acc); dgamma, dbeta [C] accumulate. */
     int (*groupnorm_backward)(dd_engine *e, const float *x, const float *gamma,
                               const float *beta, const float *mean, const float *rstd,

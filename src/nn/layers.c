@@ -61,6 +61,18 @@ int dd_convl_forward(dd_engine *e, const dd_convl *l, const dd_params *p, const 
                                               dd_params_value(p, l->b), y, err);
 }
 
+int dd_convl_takes_bf16(const dd_convl *l) {
+    const dd_backend *be = l->prim ? dd_engine_backend(l->eng) : NULL;
+    return be && be->conv_takes_bf16 && be->conv_forward_bf16 && be->groupnorm_forward_bf16 &&
+           be->conv_takes_bf16(l->prim);
+}
+
+int dd_convl_forward_bf16(dd_engine *e, const dd_convl *l, const dd_params *p, const uint16_t *x,
+                          float *y, dd_error *err) {
+    return dd_engine_backend(e)->conv_forward_bf16(l->prim, x, dd_params_value(p, l->w),
+                                                   dd_params_value(p, l->b), y, err);
+}
+
 int dd_convl_backward(dd_engine *e, const dd_convl *l, dd_params *p, const float *x, const float *dy,
                       float *dx, int acc, dd_error *err) {
     return dd_engine_backend(e)->conv_backward(l->prim, x, dd_params_value(p, l->w), dy, dx,
@@ -95,6 +107,14 @@ int dd_gnl_forward(dd_engine *e, const dd_gnl *l, const dd_params *p, const floa
     return dd_engine_backend(e)->groupnorm_forward(e, x, dd_params_value(p, l->g),
                                                    dd_params_value(p, l->b), y, l->mean, l->rstd,
                                                    n, hw, l->c, l->groups, 1e-5f, silu, err);
+}
+
+int dd_gnl_forward_bf16(dd_engine *e, const dd_gnl *l, const dd_params *p, const float *x,
+                        uint16_t *y, int n, int hw, int silu, dd_error *err) {
+    return dd_engine_backend(e)->groupnorm_forward_bf16(e, x, dd_params_value(p, l->g),
+                                                        dd_params_value(p, l->b), y, l->mean,
+                                                        l->rstd, n, hw, l->c, l->groups, 1e-5f,
+                                                        silu, err);
 }
 
 int dd_gnl_backward(dd_engine *e, const dd_gnl *l, dd_params *p, const float *x, const float *dy,

@@ -47,6 +47,12 @@ int dd_convl_build(dd_convl *l, dd_engine *e, int n, int h, int w, dd_conv_algo 
                    dd_error *err);
 int dd_convl_forward(dd_engine *e, const dd_convl *l, const dd_params *p, const float *x, float *y,
                      dd_error *err);
+/* 1 when the convolution also runs from a bf16 source (backend's conv_takes_bf16; then
+ * dd_gnl_forward_bf16 and dd_convl_forward_bf16 exist): the inference path that skips
+ * the conversion of its input. */
+int dd_convl_takes_bf16(const dd_convl *l);
+int dd_convl_forward_bf16(dd_engine *e, const dd_convl *l, const dd_params *p, const uint16_t *x,
+                          float *y, dd_error *err);
 /* dW, db accumulate into p->grad; dx (may be NULL) overwritten or added (acc). */
 int dd_convl_backward(dd_engine *e, const dd_convl *l, dd_params *p, const float *x, const float *dy,
                       float *dx, int acc, dd_error *err);
@@ -59,6 +65,9 @@ int dd_gnl_declare(dd_gnl *l, dd_params *p, const char *name, int c, int groups_
 int dd_gnl_plan(dd_gnl *l, dd_arena *a, int n, dd_error *err);
 int dd_gnl_forward(dd_engine *e, const dd_gnl *l, const dd_params *p, const float *x, float *y,
                    int n, int hw, int silu, dd_error *err);
+/* dd_gnl_forward writing bf16 for dd_convl_forward_bf16 (only where it takes bf16). */
+int dd_gnl_forward_bf16(dd_engine *e, const dd_gnl *l, const dd_params *p, const float *x,
+                        uint16_t *y, int n, int hw, int silu, dd_error *err);
 int dd_gnl_backward(dd_engine *e, const dd_gnl *l, dd_params *p, const float *x, const float *dy,
                     float *dx, int n, int hw, int silu, int acc, dd_error *err);
 

@@ -437,6 +437,24 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
     if ((rc = dd_gnl_plan(&u->out_gn, a, (int)N, err))) return rc;
     /* the head's SiLU(GN(x)): a temporary; training rebuilds it in backward */
     u->head_a = tr ? u->scratch[1] : u->scratch[0];
+    /* Inference with bf16 convolutions: the GroupNorm+SiLU outputs that a convolution
+     * reads next (conv1 of a block without resampling, every conv2, the head) are written
+     * in bf16 into one buffer of their largest size instead of float32 that the
+     * convolution would convert (measured: bench/README.md "bf16 activations"). */
+    u->act16 = NULL;
+    if (!tr && dd_convl_takes_bf16(&u->out_conv)) {
+        size_t n16 = N * c->h * c->w * (size_t)u->mod[u->nmod - 1].c_out;
+        for (int i = 0; i < u->nmod; i++) {
+            const dd_resblock *b = &u->mod[i].rb;
+            if (u->mod[i].kind != DD_MOD_RES) continue;
+            size_t v1 = b->mode ? 0 : N * b->h * b->w * (size_t)b->in, v2 = N * b->ho * b->wo * (size_t)b->out;
+            if (v1 > n16) n16 = v1;
+            if (v2 > n16) n16 = v2;
+        }
+        float *buf;
+        DD_ARENA_ALLOC(a, err, buf, (n16 + 1) / 2);
+        u->act16 = (uint16_t *)buf;
+    }
     if (tr) {
         int cmax = 0;
         for (int i = 0; i < u->nmod; i++) cmax = u->mod[i].c_out > cmax ? u->mod[i].c_out : cmax;
@@ -458,7 +476,7 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
 /* eproj: this pass's rows of the block's embedding projection [n,out] (dd_unet_forward
  * computes it for all samples before the passes). */
 static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *x,
-                       const float *eproj, float *out, int n, dd_error *err) {
+                       const float *eproj, float *out, int n, uint16_t *act16, dd_error *err) {
     const dd_backend *be = dd_engine_backend(e);
     int rc;
     size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
@@ -468,26 +486,40 @@ static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *
      * input is only the residual, so it is built in out and h2 added to it at the end:
      * out = xm + h2 as add_forward computes it, without a buffer of its own. */
     float *xm = b->has_skip ? b->xm : out;
-    /* a1 = SiLU(GN(x)) [N,h,w,in] */
-    if ((rc = dd_gnl_forward(e, &b->gn1, p, x, b->a1, n, (int)ihw, 1, err))) return rc;
-    const float *a1 = b->a1, *xs = x;
-    if (b->mode == 1) { /* 2x2 average pooling of both paths -> [N,ho,wo,in] */
-        if ((rc = be->avgpool2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in, err)) ||
-            (rc = be->avgpool2_forward(e, x, xm, n, b->h, b->w, b->in, err)))
+    const float *xs = x;
+    if (act16 && b->mode == 0 && dd_convl_takes_bf16(&b->conv1)) {
+        /* a1 = SiLU(GN(x)) in bf16 (act16), h1 = conv1(a1): the bits of the path below */
+        if ((rc = dd_gnl_forward_bf16(e, &b->gn1, p, x, act16, n, (int)ihw, 1, err)) ||
+            (rc = dd_convl_forward_bf16(e, &b->conv1, p, act16, b->h1, err)))
             return rc;
-        a1 = b->a1m, xs = xm;
-    } else if (b->mode == 2) { /* 2x nearest upsampling -> [N,ho,wo,in] */
-        be->upnearest2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in);
-        be->upnearest2_forward(e, x, xm, n, b->h, b->w, b->in);
-        a1 = b->a1m, xs = xm;
+    } else {
+        /* a1 = SiLU(GN(x)) [N,h,w,in] */
+        if ((rc = dd_gnl_forward(e, &b->gn1, p, x, b->a1, n, (int)ihw, 1, err))) return rc;
+        const float *a1 = b->a1;
+        if (b->mode == 1) { /* 2x2 average pooling of both paths -> [N,ho,wo,in] */
+            if ((rc = be->avgpool2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in, err)) ||
+                (rc = be->avgpool2_forward(e, x, xm, n, b->h, b->w, b->in, err)))
+                return rc;
+            a1 = b->a1m, xs = xm;
+        } else if (b->mode == 2) { /* 2x nearest upsampling -> [N,ho,wo,in] */
+            be->upnearest2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in);
+            be->upnearest2_forward(e, x, xm, n, b->h, b->w, b->in);
+            a1 = b->a1m, xs = xm;
+        }
+        /* h1 = conv1(a1) [N,ho,wo,out] */
+        if ((rc = dd_convl_forward(e, &b->conv1, p, a1, b->h1, err))) return rc;
     }
-    /* h1 = conv1(a1) + Linear(SiLU(emb)) broadcast over pixels [N,ho,wo,out] */
-    if ((rc = dd_convl_forward(e, &b->conv1, p, a1, b->h1, err))) return rc;
+    /* h1 += Linear(SiLU(emb)) broadcast over pixels */
     be->add_bcast_forward(e, b->h1, eproj, n, ohw, co);
     /* a2 = SiLU(GN(h1)); h2 = conv2(a2); out = skip(xs) + h2 */
-    if ((rc = dd_gnl_forward(e, &b->gn2, p, b->h1, b->a2, n, (int)ohw, 1, err)) ||
-        (rc = dd_convl_forward(e, &b->conv2, p, b->a2, b->h2, err)))
+    if (act16 && dd_convl_takes_bf16(&b->conv2)) {
+        if ((rc = dd_gnl_forward_bf16(e, &b->gn2, p, b->h1, act16, n, (int)ohw, 1, err)) ||
+            (rc = dd_convl_forward_bf16(e, &b->conv2, p, act16, b->h2, err)))
+            return rc;
+    } else if ((rc = dd_gnl_forward(e, &b->gn2, p, b->h1, b->a2, n, (int)ohw, 1, err)) ||
+               (rc = dd_convl_forward(e, &b->conv2, p, b->a2, b->h2, err))) {
         return rc;
+    }
     size_t total = (size_t)n * ohw * co;
     if (b->has_skip) {
         if ((rc = dd_convl_forward(e, &b->skip, p, xs, out, err))) return rc;
@@ -552,15 +584,21 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
             m->in = h;
             if (m->kind == DD_MOD_CONV) rc = dd_convl_forward(e, &m->conv, p, h, m->out, err);
             else if (m->kind == DD_MOD_RES)
-                rc = res_forward(e, &m->rb, p, h, m->rb.eproj + (size_t)s0 * m->rb.out, m->out, ns, err);
+                rc = res_forward(e, &m->rb, p, h, m->rb.eproj + (size_t)s0 * m->rb.out, m->out, ns, u->act16, err);
             else rc = attn_forward(e, &m->at, p, h, m->out, ns, u->training, err);
             if (rc) return rc;
             h = m->out;
         }
-        /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] */
-        if ((rc = dd_gnl_forward(e, &u->out_gn, p, h, u->head_a, ns, c->h * c->w, 1, err)) ||
-            (rc = dd_convl_forward(e, &u->out_conv, p, u->head_a, u->eps + (size_t)s0 * img, err)))
+        /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] (the activation in bf16: see act16) */
+        float *eps = u->eps + (size_t)s0 * img;
+        if (u->act16) {
+            if ((rc = dd_gnl_forward_bf16(e, &u->out_gn, p, h, u->act16, ns, c->h * c->w, 1, err)) ||
+                (rc = dd_convl_forward_bf16(e, &u->out_conv, p, u->act16, eps, err)))
+                return rc;
+        } else if ((rc = dd_gnl_forward(e, &u->out_gn, p, h, u->head_a, ns, c->h * c->w, 1, err)) ||
+                   (rc = dd_convl_forward(e, &u->out_conv, p, u->head_a, eps, err))) {
             return rc;
+        }
     }
     return DD_OK;
 }

@@ -22,8 +22,11 @@
 #ifndef DD_UNET_H
 #define DD_UNET_H
 
+#include <stdint.h>
+
 #include "core/arena.h"
 #include "backend/backend.h"
+
 #include "nn/layers.h"
 #include "core/rng.h"
 
@@ -111,6 +114,9 @@ typedef struct dd_unet {
     float *head_a, *eps;                  /* SiLU(GN(h)) [N,H,W,C*m0]; output [N,H,W,in_ch] */
     float *scratch[4];                    /* shared temporaries (training: max_act floats each;
                                              inference: what each holds at most) */
+    uint16_t *act16;                      /* inference with bf16 convolutions: a GroupNorm+SiLU
+                                             output in bf16 for the convolution that reads it
+                                             (no conversion in between); NULL otherwise */
     float *dsemb, *demb, *ds1, *de1;      /* [N,4C] gradients */
     float *deproj;                        /* [N, max channels] */
     float *lscratch;                      /* [L,L] of the largest attention map (training) */

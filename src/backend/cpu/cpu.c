@@ -52,6 +52,12 @@ static int groupnorm_forward(dd_engine *e, const float *x, const float *gamma, c
     (void)e;
     return dd_groupnorm_forward(x, gamma, beta, y, mean, rstd, n, hw, c, g, eps, silu, err);
 }
+static int groupnorm_forward_bf16(dd_engine *e, const float *x, const float *gamma,
+                                  const float *beta, uint16_t *y, float *mean, float *rstd, int n,
+                                  int hw, int c, int g, float eps, int silu, dd_error *err) {
+    (void)e;
+    return dd_groupnorm_forward_bf16(x, gamma, beta, y, mean, rstd, n, hw, c, g, eps, silu, err);
+}
 static int groupnorm_backward(dd_engine *e, const float *x, const float *gamma, const float *beta,
                               const float *mean, const float *rstd, const float *dy, float *dx,
                               float *dgamma, float *dbeta, int n, int hw, int c, int g, int silu,
@@ -252,11 +258,14 @@ const dd_backend dd_backend_cpu = {
     .conv_algo_used = dd_conv_algo_used,
     .conv_impl = dd_conv_impl,
     .conv_forward = dd_conv_forward,
+    .conv_takes_bf16 = dd_conv_takes_bf16,
+    .conv_forward_bf16 = dd_conv_forward_bf16,
     .conv_backward = dd_conv_backward,
     .sgemm = sgemm,
     .linear_forward = linear_forward,
     .linear_backward = linear_backward,
     .groupnorm_forward = groupnorm_forward,
+    .groupnorm_forward_bf16 = groupnorm_forward_bf16,
     .groupnorm_backward = groupnorm_backward,
     .batchnorm_forward = batchnorm_forward,
     .batchnorm_backward = batchnorm_backward,

@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,7 @@ struct dd_conv {
     dd_conv_algo algo;
     int bf16;             /* DD_PREC_BF16 operands (see conv_build) */
     int share_diff_dst;   /* backward converts dy once for both primitives */
+    int src_bf16_nhwc;    /* the forward reads its source as bf16 NHWC (dd_conv_forward_bf16) */
     char impl[64];
     dnnl_primitive_t fwd, bwd_d, bwd_w;
     port p[P_COUNT];
@@ -324,6 +326,11 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
     c->pad_off_fwd = cursor;
     cursor += align64(c->pad_fwd);
     phase_max = cursor;
+    {
+        dnnl_memory_desc_t bf16_nhwc;
+        dnnl_memory_desc_init_by_tag(&bf16_nhwc, 4, src_d, dnnl_bf16, dnnl_nhwc);
+        c->src_bf16_nhwc = c->p[P_SRC].reordered && dnnl_memory_desc_equal(&c->p[P_SRC].prim_md, &bf16_nhwc);
+    }
 
     if (with_backward) {
         DNNL_TRY(dnnl_convolution_backward_data_desc_init(&bdd, alg, &src_out, &w_in, &dst_in,
@@ -518,13 +525,16 @@ static int exec(dd_conv *c, dnnl_primitive_t prim, int nargs, dnnl_exec_arg_t *a
     return DD_OK;
 }
 
-int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, float *y,
-                    dd_error *err) {
-    if (!c || !x || !w || !y) return dd_fail(err, DD_E_INVALID, "conv forward: NULL buffer");
+/* The source is x (float32 NHWC, converted by the port) or x16 (already the
+ * primitive's bf16 NHWC: bound as it is, no conversion). */
+static int conv_forward(dd_conv *c, const float *x, const uint16_t *x16, const float *w,
+                        const float *b, float *y, dd_error *err) {
     int rc = commit_scratch(c->e, err);
     if (rc) return rc;
     dnnl_exec_arg_t a[5];
-    a[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, port_bind(c, &c->p[P_SRC], x)};
+    port *ps = &c->p[P_SRC];
+    if (x16) dnnl_memory_set_data_handle(ps->prim_mem, (void *)x16);
+    a[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, x16 ? ps->prim_mem : port_bind(c, ps, x)};
     port *pw = &c->p[P_W];
     cpu_engine *e = c->e;
     if (e->frozen && pw->reordered && !c->has_wslot && e->wcache_cap - e->wcache_used >= align64(pw->bytes)) {
@@ -538,11 +548,27 @@ int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, 
     /* The primitive was made with a bias; without one, bind the conv's zero bias. */
     a[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, port_bind(c, &c->p[P_B], b ? b : c->zero_bias)};
     a[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, port_bind(c, &c->p[P_DST], y)};
-    if ((rc = run_reorder(c, &c->p[P_SRC], 1, err)) || (!w_ready && (rc = run_reorder(c, pw, 1, err))))
+    if ((!x16 && (rc = run_reorder(c, ps, 1, err))) || (!w_ready && (rc = run_reorder(c, pw, 1, err))))
         return rc;
     if (c->has_wslot) c->wslot_src = w;
     if ((rc = exec(c, c->fwd, n, a, c->pad_mem_fwd, c->pad_off_fwd, "conv forward", err))) return rc;
     return run_reorder(c, &c->p[P_DST], 0, err);
+}
+
+int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, float *y,
+                    dd_error *err) {
+    if (!c || !x || !w || !y) return dd_fail(err, DD_E_INVALID, "conv forward: NULL buffer");
+    return conv_forward(c, x, NULL, w, b, y, err);
+}
+
+int dd_conv_takes_bf16(const dd_conv *c) { return c && c->src_bf16_nhwc; }
+
+int dd_conv_forward_bf16(dd_conv *c, const uint16_t *x, const float *w, const float *b, float *y,
+                         dd_error *err) {
+    if (!c || !x || !w || !y) return dd_fail(err, DD_E_INVALID, "conv forward: NULL buffer");
+    if (!c->src_bf16_nhwc)
+        return dd_fail(err, DD_E_INVALID, "conv forward: this convolution does not read a bf16 NHWC source");
+    return conv_forward(c, NULL, x, w, b, y, err);
 }
 
 static void add_into(float *dst, const float *src, size_t n) {

@@ -13,6 +13,7 @@
 #define DD_CPU_DNN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "backend/backend.h"
 #include "core/status.h"
@@ -46,6 +47,13 @@ const char *dd_conv_impl(const dd_conv *c);
 /* y[N,Ho,Wo,Cout] = conv(x[N,H,W,Cin], w[Cout,Cin,k,k]) + b[Cout] (b may be NULL). */
 int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, float *y,
                     dd_error *err);
+/* 1 when c's forward reads its source as bf16 NHWC, so a producer may write it in that
+ * form and call dd_conv_forward_bf16 (c is bf16 and direct). */
+int dd_conv_takes_bf16(const dd_conv *c);
+/* dd_conv_forward with the source already rounded to bf16 (NHWC, as bf16.h rounds):
+ * the same result as dd_conv_forward on the float32 values, without their conversion. */
+int dd_conv_forward_bf16(dd_conv *c, const uint16_t *x, const float *w, const float *b, float *y,
+                         dd_error *err);
 /* Backward. dy[N,Ho,Wo,Cout]. Any of dx[N,H,W,Cin], dw[Cout,Cin,k,k], db[Cout] may be
  * NULL (skipped). dw and db always accumulate (+=); dx accumulates when accumulate != 0
  * and is overwritten otherwise. */

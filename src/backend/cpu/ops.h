@@ -16,6 +16,7 @@
 #define DD_CPU_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "backend/backend.h"
 #include "core/status.h"
@@ -66,6 +67,11 @@ void dd_upbilinear2_backward(const float *dy, float *dx, int n, int h, int w, in
 int dd_groupnorm_forward(const float *x, const float *gamma, const float *beta, float *y,
                          float *mean, float *rstd, int n, int hw, int c, int g, float eps, int silu,
                          dd_error *err);
+/* The same with y written as bfloat16 (the float32 results rounded as oneDNN's reorder
+ * rounds them, backend/cpu/bf16.h): the input of a bf16 convolution (dd_conv_forward_bf16). */
+int dd_groupnorm_forward_bf16(const float *x, const float *gamma, const float *beta, uint16_t *y,
+                              float *mean, float *rstd, int n, int hw, int c, int g, float eps,
+                              int silu, dd_error *err);
 int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
                           const float *mean, const float *rstd, const float *dy, float *dx,
                           float *dgamma, float *dbeta, int n, int hw, int c, int g, int silu,

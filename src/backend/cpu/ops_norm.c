@@ -1,4 +1,5 @@
-/* ops_norm.c — GroupNorm (optionally fused with SiLU) and BatchNorm on NHWC.
+/* ops_norm.c — GroupNorm (optionally fused with SiLU; float32 or bf16 output) and
+ * BatchNorm on NHWC.
  *
  * Per-channel reductions run over blocks of 16 channels: each work item sums one
  * (sample, channel block) over all pixels in a fixed order (four interleaved partial
@@ -7,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/cpu/bf16.h"
 #include "backend/cpu/fastmath.h"
 #include "backend/cpu/ops.h"
 
@@ -66,11 +68,13 @@ static int gn_check(const char *op, int n, int hw, int c, int g, dd_error *err) 
 }
 
 /* Statistics and the elementwise pass go one sample at a time so that every
- * temporary fits in fixed stack arrays (no allocation on the hot path). */
-int dd_groupnorm_forward(const float *x, const float *gamma, const float *beta, float *y,
-                         float *mean, float *rstd, int n, int hw, int c, int g, float eps, int silu,
-                         dd_error *err) {
-    int rc = gn_check("groupnorm forward", n, hw, c, g, err);
+ * temporary fits in fixed stack arrays (no allocation on the hot path). The output is
+ * float32 (y) or, for a bf16 convolution that reads it next, bfloat16 (y16): the same
+ * float32 values rounded as oneDNN's reorder would round them (bf16.h). */
+static int groupnorm_forward(const float *x, const float *gamma, const float *beta, float *y,
+                             uint16_t *y16, float *mean, float *rstd, int n, int hw, int c, int g,
+                             float eps, int silu, const char *op, dd_error *err) {
+    int rc = gn_check(op, n, hw, c, g, err);
     if (rc) return rc;
     double sum[MAX_C], sq[MAX_C];
     float scale[MAX_C], shift[MAX_C];
@@ -78,7 +82,6 @@ int dd_groupnorm_forward(const float *x, const float *gamma, const float *beta, 
     double cnt = (double)hw * cg;
     for (int b = 0; b < n; b++) {
         const float *xb = x + (size_t)b * hw * c;
-        float *yb = y + (size_t)b * hw * c;
         channel_sums(xb, sum, sq, 1, (size_t)hw, c);
         for (int gi = 0; gi < g; gi++) {
             double s = 0, q = 0;
@@ -93,6 +96,20 @@ int dd_groupnorm_forward(const float *x, const float *gamma, const float *beta, 
                 shift[k] = beta[k] - (float)m * scale[k];
             }
         }
+        if (y16) {
+            uint16_t *yb = y16 + (size_t)b * hw * c;
+#pragma omp parallel for schedule(static)
+            for (int p = 0; p < hw; p++) {
+                const float *xv = xb + (size_t)p * c;
+                uint16_t *yv = yb + (size_t)p * c;
+                if (silu)
+                    for (int k = 0; k < c; k++) yv[k] = dd_bf16_from_f32(dd_siluf(xv[k] * scale[k] + shift[k]));
+                else
+                    for (int k = 0; k < c; k++) yv[k] = dd_bf16_from_f32(xv[k] * scale[k] + shift[k]);
+            }
+            continue;
+        }
+        float *yb = y + (size_t)b * hw * c;
 #pragma omp parallel for schedule(static)
         for (int p = 0; p < hw; p++) {
             const float *xv = xb + (size_t)p * c;
@@ -104,6 +121,20 @@ int dd_groupnorm_forward(const float *x, const float *gamma, const float *beta, 
         }
     }
     return DD_OK;
+}
+
+int dd_groupnorm_forward(const float *x, const float *gamma, const float *beta, float *y,
+                         float *mean, float *rstd, int n, int hw, int c, int g, float eps, int silu,
+                         dd_error *err) {
+    return groupnorm_forward(x, gamma, beta, y, NULL, mean, rstd, n, hw, c, g, eps, silu,
+                             "groupnorm forward", err);
+}
+
+int dd_groupnorm_forward_bf16(const float *x, const float *gamma, const float *beta, uint16_t *y,
+                              float *mean, float *rstd, int n, int hw, int c, int g, float eps,
+                              int silu, dd_error *err) {
+    return groupnorm_forward(x, gamma, beta, NULL, y, mean, rstd, n, hw, c, g, eps, silu,
+                             "groupnorm forward (bf16 output)", err);
 }
 
 int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,

@@ -1,0 +1,30 @@
+/* bf16.h — owns the float32 -> bfloat16 rounding the cpu backend's ops use when
+ * they write a bf16 activation for a convolution (dd_groupnorm_forward_bf16): the
+ * same bits as oneDNN's reorder on AVX512-BF16 CPUs, i.e. the VCVTNEPS2BF16
+ * instruction (Intel SDM, "convert_fp32_to_bfloat16"): round to nearest even,
+ * denormal inputs read as zero (keeping the sign), a NaN stays a quiet NaN. Plain
+ * integer code, so loops over it vectorise on any x86-64. Checked bit for bit
+ * against oneDNN's reorder in tests/test_conv_bf16src.c. */
+#ifndef DD_CPU_BF16_H
+#define DD_CPU_BF16_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline uint16_t dd_bf16_from_f32(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u); /* zero or denormal */
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* NaN */
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even (inf stays inf) */
+    return (uint16_t)(u >> 16);
+}
+
+static inline float dd_f32_from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+#endif
