@@ -4,6 +4,7 @@
  * name switch, and calls through the table bit-identical to the direct calls. Tolerances: forward 1e-5 (scale-aware relative, see
  * check_max_err); finite differences 3e-3, set by float32 rounding of the
  * perturbed forward passes (step 1e-2, or 1e-3 near kinks). */
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,7 @@ static void conv_naive(const dd_conv_shape *s, const float *x, const float *w, c
                     y[(((size_t)n * ho + i) * wo + j) * s->cout + o] = acc;
                 }
 }
+static int same_bits(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
 static double max_err_d(const float *a, const double *b, size_t n) {
     double m = 0, s = 1e-30;
     for (size_t i = 0; i < n; i++) s = fabs(b[i]) > s ? fabs(b[i]) : s;
@@ -435,6 +437,52 @@ static void at_fwd(void *v) {
     at_ctx *q = v;
     dd_attention_forward(q->qkv, q->a, q->probs, 1, q->n, q->l, q->c, q->heads, NULL);
 }
+/* Inference (store_probs 0) takes its own softmax (dd_expf, 16 partial sums): against a
+ * naive double reference and against the training path, for rows shorter than, a multiple
+ * of and not a multiple of the 16 lanes; and the same bits with one thread and with several. */
+static void test_attention_infer(void) {
+    const int ls[] = {10, 48, 77};
+    for (int li = 0; li < 3; li++) {
+        int n = 2, l = ls[li], c = 16, heads = 2, d = c / heads;
+        size_t nq = (size_t)n * l * 3 * c, na = (size_t)n * l * c;
+        float *qkv = rnd(nq, 2.5f), *a_tr = malloc(na * 4), *a_in = malloc(na * 4), *a_1t = malloc(na * 4);
+        float *pr_tr = malloc((size_t)n * heads * l * l * 4), *pr_in = malloc((size_t)l * l * 4);
+        double *ref = malloc(na * sizeof *ref), *w = malloc((size_t)l * sizeof *w);
+        dd_error err = {0};
+        int rc = dd_attention_forward(qkv, a_tr, pr_tr, 1, n, l, c, heads, &err);
+        if (!rc) rc = dd_attention_forward(qkv, a_in, pr_in, 0, n, l, c, heads, &err);
+        int threads = omp_get_max_threads();
+        omp_set_num_threads(threads > 1 ? 1 : 2); /* the other thread count */
+        if (!rc) rc = dd_attention_forward(qkv, a_1t, pr_in, 0, n, l, c, heads, &err);
+        omp_set_num_threads(threads);
+        CHECK(rc == 0, "attention inference L=%d: %s", l, err.msg);
+        for (int b = 0; b < n; b++)
+            for (int h = 0; h < heads; h++)
+                for (int t = 0; t < l; t++) {
+                    double mx = -1e300, s = 0;
+                    for (int u = 0; u < l; u++) {
+                        double dot = 0;
+                        for (int k = 0; k < d; k++)
+                            dot += (double)qkv[((size_t)b * l + t) * 3 * c + h * 3 * d + k] *
+                                   qkv[((size_t)b * l + u) * 3 * c + h * 3 * d + d + k];
+                        w[u] = dot / sqrt((double)d);
+                        mx = fmax(mx, w[u]);
+                    }
+                    for (int u = 0; u < l; u++) s += (w[u] = exp(w[u] - mx));
+                    for (int k = 0; k < d; k++) {
+                        double acc = 0;
+                        for (int u = 0; u < l; u++) acc += w[u] / s * qkv[((size_t)b * l + u) * 3 * c + h * 3 * d + 2 * d + k];
+                        ref[((size_t)b * l + t) * c + h * d + k] = acc;
+                    }
+                }
+        CHECK(max_err_d(a_in, ref, na) < 1e-5, "attention inference L=%d vs naive: %.3g", l, max_err_d(a_in, ref, na));
+        CHECK(check_max_err(a_in, a_tr, (long)na) < 1e-6, "attention inference L=%d vs the training path: %.3g", l,
+              check_max_err(a_in, a_tr, (long)na));
+        CHECK(same_bits(a_in, a_1t, na), "attention inference L=%d: the same bits with another thread count", l);
+        free(qkv), free(a_tr), free(a_in), free(a_1t), free(pr_tr), free(pr_in), free(ref), free(w);
+    }
+}
+
 static void test_attention(void) {
     at_ctx q = {NULL, NULL, NULL, 2, 10, 12, 3};
     size_t nq = (size_t)q.n * q.l * 3 * q.c, na = (size_t)q.n * q.l * q.c;
@@ -468,6 +516,7 @@ static void test_attention(void) {
     dd_attention_backward(q.qkv, q.probs, g, dqkv, scr, q.n, q.l, q.c, q.heads, 0, NULL);
     fd_check("attention", at_fwd, &q, q.qkv, nq, dqkv, q.a, g, na, 1e-2f);
     free(q.qkv), free(q.a), free(q.probs), free(ref), free(g), free(dqkv), free(scr);
+    test_attention_infer();
 }
 
 /* ---- losses ---- */
@@ -565,7 +614,6 @@ static void test_optim(void) {
     free(g), free(w), free(m), free(v), free(rw), free(rm), free(rv);
 }
 
-static int same_bits(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
 
 /* ---- diffusion ops: naive double reference, finite differences, and the same bits
  * as model/diffusion.c's loops (which the model still calls; they move here) ---- */
@@ -656,6 +704,7 @@ static void test_diffusion(void) {
     X(has_bf16)                                                                            \
     X(buf_alloc) X(buf_free) X(buf_zero) X(copy_h2d) X(copy_d2h) X(copy_d2d)               \
     X(conv_create) X(conv_free) X(conv_algo_used) X(conv_impl) X(conv_forward)             \
+    X(conv_takes_bf16) X(conv_forward_bf16) X(groupnorm_forward_bf16)                      \
     X(conv_backward) X(sgemm) X(linear_forward) X(linear_backward) X(groupnorm_forward)    \
     X(groupnorm_backward) X(batchnorm_forward) X(batchnorm_backward) X(silu_forward)       \
     X(silu_backward) X(relu_forward) X(relu_backward) X(sigmoid_forward)                   \

@@ -10,6 +10,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 static inline uint16_t dd_bf16_from_f32(float f) {
     uint32_t u;
@@ -18,6 +21,19 @@ static inline uint16_t dd_bf16_from_f32(float f) {
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* NaN */
     u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even (inf stays inf) */
     return (uint16_t)(u >> 16);
+}
+
+/* dst[0, 16) = the rounding of src[0, 16): one VCVTNEPS2BF16 where the compiler targets
+ * AVX512-BF16 (-march=native on such a CPU), else dd_bf16_from_f32 per value (the same
+ * bits, checked in tests/test_bf16_act.c). The instruction measured 1.3x faster than the
+ * vectorised integer code for a GroupNorm writing bf16 (bench/README.md "bf16 activations"). */
+static inline void dd_bf16_store16(uint16_t *dst, const float *src) {
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+    __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src));
+    _mm256_storeu_si256((__m256i *)dst, (__m256i)h);
+#else
+    for (int k = 0; k < 16; k++) dst[k] = dd_bf16_from_f32(src[k]);
+#endif
 }
 
 static inline float dd_f32_from_bf16(uint16_t h) {

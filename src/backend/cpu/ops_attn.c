@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backend/cpu/dnn.h"
+#include "backend/cpu/fastmath.h"
 #include "backend/cpu/ops.h"
 
 int dd_linear_forward(const float *x, const float *w, const float *b, float *y, int m, int in,
@@ -63,6 +64,42 @@ static void softmax_rows(float *s, int l) {
     }
 }
 
+/* The same at inference (nothing is stored for a backward): dd_expf (fastmath.h,
+ * relative error < 2e-7) in vectorised loops, the row sum in 16 partial sums added in a
+ * fixed order, so the result depends on neither the vector width nor the thread count.
+ * The scalar libm exp stays in training: its forward rounding is what the PyTorch
+ * gradient comparison (test_model_torch) is written against, and a rounding-level
+ * change flips a max-pool or clamp decision there (bench/README.md "Where the time
+ * goes"). Measured: bench/README.md "Attention softmax at inference". */
+#define SM_LANES 16
+static void softmax_rows_infer(float *s, int l) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < l; i++) {
+        float *r = s + (size_t)i * l;
+        float m = r[0];
+#pragma omp simd reduction(max : m)
+        for (int j = 0; j < l; j++) m = r[j] > m ? r[j] : m;
+        float part[SM_LANES] = {0};
+        int j = 0;
+        for (; j + SM_LANES <= l; j += SM_LANES)
+#pragma omp simd
+            for (int u = 0; u < SM_LANES; u++) {
+                float v = dd_expf(r[j + u] - m);
+                r[j + u] = v;
+                part[u] += v;
+            }
+        for (int u = 0; j < l; j++, u++) {
+            r[j] = dd_expf(r[j] - m);
+            part[u] += r[j];
+        }
+        float sum = 0.0f;
+        for (int u = 0; u < SM_LANES; u++) sum += part[u];
+        float inv = 1.0f / sum;
+#pragma omp simd
+        for (int k = 0; k < l; k++) r[k] *= inv;
+    }
+}
+
 int dd_attention_forward(const float *qkv, float *a, float *probs, int store_probs, int n, int l,
                          int c, int heads, dd_error *err) {
     int rc = attn_check("attention forward", n, l, c, heads, err);
@@ -77,7 +114,8 @@ int dd_attention_forward(const float *qkv, float *a, float *probs, int store_pro
             float *p = store_probs ? probs + ((size_t)b * heads + h) * l * l : probs;
             /* p[L,L] = scale * q[L,d] . k[L,d]^T, softmax over keys */
             if ((rc = dd_sgemm('N', 'T', l, l, d, scale, q, ld, k, ld, 0.0f, p, l, err))) return rc;
-            softmax_rows(p, l);
+            if (store_probs) softmax_rows(p, l);
+            else softmax_rows_infer(p, l);
             /* a[:, h*d:(h+1)*d] = p[L,L] . v[L,d] */
             if ((rc = dd_sgemm('N', 'N', l, d, l, 1.0f, p, l, v, ld, 0.0f,
                                a + (size_t)b * l * c + (size_t)h * d, c, err)))
