@@ -440,7 +440,8 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
     /* Inference with bf16 convolutions: the GroupNorm+SiLU outputs that a convolution
      * reads next (conv1 of a block without resampling, every conv2, the head) are written
      * in bf16 into one buffer of their largest size instead of float32 that the
-     * convolution would convert (measured: bench/README.md "bf16 activations"). */
+     * convolution would convert (measured: bench/README.md "bf16 activations and the
+     * inference softmax"). */
     u->act16 = NULL;
     if (!tr && dd_convl_takes_bf16(&u->out_conv)) {
         size_t n16 = N * c->h * c->w * (size_t)u->mod[u->nmod - 1].c_out;

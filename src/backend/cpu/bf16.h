@@ -26,7 +26,8 @@ static inline uint16_t dd_bf16_from_f32(float f) {
 /* dst[0, 16) = the rounding of src[0, 16): one VCVTNEPS2BF16 where the compiler targets
  * AVX512-BF16 (-march=native on such a CPU), else dd_bf16_from_f32 per value (the same
  * bits, checked in tests/test_bf16_act.c). The instruction measured 1.3x faster than the
- * vectorised integer code for a GroupNorm writing bf16 (bench/README.md "bf16 activations"). */
+ * vectorised integer code for a GroupNorm writing bf16 (bench/README.md "bf16
+ * activations and the inference softmax"). */
 static inline void dd_bf16_store16(uint16_t *dst, const float *src) {
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
     __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src));
