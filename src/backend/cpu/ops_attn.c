@@ -76,11 +76,18 @@ static void softmax_rows_infer(float *s, int l) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < l; i++) {
         float *r = s + (size_t)i * l;
-        float m = r[0];
-#pragma omp simd reduction(max : m)
-        for (int j = 0; j < l; j++) m = r[j] > m ? r[j] : m;
-        float part[SM_LANES] = {0};
+        /* the row maximum in lanes too (a max is exact in any order) */
+        float lane_max[SM_LANES];
+        for (int u = 0; u < SM_LANES; u++) lane_max[u] = r[0];
         int j = 0;
+        for (; j + SM_LANES <= l; j += SM_LANES)
+#pragma omp simd
+            for (int u = 0; u < SM_LANES; u++) lane_max[u] = r[j + u] > lane_max[u] ? r[j + u] : lane_max[u];
+        float m = r[0];
+        for (; j < l; j++) m = r[j] > m ? r[j] : m;
+        for (int u = 0; u < SM_LANES; u++) m = lane_max[u] > m ? lane_max[u] : m;
+        float part[SM_LANES] = {0};
+        j = 0;
         for (; j + SM_LANES <= l; j += SM_LANES)
 #pragma omp simd
             for (int u = 0; u < SM_LANES; u++) {
