@@ -143,12 +143,16 @@ static void opp_conv_free(dd_conv *c) {
 }
 static dd_conv_algo opp_conv_algo_used(const dd_conv *c) { return OPP_I->conv_algo_used(((const opprof_conv *)c)->inner); }
 static const char *opp_conv_impl(const dd_conv *c) { return OPP_I->conv_impl(((const opprof_conv *)c)->inner); }
+/* One forward convolution started at t0: into the op table and its shape's record. */
+static void opp_conv_forward_done(const opprof_conv *c, double t0) {
+    double f = opprof_conv_flop(&c->s), dt = opprof_add(OP_CONV_FWD, t0, f);
+    if (c->rec >= 0) opprof_convs[c->rec].fwd_s += dt, opprof_convs[c->rec].fwd_flop += f, opprof_convs[c->rec].fwd_calls++;
+}
 static int opp_conv_forward(dd_conv *cv, const float *x, const float *w, const float *b, float *y, dd_error *err) {
     opprof_conv *c = (opprof_conv *)cv;
     OPP_T0;
     int rc = OPP_I->conv_forward(c->inner, x, w, b, y, err);
-    double f = opprof_conv_flop(&c->s), dt = opprof_add(OP_CONV_FWD, t0_, f);
-    if (c->rec >= 0) opprof_convs[c->rec].fwd_s += dt, opprof_convs[c->rec].fwd_flop += f, opprof_convs[c->rec].fwd_calls++;
+    opp_conv_forward_done(c, t0_);
     return rc;
 }
 static int opp_conv_takes_bf16(const dd_conv *c) {
@@ -159,8 +163,7 @@ static int opp_conv_forward_bf16(dd_conv *cv, const uint16_t *x, const float *w,
     opprof_conv *c = (opprof_conv *)cv;
     OPP_T0;
     int rc = OPP_I->conv_forward_bf16(c->inner, x, w, b, y, err);
-    double f = opprof_conv_flop(&c->s), dt = opprof_add(OP_CONV_FWD, t0_, f);
-    if (c->rec >= 0) opprof_convs[c->rec].fwd_s += dt, opprof_convs[c->rec].fwd_flop += f, opprof_convs[c->rec].fwd_calls++;
+    opp_conv_forward_done(c, t0_);
     return rc;
 }
 static int opp_conv_backward(dd_conv *cv, const float *x, const float *w, const float *dy, float *dx, float *dw,

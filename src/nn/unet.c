@@ -474,6 +474,20 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
 
 /* ---- forward ---- */
 
+/* y = conv(SiLU(GN(x))) [N,hw,...]: the activation in bf16 (act16) where the inference
+ * plan has that buffer and the convolution reads bf16 (the same bits, without oneDNN's
+ * conversion; see dd_unet_plan), else in float32 at a. */
+static int gn_silu_conv(dd_engine *e, const dd_gnl *gn, const dd_convl *conv, dd_params *p, const float *x,
+                        float *a, uint16_t *act16, float *y, int n, int hw, dd_error *err) {
+    int rc;
+    if (act16 && dd_convl_takes_bf16(conv)) {
+        if ((rc = dd_gnl_forward_bf16(e, gn, p, x, act16, n, hw, 1, err))) return rc;
+        return dd_convl_forward_bf16(e, conv, p, act16, y, err);
+    }
+    if ((rc = dd_gnl_forward(e, gn, p, x, a, n, hw, 1, err))) return rc;
+    return dd_convl_forward(e, conv, p, a, y, err);
+}
+
 /* eproj: this pass's rows of the block's embedding projection [n,out] (dd_unet_forward
  * computes it for all samples before the passes). */
 static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *x,
@@ -488,39 +502,27 @@ static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *
      * out = xm + h2 as add_forward computes it, without a buffer of its own. */
     float *xm = b->has_skip ? b->xm : out;
     const float *xs = x;
-    if (act16 && b->mode == 0 && dd_convl_takes_bf16(&b->conv1)) {
-        /* a1 = SiLU(GN(x)) in bf16 (act16), h1 = conv1(a1): the bits of the path below */
-        if ((rc = dd_gnl_forward_bf16(e, &b->gn1, p, x, act16, n, (int)ihw, 1, err)) ||
-            (rc = dd_convl_forward_bf16(e, &b->conv1, p, act16, b->h1, err)))
-            return rc;
+    if (b->mode == 0) {
+        /* h1 = conv1(a1), a1 = SiLU(GN(x)) [N,h,w,in] */
+        if ((rc = gn_silu_conv(e, &b->gn1, &b->conv1, p, x, b->a1, act16, b->h1, n, (int)ihw, err))) return rc;
     } else {
-        /* a1 = SiLU(GN(x)) [N,h,w,in] */
+        /* a1 = SiLU(GN(x)), resampled with x, then conv1 */
         if ((rc = dd_gnl_forward(e, &b->gn1, p, x, b->a1, n, (int)ihw, 1, err))) return rc;
-        const float *a1 = b->a1;
         if (b->mode == 1) { /* 2x2 average pooling of both paths -> [N,ho,wo,in] */
             if ((rc = be->avgpool2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in, err)) ||
                 (rc = be->avgpool2_forward(e, x, xm, n, b->h, b->w, b->in, err)))
                 return rc;
-            a1 = b->a1m, xs = xm;
-        } else if (b->mode == 2) { /* 2x nearest upsampling -> [N,ho,wo,in] */
+        } else { /* 2x nearest upsampling -> [N,ho,wo,in] */
             be->upnearest2_forward(e, b->a1, b->a1m, n, b->h, b->w, b->in);
             be->upnearest2_forward(e, x, xm, n, b->h, b->w, b->in);
-            a1 = b->a1m, xs = xm;
         }
-        /* h1 = conv1(a1) [N,ho,wo,out] */
-        if ((rc = dd_convl_forward(e, &b->conv1, p, a1, b->h1, err))) return rc;
+        xs = xm;
+        if ((rc = dd_convl_forward(e, &b->conv1, p, b->a1m, b->h1, err))) return rc;
     }
-    /* h1 += Linear(SiLU(emb)) broadcast over pixels */
+    /* h1 += Linear(SiLU(emb)) broadcast over pixels [N,ho,wo,out] */
     be->add_bcast_forward(e, b->h1, eproj, n, ohw, co);
-    /* a2 = SiLU(GN(h1)); h2 = conv2(a2); out = skip(xs) + h2 */
-    if (act16 && dd_convl_takes_bf16(&b->conv2)) {
-        if ((rc = dd_gnl_forward_bf16(e, &b->gn2, p, b->h1, act16, n, (int)ohw, 1, err)) ||
-            (rc = dd_convl_forward_bf16(e, &b->conv2, p, act16, b->h2, err)))
-            return rc;
-    } else if ((rc = dd_gnl_forward(e, &b->gn2, p, b->h1, b->a2, n, (int)ohw, 1, err)) ||
-               (rc = dd_convl_forward(e, &b->conv2, p, b->a2, b->h2, err))) {
-        return rc;
-    }
+    /* h2 = conv2(SiLU(GN(h1))); out = skip(xs) + h2 */
+    if ((rc = gn_silu_conv(e, &b->gn2, &b->conv2, p, b->h1, b->a2, act16, b->h2, n, (int)ohw, err))) return rc;
     size_t total = (size_t)n * ohw * co;
     if (b->has_skip) {
         if ((rc = dd_convl_forward(e, &b->skip, p, xs, out, err))) return rc;
@@ -590,16 +592,10 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
             if (rc) return rc;
             h = m->out;
         }
-        /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] (the activation in bf16: see act16) */
-        float *eps = u->eps + (size_t)s0 * img;
-        if (u->act16) {
-            if ((rc = dd_gnl_forward_bf16(e, &u->out_gn, p, h, u->act16, ns, c->h * c->w, 1, err)) ||
-                (rc = dd_convl_forward_bf16(e, &u->out_conv, p, u->act16, eps, err)))
-                return rc;
-        } else if ((rc = dd_gnl_forward(e, &u->out_gn, p, h, u->head_a, ns, c->h * c->w, 1, err)) ||
-                   (rc = dd_convl_forward(e, &u->out_conv, p, u->head_a, eps, err))) {
+        /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] */
+        if ((rc = gn_silu_conv(e, &u->out_gn, &u->out_conv, p, h, u->head_a, u->act16, u->eps + (size_t)s0 * img, ns,
+                               c->h * c->w, err)))
             return rc;
-        }
     }
     return DD_OK;
 }

@@ -70,7 +70,7 @@ static void softmax_rows(float *s, int l) {
  * The scalar libm exp stays in training: its forward rounding is what the PyTorch
  * gradient comparison (test_model_torch) is written against, and a rounding-level
  * change flips a max-pool or clamp decision there (bench/README.md "Where the time
- * goes"). Measured: bench/README.md "Attention softmax at inference". */
+ * goes"). Measured: bench/README.md "bf16 activations and the inference softmax". */
 #define SM_LANES 16
 static void softmax_rows_infer(float *s, int l) {
 #pragma omp parallel for schedule(static)

@@ -96,39 +96,17 @@ static int groupnorm_forward(const float *x, const float *gamma, const float *be
                 shift[k] = beta[k] - (float)m * scale[k];
             }
         }
-        if (y16) {
-            uint16_t *yb = y16 + (size_t)b * hw * c;
-#pragma omp parallel for schedule(static)
-            for (int p = 0; p < hw; p++) {
-                const float *xv = xb + (size_t)p * c;
-                uint16_t *yv = yb + (size_t)p * c;
-                int k = 0;
-                for (; k + 16 <= c; k += 16) { /* 16 values, then one rounding of all of them */
-                    float t[16];
-                    if (silu)
-#pragma omp simd
-                        for (int u = 0; u < 16; u++) t[u] = dd_siluf(xv[k + u] * scale[k + u] + shift[k + u]);
-                    else
-#pragma omp simd
-                        for (int u = 0; u < 16; u++) t[u] = xv[k + u] * scale[k + u] + shift[k + u];
-                    dd_bf16_store16(yv + k, t);
-                }
-                for (; k < c; k++) {
-                    float v = xv[k] * scale[k] + shift[k];
-                    yv[k] = dd_bf16_from_f32(silu ? dd_siluf(v) : v);
-                }
-            }
-            continue;
-        }
-        float *yb = y + (size_t)b * hw * c;
+        size_t base = (size_t)b * hw * c;
 #pragma omp parallel for schedule(static)
         for (int p = 0; p < hw; p++) {
             const float *xv = xb + (size_t)p * c;
-            float *yv = yb + (size_t)p * c;
+            float row[MAX_C]; /* a bf16 output's float32 values, rounded below */
+            float *yv = y16 ? row : y + base + (size_t)p * c;
             if (silu)
                 for (int k = 0; k < c; k++) yv[k] = dd_siluf(xv[k] * scale[k] + shift[k]);
             else
                 for (int k = 0; k < c; k++) yv[k] = xv[k] * scale[k] + shift[k];
+            if (y16) dd_bf16_store(y16 + base + (size_t)p * c, row, c);
         }
     }
     return DD_OK;
