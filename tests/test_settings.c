@@ -39,11 +39,12 @@ static void expect_fail(const char *key, const char *value, int code, const char
 
 static void test_non_finite(void) {
     const char *bad[] = {"nan", "NaN", "-nan", "inf", "-inf", "infinity", "1e999", "-1e999"};
-    const char *float_keys[] = {"lr_unet", "guide_w", "image_threshold", "val_fraction", "ema_decay", "minutes"};
+    const char *float_keys[] = {"lr_unet", "guide_w", "image_threshold", "val_fraction", "ema_decay", "minutes", "snr_gamma"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         for (size_t k = 0; k < sizeof float_keys / sizeof *float_keys; k++)
             expect_fail(float_keys[k], bad[i], DD_E_INVALID, float_keys[k], "command line");
     expect_fail("steps", "nan", DD_E_INVALID, "steps", "finite");
+    expect_fail("snr_gamma", "-1", DD_E_RANGE, "snr_gamma", "command line");
     expect_fail("batch", "inf", DD_E_INVALID, "batch", "finite");
     /* in a model file's stored config: named with the file */
     dd_model_config m;
@@ -143,13 +144,14 @@ static void test_json(void) {
     dd_error e = {0};
     /* the stored model config: the text model files have carried so far, plus
      * train_ts_min, train_tb_max, grey_noise, tile_scale and tile_overlap (added 2026-11-30),
-     * the region keys min_area, max_regions, mm_per_pixel (issue 13), and precision (issue 12) */
+     * the region keys min_area, max_regions, mm_per_pixel (issue 13), precision (issue 12) and
+     * snr_gamma (2026-12-02) */
     dd_settings s = cpu();
     char *j = dd_model_config_json(&s.model);
     const char *golden =
         "{\"size\":\"128x128\",\"base_channels\":\"32\",\"channel_mult\":\"1,2,2,4\",\"res_blocks\":\"1\","
         "\"attention\":\"16\",\"heads\":\"4\",\"groups\":\"32\",\"seg_width\":\"16\",\"T\":\"1000\",\"t_s\":\"200\","
-        "\"t_b\":\"400\",\"guide_w\":\"1\",\"train_ts_max\":\"299\",\"train_tb_min\":\"300\",\"train_ts_min\":\"0\",\"train_tb_max\":\"0\",\"grey_noise\":\"0\","
+        "\"t_b\":\"400\",\"guide_w\":\"1\",\"train_ts_max\":\"299\",\"train_tb_min\":\"300\",\"train_ts_min\":\"0\",\"train_tb_max\":\"0\",\"snr_gamma\":\"0\",\"grey_noise\":\"0\","
         "\"tile_scale\":\"0\",\"tile_overlap\":\"0.25\",\"lr_unet\":\"0.000500000024\",\"lr_seg\":\"0.00100000005\",\"clip_norm\":\"0\",\"focal_weight\":\"5\","
         "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"conv_algo\":\"auto\",\"precision\":\"auto\","
         "\"image_threshold\":\"0\",\"pixel_threshold\":\"0\",\"score_lo\":\"0\",\"score_hi\":\"0\","
@@ -163,7 +165,7 @@ static void test_json(void) {
         dd_model_config mc;
         memset(&mc, 0x55, sizeof mc);
         CHECK(dd_model_config_from_json(&mc, old, "old file", &e) == DD_OK && mc.train_ts_min == 0 &&
-                  mc.train_tb_max == 0 && mc.grey_noise == 0 && mc.train_ts_max == 299 && mc.min_area == 0 &&
+                  mc.train_tb_max == 0 && mc.snr_gamma == 0 && mc.grey_noise == 0 && mc.train_ts_max == 299 && mc.min_area == 0 &&
                   mc.max_regions == 16 && mc.mm_per_pixel == 0 && mc.precision == DD_PREC_F32,
               "an old model config without train_ts_min/train_tb_max (and without precision: f32, as it was calibrated): %s",
               e.msg);

@@ -126,6 +126,7 @@ static const dd_key KEYS[] = {
     NUM("train_tb_min", DD_KEY_INT, train_tb_min, 1, DD_T_MAX - 1, "training: t_b ~ U{train_tb_min..train_tb_max}"),
     NUM("train_ts_min", DD_KEY_INT, train_ts_min, 0, DD_T_MAX - 1, "training: t_s ~ U{train_ts_min..train_ts_max}"),
     NUM("train_tb_max", DD_KEY_INT, train_tb_max, 0, DD_T_MAX - 1, "training: upper end of t_b (0: T-1)"),
+    NUM("snr_gamma", DD_KEY_FLOAT, snr_gamma, 0, 1e6, "training: Min-SNR-gamma weight of the noise loss, min(SNR_t, gamma) / SNR_t per sample (0: off, the paper)"),
     NUM("grey_noise", DD_KEY_INT, grey_noise, -1, 1, "noise shared by the 3 channels: 1, 0 (per channel, paper), -1 auto (1 when every training image is grey)"),
     NUM("tile_scale", DD_KEY_FLOAT, tile_scale, -1, 16, "working scale: 0 fit the image to the model size; f > 0 resize by f (1 native) and tile it (crops in training); -1 auto (1 when every training image is at least the model size)"),
     NUM("tile_overlap", DD_KEY_FLOAT, tile_overlap, 0, 0.9, "tiled inference: overlap of neighbouring tiles as a share of the tile"),

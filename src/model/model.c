@@ -67,6 +67,8 @@ int dd_model_config_check(const dd_model_config *c, dd_error *err) {
         return dd_fail(err, DD_E_RANGE, "model: need 0 <= train_ts_min <= train_ts_max (%d, %d)", c->train_ts_min, c->train_ts_max);
     if (c->train_tb_max && (c->train_tb_max < c->train_tb_min || c->train_tb_max >= c->T))
         return dd_fail(err, DD_E_RANGE, "model: need train_tb_min <= train_tb_max < T, or train_tb_max 0 for T-1 (%d, %d, T=%d)", c->train_tb_min, c->train_tb_max, c->T);
+    if (!(c->snr_gamma >= 0 && c->snr_gamma <= 1e6))
+        return dd_fail(err, DD_E_RANGE, "model: snr_gamma %g out of range 0..1e6 (0: off)", c->snr_gamma);
     if (!(c->lr_unet >= 0 && c->lr_unet < 1) || !(c->lr_seg >= 0 && c->lr_seg < 1))
         return dd_fail(err, DD_E_RANGE, "model: learning rates must be in [0, 1)");
     if (c->grey_noise < -1 || c->grey_noise > 1)
@@ -263,6 +265,17 @@ static int forward_core(dd_model *m, const float *images, const int *ts, const i
     return rc;
 }
 
+/* Min-SNR-gamma weight of a noise-loss term at timestep t (Hang et al. 2023): the MSE of an
+ * epsilon prediction weighted by min(SNR_t, gamma) / SNR_t, SNR_t = abar_t / (1 - abar_t).
+ * It caps the weight of the nearly clean timesteps (SNR above gamma), whose epsilon error
+ * barely moves the x0 estimate (x0 error = epsilon error / sqrt(SNR_t)), so the gradient
+ * goes to the noisier ones. 1 when off. */
+static double snr_weight(const dd_model *m, int t) {
+    if (m->cfg.snr_gamma <= 0) return 1.0;
+    double ab = m->sched.alpha_bar[t], snr = ab / (1.0 - ab);
+    return snr > m->cfg.snr_gamma ? m->cfg.snr_gamma / snr : 1.0;
+}
+
 /* Loss terms and their gradients (dmask, de from the noise loss). */
 static void losses(dd_model *m, const float *masks, const int *labels, const float *eps,
                    dd_step_stats *st, int with_grad) {
@@ -286,10 +299,13 @@ static void losses(dd_model *m, const float *masks, const int *labels, const flo
     const float *e = m->unet.eps;
     for (size_t b = 0; b < B && normal > 0 && own > 0; b++) {
         if (labels[b] != 0) continue;
-        /* mean over normal samples of MSE(e_s, eps_s) + MSE(e_b, eps_b) */
-        float sc = 1.0f / (float)normal;
-        noise += be->mse_loss(m->eng, e + b * n3, eps + b * n3, with_grad ? m->de + b * n3 : NULL, n3, sc, 0) / normal;
-        noise += be->mse_loss(m->eng, e + (B + b) * n3, eps + (B + b) * n3, with_grad ? m->de + (B + b) * n3 : NULL, n3, sc, 0) / normal;
+        /* mean over normal samples of w_s MSE(e_s, eps_s) + w_b MSE(e_b, eps_b); the
+         * timesteps are the ones forward_core put in tvec */
+        double ws = snr_weight(m, m->tvec[b]), wb = snr_weight(m, m->tvec[B + b]);
+        noise += ws * be->mse_loss(m->eng, e + b * n3, eps + b * n3, with_grad ? m->de + b * n3 : NULL, n3,
+                                   (float)(ws / normal), 0) / normal;
+        noise += wb * be->mse_loss(m->eng, e + (B + b) * n3, eps + (B + b) * n3, with_grad ? m->de + (B + b) * n3 : NULL,
+                                   n3, (float)(wb / normal), 0) / normal;
     }
     st->noise = noise;
     st->loss = st->noise + c->focal_weight * st->focal + st->smoothl1;

@@ -33,6 +33,9 @@ typedef struct dd_model_config {
     int train_tb_min;       /* t_b ~ U{300..T-1} */
     int train_ts_min;       /* lower end of t_s (0 in the paper) */
     int train_tb_max;       /* upper end of t_b; 0: T-1 (the paper) */
+    float snr_gamma;        /* Min-SNR-gamma weighting of the noise loss: each sample's MSE
+                               at timestep t times min(SNR_t, gamma) / SNR_t, SNR_t =
+                               abar_t / (1 - abar_t) (docs/method.md §6); 0: off (the paper) */
     int grey_noise;         /* 1: one noise value per pixel for all 3 channels (grey data stays
                                grey when noised); 0: per channel (the paper); -1 (a setting
                                only): the trainer decides from the training images */

@@ -267,7 +267,15 @@ def bcast(v):
     return torch.tensor(v, dtype=torch.float32)[:, None, None, None]
 
 
-def step_forward(unet, seg, x0, mask, labels, ts, tb, eps_s, eps_b, ab, w=1.0):
+def min_snr_weight(ab, t, gamma):
+    """Min-SNR-gamma (Hang et al. 2023) for an epsilon prediction: min(SNR, gamma) / SNR."""
+    if gamma <= 0:
+        return np.ones(len(t))
+    snr = ab[t] / (1 - ab[t])
+    return np.minimum(snr, gamma) / snr
+
+
+def step_forward(unet, seg, x0, mask, labels, ts, tb, eps_s, eps_b, ab, w=1.0, snr_gamma=0.0):
     abs_, abb = ab[ts], ab[tb]
     x_ts = bcast(np.sqrt(abs_)) * x0 + bcast(np.sqrt(1 - abs_)) * eps_s
     x_tb = bcast(np.sqrt(abb)) * x0 + bcast(np.sqrt(1 - abb)) * eps_b
@@ -281,7 +289,14 @@ def step_forward(unet, seg, x0, mask, labels, ts, tb, eps_s, eps_b, ab, w=1.0):
     x0_hat = torch.clamp(x_ts * bcast(1 / np.sqrt(abs_)) - bcast(np.sqrt(1 / abs_ - 1)) * e_hat, -1, 1)
     M = seg(torch.cat([x0, x0_hat], 1))
     normal = labels == 0
-    if normal.any():
+    if normal.any() and snr_gamma > 0:
+        # per sample: w_t * mean squared error, then the mean over the normal samples
+        ws = torch.tensor(min_snr_weight(ab, np.array(ts), snr_gamma), dtype=torch.float32)
+        wb = torch.tensor(min_snr_weight(ab, np.array(tb), snr_gamma), dtype=torch.float32)
+        mse_s = ((e_s - eps_s) ** 2).mean(dim=(1, 2, 3))
+        mse_b = ((e_b - eps_b) ** 2).mean(dim=(1, 2, 3))
+        noise = (ws * mse_s)[normal].mean() + (wb * mse_b)[normal].mean()
+    elif normal.any():
         noise = F.mse_loss(e_s[normal], eps_s[normal]) + F.mse_loss(e_b[normal], eps_b[normal])
     else:
         noise = torch.zeros(())
@@ -302,7 +317,8 @@ def main():
     torch.manual_seed(5)
     torch.set_num_threads(int(os.environ.get("DIFFAD_TEST_THREADS", "2")))
     global GROUPS
-    if which == "small":
+    snr_gamma = 5.0 if which == "small_snr" else 0.0
+    if which in ("small", "small_snr"):
         GROUPS = 8  # two channels per group at base 16, so biases before GroupNorm do not cancel
         H, W, base, mult, rb, attn, heads, segw, B = 64, 128, 16, [1, 2], 1, [32], 2, 4, 3
         labels = torch.tensor([0, 1, 0])
@@ -344,7 +360,7 @@ def main():
                             {"params": list(seg.parameters()), "lr": 1e-5}], betas=(0.9, 0.999), eps=1e-8)
     for step in range(2):
         opt.zero_grad()
-        r = step_forward(unet, seg, x0, mask, labels, ts, tb, eps_s, eps_b, ab)
+        r = step_forward(unet, seg, x0, mask, labels, ts, tb, eps_s, eps_b, ab, snr_gamma=snr_gamma)
         r["loss"].backward()
         if step == 0:
             outs += [("out.e", torch.cat([nhwc(r["e_s"]), nhwc(r["e_b"])])), ("out.x0_hat", nhwc(r["x0_hat"])),
