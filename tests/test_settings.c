@@ -39,12 +39,14 @@ static void expect_fail(const char *key, const char *value, int code, const char
 
 static void test_non_finite(void) {
     const char *bad[] = {"nan", "NaN", "-nan", "inf", "-inf", "infinity", "1e999", "-1e999"};
-    const char *float_keys[] = {"lr_unet", "guide_w", "image_threshold", "val_fraction", "ema_decay", "minutes", "snr_gamma"};
+    const char *float_keys[] = {"lr_unet", "guide_w", "image_threshold", "val_fraction", "ema_decay", "minutes", "snr_gamma",
+                                "intensity_source_prob"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         for (size_t k = 0; k < sizeof float_keys / sizeof *float_keys; k++)
             expect_fail(float_keys[k], bad[i], DD_E_INVALID, float_keys[k], "command line");
     expect_fail("steps", "nan", DD_E_INVALID, "steps", "finite");
     expect_fail("snr_gamma", "-1", DD_E_RANGE, "snr_gamma", "command line");
+    expect_fail("intensity_source_prob", "1.5", DD_E_RANGE, "intensity_source_prob", "command line");
     expect_fail("batch", "inf", DD_E_INVALID, "batch", "finite");
     /* in a model file's stored config: named with the file */
     dd_model_config m;

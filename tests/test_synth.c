@@ -1,4 +1,5 @@
 /* test_synth.c — Perlin masks, augmentations, foreground, synthesiser, feeder. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -526,6 +527,96 @@ static void test_shift_source(void) {
     CHECK(dd_synth_create(NULL, &cfg, &s, &e) == DD_E_RANGE, "shift_source_prob -0.1 refused: %s", e.msg);
 }
 
+/* intensity_source_prob: the source is the part itself darker or lighter (one gain and offset
+ * of one sign for every channel), pasted by the blend rule; pixels the clamp leaves visibly
+ * unchanged are not labelled; grey stays grey; binary parts never get one and draw nothing
+ * for it (their samples are those of intensity_source_prob 0). */
+static void test_intensity_source(void) {
+    enum { H = 48, W = 80, NS = 60 };
+    dd_synth_config cfg;
+    dd_synth_config_init(&cfg);
+    cfg.h = H, cfg.w = W, cfg.normal_prob = 0, cfg.intensity_source_prob = 1;
+    dd_synth *s = NULL, *off = NULL;
+    dd_error e = {0};
+    CHECK(dd_synth_create(NULL, &cfg, &s, &e) == DD_OK, "create with intensity sources: %s", e.msg);
+    static float N[H * W * 3], G[H * W * 3], B[H * W * 3], I[H * W * 3], I2[H * W * 3], M[H * W], M2[H * W],
+        A[H * W * 3];
+    for (int i = 0; i < H * W * 3; i++) N[i] = (float)(((uint32_t)i * 2654435761u) >> 24) / 255.0f;
+    for (int i = 0; i < H * W; i++) G[i * 3] = G[i * 3 + 1] = G[i * 3 + 2] = N[i * 3];
+    int count = 0, affine = 1, one_sign = 1, sizes = 1, blended = 1, labels = 1, same_again = 1, darker = 0,
+        lighter = 0, grey = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        const float *P = pass ? G : N;
+        for (int t = 0; t < NS; t++) {
+            float l, l2;
+            dd_synth_info in;
+            dd_synth_apply(s, P, NULL, 9, (uint64_t)t, I, M, &l, A, &in, NULL);
+            dd_synth_apply(s, P, NULL, 9, (uint64_t)t, I2, M2, &l2, NULL, NULL, NULL);
+            same_again &= memcmp(I, I2, sizeof I) == 0 && memcmp(M, M2, sizeof M) == 0 && l == l2;
+            if (in.source != DD_SRC_INTENSITY) continue;
+            count++;
+            int milli = in.texture;
+            sizes &= abs(milli) >= 150 && abs(milli) <= 500;
+            darker += milli < 0, lighter += milli > 0;
+            /* recover gain and offset from two unclamped values, then check every pixel */
+            float g = 0, o = 0;
+            int have = 0;
+            for (int i = 0; i + 1 < H * W * 3 && !have; i++)
+                for (int j = i + 1; j < i + 64 && j < H * W * 3 && !have; j++)
+                    if (A[i] > 0 && A[i] < 1 && A[j] > 0 && A[j] < 1 && fabsf(P[i] - P[j]) > 0.3f) {
+                        g = (A[i] - A[j]) / (P[i] - P[j]), o = A[i] - g * P[i], have = 1;
+                    }
+            affine &= have;
+            for (int i = 0; i < H * W * 3 && have; i++) {
+                float v = P[i] * g + o;
+                v = v < 0 ? 0 : v > 1 ? 1 : v;
+                affine &= fabsf(A[i] - v) <= 1e-4f;
+                one_sign &= milli > 0 ? A[i] >= P[i] : A[i] <= P[i];
+            }
+            for (int i = 0; i < H * W; i++) {
+                float dmax = 0;
+                for (int k = 0; k < 3; k++) {
+                    float v = in.beta * P[i * 3 + k] + (1 - in.beta) * A[i * 3 + k];
+                    float d = fabsf(I[i * 3 + k] - P[i * 3 + k]);
+                    dmax = d > dmax ? d : dmax;
+                    if (M[i] > 0) blended &= fabsf(I[i * 3 + k] - v) <= 1e-6f;
+                }
+                /* labelled pixels are visibly changed; unlabelled ones (outside the region, or
+                 * pruned inside it) are not */
+                labels &= M[i] > 0 ? dmax >= 0.5f / 255.0f : dmax < 0.5f / 255.0f;
+                if (pass) grey &= I[i * 3] == I[i * 3 + 1] && I[i * 3] == I[i * 3 + 2];
+            }
+        }
+    }
+    CHECK(count == 2 * NS, "intensity_source_prob 1: every defect's source is the part darker or lighter (%d of %d)",
+          count, 2 * NS);
+    CHECK(affine && one_sign, "the source is clamp(N * gain + offset) for one gain and offset, changing one way");
+    CHECK(sizes && darker > 5 && lighter > 5, "changes of 150..500/1000 of full scale, both darker (%d) and lighter (%d)",
+          darker, lighter);
+    CHECK(blended && labels, "pasted by the blend rule; exactly the visibly changed pixels labelled");
+    CHECK(grey, "a grey part stays grey");
+    CHECK(same_again, "intensity-source samples deterministic");
+    /* a binary part: no intensity defects, and the same samples as with the option off */
+    for (int i = 0; i < H * W; i++) B[i * 3] = B[i * 3 + 1] = B[i * 3 + 2] = N[i * 3] > 0.5f ? 1.0f : 0.0f;
+    dd_synth_config c0 = cfg;
+    c0.intensity_source_prob = 0;
+    CHECK(dd_synth_create(NULL, &c0, &off, &e) == DD_OK, "create without intensity sources: %s", e.msg);
+    int binary_same = 1, binary_none = 1;
+    for (int t = 0; t < NS; t++) {
+        float l, l2;
+        dd_synth_info in;
+        dd_synth_apply(s, B, NULL, 9, (uint64_t)t, I, M, &l, NULL, &in, NULL);
+        dd_synth_apply(off, B, NULL, 9, (uint64_t)t, I2, M2, &l2, NULL, NULL, NULL);
+        binary_none &= in.source != DD_SRC_INTENSITY;
+        binary_same &= memcmp(I, I2, sizeof I) == 0 && memcmp(M, M2, sizeof M) == 0 && l == l2;
+    }
+    CHECK(binary_none && binary_same, "binary parts: no intensity defects, samples as with the option off");
+    dd_synth_free(off);
+    dd_synth_free(s);
+    cfg.intensity_source_prob = 1.5f;
+    CHECK(dd_synth_create(NULL, &cfg, &s, &e) == DD_E_RANGE, "intensity_source_prob 1.5 refused: %s", e.msg);
+}
+
 /* ---- with a dataset on disk: foreground files, textures, feeder ------------------------- */
 static void mkdirs(const char *p) {
     char b[600];
@@ -864,6 +955,7 @@ int main(void) {
     test_binary_changed_mask();
     test_stroke();
     test_shift_source();
+    test_intensity_source();
     test_with_dataset();
     test_crops();
     char cmd[300];

@@ -151,6 +151,7 @@ static dd_model *reference_loop(const dd_settings *s, dd_dataset **ds_out, int *
     sc.large_mask_prob = s->train.large_mask_prob;
     sc.stroke_mask_prob = s->train.stroke_mask_prob;
     sc.shift_source_prob = s->train.shift_source_prob;
+    sc.intensity_source_prob = s->train.intensity_source_prob;
     sc.binary_changed_mask = s->train.binary_changed_mask;
     if (dd_feeder_create_at(ds, tr, ntr, &sc, s->train.batch, s->train.workers, s->train.seed, 0, &feeder, &err))
         goto fail;
@@ -627,8 +628,9 @@ static void test_settings(void) {
     CHECK(paper.train.ema_decay == 0, "paper profile: no EMA");
     CHECK(s.train.binary_changed_mask == 1 && paper.train.binary_changed_mask == 0 &&
               s.train.stroke_mask_prob == 0 && paper.train.stroke_mask_prob == 0 &&
-              s.train.shift_source_prob == 0 && paper.train.shift_source_prob == 0,
-          "binary_changed_mask: cpu 1 (docs/training.md finding 21), paper 0; stroke masks and shifted sources off in both");
+              s.train.shift_source_prob == 0 && paper.train.shift_source_prob == 0 &&
+              s.train.intensity_source_prob == 0 && paper.train.intensity_source_prob == 0,
+          "binary_changed_mask: cpu 1 (docs/training.md finding 21), paper 0; stroke masks, shifted and intensity sources off in both");
     CHECK(!strcmp(s.train.level_grid, "50:150,100:300") && !paper.train.level_grid[0],
           "level_grid: cpu 50:150,100:300 (docs/training.md finding 25), paper off ('%s', '%s')", s.train.level_grid,
           paper.train.level_grid);

@@ -21,7 +21,7 @@ static const char USAGE[] =
     "                    [--textures DIR] [--seed S] [--mode object|texture]\n"
     "                    [--fg auto|none|estimate|random] [--normal-prob P]\n"
     "                    [--large-masks P] [--stroke-masks P] [--shift-sources P]\n"
-    "                    [--binary-changed-mask 0|1]\n"
+    "                    [--intensity-sources P] [--binary-changed-mask 0|1]\n"
     "Writes a grid of N synthetic training samples (image | mask | anomaly source).\n";
 
 static int fail(const char *msg) {
@@ -55,6 +55,8 @@ int cmd_synth(int argc, char **argv) {
          .help = "share of thin-stroke masks: scratches, cuts, bridges, spots (training's stroke_mask_prob, default 0)"},
         {"shift-sources", "P", CLI_FLOAT, &cfg.shift_source_prob, 0, 1,
          .help = "share of defects made of the part itself displaced (training's shift_source_prob, default 0)"},
+        {"intensity-sources", "P", CLI_FLOAT, &cfg.intensity_source_prob, 0, 1,
+         .help = "share of defects that only make the part darker or lighter (training's intensity_source_prob, default 0)"},
         {"binary-changed-mask", "0|1", CLI_INT, &cfg.binary_changed_mask, 0, 1,
          .help = "binary parts: 1 = masks keep only the pixels the defect changed (training's binary_changed_mask)"},
     };

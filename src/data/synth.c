@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ void dd_synth_config_init(dd_synth_config *c) {
     c->binary_changed_mask = 0;
     c->stroke_mask_prob = 0.0f;
     c->shift_source_prob = 0.0f;
+    c->intensity_source_prob = 0.0f;
     c->cache_mb = 1024;
     c->work_scale = 0.0f;
 }
@@ -191,7 +193,8 @@ int dd_synth_create(const dd_dataset *ds, const dd_synth_config *cfg, dd_synth *
         !(cfg->self_aug_prob >= 0 && cfg->self_aug_prob <= 1) ||
         !(cfg->large_mask_prob >= 0 && cfg->large_mask_prob <= 1) ||
         !(cfg->stroke_mask_prob >= 0 && cfg->stroke_mask_prob <= 1) ||
-        !(cfg->shift_source_prob >= 0 && cfg->shift_source_prob <= 1))
+        !(cfg->shift_source_prob >= 0 && cfg->shift_source_prob <= 1) ||
+        !(cfg->intensity_source_prob >= 0 && cfg->intensity_source_prob <= 1))
         return dd_fail(err, DD_E_RANGE, "synth: probabilities must lie in [0, 1]");
     if (!(cfg->beta_min >= 0 && cfg->beta_min <= cfg->beta_max && cfg->beta_max <= 1))
         return dd_fail(err, DD_E_RANGE, "synth: need 0 <= beta_min <= beta_max <= 1 (got %g, %g)",
@@ -449,6 +452,24 @@ static void shifted_copy(const float *normal, float *a, int h, int w, dd_rng *r,
     *moved = abs(dy) + abs(dx);
 }
 
+/* The intensity-only source: the part itself, darker or lighter by a change of one sign
+ * s and size d ~ U(0.15, 0.5) of full scale, split u ~ U(0, 1) between a gain and an offset,
+ * A = clamp(N * (1 + s*d*u) + s*d*(1 - u) / 2, 0, 1), every channel alike (grey stays grey).
+ * After the blend (1 - beta in 0.2 .. 0.8) the visible change is ~1.5 % .. 40 % of full scale:
+ * stains, discoloured or low-contrast regions that keep the part's own structure, which no
+ * texture or shuffled copy produces (docs/training.md, findings 4 and 5). *milli = the signed
+ * change in 1/1000 (reported as info->texture). */
+static void intensity_copy(const float *normal, float *a, size_t n3, dd_rng *r, int *milli) {
+    float sign = dd_rng_uniform(r) < 0.5f ? -1.0f : 1.0f;
+    float d = dd_rng_range(r, 0.15f, 0.5f), u = dd_rng_uniform(r);
+    float gain = 1.0f + sign * d * u, offset = sign * d * (1.0f - u) * 0.5f;
+    for (size_t i = 0; i < n3; i++) {
+        float v = normal[i] * gain + offset;
+        a[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+    }
+    *milli = (int)lrintf(sign * d * 1000.0f);
+}
+
 static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint64_t seed,
                       uint64_t index, float *img, float *mask, float *label, float *source,
                       dd_synth_info *info, int random_fg, dd_error *err) {
@@ -502,8 +523,26 @@ static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint6
     if (inf.mask_pixels == 0) { /* nowhere to paste: a normal sample, honestly labelled */
         memset(mask, 0, n * sizeof(float));
     } else {
-        /* drawn only when on, so that the paper's random stream is unchanged by the option */
-        if (c->shift_source_prob > 0 && dd_rng_uniform(&r) < c->shift_source_prob) {
+        /* A grey part gets grey defects: colour alone would be a give-away the
+         * segmentation net learns instead of the defect's structure. */
+        int grey = 1;
+        for (size_t i = 0; i < n && grey; i++)
+            grey = normal[i * 3] == normal[i * 3 + 1] && normal[i * 3] == normal[i * 3 + 2];
+        /* A binary part (e.g. a binarised PCB scan; after resizing only its edges
+         * are grey) gets binary defects: a blended grey patch would never occur in
+         * a real image and would teach the wrong cue. */
+        size_t pure = 0;
+        for (size_t i = 0; grey && i < n; i++) pure += normal[i * 3] == 0.0f || normal[i * 3] == 1.0f;
+        int binary = grey && pure >= n * 3 / 4;
+        /* Each extension draws only when it is on (and the intensity one only where it can
+         * change something: not on binary parts), so that the paper's random stream is
+         * unchanged by its existence. */
+        int intensity = 0;
+        if (c->intensity_source_prob > 0 && !binary && dd_rng_uniform(&r) < c->intensity_source_prob) {
+            intensity = 1;
+            inf.source = DD_SRC_INTENSITY;
+            intensity_copy(normal, a, n3, &r, &inf.texture);
+        } else if (c->shift_source_prob > 0 && dd_rng_uniform(&r) < c->shift_source_prob) {
             inf.source = DD_SRC_SHIFT;
             shifted_copy(normal, a, h, w, &r, &inf.texture);
         } else if (c->mode == DD_SYNTH_OBJECT && dd_rng_uniform(&r) < c->self_aug_prob) {
@@ -523,11 +562,6 @@ static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint6
             }
             dd_aug_pick3(a, h, w, &r, scratch, inf.aug);
         }
-        /* A grey part gets grey defects: colour alone would be a give-away the
-         * segmentation net learns instead of the defect's structure. */
-        int grey = 1;
-        for (size_t i = 0; i < n && grey; i++)
-            grey = normal[i * 3] == normal[i * 3 + 1] && normal[i * 3] == normal[i * 3 + 2];
         if (grey)
             for (size_t i = 0; i < n; i++) {
                 float y = 0.299f * a[i * 3] + 0.587f * a[i * 3 + 1] + 0.114f * a[i * 3 + 2];
@@ -536,17 +570,26 @@ static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint6
         float beta = dd_rng_range(&r, c->beta_min, c->beta_max);
         if (c->beta_max <= c->beta_min) beta = c->beta_min;
         inf.beta = beta;
-        /* A binary part (e.g. a binarised PCB scan; after resizing only its edges
-         * are grey) gets binary defects: a blended grey patch would never occur in
-         * a real image and would teach the wrong cue. */
-        size_t pure = 0;
-        for (size_t i = 0; grey && i < n; i++) pure += normal[i * 3] == 0.0f || normal[i * 3] == 1.0f;
-        int binary = grey && pure >= n * 3 / 4;
         for (size_t i = 0; i < n; i++) {
             if (mask[i] == 0.0f) continue;
             for (int k = 0; k < 3; k++) {
                 float v = beta * normal[i * 3 + k] + (1.0f - beta) * a[i * 3 + k];
                 img[i * 3 + k] = binary ? (v > 0.5f ? 1.0f : 0.0f) : v;
+            }
+        }
+        if (intensity) {
+            /* where the clamp (a white or black part) leaves a pixel visibly unchanged (under
+             * half a grey level in every channel) it is not a defect pixel */
+            inf.mask_pixels = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (mask[i] == 0.0f) continue;
+                float dmax = 0.0f;
+                for (int k = 0; k < 3; k++) {
+                    float dv = fabsf(img[i * 3 + k] - normal[i * 3 + k]);
+                    dmax = dv > dmax ? dv : dmax;
+                }
+                if (dmax < 0.5f / 255.0f) mask[i] = 0.0f;
+                inf.mask_pixels += mask[i] != 0.0f;
             }
         }
         if (binary && c->binary_changed_mask) {

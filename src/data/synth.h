@@ -32,7 +32,10 @@
  * blend range for softer, low-contrast defects; stroke_mask_prob draws, with that
  * probability (before the large-mask draw, which it then skips), a mask of thin curves
  * (stroke.h); shift_source_prob takes, with that probability (drawn before the
- * self/texture choice), the part itself displaced as the anomaly source. */
+ * self/texture choice), the part itself displaced as the anomaly source;
+ * intensity_source_prob takes, with that probability (drawn first, and only on parts that are
+ * not binary), the part itself made darker or lighter as the source: an intensity-only defect
+ * (stain, discolouration, a large low-contrast region) with the part's own structure. */
 #ifndef DD_SYNTH_H
 #define DD_SYNTH_H
 
@@ -75,6 +78,9 @@ typedef struct dd_synth_config {
     float shift_source_prob;  /* share of defects whose source is the part itself displaced by up to
                                  a quarter of each side (moved, missing or doubled structure,
                                  e.g. PCB traces); 0 = paper */
+    float intensity_source_prob; /* share of defects whose source is the part itself darker or
+                                 lighter (gain and offset of one sign, all channels alike; not on
+                                 binary parts, whose pastes are thresholded); 0 = paper */
     long cache_mb;            /* memory for resized training images (1024) */
     float work_scale;         /* 0: each training image resized to h x w (the paper); f > 0:
                                  resized by f (each side at least h, w) and a random h x w
@@ -94,13 +100,14 @@ void dd_synth_free(dd_synth *s);
 const dd_synth_config *dd_synth_config_of(const dd_synth *s);
 int dd_synth_n_textures(const dd_synth *s);
 
-enum { DD_SRC_NONE = 0, DD_SRC_TEXTURE, DD_SRC_PROCEDURAL, DD_SRC_SELF, DD_SRC_SHIFT };
+enum { DD_SRC_NONE = 0, DD_SRC_TEXTURE, DD_SRC_PROCEDURAL, DD_SRC_SELF, DD_SRC_SHIFT, DD_SRC_INTENSITY };
 
 typedef struct dd_synth_info {
     int anomalous;      /* 1 if a defect was pasted */
     int source;         /* DD_SRC_* */
     int texture;        /* texture index or procedural kind (DD_SRC_SHIFT: the displacement
-                           |dy| + |dx| in pixels); -1 if none */
+                           |dy| + |dx| in pixels; DD_SRC_INTENSITY: the change in 1/1000 of
+                           full scale, signed: -500 .. 500); -1 if none */
     int aug[3];         /* the three augmentations (augment.h kinds), -1 if none */
     int tries;          /* Perlin draws used */
     float beta;

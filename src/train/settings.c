@@ -35,6 +35,8 @@ static const dd_key KEYS[] = {
         "share of synthetic defects drawn as thin strokes: scratches, cuts, bridges, spots (0: paper)"),
     NUM("shift_source_prob", DD_KEY_FLOAT, shift_source_prob, 0, 1,
         "share of synthetic defects made of the part itself displaced: moved, missing or doubled structure (0: paper)"),
+    NUM("intensity_source_prob", DD_KEY_FLOAT, intensity_source_prob, 0, 1,
+        "share of synthetic defects that only make the part darker or lighter: stains, low-contrast regions; not on binary parts (0: paper)"),
     NUM("binary_changed_mask", DD_KEY_INT, binary_changed_mask, 0, 1,
         "binary parts (e.g. PCB scans): 1 labels only the pixels a synthetic defect changed, 0 its whole region (paper)"),
     NUM("false_reject", DD_KEY_FLOAT, false_reject, 0, 0.5, "calibration: share of good validation images over the threshold"),

@@ -33,6 +33,7 @@ typedef struct dd_train_opts {
     float large_mask_prob;
     float stroke_mask_prob;  /* share of thin-stroke synthetic defects (data/stroke.h) */
     float shift_source_prob; /* share of synthetic defects sourced from the part displaced (data/synth.h) */
+    float intensity_source_prob; /* share of intensity-only synthetic defects (data/synth.h) */
     int binary_changed_mask; /* binary parts: label only the pixels a synthetic defect changed (data/synth.h) */
     float false_reject;     /* calibration: share of good validation images allowed over the threshold */
     float lr_warmup;        /* steps of linear learning-rate warm-up */

@@ -496,6 +496,7 @@ int dd_trainer_create(const dd_settings *s, const dd_trainer_opts *o, dd_trainer
     t->sc.binary_changed_mask = to->binary_changed_mask;
     t->sc.stroke_mask_prob = to->stroke_mask_prob;
     t->sc.shift_source_prob = to->shift_source_prob;
+    t->sc.intensity_source_prob = to->intensity_source_prob;
     t->sc.work_scale = t->s.model.tile_scale; /* crops of the working scale, as inference tiles it */
     if ((t->val_on || t->n_level_pairs) && !o->validate) {
         rc = dd_validator_create(t->ds, t->val, t->nval, &t->sc, to->val_per_image, to->seed, &t->s.model, to->threads,
