@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -470,6 +471,23 @@ static void intensity_copy(const float *normal, float *a, size_t n3, dd_rng *r, 
     *milli = (int)lrintf(sign * d * 1000.0f);
 }
 
+/* Drops from mask the pixels whose largest channel change from normal to img is below
+ * min_change; returns the pixels left. */
+static long keep_changed(float *mask, const float *img, const float *normal, size_t n, float min_change) {
+    long left = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (mask[i] == 0.0f) continue;
+        float dmax = 0.0f;
+        for (int k = 0; k < 3; k++) {
+            float dv = fabsf(img[i * 3 + k] - normal[i * 3 + k]);
+            dmax = dv > dmax ? dv : dmax;
+        }
+        if (dmax < min_change) mask[i] = 0.0f;
+        else left++;
+    }
+    return left;
+}
+
 static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint64_t seed,
                       uint64_t index, float *img, float *mask, float *label, float *source,
                       dd_synth_info *info, int random_fg, dd_error *err) {
@@ -577,29 +595,12 @@ static int apply_core(dd_synth *s, const float *normal, const uint8_t *fg, uint6
                 img[i * 3 + k] = binary ? (v > 0.5f ? 1.0f : 0.0f) : v;
             }
         }
-        if (intensity) {
-            /* where the clamp (a white or black part) leaves a pixel visibly unchanged (under
-             * half a grey level in every channel) it is not a defect pixel */
-            inf.mask_pixels = 0;
-            for (size_t i = 0; i < n; i++) {
-                if (mask[i] == 0.0f) continue;
-                float dmax = 0.0f;
-                for (int k = 0; k < 3; k++) {
-                    float dv = fabsf(img[i * 3 + k] - normal[i * 3 + k]);
-                    dmax = dv > dmax ? dv : dmax;
-                }
-                if (dmax < 0.5f / 255.0f) mask[i] = 0.0f;
-                inf.mask_pixels += mask[i] != 0.0f;
-            }
-        }
-        if (binary && c->binary_changed_mask) {
-            /* label what the paste changed (grey: the three channels are equal) */
-            inf.mask_pixels = 0;
-            for (size_t i = 0; i < n; i++) {
-                if (mask[i] != 0.0f && img[i * 3] == normal[i * 3]) mask[i] = 0.0f;
-                inf.mask_pixels += mask[i] != 0.0f;
-            }
-        }
+        /* Label only what the paste changed: on a binary part thresholding keeps many of the
+         * region's pixels as they were (any change counts); an intensity change the clamp
+         * leaves invisible (a white or black part: under half a grey level) is no defect. The
+         * two never meet (intensity sources skip binary parts). */
+        if (binary && c->binary_changed_mask) inf.mask_pixels = keep_changed(mask, img, normal, n, FLT_TRUE_MIN);
+        else if (intensity) inf.mask_pixels = keep_changed(mask, img, normal, n, 0.5f / 255.0f);
         inf.anomalous = inf.mask_pixels > 0;
         *label = inf.anomalous ? 1.0f : 0.0f;
     }
