@@ -599,21 +599,35 @@ static void test_init(void) {
 
 static void test_schedule(void) {
     /* constant: the original warm-up arithmetic */
-    CHECK(dd_lr_factor(DD_LR_CONSTANT, 0, 4, 100, 0.1f) == 0.25f && dd_lr_factor(DD_LR_CONSTANT, 3, 4, 100, 0.1f) == 1.0f &&
-              dd_lr_factor(DD_LR_CONSTANT, 50, 4, 100, 0.1f) == 1.0f && dd_lr_factor(DD_LR_CONSTANT, 5, 0, 100, 0.1f) == 1.0f,
+    CHECK(dd_lr_factor(DD_LR_CONSTANT, 0, 4, 100, 0.1f, 0.2f) == 0.25f && dd_lr_factor(DD_LR_CONSTANT, 3, 4, 100, 0.1f, 0.2f) == 1.0f &&
+              dd_lr_factor(DD_LR_CONSTANT, 50, 4, 100, 0.1f, 0.2f) == 1.0f && dd_lr_factor(DD_LR_CONSTANT, 5, 0, 100, 0.1f, 0.2f) == 1.0f,
           "constant schedule with warm-up");
-    float prev = 2, last = dd_lr_factor(DD_LR_COSINE, 99, 10, 100, 0.1f);
+    float prev = 2, last = dd_lr_factor(DD_LR_COSINE, 99, 10, 100, 0.1f, 0.2f);
     int mono = 1;
     for (long st = 10; st < 100; st++) {
-        float f = dd_lr_factor(DD_LR_COSINE, st, 10, 100, 0.1f);
+        float f = dd_lr_factor(DD_LR_COSINE, st, 10, 100, 0.1f, 0.2f);
         mono &= f <= prev && f >= 0.1f - 1e-7f && f <= 1.0f;
         prev = f;
     }
     CHECK(mono, "cosine falls monotonically from 1 to min_ratio after warm-up");
     CHECK(fabsf(last - 0.1f) < 1e-6f, "cosine reaches min_ratio at the last step (%g)", last);
-    CHECK(dd_lr_factor(DD_LR_COSINE, 4, 10, 100, 0.1f) == 0.5f, "cosine warm-up is linear");
-    CHECK(dd_lr_factor(DD_LR_COSINE, 500, 10, 100, 0.1f) == 0.1f, "past the horizon: min_ratio");
-    CHECK(fabsf(dd_lr_factor(DD_LR_COSINE, 54, 10, 100, 0.0f) - 0.5f) < 1e-6f, "cosine midpoint");
+    CHECK(dd_lr_factor(DD_LR_COSINE, 4, 10, 100, 0.1f, 0.2f) == 0.5f, "cosine warm-up is linear");
+    CHECK(dd_lr_factor(DD_LR_COSINE, 500, 10, 100, 0.1f, 0.2f) == 0.1f, "past the horizon: min_ratio");
+    CHECK(fabsf(dd_lr_factor(DD_LR_COSINE, 54, 10, 100, 0.0f, 0.2f) - 0.5f) < 1e-6f, "cosine midpoint");
+
+    /* wsd, horizon 100, share 0.25: 1 through step 74, then a line reaching min_ratio at step 99 */
+    int flat = 1, line = 1;
+    for (long st = 10; st < 75; st++) flat &= dd_lr_factor(DD_LR_WSD, st, 10, 100, 0.1f, 0.25f) == 1.0f;
+    CHECK(flat, "wsd is constant until the last quarter");
+    for (long st = 75; st < 100; st++) {
+        float want = 1.0f - 0.9f * (float)(st - 74) / 25.0f;
+        line &= fabsf(dd_lr_factor(DD_LR_WSD, st, 10, 100, 0.1f, 0.25f) - want) < 1e-6f;
+    }
+    CHECK(line, "wsd decays linearly over the last quarter to min_ratio at the last step");
+    CHECK(dd_lr_factor(DD_LR_WSD, 3, 10, 100, 0.1f, 0.25f) == 0.4f, "wsd warm-up is linear");
+    CHECK(dd_lr_factor(DD_LR_WSD, 500, 0, 100, 0.1f, 0.25f) == 0.1f, "wsd past the horizon: min_ratio");
+    CHECK(dd_lr_factor(DD_LR_WSD, 99, 0, 100, 0.1f, 0.0f) == 1.0f, "wsd with share 0 is constant");
+    CHECK(fabsf(dd_lr_factor(DD_LR_WSD, 0, 0, 1, 0.3f, 1.0f) - 0.3f) < 1e-6f, "wsd: a one-step run ends at min_ratio");
 }
 
 static void test_settings(void) {

@@ -39,7 +39,7 @@ static const char USAGE[] =
 
 static const char EPILOG[] =
     "A step budget (--steps) is bit-reproducible; a time budget (--minutes) is not: the\n"
-    "number of steps, and with --lr_schedule cosine the learning rates, follow the speed.\n"
+    "number of steps, and with --lr_schedule cosine or wsd the learning rates, follow the speed.\n"
     "With --minutes and no --steps of your own (command line or --config), the profile's\n"
     "step count does not apply: the budget alone ends the run.\n"
     "\n"

@@ -10,7 +10,7 @@
 #include "data/synth.h"
 
 /* Indexed by DD_LR_*. */
-static const char *const LR_SCHEDULE_NAMES[] = {"constant", "cosine", NULL};
+static const char *const LR_SCHEDULE_NAMES[] = {"constant", "cosine", "wsd", NULL};
 
 #define T(f) offsetof(dd_train_opts, f)
 #define NUM(name, type, field, lo, hi, text) {name, type, T(field), lo, hi, .help = text}
@@ -44,8 +44,12 @@ static const dd_key KEYS[] = {
     NUM("minutes", DD_KEY_FLOAT, minutes, 0, 1e7,
         "wall-clock training budget in minutes (0: off; steps is then an upper bound; not bit-reproducible)"),
     {"lr_schedule", DD_KEY_ENUM, T(lr_schedule), .names = LR_SCHEDULE_NAMES,
-     .help = "learning-rate schedule after warm-up: constant or cosine (to lr_min_ratio at the last step)"},
-    NUM("lr_min_ratio", DD_KEY_FLOAT, lr_min_ratio, 0, 1, "cosine: final learning rate as a share of lr_unet / lr_seg"),
+     .help = "learning-rate schedule after warm-up: constant, cosine (to lr_min_ratio at the last step) or wsd "
+             "(constant, then a linear decay to lr_min_ratio over the last lr_decay_share of the run)"},
+    NUM("lr_min_ratio", DD_KEY_FLOAT, lr_min_ratio, 0, 1,
+        "cosine / wsd: final learning rate as a share of lr_unet / lr_seg"),
+    NUM("lr_decay_share", DD_KEY_FLOAT, lr_decay_share, 0, 1,
+        "wsd: share of the run (steps, or the budget's estimate) spent decaying at the end"),
     NUM("ema_decay", DD_KEY_FLOAT, ema_decay, 0, 0.999999,
         "exponential moving average of the weights, saved instead of them (0: off; e.g. 0.999)"),
     NUM("val_every_min", DD_KEY_FLOAT, val_every_min, 0, 1e7,
@@ -92,6 +96,7 @@ static void train_defaults(dd_train_opts *t) {
     t->minutes = 0;
     t->lr_schedule = DD_LR_CONSTANT;
     t->lr_min_ratio = 0.05f;
+    t->lr_decay_share = 0.2f;
     t->ema_decay = 0;
     t->val_every_min = 0;
     t->val_per_image = 2;

@@ -38,8 +38,9 @@ typedef struct dd_train_opts {
     float false_reject;     /* calibration: share of good validation images allowed over the threshold */
     float lr_warmup;        /* steps of linear learning-rate warm-up */
     float minutes;          /* wall-clock budget of the training loop (0: off; steps is then an upper bound) */
-    int lr_schedule;        /* DD_LR_CONSTANT / DD_LR_COSINE */
-    float lr_min_ratio;     /* cosine: final learning rate as a share of the configured one */
+    int lr_schedule;        /* DD_LR_CONSTANT / DD_LR_COSINE / DD_LR_WSD */
+    float lr_min_ratio;     /* cosine, wsd: final learning rate as a share of the configured one */
+    float lr_decay_share;   /* wsd: share of the horizon spent in the final linear decay */
     float ema_decay;        /* EMA of the weights (0: off); the saved model then holds the EMA weights */
     float val_every_min;    /* minutes between synthetic validations (0: off) */
     int val_per_image;      /* synthetic defects per held-out image in a validation */
@@ -52,7 +53,10 @@ typedef struct dd_train_opts {
 /* Most level pairs level_grid may list (the model's own pair is scored in addition). */
 #define DD_MAX_LEVEL_PAIRS 16
 
-enum { DD_LR_CONSTANT = 0, DD_LR_COSINE = 1 };
+/* wsd (warm-up, stable, decay): the constant rate that short budgets need (finding 8),
+ * then a linear decay over the run's last lr_decay_share, so the saved weights come from
+ * a settled end instead of a noisy snapshot of a constant-rate walk (finding 17). */
+enum { DD_LR_CONSTANT = 0, DD_LR_COSINE = 1, DD_LR_WSD = 2 };
 
 typedef struct dd_settings {
     dd_model_config model;

@@ -80,10 +80,18 @@ static int copy_path(char *dst, size_t cap, const char *src, const char *what, d
     return DD_OK;
 }
 
-float dd_lr_factor(int schedule, long step, float warmup, long horizon, float min_ratio) {
+float dd_lr_factor(int schedule, long step, float warmup, long horizon, float min_ratio, float decay_share) {
     /* The warm-up branch is written exactly as the original CLI loop so the
      * constant schedule keeps its bits: float division of (step + 1) by warmup. */
     if (warmup > 0 && step < warmup) return (float)(step + 1) / warmup;
+    if (schedule == DD_LR_WSD) {
+        double span = (double)decay_share * (double)horizon;
+        if (!(span > 0)) return 1.0f;
+        double p = ((double)step + 1 - ((double)horizon - span)) / span;
+        if (p <= 0) return 1.0f;
+        if (p > 1) p = 1;
+        return (float)(1.0 - (1.0 - min_ratio) * p);
+    }
     if (schedule != DD_LR_COSINE) return 1.0f;
     double w = warmup > 0 ? warmup : 0, span = (double)horizon - w;
     double p = span > 0 ? ((double)step + 1 - w) / span : 1.0;
@@ -731,7 +739,8 @@ int dd_trainer_run(dd_trainer *t, dd_train_result *res, dd_error *err) {
             global_normal = (int)v[0];
             t->horizon = (long)v[2];
         } else if (want_stop) break;
-        float f = dd_lr_factor(to->lr_schedule, step, to->lr_warmup, t->horizon, to->lr_min_ratio);
+        float f = dd_lr_factor(to->lr_schedule, step, to->lr_warmup, t->horizon, to->lr_min_ratio,
+                                 to->lr_decay_share);
         p.lr_unet = t->s.model.lr_unet * f;
         p.lr_seg = t->s.model.lr_seg * f;
         dd_rng r;

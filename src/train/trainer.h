@@ -175,9 +175,10 @@ const dd_model *dd_trainer_model(const dd_trainer *t);
 const float *dd_trainer_weights(const dd_trainer *t);
 
 /* Learning-rate factor of step (0-based) for the schedule: linear warm-up over
- * `warmup` steps, then 1 (constant) or a cosine from 1 to min_ratio reached at
- * the last step (horizon - 1). */
-float dd_lr_factor(int schedule, long step, float warmup, long horizon, float min_ratio);
+ * `warmup` steps, then 1 (constant), a cosine from 1 to min_ratio reached at the
+ * last step (horizon - 1), or (wsd) 1 until the last decay_share × horizon steps
+ * and a straight line from 1 down to min_ratio over them, reached at the last step. */
+float dd_lr_factor(int schedule, long step, float warmup, long horizon, float min_ratio, float decay_share);
 
 void dd_trainer_free(dd_trainer *t);
 
