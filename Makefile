@@ -9,7 +9,12 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 OPT     ?= -O3 -march=native
-CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -g -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc
+# -fno-trapping-math: diffad never enables floating-point traps, and under gcc's default
+# (traps possible) loops with a select over a computed value (dd_expf's clamp in SiLU and
+# sigmoid, src/backend/cpu/fastmath.h) are not if-converted, so without AVX-512 masking
+# (AVX2 CPUs) they ran scalar: GroupNorm + SiLU 9-16x slower (bench/README.md). clang's
+# default is the same. Values are unchanged: no reassociation, no contraction (-std=c11).
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -fno-trapping-math -g -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc
 LDLIBS  += -ldnnl -lstb -lm -lpthread
 # Library objects hide every symbol; include/diffad.h marks the public ones
 # (DIFFAD_API), so libdiffad.so exports diffad_* only (scripts/check_exports.sh).

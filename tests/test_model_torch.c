@@ -89,6 +89,32 @@ static void cmp(const char *what, const float *got, tf_tensor *ref, double tol) 
     CHECK(e < tol, "%s: max rel err %.3g (tol %.1g)", what, e, tol);
 }
 
+/* Every trainable gradient against the reference's (`pfx`.name). Errors are relative
+ * to max(|reference|, 1e-3 * gmax): a conv bias right before a BatchNorm has a true
+ * gradient of zero (the batch mean removes it), and both sides then hold rounding noise. */
+static void compare_grads(dd_model *m, const char *pfx, const char *what, double gmax, double tol) {
+    int bad = 0, n = 0;
+    double worst = 0;
+    char worst_name[128] = "";
+    for (int i = 0; i < m->params.count; i++) {
+        dd_param *t = &m->params.items[i];
+        if (!t->trainable) continue;
+        char nm[160];
+        snprintf(nm, sizeof nm, "%s.%s", pfx, t->name);
+        tf_tensor *r = tf_get(&F, nm);
+        if (!r) continue;
+        double e = 0, s = 1e-3 * gmax;
+        for (size_t k = 0; k < r->numel; k++) s = fmax(s, fabs(r->data[k]));
+        for (size_t k = 0; k < r->numel; k++) e = fmax(e, fabs(m->params.grad[t->offset + k] - r->data[k]) / s);
+        n++;
+        if (e > worst) worst = e, snprintf(worst_name, sizeof worst_name, "%s", t->name);
+        if (e > tol) bad++, fprintf(stderr, "  %s %s: %.3g\n", pfx, t->name, e);
+    }
+    CHECK(bad == 0 && n > 0, "%s: %d of %d gradients (%s) differ from PyTorch by more than %.0g (worst %s: %.3g)", what, bad, n,
+          pfx, tol, worst_name, worst);
+    printf("%s: %d gradients (%s), worst relative error %.3g (%s)\n", what, n, pfx, worst, worst_name);
+}
+
 /* Parameters after `steps` Adam updates against the dump. The updates are ~lr in
  * size, so trainable tensors are compared relative to lr; buffers (BatchNorm running
  * statistics) relative to their values. Adam's first steps are ~lr * sign(g), so an
@@ -119,17 +145,52 @@ static void compare_params(dd_model *m, const dd_model_config *cfg, const char *
             if (d > tolk) off_elems++, off_here++;
             if (t->trainable && d > 0.5 * lr) far_elems++;
         }
-        if (off_here > (steps == 1 ? 0 : t->numel / 100)) fprintf(stderr, "  after %d steps %s: %zu of %zu off\n", steps, t->name, off_here, t->numel);
+        if (steps == 1 && off_here) fprintf(stderr, "  after %d steps %s: %zu of %zu off\n", steps, t->name, off_here, t->numel);
     }
-    /* Step 2 mixes two gradients in Adam's ratio m / sqrt(v), which is ill-conditioned
-     * where both are small, so rounding noise moves some elements by a fraction of lr.
-     * Measured: 0 elements off on an Intel AVX-512 machine; 594 of 302,493 (0.2 %) on an
-     * AMD EPYC (other oneDNN kernels, other rounding), 80 % of them within 0.05 lr and none
-     * beyond 0.5 lr. Allow 0.5 % outside 2 % of lr, and almost none beyond half a step:
-     * a wrong gradient or update moves many elements by whole steps. */
-    CHECK(off_elems <= (steps == 1 ? 0 : total / 200), "parameters after %d Adam steps: %zu of %zu elements off", steps, off_elems, total);
+    /* Step 2's gradients are ill-conditioned at the rounding level (see test_small), and
+     * Adam's ratio m / sqrt(v) mixes two of them where both may be small, so against the
+     * reference only half a step is asked there (a wrong gradient or update moves many
+     * elements by whole steps); the update itself is checked exactly by check_adam_step2.
+     * Measured after 2 steps, outside 2 % of lr: 0 on Intel AVX-512 kernels, 9,463 of
+     * 302,498 (3 %) on AVX2 kernels (ONEDNN_MAX_CPU_ISA=AVX2, and CI's AMD EPYC). */
+    if (steps == 1)
+        CHECK(off_elems == 0, "parameters after 1 Adam step: %zu of %zu elements off", off_elems, total);
     CHECK(far_elems <= (steps == 1 ? 0 : total / 10000), "parameters after %d Adam steps: %zu of %zu elements off by more than lr/2", steps, far_elems, total);
-    printf("small config: after %d steps %zu of %zu parameter elements outside 2%% of lr\n", steps, off_elems, total);
+    printf("small config: after %d steps %zu of %zu parameter elements outside 2%% of lr, %zu beyond lr/2\n", steps, off_elems,
+           total, far_elems);
+}
+
+/* The second Adam update recomputed in double, as torch.optim.Adam defines it (betas
+ * 0.9 / 0.999, eps 1e-8, bias corrections, no clipping: the reference's settings), from
+ * the gradients this model computed (g1 saved after step 1, g2 now in params.grad) and
+ * the weights step 2 started from (the reference's step-1 weights). Independent of how
+ * well the gradients match PyTorch, this pins the Adam state: both moments, the step
+ * count and the bias corrections. */
+static void check_adam_step2(dd_model *m, const dd_model_config *cfg, const float *g1, const float *g2) {
+    CHECK(cfg->clip_norm <= 0, "the reference does not clip gradients; the small config must not either");
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8, bc1 = 1 - b1 * b1, bc2 = 1 - b2 * b2;
+    size_t off = 0, total = 0;
+    double worst = 0;
+    for (int i = 0; i < m->params.count; i++) {
+        dd_param *t = &m->params.items[i];
+        char nm[160];
+        snprintf(nm, sizeof nm, "param1.%s", t->name);
+        tf_tensor *p1 = t->trainable ? tf_get(&F, nm) : NULL;
+        if (!p1) continue;
+        double lr = t->group == 0 ? cfg->lr_unet : cfg->lr_seg;
+        for (size_t k = 0; k < t->numel; k++) {
+            double a = g1[t->offset + k], b = g2[t->offset + k];
+            double m2 = b1 * (1 - b1) * a + (1 - b1) * b, v2 = b2 * (1 - b2) * a * a + (1 - b2) * b * b;
+            double want = p1->data[k] - lr / bc1 * m2 / (sqrt(v2) / sqrt(bc2) + eps);
+            double d = fabs(m->params.value[t->offset + k] - want);
+            worst = fmax(worst, d / lr);
+            off += d > 1e-3 * lr + 1e-6 * fabs(want);
+            total++;
+        }
+    }
+    CHECK(total > 0 && off == 0, "Adam step 2: %zu of %zu elements differ from the update recomputed in double (worst %.3g lr)", off,
+          total, worst);
+    printf("small config: Adam step 2 against double precision: worst %.3g lr over %zu elements\n", worst, total);
 }
 
 /* Train-step reference at the small config; snr_gamma > 0 weights the noise loss by
@@ -198,33 +259,19 @@ static void test_small(int perturb, float snr_gamma) {
         tf_tensor *r = t->trainable ? tf_get(&F, nm) : NULL;
         for (size_t k = 0; r && k < r->numel; k++) gmax = fmax(gmax, fabs(r->data[k]));
     }
-    int bad = 0, n = 0;
-    double worst = 0;
-    char worst_name[128] = "";
-    for (int i = 0; i < m->params.count; i++) {
-        dd_param *t = &m->params.items[i];
-        if (!t->trainable) continue;
-        char nm[160];
-        snprintf(nm, sizeof nm, "grad.%s", t->name);
-        tf_tensor *r = tf_get(&F, nm);
-        if (!r) continue;
-        double e = 0, s = 1e-3 * gmax;
-        for (size_t k = 0; k < r->numel; k++) s = fmax(s, fabs(r->data[k]));
-        for (size_t k = 0; k < r->numel; k++) e = fmax(e, fabs(m->params.grad[t->offset + k] - r->data[k]) / s);
-        n++;
-        if (e > worst) worst = e, snprintf(worst_name, sizeof worst_name, "%s", t->name);
-        if (e > 1e-3) bad++, fprintf(stderr, "  grad %s: %.3g\n", t->name, e);
-    }
-    CHECK(bad == 0 && n > 0, "%d of %d gradients differ from PyTorch by more than 1e-3 (worst %s: %.3g)", bad, n, worst_name, worst);
-    printf("small config: %d gradients, worst relative error %.3g (%s)\n", n, worst, worst_name);
+    compare_grads(m, "grad", "small config", gmax, 1e-3);
     compare_params(m, &cfg, "param1", NULL, 1, gmax);
+    float *g1 = malloc(m->params.total * sizeof(float)); /* for check_adam_step2 */
+    CHECK(g1 != NULL, "out of memory");
+    if (g1) memcpy(g1, m->params.grad, m->params.total * sizeof(float));
     /* Min-SNR-gamma changes the loss and its gradient, checked above; the Adam state it
      * feeds is the plain variant's and is checked there. Its second step is not compared:
      * measured, the step-2 denoiser gradients then differ from the reference by 1-4 %
      * (plain: 0.1-0.3 %), as the 500x smaller weight of the t_s = 5 noise term leaves
      * the gradient through the reconstruction's clamps, where rounding picks the side of
      * a kink, a larger share. */
-    if (snr_gamma > 0) {
+    if (snr_gamma > 0 || !g1) {
+        free(g1);
         dd_model_free(m);
         tf_free(&F);
         return;
@@ -242,9 +289,24 @@ static void test_small(int perturb, float snr_gamma) {
         if (r) memcpy(m->params.value + t->offset, r->data, r->numel * 4);
     }
     /* Second step, then parameters and BatchNorm buffers after two Adam updates. */
-    rc = dd_model_train_step_with(m, get("in.x0")->data, get("in.mask")->data, labels, ts, tb, get("in.eps")->data, &st, &err);
+    rc = dd_model_forward_backward_with(m, get("in.x0")->data, get("in.mask")->data, labels, ts, tb, get("in.eps")->data, &st, &err);
     CHECK(rc == 0, "train step 2: %s", err.msg);
-    compare_params(m, &cfg, "param2", "buf2", 2, gmax);
+    float *g2 = rc ? NULL : malloc(m->params.total * sizeof(float));
+    if (g2) {
+        /* The step-2 gradients are ill-conditioned: the weights after one step put many
+         * activations next to a kink (ReLU, max-pool, the reconstruction's clamps), and
+         * rounding picks the side. Measured (worst error per tensor, relative to its
+         * largest reference value): 5e-4 on Intel AVX-512 kernels; 6e-3 there after
+         * changing every weight by one ulp; 2.5e-2 on AVX2 kernels. Step 1's 1e-3 is the
+         * precise gradient check; here 5e-2 still catches a wrong term (errors of order 1). */
+        compare_grads(m, "grad2", "small config, step 2", gmax, 5e-2);
+        memcpy(g2, m->params.grad, m->params.total * sizeof(float));
+        rc = dd_model_update(m, cfg.lr_unet, cfg.lr_seg, &st.grad_norm, &err);
+        CHECK(rc == 0, "update 2: %s", err.msg);
+        check_adam_step2(m, &cfg, g1, g2);
+        compare_params(m, &cfg, "param2", "buf2", 2, gmax);
+    }
+    free(g1), free(g2);
     dd_model_free(m);
     tf_free(&F);
 }

@@ -535,6 +535,21 @@ static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *
     return DD_OK;
 }
 
+/* y[N*L,out] = linear(x[N*L,in]). Inference runs one product per sample (L rows each):
+ * sgemm kernels may round a row differently depending on the row count M (measured:
+ * oneDNN 2.6's AVX2 sgemm, M 2048 vs 4096, 303 of 393,216 outputs differ; AVX-512 none),
+ * and the inference denoiser's result must not depend on how many samples a pass holds
+ * (unet.h "Passes"). Training runs one pass of all samples: one product. */
+static int linl_rows(dd_engine *e, const dd_linl *lin, const dd_params *p, const float *x, float *y,
+                     int n, int l, int training, dd_error *err) {
+    if (training) return dd_linl_forward(e, lin, p, x, y, n * l, err);
+    for (int s = 0; s < n; s++) {
+        int rc = dd_linl_forward(e, lin, p, x + (size_t)s * l * lin->in, y + (size_t)s * l * lin->out, l, err);
+        if (rc) return rc;
+    }
+    return DD_OK;
+}
+
 static int attn_forward(dd_engine *e, dd_attnblock *t, dd_params *p, const float *x, float *out,
                         int n, int training, dd_error *err) {
     const dd_backend *be = dd_engine_backend(e);
@@ -543,9 +558,9 @@ static int attn_forward(dd_engine *e, dd_attnblock *t, dd_params *p, const float
     t->x = x;
     /* hn = GN(x) [N,L,C]; qkv = to_qkv(hn) [N,L,3C]; a = attention [N,L,C]; out = x + proj(a) */
     if ((rc = dd_gnl_forward(e, &t->norm, p, x, t->hn, n, l, 0, err)) ||
-        (rc = dd_linl_forward(e, &t->qkv, p, t->hn, t->qkvb, m, err)) ||
+        (rc = linl_rows(e, &t->qkv, p, t->hn, t->qkvb, n, l, training, err)) ||
         (rc = be->attention_forward(e, t->qkvb, t->a, t->probs, training, n, l, t->c, t->heads, err)) ||
-        (rc = dd_linl_forward(e, &t->proj, p, t->a, out, m, err)))
+        (rc = linl_rows(e, &t->proj, p, t->a, out, n, l, training, err)))
         return rc;
     be->copy_grad(e, x, out, (size_t)m * t->c, 1); /* out += x */
     return DD_OK;

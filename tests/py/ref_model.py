@@ -368,6 +368,8 @@ def main():
                      ("out.losses", torch.stack([r["loss"], r["noise"], r["focal"], r["sl1"]]).detach())]
             outs += [("grad." + n, p.grad.clone()) for n, p in params]
             outs += [("param0." + n, p.detach().clone()) for n, p in params]
+        else:
+            outs += [("grad2." + n, p.grad.clone()) for n, p in params]
         opt.step()
         if step == 0:
             outs += [("param1." + n, p.detach().clone()) for n, p in params]

@@ -261,6 +261,15 @@ fail:
     return rc;
 }
 
+/* oneDNN's own ISA answer (it honours ONEDNN_MAX_CPU_ISA; the ISA masks nest). */
+static int cpu_isa_has(dnnl_cpu_isa_t want) {
+    return ((unsigned)dnnl_get_effective_cpu_isa() & (unsigned)want) == (unsigned)want;
+}
+
+/* Whether oneDNN's direct convolutions on NHWC activations are as fast as on its
+ * blocked layouts: on AVX-512 CPUs (brgconv / jit_avx512 kernels) yes, below not. */
+static int nhwc_kernels_fast(void) { return cpu_isa_has(dnnl_cpu_isa_avx512_core); }
+
 static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
     const dd_conv_shape *s = &c->s;
     int rc = DD_OK;
@@ -271,14 +280,20 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
     dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->pad, s->pad};
     dnnl_dims_t pad_r = {(c->ho - 1) * s->stride + s->k - s->h - s->pad,
                          (c->wo - 1) * s->stride + s->k - s->w - s->pad};
-    /* Direct: activations stay NHWC (as fast as blocked, measured: docs/architecture.md), weights 'any'.
+    /* Direct: activations stay NHWC where oneDNN's NHWC kernels are as fast as blocked
+     * (AVX-512: measured, docs/architecture.md), weights 'any'. Without AVX-512 (AVX2
+     * CPUs) oneDNN 2.6's NHWC kernels run at a third to a half of its blocked ones
+     * (jit:avx2, 16x128x128 64->64: backward-weights 3.3x, backward-data 1.9x, forward
+     * 2.1x slower; bench/README.md "AVX2 CPUs"), so there the activations are 'any' too
+     * and the ports convert NHWC <-> blocked around each primitive, as for Winograd.
      * Winograd: oneDNN needs blocked activations too, so everything is 'any'.
      * bf16 (direct only; oneDNN has no bf16 Winograd): the operands each primitive
      * reads (src, weights, diff_dst) are bf16 and what it writes (dst, diff_src,
      * diff_weights, bias) float32, so callers keep float32 buffers: the ports convert
      * inputs on the way in and no output needs converting back (measured: converting
      * outputs back cost as much as the bf16 convolutions saved, bench/README.md). */
-    dnnl_format_tag_t act_tag = c->algo == DD_CONV_WINOGRAD ? dnnl_format_tag_any : dnnl_nhwc;
+    dnnl_format_tag_t act_tag = c->algo == DD_CONV_WINOGRAD || !nhwc_kernels_fast() ? dnnl_format_tag_any
+                                                                                     : dnnl_nhwc;
     dnnl_data_type_t in_t = c->bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t src_in, w_in, dst_in, src_out, dst_out, w_out, b_md;
     dnnl_memory_desc_init_by_tag(&src_in, 4, src_d, in_t, act_tag);
@@ -503,12 +518,7 @@ void dd_conv_free(dd_conv *c) {
     free(c);
 }
 
-int dd_cpu_has_bf16(void) {
-    /* oneDNN's own answer (it honours ONEDNN_MAX_CPU_ISA): the ISA masks nest. */
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
-           (unsigned)dnnl_cpu_isa_avx512_core_bf16;
-}
+int dd_cpu_has_bf16(void) { return cpu_isa_has(dnnl_cpu_isa_avx512_core_bf16); }
 
 int dd_conv_is_bf16(const dd_conv *c) { return c->bf16; }
 
