@@ -89,6 +89,14 @@ static void cmp(const char *what, const float *got, tf_tensor *ref, double tol) 
     CHECK(e < tol, "%s: max rel err %.3g (tol %.1g)", what, e, tol);
 }
 
+/* The reference's `pfx`.name tensor for a trainable parameter (NULL otherwise or absent). */
+static tf_tensor *ref_of(const dd_param *t, const char *pfx) {
+    char nm[160];
+    if (!t->trainable) return NULL;
+    snprintf(nm, sizeof nm, "%s.%s", pfx, t->name);
+    return tf_get(&F, nm);
+}
+
 /* Every trainable gradient against the reference's (`pfx`.name). Errors are relative
  * to max(|reference|, 1e-3 * gmax): a conv bias right before a BatchNorm has a true
  * gradient of zero (the batch mean removes it), and both sides then hold rounding noise. */
@@ -98,10 +106,7 @@ static void compare_grads(dd_model *m, const char *pfx, const char *what, double
     char worst_name[128] = "";
     for (int i = 0; i < m->params.count; i++) {
         dd_param *t = &m->params.items[i];
-        if (!t->trainable) continue;
-        char nm[160];
-        snprintf(nm, sizeof nm, "%s.%s", pfx, t->name);
-        tf_tensor *r = tf_get(&F, nm);
+        tf_tensor *r = ref_of(t, pfx);
         if (!r) continue;
         double e = 0, s = 1e-3 * gmax;
         for (size_t k = 0; k < r->numel; k++) s = fmax(s, fabs(r->data[k]));
@@ -173,9 +178,7 @@ static void check_adam_step2(dd_model *m, const dd_model_config *cfg, const floa
     double worst = 0;
     for (int i = 0; i < m->params.count; i++) {
         dd_param *t = &m->params.items[i];
-        char nm[160];
-        snprintf(nm, sizeof nm, "param1.%s", t->name);
-        tf_tensor *p1 = t->trainable ? tf_get(&F, nm) : NULL;
+        tf_tensor *p1 = ref_of(t, "param1");
         if (!p1) continue;
         double lr = t->group == 0 ? cfg->lr_unet : cfg->lr_seg;
         for (size_t k = 0; k < t->numel; k++) {
@@ -248,15 +251,10 @@ static void test_small(int perturb, float snr_gamma) {
     CHECK(check_rel(st.noise, lref[1], 1e-12) < tol, "noise loss %.8g vs %.8g", st.noise, lref[1]);
     CHECK(check_rel(st.focal, lref[2], 1e-12) < tol, "focal loss %.8g vs %.8g", st.focal, lref[2]);
     CHECK(check_rel(st.smoothl1, lref[3], 1e-12) < tol, "smoothl1 loss %.8g vs %.8g", st.smoothl1, lref[3]);
-    /* A conv bias right before a BatchNorm has a true gradient of zero (the batch
-     * mean removes it); both sides then hold rounding noise. Errors are therefore
-     * relative to max(|reference|, 1e-3 * the largest gradient of the network). */
+    /* the largest reference gradient of the network (compare_grads' floor) */
     double gmax = 0;
     for (int i = 0; i < m->params.count; i++) {
-        dd_param *t = &m->params.items[i];
-        char nm[160];
-        snprintf(nm, sizeof nm, "grad.%s", t->name);
-        tf_tensor *r = t->trainable ? tf_get(&F, nm) : NULL;
+        tf_tensor *r = ref_of(&m->params.items[i], "grad");
         for (size_t k = 0; r && k < r->numel; k++) gmax = fmax(gmax, fabs(r->data[k]));
     }
     compare_grads(m, "grad", "small config", gmax, 1e-3);
@@ -283,9 +281,7 @@ static void test_small(int perturb, float snr_gamma) {
      * gradient at the new weights. */
     for (int i = 0; i < m->params.count; i++) {
         dd_param *t = &m->params.items[i];
-        char nm[160];
-        snprintf(nm, sizeof nm, "param1.%s", t->name);
-        tf_tensor *r = t->trainable ? tf_get(&F, nm) : NULL;
+        tf_tensor *r = ref_of(t, "param1");
         if (r) memcpy(m->params.value + t->offset, r->data, r->numel * 4);
     }
     /* Second step, then parameters and BatchNorm buffers after two Adam updates. */
