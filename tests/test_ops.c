@@ -313,6 +313,115 @@ static void test_batchnorm(void) {
     free(q.x), free(q.gamma), free(q.beta), free(q.y), free(q.mean), free(q.rstd), free(ref), free(gr), free(dx), free(dg), free(dbt);
 }
 
+/* ---- the norms at a size where the reductions cut the pixels into many chunks ----
+ * (ops_norm.c sums pixel chunks in parallel, keeps the SiLU gradient in dx between its
+ * two backward passes when dx is not accumulated into, and prefetches ahead.) GroupNorm
+ * (+SiLU) forward and backward against a naive double reference, the accumulate form
+ * against "dx before + the plain result" bit for bit, and every output with the other
+ * thread count bit for bit; BatchNorm's backward likewise. C = 40 is not a multiple of
+ * the 16 lanes. */
+static double max_abs_d(const double *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+static void test_norms_chunked(int silu) {
+    int n = 2, hw = 2500, c = 40, g = 8, cg = c / g;
+    size_t nx = (size_t)n * hw * c;
+    float *x = rnd(nx, 2), *gam = rnd(c, 1), *bet = rnd(c, 1), *dy = rnd(nx, 1);
+    float *y = malloc(nx * 4), *y1 = malloc(nx * 4), *mean = malloc(n * g * 4), *rstd = malloc(n * g * 4);
+    float *m1 = malloc(n * g * 4), *r1 = malloc(n * g * 4);
+    float *dx = malloc(nx * 4), *dx1 = malloc(nx * 4), *dxa = rnd(nx, 1), *d0 = malloc(nx * 4);
+    float *dg = calloc(c, 4), *db = calloc(c, 4), *dg1 = calloc(c, 4), *db1 = calloc(c, 4);
+    double *ry = malloc(nx * sizeof *ry), *rdx = malloc(nx * sizeof *rdx), *rdg = calloc(c, sizeof *rdg), *rdb = calloc(c, sizeof *rdb);
+    for (size_t i = 0; i < nx; i++) x[i] += 0.7f;
+    memcpy(d0, dxa, nx * 4);
+    dd_error err = {0};
+    int rc = dd_groupnorm_forward(x, gam, bet, y, mean, rstd, n, hw, c, g, 1e-5f, silu, &err);
+    if (!rc) rc = dd_groupnorm_backward(x, gam, bet, mean, rstd, dy, dx, dg, db, n, hw, c, g, silu, 0, &err);
+    if (!rc) rc = dd_groupnorm_backward(x, gam, bet, mean, rstd, dy, dxa, NULL, NULL, n, hw, c, g, silu, 1, &err);
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(threads > 1 ? 1 : 2); /* the other thread count */
+    if (!rc) rc = dd_groupnorm_forward(x, gam, bet, y1, m1, r1, n, hw, c, g, 1e-5f, silu, &err);
+    if (!rc) rc = dd_groupnorm_backward(x, gam, bet, mean, rstd, dy, dx1, dg1, db1, n, hw, c, g, silu, 0, &err);
+    omp_set_num_threads(threads);
+    CHECK(rc == 0, "groupnorm chunked silu=%d: %s", silu, err.msg);
+    /* naive reference in double */
+    for (int b = 0; b < n; b++)
+        for (int gi = 0; gi < g; gi++) {
+            double s = 0, s2 = 0, cnt = (double)hw * cg, a = 0, ax = 0;
+            for (int p = 0; p < hw; p++)
+                for (int k = gi * cg; k < (gi + 1) * cg; k++) s += x[((size_t)b * hw + p) * c + k];
+            double m = s / cnt;
+            for (int p = 0; p < hw; p++)
+                for (int k = gi * cg; k < (gi + 1) * cg; k++) {
+                    double d = x[((size_t)b * hw + p) * c + k] - m;
+                    s2 += d * d;
+                }
+            double r = 1 / sqrt(s2 / cnt + 1e-5);
+            for (int pass = 0; pass < 2; pass++)
+                for (int p = 0; p < hw; p++)
+                    for (int k = gi * cg; k < (gi + 1) * cg; k++) {
+                        size_t o = ((size_t)b * hw + p) * c + k;
+                        double xh = (x[o] - m) * r, z = xh * gam[k] + bet[k], sg = 1 / (1 + exp(-z));
+                        double dz = silu ? dy[o] * sg * (1 + z * (1 - sg)) : dy[o];
+                        if (pass == 0) {
+                            ry[o] = silu ? z * sg : z;
+                            a += gam[k] * dz, ax += gam[k] * dz * xh;
+                            rdg[k] += dz * xh, rdb[k] += dz;
+                        } else {
+                            rdx[o] = r * (gam[k] * dz - a / cnt - xh * ax / cnt);
+                        }
+                    }
+        }
+    double ey = max_err_d(y, ry, nx), edx = max_err_d(dx, rdx, nx) / max_abs_d(rdx, nx);
+    double edg = max_err_d(dg, rdg, c) / max_abs_d(rdg, c), edb = max_err_d(db, rdb, c) / max_abs_d(rdb, c);
+    CHECK(ey < 1e-5, "groupnorm chunked silu=%d forward vs naive: %.3g", silu, ey);
+    CHECK(edx < 1e-5 && edg < 1e-5 && edb < 1e-5, "groupnorm chunked silu=%d backward vs naive (relative): dx %.3g dgamma %.3g dbeta %.3g",
+          silu, edx, edg, edb);
+    int acc_ok = 1;
+    for (size_t i = 0; i < nx; i++) {
+        float want = d0[i] + dx[i];
+        if (memcmp(&want, &dxa[i], 4)) acc_ok = 0;
+    }
+    CHECK(acc_ok, "groupnorm chunked silu=%d: the accumulate form adds the same bits", silu);
+    CHECK(same_bits(y, y1, nx) && same_bits(mean, m1, (size_t)n * g) && same_bits(rstd, r1, (size_t)n * g),
+          "groupnorm chunked silu=%d forward: the same bits with another thread count", silu);
+    CHECK(same_bits(dx, dx1, nx) && same_bits(dg, dg1, c) && same_bits(db, db1, c),
+          "groupnorm chunked silu=%d backward: the same bits with another thread count", silu);
+    if (!silu) { /* BatchNorm over all n*hw pixels: backward across thread counts and vs naive */
+        size_t p = (size_t)n * hw;
+        float *bm = malloc(c * 4), *br = malloc(c * 4);
+        memset(dg, 0, c * 4), memset(db, 0, c * 4), memset(dg1, 0, c * 4), memset(db1, 0, c * 4);
+        rc = dd_batchnorm_forward(x, gam, bet, NULL, NULL, y, bm, br, p, c, 1e-5f, 0.1f, 1, &err);
+        if (!rc) rc = dd_batchnorm_backward(x, gam, bm, br, dy, dx, dg, db, p, c, 0, &err);
+        omp_set_num_threads(threads > 1 ? 1 : 2);
+        if (!rc) rc = dd_batchnorm_backward(x, gam, bm, br, dy, dx1, dg1, db1, p, c, 0, &err);
+        omp_set_num_threads(threads);
+        CHECK(rc == 0, "batchnorm chunked: %s", err.msg);
+        double e = 0;
+        for (int k = 0; k < c; k++) {
+            double s = 0, s2 = 0, a = 0, ax = 0;
+            for (size_t i = 0; i < p; i++) s += x[i * c + k];
+            double m = s / p;
+            for (size_t i = 0; i < p; i++) s2 += (x[i * c + k] - m) * (x[i * c + k] - m);
+            double r = 1 / sqrt(s2 / p + 1e-5);
+            for (size_t i = 0; i < p; i++) a += dy[i * c + k], ax += dy[i * c + k] * (x[i * c + k] - m) * r;
+            for (size_t i = 0; i < p; i++) {
+                double want = gam[k] * r * (dy[i * c + k] - a / p - (x[i * c + k] - m) * r * ax / p);
+                e = fmax(e, fabs(dx[i * c + k] - want));
+            }
+        }
+        CHECK(e < 1e-4, "batchnorm chunked backward vs naive: %.3g", e);
+        CHECK(same_bits(dx, dx1, nx) && same_bits(dg, dg1, c) && same_bits(db, db1, c),
+              "batchnorm chunked backward: the same bits with another thread count");
+        free(bm), free(br);
+    }
+    free(x), free(gam), free(bet), free(dy), free(y), free(y1), free(mean), free(rstd), free(m1), free(r1);
+    free(dx), free(dx1), free(dxa), free(d0), free(dg), free(db), free(dg1), free(db1);
+    free(ry), free(rdx), free(rdg), free(rdb);
+}
+
 /* ---- spatial and elementwise ops through one harness ---- */
 enum { OP_AVG, OP_MAX, OP_NEAR, OP_BIL, OP_SILU, OP_RELU, OP_SIG };
 typedef struct { int op, n, h, w, c; float *x, *y; } sp_ctx;
@@ -943,6 +1052,8 @@ int main(void) {
     test_groupnorm(0);
     test_groupnorm(1);
     test_batchnorm();
+    test_norms_chunked(0);
+    test_norms_chunked(1);
     test_spatial(OP_AVG, "avgpool2");
     test_spatial(OP_MAX, "maxpool2");
     test_spatial(OP_NEAR, "upnearest2");

@@ -1,63 +1,68 @@
 /* ops_norm.c — GroupNorm (optionally fused with SiLU; float32 or bf16 output) and
  * BatchNorm on NHWC.
  *
- * Per-channel reductions run over blocks of 16 channels: each work item sums one
- * (sample, channel block) over all pixels in a fixed order (four interleaved partial
- * sums, see PU), in double. The result is therefore independent of the thread count,
- * and reading 16 contiguous floats per pixel keeps whole cache lines in use. */
+ * Per-channel reductions read the tensor in memory order, in pixel chunks whose count
+ * depends on the shape only, summed in double and combined in chunk order: results are
+ * independent of the thread count (see red_chunks). */
 #include <math.h>
 #include <string.h>
 
 #include "backend/cpu/bf16.h"
 #include "backend/cpu/fastmath.h"
+#include "backend/cpu/prefetch.h"
 #include "backend/cpu/ops.h"
 
-#define CB 16
 #define MAX_C 4096
 
-/* Pixels per iteration of the per-block reductions: four independent accumulator
- * sets keep the adds (and, in the backward, the SiLU gradients) of four pixels in
- * flight instead of one dependent chain per pixel (measured 1.3-1.5x on the backward
- * reduction; bench/README.md). The order of the sums is fixed, so results stay
- * independent of the thread count. */
-#define PU 4
+/* Per-channel reductions over pixels (the statistics of both norms, the sums of their
+ * backward passes) read the NHWC tensor in its memory order: the pixels are cut into
+ * chunks, each work item sums one chunk into its own per-channel partials, and the
+ * partials are added in chunk order. Reading whole pixel rows keeps the loads
+ * sequential (a work item per block of channels, as before 2026-12-03, read one cache
+ * line every C floats and ran the backward at a third of the speed of memory,
+ * bench/README.md). The chunk count depends on the shape only, never on the thread
+ * count, so results do not either. Partials live on the stack: chunks x C <= RED_PART. */
+#define RED_PART 4096
+#define RED_CHUNKS 64
 
-/* sums[b*c + k] = sum over pixels of x[b, :, k]; sq likewise of x^2. */
-static void channel_sums(const float *x, double *sum, double *sq, int n, size_t hw, int c) {
-    int nblk = (c + CB - 1) / CB;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < n; b++)
-        for (int blk = 0; blk < nblk; blk++) {
-            int k0 = blk * CB, kn = (k0 + CB < c ? k0 + CB : c) - k0;
-            double s[PU][CB] = {{0}}, q[PU][CB] = {{0}};
-            const float *base = x + (size_t)b * hw * c + k0;
-            size_t p = 0;
-            if (kn == CB)
-                for (; p + PU <= hw; p += PU)
-                    for (int u = 0; u < PU; u++) {
-                        const float *v = base + (p + u) * c;
+static int red_chunks(size_t p, int c) {
+    int k = RED_PART / c;
+    if (k > RED_CHUNKS) k = RED_CHUNKS;
+    if (k < 1) k = 1;
+    if ((size_t)k > p) k = (int)p;
+    return k;
+}
+
+static size_t chunk_begin(size_t p, int chunks, int j) { return p * (size_t)j / (size_t)chunks; }
+
+/* out[k] = sum over chunks j (in order) of part[j*c + k]. */
+static void add_partials(const double *part, int chunks, int c, double *out) {
+    for (int k = 0; k < c; k++) out[k] = 0;
+    for (int j = 0; j < chunks; j++)
+        for (int k = 0; k < c; k++) out[k] += part[(size_t)j * c + k];
+}
+
+/* sum[k] = sum over the p pixels of x[:, k]; sq likewise of x^2. */
+static void channel_sums(const float *x, double *sum, double *sq, size_t p, int c) {
+    double ps[RED_PART], pq[RED_PART];
+    int chunks = red_chunks(p, c);
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < chunks; j++) {
+        double *s = ps + (size_t)j * c, *q = pq + (size_t)j * c;
+        for (int k = 0; k < c; k++) s[k] = 0, q[k] = 0;
+        for (size_t i = chunk_begin(p, chunks, j); i < chunk_begin(p, chunks, j + 1); i++) {
+            const float *v = x + i * c;
+            dd_prefetch_ahead(v, x + p * c, (size_t)c, 0);
 #pragma omp simd
-                        for (int k = 0; k < CB; k++) {
-                            double d = v[k];
-                            s[u][k] += d;
-                            q[u][k] += d * d;
-                        }
-                    }
-            for (; p < hw; p++) {
-                const float *v = base + p * c;
-                for (int k = 0; k < kn; k++) {
-                    double d = v[k];
-                    s[0][k] += d;
-                    q[0][k] += d * d;
-                }
-            }
-            for (int k = 0; k < kn; k++) {
-                double ts = 0, tq = 0;
-                for (int u = 0; u < PU; u++) ts += s[u][k], tq += q[u][k];
-                sum[(size_t)b * c + k0 + k] = ts;
-                sq[(size_t)b * c + k0 + k] = tq;
+            for (int k = 0; k < c; k++) {
+                double d = v[k];
+                s[k] += d;
+                q[k] += d * d;
             }
         }
+    }
+    add_partials(ps, chunks, c, sum);
+    add_partials(pq, chunks, c, sq);
 }
 
 static int gn_check(const char *op, int n, int hw, int c, int g, dd_error *err) {
@@ -82,7 +87,7 @@ static int groupnorm_forward(const float *x, const float *gamma, const float *be
     double cnt = (double)hw * cg;
     for (int b = 0; b < n; b++) {
         const float *xb = x + (size_t)b * hw * c;
-        channel_sums(xb, sum, sq, 1, (size_t)hw, c);
+        channel_sums(xb, sum, sq, (size_t)hw, c);
         for (int gi = 0; gi < g; gi++) {
             double s = 0, q = 0;
             for (int k = gi * cg; k < (gi + 1) * cg; k++) s += sum[k], q += sq[k];
@@ -102,6 +107,8 @@ static int groupnorm_forward(const float *x, const float *gamma, const float *be
             const float *xv = xb + (size_t)p * c;
             float row[MAX_C]; /* a bf16 output's float32 values, rounded below */
             float *yv = y16 ? row : y + base + (size_t)p * c;
+            dd_prefetch_ahead(xv, xb + (size_t)hw * c, (size_t)c, 0);
+            if (!y16) dd_prefetch_ahead(yv, y + base + (size_t)hw * c, (size_t)c, 1);
             if (silu)
                 for (int k = 0; k < c; k++) yv[k] = dd_siluf(xv[k] * scale[k] + shift[k]);
             else
@@ -136,58 +143,54 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
     float gm[MAX_C], gmx[MAX_C];    /* per channel's group: mean gamma*dz, mean gamma*dz*xhat */
     float mc[MAX_C], rc_[MAX_C];    /* per channel: its group's mean and 1/std */
     int cg = c / g;
-    int nblk = (c + CB - 1) / CB;
     double cnt = (double)hw * cg;
+    /* Pass 1 keeps dz in dx when dx is not accumulated into, so that pass 2 need not
+     * evaluate the SiLU gradient (an exp and a division per value) a second time;
+     * the same float dz either way, so the result is the same bits. */
+    int dz_in_dx = silu && !acc;
     for (int b = 0; b < n; b++) {
         size_t base = (size_t)b * hw * c;
         for (int k = 0; k < c; k++) mc[k] = mean[b * g + k / cg], rc_[k] = rstd[b * g + k / cg];
-        /* Pass 1: dz = dy * silu'(z) (or dy); per-channel sums of dz and dz*xhat,
-         * one block of 16 channels per work item, pixels in order. */
+        /* Pass 1: dz = dy * silu'(z) (or dy); per-channel sums of dz and dz*xhat. */
+        double ps[RED_PART], px[RED_PART];
+        int chunks = red_chunks((size_t)hw, c);
 #pragma omp parallel for schedule(static)
-        for (int blk = 0; blk < nblk; blk++) {
-            int k0 = blk * CB, kn = (k0 + CB < c ? k0 + CB : c) - k0;
-            double s[CB] = {0}, sx[CB] = {0};
-            float m[CB] = {0}, r[CB] = {0}, ga[CB] = {0}, be[CB] = {0};
-            for (int k = 0; k < kn; k++) m[k] = mc[k0 + k], r[k] = rc_[k0 + k], ga[k] = gamma[k0 + k], be[k] = beta[k0 + k];
-            int p = 0;
-            if (kn == CB) {
-                double as[PU][CB] = {{0}}, ax[PU][CB] = {{0}};
-                for (; p + PU <= hw; p += PU) {
-                    float fs[PU][CB], fx[PU][CB];
-                    for (int u = 0; u < PU; u++) {
-                        const float *xv = x + base + (size_t)(p + u) * c + k0, *gv = dy + base + (size_t)(p + u) * c + k0;
-                        if (silu) {
+        for (int j = 0; j < chunks; j++) {
+            double *s = ps + (size_t)j * c, *sx = px + (size_t)j * c;
+            for (int k = 0; k < c; k++) s[k] = 0, sx[k] = 0;
+            for (size_t i = chunk_begin((size_t)hw, chunks, j); i < chunk_begin((size_t)hw, chunks, j + 1); i++) {
+                const float *xv = x + base + i * c, *gv = dy + base + i * c;
+                dd_prefetch_ahead(xv, x + base + (size_t)hw * c, (size_t)c, 0);
+                dd_prefetch_ahead(gv, dy + base + (size_t)hw * c, (size_t)c, 0);
+                if (dz_in_dx) {
+                    float *dzv = dx + base + i * c;
 #pragma omp simd
-                            for (int k = 0; k < CB; k++) {
-                                float xh = (xv[k] - m[k]) * r[k];
-                                float dz = gv[k] * dd_silu_grad(xh * ga[k] + be[k]);
-                                fs[u][k] = dz;
-                                fx[u][k] = dz * xh;
-                            }
-                        } else {
-#pragma omp simd
-                            for (int k = 0; k < CB; k++) {
-                                fs[u][k] = gv[k];
-                                fx[u][k] = gv[k] * ((xv[k] - m[k]) * r[k]);
-                            }
-                        }
+                    for (int k = 0; k < c; k++) {
+                        float xh = (xv[k] - mc[k]) * rc_[k];
+                        float dz = gv[k] * dd_silu_grad(xh * gamma[k] + beta[k]);
+                        s[k] += dz;
+                        sx[k] += dz * xh;
+                        dzv[k] = dz;
                     }
-                    for (int u = 0; u < PU; u++)
-                        for (int k = 0; k < CB; k++) as[u][k] += fs[u][k], ax[u][k] += fx[u][k];
+                } else if (silu) {
+#pragma omp simd
+                    for (int k = 0; k < c; k++) {
+                        float xh = (xv[k] - mc[k]) * rc_[k];
+                        float dz = gv[k] * dd_silu_grad(xh * gamma[k] + beta[k]);
+                        s[k] += dz;
+                        sx[k] += dz * xh;
+                    }
+                } else {
+#pragma omp simd
+                    for (int k = 0; k < c; k++) {
+                        s[k] += gv[k];
+                        sx[k] += gv[k] * ((xv[k] - mc[k]) * rc_[k]);
+                    }
                 }
-                for (int u = 0; u < PU; u++)
-                    for (int k = 0; k < CB; k++) s[k] += as[u][k], sx[k] += ax[u][k];
             }
-            for (; p < hw; p++)
-                for (int k = 0; k < kn; k++) {
-                    size_t o = base + (size_t)p * c + k0 + k;
-                    float xh = (x[o] - m[k]) * r[k];
-                    float dz = silu ? dy[o] * dd_silu_grad(xh * ga[k] + be[k]) : dy[o];
-                    s[k] += dz;
-                    sx[k] += (double)(dz * xh);
-                }
-            for (int k = 0; k < kn; k++) sdz[k0 + k] = s[k], sdzx[k0 + k] = sx[k];
         }
+        add_partials(ps, chunks, c, sdz);
+        add_partials(px, chunks, c, sdzx);
         for (int k = 0; k < c; k++) {
             if (dgamma) dgamma[k] += (float)sdzx[k];
             if (dbeta) dbeta[k] += (float)sdz[k];
@@ -203,7 +206,17 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
             size_t o = base + (size_t)p * c;
             const float *xv = x + o, *gv = dy + o;
             float *dv = dx + o;
-            if (silu) {
+            size_t end = base + (size_t)hw * c;
+            dd_prefetch_ahead(xv, x + end, (size_t)c, 0);
+            if (!dz_in_dx) dd_prefetch_ahead(gv, dy + end, (size_t)c, 0);
+            dd_prefetch_ahead(dv, dx + end, (size_t)c, 1);
+            if (dz_in_dx) {
+#pragma omp simd
+                for (int k = 0; k < c; k++) {
+                    float xh = (xv[k] - mc[k]) * rc_[k];
+                    dv[k] = rc_[k] * (gamma[k] * dv[k] - gm[k] - xh * gmx[k]);
+                }
+            } else if (silu) {
 #pragma omp simd
                 for (int k = 0; k < c; k++) {
                     float xh = (xv[k] - mc[k]) * rc_[k];
@@ -241,7 +254,7 @@ int dd_batchnorm_forward_red(const float *x, const float *gamma, const float *be
     float scale[MAX_C], shift[MAX_C];
     if (training) {
         double sum[2 * MAX_C + 1];
-        channel_sums(x, sum, sum + c, 1, p, c);
+        channel_sums(x, sum, sum + c, p, c);
         double np = (double)p;
         if (red) { /* the global batch's sums and count */
             sum[2 * c] = np;
@@ -284,19 +297,25 @@ int dd_batchnorm_backward_red(const float *x, const float *gamma, const float *m
                               float *dbeta, size_t p, int c, int acc, const dd_reducer *red, dd_error *err) {
     if (p == 0 || c <= 0 || c > MAX_C)
         return dd_fail(err, DD_E_INVALID, "batchnorm backward: invalid shape P=%zu C=%d", p, c);
-    int nblk = (c + CB - 1) / CB;
     double sdz[MAX_C], sdzx[MAX_C];
+    {
+        double ps[RED_PART], px[RED_PART];
+        int chunks = red_chunks(p, c);
 #pragma omp parallel for schedule(static)
-    for (int blk = 0; blk < nblk; blk++) {
-        int k0 = blk * CB, kn = (k0 + CB < c ? k0 + CB : c) - k0;
-        double s[CB] = {0}, sx[CB] = {0};
-        for (size_t i = 0; i < p; i++)
-            for (int k = 0; k < kn; k++) {
-                float g = dy[i * c + k0 + k];
-                s[k] += g;
-                sx[k] += (double)g * (x[i * c + k0 + k] - mean[k0 + k]) * rstd[k0 + k];
+        for (int j = 0; j < chunks; j++) {
+            double *s = ps + (size_t)j * c, *sx = px + (size_t)j * c;
+            for (int k = 0; k < c; k++) s[k] = 0, sx[k] = 0;
+            for (size_t i = chunk_begin(p, chunks, j); i < chunk_begin(p, chunks, j + 1); i++) {
+                const float *g = dy + i * c, *xv = x + i * c;
+#pragma omp simd
+                for (int k = 0; k < c; k++) {
+                    s[k] += g[k];
+                    sx[k] += (double)g[k] * (xv[k] - mean[k]) * rstd[k];
+                }
             }
-        for (int k = 0; k < kn; k++) sdz[k0 + k] = s[k], sdzx[k0 + k] = sx[k];
+        }
+        add_partials(ps, chunks, c, sdz);
+        add_partials(px, chunks, c, sdzx);
     }
     float a[MAX_C], mb[MAX_C], mbx[MAX_C];
     for (int k = 0; k < c; k++) {
