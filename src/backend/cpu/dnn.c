@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/bf16.h"
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/prefetch.h"
 
 /* The cpu backend's state of a dd_engine (dd_engine_state). */
 typedef struct cpu_engine {
@@ -151,6 +153,12 @@ int dd_cpu_commit_scratch(dd_engine *de, dd_error *err) {
 typedef struct port {
     dnnl_memory_desc_t user_md, prim_md;
     int reordered;
+    /* The conversion is float32 -> bf16 in the same layout (an activation or dy in
+     * NHWC): done by convert_bf16 below instead of the reorder primitive. flat_n: values. */
+    int flat_bf16;
+    size_t flat_n;
+    const float *user_ptr;
+    void *prim_ptr;
     size_t off, bytes;
     dnnl_memory_t user_mem, prim_mem;
     dnnl_primitive_t reorder; /* user->prim for inputs, prim->user for outputs */
@@ -193,6 +201,12 @@ static int port_init(dd_conv *c, port *pt, const dnnl_memory_desc_t *prim_md, in
              "conv: memory");
     if (!pt->reordered) return DD_OK;
     pt->bytes = dnnl_memory_desc_get_size(&pt->prim_md);
+    if (is_input && pt->user_md.data_type == dnnl_f32 && pt->prim_md.data_type == dnnl_bf16) {
+        dnnl_memory_desc_t as_bf16 = pt->user_md;
+        as_bf16.data_type = dnnl_bf16;
+        pt->flat_bf16 = dnnl_memory_desc_equal(&as_bf16, &pt->prim_md);
+        pt->flat_n = dnnl_memory_desc_get_size(&pt->user_md) / sizeof(float);
+    }
     pt->off = *cursor;
     *cursor += align64(pt->bytes);
     DNNL_TRY(dnnl_memory_create(&pt->prim_mem, &pt->prim_md, c->e->eng, DNNL_MEMORY_NONE),
@@ -221,6 +235,7 @@ static void port_free(port *pt) {
 static dnnl_memory_t port_bind_at(port *pt, const void *user, void *prim) {
     dnnl_memory_set_data_handle(pt->user_mem, (void *)user);
     if (!pt->reordered) return pt->user_mem;
+    pt->user_ptr = user, pt->prim_ptr = prim;
     dnnl_memory_set_data_handle(pt->prim_mem, prim);
     return pt->prim_mem;
 }
@@ -229,8 +244,31 @@ static dnnl_memory_t port_bind(dd_conv *c, port *pt, const void *user) {
     return port_bind_at(pt, user, c->e->scratch + pt->off);
 }
 
+/* dst[0, n) = bf16 rounding of src[0, n) (bf16.h: the bits of oneDNN's reorder, checked in
+ * tests/test_bf16_act.c), in blocks over the threads, prefetching ahead. oneDNN 2.6's
+ * reorder for this (jit:uni) ran at ~1.6 G values/s on 2 threads on the AMX machine of
+ * 2026-12-03: 240 activation conversions took 14 % of a CPU-profile training step
+ * (bench/README.md "Activation conversions"). */
+#define CONVERT_BLOCK 4096
+static void convert_bf16(uint16_t *dst, const float *src, size_t n) {
+    size_t blocks = (n + CONVERT_BLOCK - 1) / CONVERT_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (size_t bi = 0; bi < blocks; bi++) {
+        size_t i0 = bi * CONVERT_BLOCK, len = n - i0 < CONVERT_BLOCK ? n - i0 : CONVERT_BLOCK;
+        for (size_t i = i0; i < i0 + len; i += 256) {
+            size_t m = i0 + len - i < 256 ? i0 + len - i : 256;
+            dd_prefetch_ahead(src + i, src + n, m, 0);
+            dd_bf16_store(dst + i, src + i, (int)m);
+        }
+    }
+}
+
 static int run_reorder(dd_conv *c, port *pt, int to_prim, dd_error *err) {
     if (!pt->reordered) return DD_OK;
+    if (to_prim && pt->flat_bf16) {
+        convert_bf16(pt->prim_ptr, pt->user_ptr, pt->flat_n);
+        return DD_OK;
+    }
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, to_prim ? pt->user_mem : pt->prim_mem},
                             {DNNL_ARG_TO, to_prim ? pt->prim_mem : pt->user_mem}};
     if (guarded_execute(pt->reorder, c->e->stream, 2, a) != dnnl_success)
