@@ -248,7 +248,7 @@ static dnnl_memory_t port_bind(dd_conv *c, port *pt, const void *user) {
  * tests/test_bf16_act.c), in blocks over the threads, prefetching ahead. oneDNN 2.6's
  * reorder for this (jit:uni) ran at ~1.6 G values/s on 2 threads on the AMX machine of
  * 2026-12-03: 240 activation conversions took 14 % of a CPU-profile training step
- * (bench/README.md "Activation conversions"). */
+ * (bench/README.md "Training step on Sapphire Rapids"). */
 #define CONVERT_BLOCK 4096
 static void convert_bf16(uint16_t *dst, const float *src, size_t n) {
     size_t blocks = (n + CONVERT_BLOCK - 1) / CONVERT_BLOCK;
