@@ -47,17 +47,29 @@ static int attn_check(const char *op, int n, int l, int c, int heads, dd_error *
     return DD_OK;
 }
 
-/* Row-wise softmax of s[L,L] in place, with the max subtracted for stability. */
+/* Row-wise softmax of s[L,L] in place, with the max subtracted for stability. The
+ * exponentials have libm's expf bits (dd_expf_glibc, vectorised, in blocks of SM_BLOCK;
+ * expf itself where outside its range) and the row sum runs in order, so the values are
+ * those of the scalar loop `r[j] = expf(r[j] - m); sum += r[j]` this replaced (2026-12-03:
+ * test_model_torch's PyTorch gradient comparison is written against that rounding). */
+#define SM_BLOCK 256
 static void softmax_rows(float *s, int l) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < l; i++) {
         float *r = s + (size_t)i * l;
         float m = r[0];
         for (int j = 1; j < l; j++) m = r[j] > m ? r[j] : m;
-        float sum = 0.0f;
-        for (int j = 0; j < l; j++) {
-            r[j] = expf(r[j] - m);
-            sum += r[j];
+        float sum = 0.0f, x[SM_BLOCK];
+        for (int j0 = 0; j0 < l; j0 += SM_BLOCK) {
+            int nb = l - j0 < SM_BLOCK ? l - j0 : SM_BLOCK;
+            float *rb = r + j0;
+            for (int j = 0; j < nb; j++) x[j] = rb[j] - m;
+#pragma omp simd
+            for (int j = 0; j < nb; j++) rb[j] = dd_expf_glibc(x[j]);
+            for (int j = 0; j < nb; j++) {
+                if (!dd_expf_glibc_in_range(x[j])) rb[j] = expf(x[j]);
+                sum += rb[j];
+            }
         }
         float inv = 1.0f / sum;
         for (int j = 0; j < l; j++) r[j] *= inv;
@@ -67,10 +79,10 @@ static void softmax_rows(float *s, int l) {
 /* The same at inference (nothing is stored for a backward): dd_expf (fastmath.h,
  * relative error < 2e-7) in vectorised loops, the row sum in 16 partial sums added in a
  * fixed order, so the result depends on neither the vector width nor the thread count.
- * The scalar libm exp stays in training: its forward rounding is what the PyTorch
- * gradient comparison (test_model_torch) is written against, and a rounding-level
- * change flips a max-pool or clamp decision there (bench/README.md "Where the time
- * goes"). Measured: bench/README.md "bf16 activations and the inference softmax". */
+ * Training keeps libm's expf bits (softmax_rows, dd_expf_glibc): its forward rounding is
+ * what the PyTorch gradient comparison (test_model_torch) is written against, and a
+ * rounding-level change flips a max-pool or clamp decision there (bench/README.md "Where
+ * the time goes"). Measured: bench/README.md "bf16 activations and the inference softmax". */
 #define SM_LANES 16
 static void softmax_rows_infer(float *s, int l) {
 #pragma omp parallel for schedule(static)
