@@ -246,7 +246,7 @@ static dnnl_memory_t port_bind(dd_conv *c, port *pt, const void *user) {
 
 /* dst[0, n) = bf16 rounding of src[0, n) (bf16.h: the bits of oneDNN's reorder, checked in
  * tests/test_bf16_act.c), in blocks over the threads, prefetching ahead. oneDNN 2.6's
- * reorder for this (jit:uni) ran at ~1.6 G values/s on 2 threads on the AMX machine of
+ * reorder for this (jit:uni) ran at ~3.9 G values/s on 2 threads on the AMX machine of
  * 2026-12-03: 240 activation conversions took 14 % of a CPU-profile training step
  * (bench/README.md "Training step on Sapphire Rapids"). */
 #define CONVERT_BLOCK 4096
