@@ -154,11 +154,8 @@ typedef struct port {
     dnnl_memory_desc_t user_md, prim_md;
     int reordered;
     /* The conversion is float32 -> bf16 in the same layout (an activation or dy in
-     * NHWC): done by convert_bf16 below instead of the reorder primitive. flat_n: values. */
+     * NHWC): done by convert_bf16 below instead of the reorder primitive. */
     int flat_bf16;
-    size_t flat_n;
-    const float *user_ptr;
-    void *prim_ptr;
     size_t off, bytes;
     dnnl_memory_t user_mem, prim_mem;
     dnnl_primitive_t reorder; /* user->prim for inputs, prim->user for outputs */
@@ -205,7 +202,6 @@ static int port_init(dd_conv *c, port *pt, const dnnl_memory_desc_t *prim_md, in
         dnnl_memory_desc_t as_bf16 = pt->user_md;
         as_bf16.data_type = dnnl_bf16;
         pt->flat_bf16 = dnnl_memory_desc_equal(&as_bf16, &pt->prim_md);
-        pt->flat_n = dnnl_memory_desc_get_size(&pt->user_md) / sizeof(float);
     }
     pt->off = *cursor;
     *cursor += align64(pt->bytes);
@@ -235,7 +231,6 @@ static void port_free(port *pt) {
 static dnnl_memory_t port_bind_at(port *pt, const void *user, void *prim) {
     dnnl_memory_set_data_handle(pt->user_mem, (void *)user);
     if (!pt->reordered) return pt->user_mem;
-    pt->user_ptr = user, pt->prim_ptr = prim;
     dnnl_memory_set_data_handle(pt->prim_mem, prim);
     return pt->prim_mem;
 }
@@ -249,24 +244,23 @@ static dnnl_memory_t port_bind(dd_conv *c, port *pt, const void *user) {
  * reorder for this (jit:uni) ran at ~3.9 G values/s on 2 threads on the AMX machine of
  * 2026-12-03: 240 activation conversions took 14 % of a CPU-profile training step
  * (bench/README.md "Training step on Sapphire Rapids"). */
-#define CONVERT_BLOCK 4096
+#define CONVERT_BLOCK 256
 static void convert_bf16(uint16_t *dst, const float *src, size_t n) {
-    size_t blocks = (n + CONVERT_BLOCK - 1) / CONVERT_BLOCK;
 #pragma omp parallel for schedule(static)
-    for (size_t bi = 0; bi < blocks; bi++) {
-        size_t i0 = bi * CONVERT_BLOCK, len = n - i0 < CONVERT_BLOCK ? n - i0 : CONVERT_BLOCK;
-        for (size_t i = i0; i < i0 + len; i += 256) {
-            size_t m = i0 + len - i < 256 ? i0 + len - i : 256;
-            dd_prefetch_ahead(src + i, src + n, m, 0);
-            dd_bf16_store(dst + i, src + i, (int)m);
-        }
+    for (size_t i = 0; i < n; i += CONVERT_BLOCK) {
+        size_t m = n - i < CONVERT_BLOCK ? n - i : CONVERT_BLOCK;
+        dd_prefetch_ahead(src + i, src + n, m, 0);
+        dd_bf16_store(dst + i, src + i, (int)m);
     }
 }
 
 static int run_reorder(dd_conv *c, port *pt, int to_prim, dd_error *err) {
     if (!pt->reordered) return DD_OK;
-    if (to_prim && pt->flat_bf16) {
-        convert_bf16(pt->prim_ptr, pt->user_ptr, pt->flat_n);
+    if (to_prim && pt->flat_bf16) { /* the buffers port_bind set; bytes: the bf16 copy's */
+        void *user = NULL, *prim = NULL;
+        dnnl_memory_get_data_handle(pt->user_mem, &user);
+        dnnl_memory_get_data_handle(pt->prim_mem, &prim);
+        convert_bf16(prim, user, pt->bytes / sizeof(uint16_t));
         return DD_OK;
     }
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, to_prim ? pt->user_mem : pt->prim_mem},
