@@ -13,11 +13,15 @@ OPT     ?= -O3 -march=native
 # (traps possible) loops with a select over a computed value (dd_expf's clamp in SiLU and
 # sigmoid, src/backend/cpu/fastmath.h) are not if-converted, so without AVX-512 masking
 # (AVX2 CPUs) they ran scalar: GroupNorm + SiLU 9-16x slower (bench/README.md). clang's
-# default is the same. Values are unchanged: no reassociation, no contraction (-std=c11).
+# default is the same. Values are unchanged: no reassociation, no contraction.
+# -ffp-contract=off: gcc does not fuse a * b + c into one rounding under -std=c11, but clang
+# does by default (-ffp-contract=on), so a clang build computed other bits than a gcc build
+# wherever a multiply feeds an add (dd_expf, found 2026-12-03 when test_ops compared the
+# SiLU arrays, whose intrinsics are never fused, with the scalar SiLU). Stated for both.
 # -mprefer-vector-width=512: on AVX-512 CPUs gcc's tuning otherwise vectorises with 256-bit
 # registers; 512 made the CPU-profile training step 2-3 % faster on Sapphire Rapids with
 # bit-identical results (2026-12-03, bench/README.md). No effect where AVX-512 is absent.
-CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -fno-trapping-math -mprefer-vector-width=512 -g -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -fno-trapping-math -ffp-contract=off -mprefer-vector-width=512 -g -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc
 LDLIBS  += -ldnnl -lstb -lm -lpthread
 # Library objects hide every symbol; include/diffad.h marks the public ones
 # (DIFFAD_API), so libdiffad.so exports diffad_* only (scripts/check_exports.sh).

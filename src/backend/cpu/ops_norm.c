@@ -112,10 +112,8 @@ static int groupnorm_forward(const float *x, const float *gamma, const float *be
             float *yv = y16 ? row : y + base + (size_t)p * c;
             dd_prefetch_ahead(xv, xb + (size_t)hw * c, (size_t)c, 0);
             if (!y16) dd_prefetch_ahead(yv, y + base + (size_t)hw * c, (size_t)c, 1);
-            if (silu)
-                for (int k = 0; k < c; k++) yv[k] = dd_siluf(xv[k] * scale[k] + shift[k]);
-            else
-                for (int k = 0; k < c; k++) yv[k] = xv[k] * scale[k] + shift[k];
+            for (int k = 0; k < c; k++) yv[k] = xv[k] * scale[k] + shift[k];
+            if (silu) dd_silu_array(yv, yv, c); /* the row is in L1: a second pass is cheap */
             if (y16) dd_bf16_store(y16 + base + (size_t)p * c, row, c);
         }
     }
@@ -134,6 +132,14 @@ int dd_groupnorm_forward_bf16(const float *x, const float *gamma, const float *b
                               int silu, dd_error *err) {
     return groupnorm_forward(x, gamma, beta, NULL, y, mean, rstd, n, hw, c, g, eps, silu,
                              "groupnorm forward (bf16 output)", err);
+}
+
+/* sg[k] = silu'(z[k]) of one pixel's row, z = xhat * gamma + beta with xhat = (x - mean) *
+ * rstd: the operations of the backward's loops in their order, so the same bits. */
+static void silu_grad_row(float *sg, const float *xv, const float *mc, const float *rs,
+                          const float *gamma, const float *beta, int c) {
+    for (int k = 0; k < c; k++) sg[k] = ((xv[k] - mc[k]) * rs[k]) * gamma[k] + beta[k];
+    dd_silu_grad_array(sg, sg, c);
 }
 
 int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
@@ -160,17 +166,19 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
 #pragma omp parallel for schedule(static)
         for (int j = 0; j < chunks; j++) {
             double *s = ps + (size_t)j * c, *sx = px + (size_t)j * c;
+            float sg[MAX_C]; /* silu'(z) of the pixel's row */
             for (int k = 0; k < c; k++) s[k] = 0, sx[k] = 0;
             for (size_t i = chunk_begin((size_t)hw, chunks, j); i < chunk_begin((size_t)hw, chunks, j + 1); i++) {
                 const float *xv = x + base + i * c, *gv = dy + base + i * c;
                 dd_prefetch_ahead(xv, x + base + (size_t)hw * c, (size_t)c, 0);
                 dd_prefetch_ahead(gv, dy + base + (size_t)hw * c, (size_t)c, 0);
+                if (silu) silu_grad_row(sg, xv, mc, rc_, gamma, beta, c);
                 if (dz_in_dx) {
                     float *dzv = dx + base + i * c;
 #pragma omp simd
                     for (int k = 0; k < c; k++) {
                         float xh = (xv[k] - mc[k]) * rc_[k];
-                        float dz = gv[k] * dd_silu_grad(xh * gamma[k] + beta[k]);
+                        float dz = gv[k] * sg[k];
                         s[k] += dz;
                         sx[k] += dz * xh;
                         dzv[k] = dz;
@@ -179,7 +187,7 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
 #pragma omp simd
                     for (int k = 0; k < c; k++) {
                         float xh = (xv[k] - mc[k]) * rc_[k];
-                        float dz = gv[k] * dd_silu_grad(xh * gamma[k] + beta[k]);
+                        float dz = gv[k] * sg[k];
                         s[k] += dz;
                         sx[k] += dz * xh;
                     }
@@ -220,10 +228,12 @@ int dd_groupnorm_backward(const float *x, const float *gamma, const float *beta,
                     dv[k] = rc_[k] * (gamma[k] * dv[k] - gm[k] - xh * gmx[k]);
                 }
             } else if (silu) {
+                float sg[MAX_C];
+                silu_grad_row(sg, xv, mc, rc_, gamma, beta, c);
 #pragma omp simd
                 for (int k = 0; k < c; k++) {
                     float xh = (xv[k] - mc[k]) * rc_[k];
-                    float dz = gv[k] * dd_silu_grad(xh * gamma[k] + beta[k]);
+                    float dz = gv[k] * sg[k];
                     float v = rc_[k] * (gamma[k] * dz - gm[k] - xh * gmx[k]);
                     dv[k] = acc ? dv[k] + v : v;
                 }
