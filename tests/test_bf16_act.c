@@ -3,17 +3,20 @@
  * At inference with bf16 convolutions the denoiser's GroupNorm+SiLU writes its output
  * in bfloat16 (dd_groupnorm_forward_bf16) and the next convolution reads it as its
  * source (dd_conv_forward_bf16), instead of writing float32 that oneDNN's reorder
- * converts (nn/unet.c act16). The promise is "the same bits", checked here at each
- * level against the path it replaces:
+ * converts (nn/unet.c act16). The promise was "the same bits" until the faster SiLU of
+ * 2026-12-03; now it is the same bits where no SiLU is involved and one bf16 step on a
+ * few activations where it is, checked here at each level against the path it replaces:
  *  1. dd_bf16_from_f32 (backend/cpu/bf16.h) against oneDNN's own f32 -> bf16 reorder on
  *     special values (ties, the largest finite, infinities, denormals, NaN) and on
  *     random bit patterns;
- *  2. GroupNorm(+SiLU) with bf16 output against the float32 output rounded, and the
- *     same saved statistics;
+ *  2. GroupNorm(+SiLU) with bf16 output against the float32 output rounded (the same
+ *     bits without SiLU; with it at most one bf16 step on a few values: its SiLU is the
+ *     faster one whose error is far below the rounding, fastmath.h), and the same saved
+ *     statistics;
  *  3. a convolution from the bf16 source against the same convolution from float32
  *     (3x3, 1x1, stride 2), and its refusal where the source is not bf16 NHWC;
  *  4. a whole model's inference (anomaly map and reconstruction) with the bf16 path
- *     against the same model on a backend without it.
+ *     against the same model on a backend without it (within a bound, see there).
  * Parts 3 and 4 need a CPU with AVX512-BF16 (or AMX) and are skipped elsewhere. */
 #include <oneapi/dnnl/dnnl.h>
 #include <stdint.h>
@@ -155,14 +158,19 @@ static void test_groupnorm(void) {
             if (!rc) rc = dd_groupnorm_forward_bf16(x, gamma, beta, y16, m2, r2, n, hw, c, g, 1e-5f, silu, &err);
             CHECK(rc == 0, "groupnorm bf16 [%d,%d,%d] g%d: %s", n, hw, c, g, err.msg);
             if (rc) continue;
-            long differ = 0, nonzero = 0;
+            /* without SiLU the same bits; with it (dd_silu_array_bf16out) at most one bf16
+             * step, on about 2 in 10^6 values (fastmath.h): allow 1 in 10^4 here */
+            long differ = 0, far = 0, nonzero = 0;
             for (size_t i = 0; i < total; i++) {
-                differ += y16[i] != dd_bf16_from_f32(y[i]);
+                uint16_t want = dd_bf16_from_f32(y[i]);
+                differ += y16[i] != want;
+                far += abs((int)(y16[i] & 0x7fff) - (int)(want & 0x7fff)) > 1 || ((y16[i] ^ want) & 0x8000);
                 nonzero += y16[i] != 0;
             }
-            CHECK(differ == 0 && nonzero > (long)total / 2,
-                  "groupnorm bf16 [%d,%d,%d] g%d silu %d: %ld of %zu outputs differ from the rounded float32 output (%ld nonzero)",
-                  n, hw, c, g, silu, differ, total, nonzero);
+            long allowed = silu ? (long)(total / 10000) + 1 : 0;
+            CHECK(differ <= allowed && far == 0 && nonzero > (long)total / 2,
+                  "groupnorm bf16 [%d,%d,%d] g%d silu %d: %ld of %zu outputs differ from the rounded float32 output (%ld by more than one step; %ld nonzero)",
+                  n, hw, c, g, silu, differ, total, far, nonzero);
             CHECK(!memcmp(m1, m2, (size_t)n * g * sizeof(float)) && !memcmp(r1, r2, (size_t)n * g * sizeof(float)),
                   "groupnorm bf16 [%d,%d,%d] g%d silu %d: the saved statistics are the float32 path's", n, hw, c, g, silu);
         }
@@ -292,15 +300,26 @@ static void test_model(void) {
         CHECK(rc == 0, "model inference %d: %s", k, err.msg);
     }
     long dm = 0, dr = 0;
-    double spread = 0;
-    for (size_t i = 0; i < 2 * HW; i++) dm += memcmp(&map[0][i], &map[1][i], sizeof(float)) != 0;
+    double spread = 0, mmax = 0, rmax = 0;
+    for (size_t i = 0; i < 2 * HW; i++) {
+        dm += memcmp(&map[0][i], &map[1][i], sizeof(float)) != 0;
+        mmax = fmax(mmax, fabs(map[0][i] - map[1][i]));
+    }
     for (size_t i = 0; i < 2 * HW * 3; i++) {
         dr += memcmp(&rec[0][i], &rec[1][i], sizeof(float)) != 0;
+        rmax = fmax(rmax, fabs(rec[0][i] - rec[1][i]));
         spread = fmax(spread, fabs(rec[0][i] - rec[0][0]));
     }
-    CHECK(dm == 0 && dr == 0 && spread > 1e-3,
-          "model: bf16 activations change %ld of %zu map values and %ld of %zu reconstruction values (spread %.3g)", dm,
-          2 * HW, dr, 2 * HW * 3, spread);
+    /* The SiLU written straight to bf16 (dd_silu_array_bf16out, 2026-12-03) moves about 2
+     * in 1,000,000 activations by one bf16 step against the rounding of the float32 SiLU,
+     * and this untrained network (hashed weights) carries that into its outputs: measured
+     * map 1.4e-4 and reconstruction 0.0098 of a 1.12 spread at most. The bound catches
+     * wiring faults (a wrong buffer, layout or shape changes values by O(spread)); the size
+     * of the change on a trained model is in bench/README.md (scores move as much as
+     * between oneDNN's AMX and AVX-512 bf16 kernels). */
+    CHECK(mmax <= 1e-3 && rmax <= 0.02 * spread && spread > 1e-3,
+          "model: bf16 activations change %ld of %zu map values (largest %.3g) and %ld of %zu reconstruction values (largest %.3g, spread %.3g)",
+          dm, 2 * HW, mmax, dr, 2 * HW * 3, rmax, spread);
     for (int k = 0; k < 2; k++) free(map[k]), free(rec[k]), dd_model_free(m[k]);
     free(img), free(eps);
 }

@@ -113,7 +113,10 @@ static int groupnorm_forward(const float *x, const float *gamma, const float *be
             dd_prefetch_ahead(xv, xb + (size_t)hw * c, (size_t)c, 0);
             if (!y16) dd_prefetch_ahead(yv, y + base + (size_t)hw * c, (size_t)c, 1);
             for (int k = 0; k < c; k++) yv[k] = xv[k] * scale[k] + shift[k];
-            if (silu) dd_silu_array(yv, yv, c); /* the row is in L1: a second pass is cheap */
+            /* the row is in L1: a second pass is cheap; a bf16 output takes the SiLU
+             * whose error is far below its rounding (fastmath.h) */
+            if (silu && y16) dd_silu_array_bf16out(yv, yv, c);
+            else if (silu) dd_silu_array(yv, yv, c);
             if (y16) dd_bf16_store(y16 + base + (size_t)p * c, row, c);
         }
     }
