@@ -3,8 +3,9 @@
  * and SiLU / sigmoid built on it. Relative error of dd_expf below 2e-7 over the
  * float range (checked in tests/test_ops.c against exp in double); dd_expf_glibc, the
  * exp with libm's own bits for the training softmax; dd_silu_array /
- * dd_silu_grad_array, the same functions over arrays without a division
- * instruction on AVX-512 (the same bits, see there). */
+ * dd_silu_grad_array, the same functions over arrays with fewer AVX-512 instructions
+ * (the same bits, see there); dd_silu_array_bf16out, a faster SiLU with a stated error
+ * for outputs rounded to bf16. */
 #ifndef DD_FASTMATH_H
 #define DD_FASTMATH_H
 
@@ -19,8 +20,10 @@ static inline float dd_expf(float x) {
     /* exp(x) = 2^n * exp(r), n = round(x / ln2), r = x - n ln2 in [-ln2/2, ln2/2];
      * exp(r) by a degree-6 polynomial (Cephes coefficients). */
     x = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
-    /* round to nearest by the 1.5 * 2^23 trick (a libm call would stop vectorisation) */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    /* round to nearest by the 1.5 * 2^23 trick (a libm call would stop vectorisation);
+     * t's low significand bits then hold n itself */
+    float t = x * 1.44269504088896341f + 12582912.0f;
+    float n = t - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -30,7 +33,11 @@ static inline float dd_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;
+    /* 2^n from t's bits, not (int32_t)n: converting a NaN to int is undefined behaviour
+     * (UBSan stops there); for every other x the same value. A NaN x stays NaN through p. */
+    uint32_t tb;
+    memcpy(&tb, &t, sizeof tb);
+    uint32_t e = (tb - 0x4b400000u + 127u) << 23;
     float s;
     memcpy(&s, &e, sizeof s);
     return p * s;
@@ -110,17 +117,17 @@ static inline void dd_silu_grad_array(float *y, const float *x, int n) {
     for (; k < n; k++) y[k] = dd_silu_grad(x[k]);
 }
 
-/* y[k] = silu(x[k]) to within 1.2e-6 relative (|x| <= 20; beyond, within 1e-6 of the
- * value or both below 1e-36 in magnitude), for outputs that are rounded to bfloat16 next
+/* y[k] = silu(x[k]) to within 3.9e-6 relative for |x| <= 80 (beyond: x for x > 80, a
+ * value in (-1e-34 |x|, 0] for x < -80; NaN for NaN), for outputs rounded to bfloat16 next
  * (relative step 2^-8): the GroupNorm+SiLU that feeds a bf16 convolution. Half the vector
  * operations of dd_silu_array: exp(-x) = 2^t with t = -x log2 e split into n + f by one
  * rounding, 2^f by a degree-6 polynomial in fused multiply-adds, 2^n by vscalefps, and
  * 1 / (1 + e) by a 14-bit reciprocal with one Newton step; t is clamped to +-126, so
  * beyond |x| = 87.3 the result is x (x > 0) or 0 / a tiny negative (x < 0), as
- * dd_siluf's to within 1e-36. Measured 0.44 -> 0.22 ns per value
- * (4,096-float array, AMX VM); after the rounding to bf16, 79 of 4,194,304 values in
- * [-20, 20] differ from the rounding of dd_siluf, each by one bf16 step (2026-12-03;
- * tests/test_ops.c). Elsewhere than AVX-512: dd_siluf. */
+ * dd_siluf's to within 1e-36. Measured 0.44 -> 0.22 ns per value (4,096-float array,
+ * AMX VM); after the rounding to bf16, 4,633 of the 2.2e9 floats with |x| <= 80 differ
+ * from the rounding of dd_siluf, each by one bf16 step (all checked once, 2026-12-03;
+ * tests/test_ops.c checks a sample). Elsewhere than AVX-512: dd_siluf. */
 static inline void dd_silu_array_bf16out(float *y, const float *x, int n) {
     int k = 0;
 #if defined(__AVX512F__)
