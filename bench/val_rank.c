@@ -5,7 +5,7 @@
  *
  *   val_rank --data DIR [--textures DIR] [--foreground auto|none] [--val_fraction F]
  *            [--per_image N] [--variant paper|small] [--binary_changed_mask 0|1]
- *            [--levels TS:TB,...] [--threads T] MODEL:SEED ...
+ *            [--levels TS:TB,...] [--map_sigma S,...] [--threads T] MODEL:SEED ...
  *
  * For each MODEL:SEED: the held-out split of DIR/train/good that `diffad train --seed
  * SEED --val_fraction F` made (dd_dataset_split_train), a validator over it with the
@@ -19,7 +19,8 @@
  * --binary_changed_mask as the run was trained (the CPU profile's default is 1 since
  * 2026-11-30; it changes the masks of binary images only). --levels scores each model once
  * per pair of inference noise levels (t_s:t_b, default: the model's own), the candidates
- * of choosing the levels per model on the validation (docs/training.md).
+ * of choosing the levels per model on the validation (docs/training.md). --map_sigma scores
+ * each model and level pair once per map smoothing (default: the model's own).
  * Output: one JSON line per model and level pair (image AUROC, pixel AP, AUPRO, their mean = the val
  * score the trainer logs, seconds). Exit 2 on a bad argument or file. */
 #include <stdio.h>
@@ -36,7 +37,7 @@
 static int usage(void) {
     fprintf(stderr, "usage: val_rank --data DIR [--textures DIR] [--foreground auto|none] [--val_fraction F] "
                     "[--per_image N] [--variant paper|small] [--binary_changed_mask 0|1] [--levels TS:TB,...] "
-                    "[--threads T] MODEL:SEED ...\n");
+                    "[--map_sigma S,...] [--threads T] MODEL:SEED ...\n");
     return 2;
 }
 
@@ -45,6 +46,8 @@ int main(int argc, char **argv) {
     int fg = DD_FG_AUTO, per_image = 2, threads = 2, first = argc, bcm = 0;
     int levels[DD_MAX_LEVEL_PAIRS][2], n_levels = 0; /* 0 pairs: the model's own (the trainer's parser) */
     double val_fraction = 0.1;
+    float sigmas[16];
+    int n_sigmas = 0; /* 0: the model's own */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strncmp(a, "--", 2) && !v) return usage();
@@ -64,6 +67,16 @@ int main(int argc, char **argv) {
             if (dd_level_grid_parse(v, DD_T_MAX, levels, &n_levels, "--levels", &e)) {
                 fprintf(stderr, "val_rank: %s\n", e.msg);
                 return 2;
+            }
+            i++;
+        }
+        else if (!strcmp(a, "--map_sigma")) {
+            char *p = (char *)v, *end;
+            for (n_sigmas = 0; n_sigmas < 16; p = end + 1) {
+                double x = strtod(p, &end);
+                if (end == p || !(x >= 0 && x <= DD_MAX_MAP_SIGMA) || (*end && *end != ',')) return usage();
+                sigmas[n_sigmas++] = (float)x;
+                if (!*end) break;
             }
             i++;
         }
@@ -112,16 +125,19 @@ int main(int argc, char **argv) {
         sc.binary_changed_mask = bcm;
         /* one set per model, scored once per level pair (as the trainer's level choice does) */
         if (!rc) rc = dd_validator_create(ds, val, nval, &sc, per_image, seed, &m->cfg, threads, &v, &err);
-        for (int li = 0; li < (n_levels ? n_levels : 1) && !rc; li++) {
+        for (int li = 0; li < (n_levels ? n_levels : 1) * (n_sigmas ? n_sigmas : 1) && !rc; li++) {
             dd_model_config cfg = m->cfg;
-            if (n_levels) cfg.t_s = levels[li][0], cfg.t_b = levels[li][1];
+            int lv = n_sigmas ? li / n_sigmas : li;
+            if (n_levels) cfg.t_s = levels[lv][0], cfg.t_b = levels[lv][1];
+            if (n_sigmas) cfg.map_sigma = sigmas[li % n_sigmas];
             rc = dd_validator_set_levels(v, cfg.t_s, cfg.t_b, &err);
+            if (!rc) rc = dd_validator_set_map_sigma(v, cfg.map_sigma, &err);
             if (!rc) rc = dd_validator_run(v, &m->params, &vm, &err);
             if (!rc) {
                 printf("{\"model\":\"%s\",\"seed\":%llu,\"variant\":\"%s\",\"per_image\":%d,\"t_s\":%d,\"t_b\":%d,"
-                       "\"n_images\":%d,\"n_anomalous\":%d,"
+                       "\"map_sigma\":%g,\"n_images\":%d,\"n_anomalous\":%d,"
                        "\"image_auroc\":%.6f,\"pixel_ap\":%.6f,\"aupro\":%.6f,\"val_score\":%.6f,\"seconds\":%.2f}\n",
-                       path, (unsigned long long)seed, variant, per_image, cfg.t_s, cfg.t_b, vm.n_images, vm.n_anomalous,
+                       path, (unsigned long long)seed, variant, per_image, cfg.t_s, cfg.t_b, (double)cfg.map_sigma, vm.n_images, vm.n_anomalous,
                        vm.image_auroc, vm.pixel_ap, vm.aupro, (vm.image_auroc + vm.pixel_ap + vm.aupro) / 3, vm.seconds);
                 fflush(stdout);
             }

@@ -187,6 +187,64 @@ static void test_stitch_naive(void) {
     dd_model_free(m);
 }
 
+/* map_sigma: the stitched working map is the unsmoothed one through dd_gaussian_blur (itself
+ * checked against scipy in test_report), the score its top-k mean, the input-size map resized
+ * from it; at scale 1 (tiles) and at 0.5 (the input-size map differs from the working one). */
+static void test_map_sigma(void) {
+    const float scales[2] = {1.0f, 0.5f};
+    for (int t = 0; t < 2; t++) {
+        dd_model *m = tiny_model(scales[t]);
+        if (!m) { CHECK(0, "model"); return; }
+        dd_scorer *s = NULL;
+        dd_error err = {0};
+        CHECK(dd_scorer_create(m, NULL, &s, &err) == DD_OK, "scorer: %s", err.msg);
+        const int H = 45, W = 77;
+        float *img = picture(H, W, 0);
+        dd_score r;
+        CHECK(dd_scorer_run(s, img, H, W, &r, &err) == DD_OK, "run: %s", err.msg);
+        int wh = r.work_h, ww = r.work_w;
+        size_t whw = (size_t)wh * ww;
+        float *plain = malloc(whw * sizeof(float)), *ref = malloc(whw * sizeof(float));
+        float *ref_in = malloc((size_t)H * W * sizeof(float));
+        memcpy(plain, r.work_map, whw * sizeof(float));
+        size_t held0 = dd_scorer_memory(s);
+        m->cfg.map_sigma = 2.5f; /* read at every run */
+        CHECK(dd_scorer_run(s, img, H, W, &r, &err) == DD_OK, "run with map_sigma: %s", err.msg);
+        dd_gaussian_blur(plain, ref, wh, ww, 2.5f, NULL, &err);
+        CHECK(r.work_h == wh && r.work_w == ww && !memcmp(r.work_map, ref, whw * sizeof(float)),
+              "scale %g: the smoothed working map is the plain one blurred (sigma 2.5)", scales[t]);
+        double diff = 0;
+        for (size_t i = 0; i < whw; i++) diff = fmax(diff, fabs(plain[i] - ref[i]));
+        CHECK(diff > 1e-4, "scale %g: smoothing changes the map (max |diff| %.3g)", scales[t], diff);
+        double score = 0;
+        dd_topk_mean(ref, (long)whw, r.k, &score, &err);
+        CHECK(score == r.score, "scale %g: score %.9g is the top-k mean of the smoothed map (%.9g)", scales[t], r.score,
+              score);
+        if (wh != H || ww != W) {
+            dd_resize(ref, wh, ww, 1, ref_in, H, W, &err);
+            CHECK(!memcmp(ref_in, r.map, (size_t)H * W * sizeof(float)), "scale %g: the input-size map is resized from the smoothed one",
+                  scales[t]);
+        } else {
+            CHECK(r.map == r.work_map, "scale 1: the map is the working map");
+        }
+        CHECK(dd_scorer_memory(s) == held0 + whw * sizeof(float), "scale %g: smoothing holds one more working map (%zu -> %zu bytes)",
+              scales[t], held0, dd_scorer_memory(s));
+        free(plain), free(ref), free(ref_in), free(img);
+        dd_scorer_free(s);
+        dd_model_free(m);
+    }
+    /* the key's range (model config check) */
+    dd_model_config c;
+    tiny_config(&c, 0);
+    dd_error err = {0};
+    const float bad[3] = {-1.0f, 64.5f, NAN};
+    for (int i = 0; i < 3; i++) {
+        c.map_sigma = bad[i];
+        CHECK(dd_model_config_check(&c, &err) == DD_E_RANGE && strstr(err.msg, "map_sigma"), "map_sigma %g refused: '%s'",
+              bad[i], err.msg);
+    }
+}
+
 /* Scale 0.5 and a tiny image: maps come back at the input size; memory stays bounded. */
 static void test_sizes_and_memory(void) {
     dd_model *m = tiny_model(0.5f);
@@ -296,6 +354,7 @@ int main(void) {
     test_one_tile_agreement();
     test_stitch_naive();
     test_sizes_and_memory();
+    test_map_sigma();
     test_api_tiled();
     return check_summary("test_scorer");
 }

@@ -105,6 +105,8 @@ static void test_keys(void) {
     expect_fail("steps", "12abc", DD_E_INVALID, "steps", "number");
     expect_fail("val_fraction", "0.95", DD_E_RANGE, "val_fraction", NULL);
     expect_fail("topk", "-1", DD_E_RANGE, "topk", NULL);
+    expect_fail("map_sigma", "-0.5", DD_E_RANGE, "map_sigma", NULL);
+    expect_fail("map_sigma", "65", DD_E_RANGE, "map_sigma", NULL);
     expect_fail("seed", "-3", DD_E_RANGE, "seed", NULL);
     s = cpu();
     CHECK(dd_settings_set(&s, "batch", "16", "t", &e) == DD_OK && s.train.batch == 16, "batch 16");
@@ -147,7 +149,7 @@ static void test_json(void) {
     /* the stored model config: the text model files have carried so far, plus
      * train_ts_min, train_tb_max, grey_noise, tile_scale and tile_overlap (added 2026-11-30),
      * the region keys min_area, max_regions, mm_per_pixel (issue 13), precision (issue 12) and
-     * snr_gamma (2026-12-02) */
+     * snr_gamma (2026-12-02) and map_sigma (2026-12-03) */
     dd_settings s = cpu();
     char *j = dd_model_config_json(&s.model);
     const char *golden =
@@ -155,7 +157,7 @@ static void test_json(void) {
         "\"attention\":\"16\",\"heads\":\"4\",\"groups\":\"32\",\"seg_width\":\"16\",\"T\":\"1000\",\"t_s\":\"200\","
         "\"t_b\":\"400\",\"guide_w\":\"1\",\"train_ts_max\":\"299\",\"train_tb_min\":\"300\",\"train_ts_min\":\"0\",\"train_tb_max\":\"0\",\"snr_gamma\":\"0\",\"grey_noise\":\"0\","
         "\"tile_scale\":\"0\",\"tile_overlap\":\"0.25\",\"lr_unet\":\"0.000500000024\",\"lr_seg\":\"0.00100000005\",\"clip_norm\":\"0\",\"focal_weight\":\"5\","
-        "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"conv_algo\":\"auto\",\"precision\":\"auto\","
+        "\"focal_alpha\":\"0.5\",\"focal_gamma\":\"4\",\"smoothl1_beta\":\"1\",\"topk\":\"0\",\"map_sigma\":\"0\",\"conv_algo\":\"auto\",\"precision\":\"auto\","
         "\"image_threshold\":\"0\",\"pixel_threshold\":\"0\",\"score_lo\":\"0\",\"score_hi\":\"0\","
         "\"min_area\":\"0\",\"max_regions\":\"16\",\"mm_per_pixel\":\"0\",\"review\":\"0\",\"review_lo\":\"0\",\"review_hi\":\"0\"}";
     CHECK(j && !strcmp(j, golden), "model JSON of the cpu profile:\n%s\nexpected\n%s", j ? j : "(null)", golden);
@@ -167,7 +169,7 @@ static void test_json(void) {
         dd_model_config mc;
         memset(&mc, 0x55, sizeof mc);
         CHECK(dd_model_config_from_json(&mc, old, "old file", &e) == DD_OK && mc.train_ts_min == 0 &&
-                  mc.train_tb_max == 0 && mc.snr_gamma == 0 && mc.grey_noise == 0 && mc.train_ts_max == 299 && mc.min_area == 0 &&
+                  mc.train_tb_max == 0 && mc.snr_gamma == 0 && mc.map_sigma == 0 && mc.grey_noise == 0 && mc.train_ts_max == 299 && mc.min_area == 0 &&
                   mc.max_regions == 16 && mc.mm_per_pixel == 0 && mc.precision == DD_PREC_F32,
               "an old model config without train_ts_min/train_tb_max (and without precision: f32, as it was calibrated): %s",
               e.msg);
@@ -183,6 +185,7 @@ static void test_json(void) {
     s.model.unet.n_attn = 0;
     s.model.conv_algo = DD_CONV_DIRECT;
     s.model.topk = 77;
+    s.model.map_sigma = 1.75f;
     j = dd_model_config_json(&s.model);
     dd_model_config back;
     memset(&back, 0xAB, sizeof back);
@@ -192,7 +195,7 @@ static void test_json(void) {
     CHECK(j && j2 && !strcmp(j, j2), "JSON round trip:\n%s\n%s", j ? j : "", j2 ? j2 : "");
     CHECK(back.image_threshold == s.model.image_threshold && back.pixel_threshold == s.model.pixel_threshold &&
               back.score_lo == s.model.score_lo && back.score_hi == s.model.score_hi && back.lr_seg == s.model.lr_seg &&
-              back.unet.n_attn == 0 && back.conv_algo == DD_CONV_DIRECT && back.topk == 77 &&
+              back.unet.n_attn == 0 && back.conv_algo == DD_CONV_DIRECT && back.topk == 77 && back.map_sigma == 1.75f &&
               back.unet.levels == s.model.unet.levels && !memcmp(back.unet.mult, s.model.unet.mult, sizeof(int) * 6),
           "values bit for bit");
     free(j);

@@ -127,6 +127,7 @@ static int reference(const dd_model_config *cfg, const dd_params *w, const dd_va
         const float *img = dd_validator_image(v, i, &mask, &label, NULL);
         double s;
         rc = dd_model_infer(m, img, DD_PREDICT_SEED, map, NULL, &e) ||
+             (cfg->map_sigma > 0 && dd_gaussian_blur(map, map, HW, HW, cfg->map_sigma, NULL, &e)) ||
              dd_topk_mean(map, (long)hw, dd_model_topk(cfg), &s, &e) ||
              dd_metrics_add_image(acc, (float)s, label, label ? "defect" : NULL, map, mask, HW, HW, &e);
         scores[i] = (float)s;
@@ -269,6 +270,35 @@ static void test_tiny(const dd_dataset *ds) {
     int changed = 0;
     for (int i = 0; i < n; i++) changed += dd_validator_score(v, i) != s1[i];
     CHECK(rc == 0 && changed == n, "changed weights change every score (%d of %d)", changed, n);
+
+    /* (g) the map smoothing (map_sigma): the validator smooths as the reference path does, the
+     * scores move, and predict with a model file of that setting gives the same scores */
+    for (int i = 0; i < n; i++) s1[i] = dd_validator_score(v, i);
+    dd_model_config cs = cfg;
+    cs.map_sigma = 1.5f;
+    rc = dd_validator_set_map_sigma(v, cs.map_sigma, &e) || dd_validator_run(v, &tm->params, &a, &e);
+    CHECK(rc == 0, "run with map_sigma 1.5: %s", e.msg);
+    ref = NULL;
+    if (!rc) rc = reference(&cs, &tm->params, v, m3, s2, &ref);
+    if (!rc) {
+        int sd = 0, moved = 0;
+        for (int i = 0; i < n; i++) sd += s2[i] != dd_validator_score(v, i), moved += s1[i] != dd_validator_score(v, i);
+        CHECK(sd == 0 && moved == n, "map_sigma 1.5: %d of %d scores differ from the smoothed reference, %d moved", sd, n,
+              moved);
+        CHECK(m3[0] == a.image_auroc && m3[1] == a.pixel_ap && m3[2] == a.aupro,
+              "map_sigma 1.5 metrics: validator %.17g %.17g %.17g, reference %.17g %.17g %.17g", a.image_auroc,
+              a.pixel_ap, a.aupro, m3[0], m3[1], m3[2]);
+        test_predict_agrees(ref, ds, v);
+    }
+    dd_model_free(ref);
+    dd_error e5 = {0};
+    CHECK(dd_validator_set_map_sigma(v, -0.5f, &e5) == DD_E_RANGE && strstr(e5.msg, "map_sigma") &&
+              dd_validator_set_map_sigma(v, 65.0f, &e5) == DD_E_RANGE && dd_validator_set_map_sigma(v, NAN, &e5) == DD_E_RANGE,
+          "map_sigma -0.5, 65 and NaN refused: '%s'", e5.msg);
+    rc = dd_validator_set_map_sigma(v, 0, &e) || dd_validator_run(v, &tm->params, &b, &e);
+    int back = !rc;
+    for (int i = 0; i < n && back; i++) back = dd_validator_score(v, i) == s1[i];
+    CHECK(back, "map_sigma 0 again gives the unsmoothed scores");
     free(s1), free(s2);
 
     /* (c) weight tables of another layout */

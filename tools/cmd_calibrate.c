@@ -55,7 +55,7 @@ static int fail(const char *msg) {
 
 int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *good = NULL, *out = NULL, *roi_path = NULL;
-    float false_reject = -1, conf = 0.95f, review = -1;
+    float false_reject = -1, conf = 0.95f, review = -1, map_sigma = -1;
     int threads = 0;
     const cli_opt opts[] = {
         {"model", "FILE", CLI_STR, &model, .help = "model file written by 'diffad train' (required)"},
@@ -66,6 +66,10 @@ int cmd_calibrate(int argc, char **argv) {
          .help = "three-way decision: a band around the threshold that sends about a share S\n"
                  "of good parts (those just below it) and the parts just above it to REVIEW\n"
                  "(default: the model's review setting; 0: OK / NG only)"},
+        {"map_sigma", "S", CLI_FLOAT, &map_sigma, 0, DD_MAX_MAP_SIGMA,
+         .help = "smooth the anomaly map by a Gaussian of sigma S working pixels before the score,\n"
+                 "the regions and the pixel map, and calibrate with it (0: off; default: the\n"
+                 "model's setting)"},
         {"out", "FILE", CLI_STR, &out, .help = "write the recalibrated model here (default: rewrite --model)"},
         {"roi", "FILE|none", CLI_STR, &roi_path,
          .help = "region of interest image to store (nonzero = inspect, 0 = ignore;\nresized to each image); 'none' removes the stored one"},
@@ -112,6 +116,7 @@ int cmd_calibrate(int argc, char **argv) {
     for (int i = 0; i < n; i++) idx[i] = i;
     dd_model_config before = mdl->cfg, cfg = mdl->cfg;
     if (review >= 0) cfg.review = review;
+    if (map_sigma >= 0) cfg.map_sigma = map_sigma;
     double t0 = cli_now();
     if ((rc = dd_calibrate(&cfg, mdl->params.value, mdl->params.total, &mdl->roi, ds, idx, n, false_reject, threads, sorted,
                            &err)) ||

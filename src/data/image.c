@@ -716,3 +716,57 @@ void dd_scaled_size(int ih, int iw, float scale, int min_h, int min_w, int *oh, 
     *oh = sh <= min_h ? min_h : (int)lround(sh);
     *ow = sw <= min_w ? min_w : (int)lround(sw);
 }
+
+/* scipy's "reflect": half-sample symmetric, repeated for kernels wider than the image. */
+static long reflect(long i, long n) {
+    long p = 2 * n;
+    i %= p;
+    if (i < 0) i += p;
+    return i < n ? i : p - 1 - i;
+}
+
+#define MAX_RADIUS 400
+
+int dd_gaussian_blur(const float *in, float *out, int H, int W, float sigma, float *tmp,
+                     dd_error *err) {
+    if (!in || !out || H <= 0 || W <= 0)
+        return dd_fail(err, DD_E_INVALID, "gaussian blur: bad arguments (%dx%d)", H, W);
+    if (!(sigma >= 0) || sigma > 100)
+        return dd_fail(err, DD_E_RANGE, "gaussian blur: sigma %g outside [0, 100]", sigma);
+    long n = (long)H * W;
+    if (sigma == 0) {
+        if (out != in) memmove(out, in, sizeof(float) * (size_t)n);
+        return DD_OK;
+    }
+    int r = (int)(4.0 * sigma + 0.5); /* scipy: int(truncate * sd + 0.5) */
+    if (r > MAX_RADIUS) r = MAX_RADIUS;
+    double k[2 * MAX_RADIUS + 1], sum = 0;
+    for (int i = -r; i <= r; i++) sum += k[i + r] = exp(-0.5 * i * i / ((double)sigma * sigma));
+    for (int i = 0; i <= 2 * r; i++) k[i] /= sum;
+    float *t = tmp ? tmp : malloc(sizeof(float) * (size_t)n);
+    if (!t) return dd_fail(err, DD_E_NOMEM, "gaussian blur: out of memory (%dx%d)", H, W);
+    /* Rows into t, then columns into out: out may alias in because in is not read again. */
+    for (int y = 0; y < H; y++) {
+        const float *row = in + (long)y * W;
+        for (int x = 0; x < W; x++) {
+            double s = 0;
+            if (x >= r && x + r < W)
+                for (int j = -r; j <= r; j++) s += k[j + r] * row[x + j];
+            else
+                for (int j = -r; j <= r; j++) s += k[j + r] * row[reflect(x + j, W)];
+            t[(long)y * W + x] = (float)s;
+        }
+    }
+    /* Columns a whole row at a time, so the inner loop runs along memory. */
+    for (int y = 0; y < H; y++) {
+        float *o = out + (long)y * W;
+        for (int x = 0; x < W; x++) o[x] = 0;
+        for (int j = -r; j <= r; j++) {
+            const float *tr = t + reflect(y + j, H) * W;
+            float kj = (float)k[j + r];
+            for (int x = 0; x < W; x++) o[x] += kj * tr[x];
+        }
+    }
+    if (!tmp) free(t);
+    return DD_OK;
+}

@@ -71,6 +71,14 @@ void dd_scaled_size(int ih, int iw, float scale, int min_h, int min_w, int *oh, 
 /* Resize into a freshly allocated image. */
 int dd_image_resized(const dd_image *src, int h, int w, dd_image *out, dd_error *err);
 
+/* Separable Gaussian blur of an H x W map, as scipy.ndimage.gaussian_filter(mode="reflect",
+ * truncate=4): radius round(4·sigma), edges mirrored (d c b a | a b c d). Used for the
+ * anomaly map before the score (the model's map_sigma, infer/scorer.h) and for display
+ * (eval/report.h). in and out may be the same buffer;
+ * tmp holds H·W floats (NULL: allocated and freed here). sigma in (0, 100]; sigma 0 copies. */
+int dd_gaussian_blur(const float *in, float *out, int H, int W, float sigma, float *tmp,
+                     dd_error *err);
+
 /* Mask to {0, 1}: v > thr -> 1, else 0 (masks after resizing use thr 0.5). */
 void dd_mask_binarize(float *m, size_t n, float thr);
 

@@ -10,6 +10,7 @@
 #ifndef DD_REPORT_H
 #define DD_REPORT_H
 
+#include "data/image.h"
 #include "eval/metrics.h"
 #include "core/status.h"
 
@@ -27,11 +28,7 @@ void dd_heat_overlay(const unsigned char *img, const float *map, int H, int W, f
 
 /* Display smoothing sigma for an H×W map: 4 px at 256×256, proportional to sqrt(H·W). */
 float dd_display_sigma(int H, int W);
-/* Separable Gaussian blur, as scipy.ndimage.gaussian_filter(mode="reflect", truncate=4):
- * radius round(4·sigma), edges mirrored (d c b a | a b c d). in and out may be the same buffer;
- * tmp holds H·W floats (NULL: allocated and freed here). sigma in (0, 100]; sigma 0 copies. */
-int dd_gaussian_blur(const float *in, float *out, int H, int W, float sigma, float *tmp,
-                     dd_error *err);
+/* The blur itself: dd_gaussian_blur (data/image.h). */
 
 /* ---- the HTML report ---- */
 

@@ -28,6 +28,7 @@ struct dd_scorer {
     fbuf acc_map, acc_rec;      /* [wh,ww], [wh,ww,3] */
     fbuf sum_y, sum_x;          /* [wh], [ww]: window sums per axis */
     fbuf out_map, out_rec;      /* [ih,iw], [ih,iw,3] when the input size differs from the working size */
+    fbuf blur;                  /* [wh,ww] the Gaussian's row pass when the model smooths its map (map_sigma > 0) */
     /* region of interest (a copy of the model's; mask NULL: none), resampled per size */
     dd_roi roi;
     uint8_t *roi_work, *roi_in; /* [wh,ww]; [ih,iw] when the input size differs from the working size */
@@ -122,7 +123,7 @@ int dd_scorer_create(dd_model *m, const dd_scorer_opts *o, dd_scorer **out, dd_e
 void dd_scorer_free(dd_scorer *s) {
     if (!s) return;
     fbuf *b[] = {&s->tile_in, &s->tile_map, &s->tile_rec, &s->work, &s->acc_map, &s->acc_rec,
-                 &s->sum_y, &s->sum_x, &s->out_map, &s->out_rec};
+                 &s->sum_y, &s->sum_x, &s->out_map, &s->out_rec, &s->blur};
     for (size_t i = 0; i < sizeof b / sizeof *b; i++) free(b[i]->p);
     free(s->noise), free(s->win_y), free(s->win_x), free(s->pos_y), free(s->pos_x);
     free(s->roi_work), free(s->roi_in), free(s->roi_acc);
@@ -131,7 +132,7 @@ void dd_scorer_free(dd_scorer *s) {
 }
 
 /* What each buffer needs for an ih x iw input (floats); index order as in plan_grow. */
-enum { B_TILE_IN, B_TILE_MAP, B_TILE_REC, B_WORK, B_ACC_MAP, B_ACC_REC, B_SUM_Y, B_SUM_X, B_OUT_MAP, B_OUT_REC, B_N };
+enum { B_TILE_IN, B_TILE_MAP, B_TILE_REC, B_WORK, B_ACC_MAP, B_ACC_REC, B_SUM_Y, B_SUM_X, B_OUT_MAP, B_OUT_REC, B_BLUR, B_N };
 
 static void needs(const dd_scorer *s, int ih, int iw, size_t *n) {
     int wh, ww;
@@ -149,6 +150,7 @@ static void needs(const dd_scorer *s, int ih, int iw, size_t *n) {
     n[B_SUM_Y] = (size_t)wh, n[B_SUM_X] = (size_t)ww;
     n[B_OUT_MAP] = same_in ? 0 : ihw;
     n[B_OUT_REC] = same_in || !rec ? 0 : ihw * 3;
+    n[B_BLUR] = s->m->cfg.map_sigma > 0 ? whw : 0;
 }
 
 /* Bytes of the ROI buffers for an ih x iw input: [0] working-size mask, [1] input-size mask,
@@ -165,7 +167,7 @@ static void roi_needs(const dd_scorer *s, int ih, int iw, size_t *n) {
 
 static fbuf *buf_at(dd_scorer *s, int i) {
     fbuf *b[B_N] = {&s->tile_in, &s->tile_map, &s->tile_rec, &s->work, &s->acc_map, &s->acc_rec,
-                    &s->sum_y, &s->sum_x, &s->out_map, &s->out_rec};
+                    &s->sum_y, &s->sum_x, &s->out_map, &s->out_rec, &s->blur};
     return b[i];
 }
 
@@ -318,6 +320,13 @@ int dd_scorer_run(dd_scorer *s, const float *rgb, int ih, int iw, dd_score *out,
                 if (accr) accr[3 * i] *= inv, accr[3 * i + 1] *= inv, accr[3 * i + 2] *= inv;
             }
         }
+        out->ms_stitch += now_ms() - ts;
+    }
+    /* the model's smoothing of the stitched map (before the ROI, so pixels just inside it
+     * average with their true neighbours, not with the zeros outside) */
+    if (c->map_sigma > 0) {
+        double ts = now_ms();
+        if ((rc = dd_gaussian_blur(acc, acc, wh, ww, c->map_sigma, s->blur.p, err))) return rc;
         out->ms_stitch += now_ms() - ts;
     }
     double t2 = now_ms();

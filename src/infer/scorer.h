@@ -14,6 +14,8 @@
  *     -> stitched map [wh,ww]: sum_t win(y-ty) win(x-tx) map_t / sum_t win win,
  *        win a raised cosine floored at DD_TILE_WIN_FLOOR (tile borders, where
  *        the convolutions see padding, count least); one tile is copied as is
+ *     -> smoothed, when the model's map_sigma > 0: a Gaussian of that sigma in working
+ *        pixels (dd_gaussian_blur, edges mirrored) over the stitched map
  *     -> map [ih,iw] (and reconstruction [ih,iw,3], optional) resized back to
  *        the input size (dd_resize; a copy when the sizes agree)
  *     -> region of interest (the model's m->roi, model/roi.h), when it has one:
@@ -31,8 +33,8 @@
  * allocation per image after that); dd_scorer_bytes_for says in advance what an
  * image of a size needs, so a caller can refuse it under a budget. Per input
  * megapixel at scale 1: ~12 MB working image, 4 MB stitched map, 4 MB output
- * map, plus 24 MB with the reconstruction on, plus ~2 MB with an ROI. The
- * resampled ROI is recomputed only when the input size changes. */
+ * map, plus 24 MB with the reconstruction on, plus ~2 MB with an ROI, plus 4 MB
+ * with map_sigma > 0. The resampled ROI is recomputed only when the input size changes. */
 #ifndef DD_SCORER_H
 #define DD_SCORER_H
 

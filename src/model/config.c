@@ -138,6 +138,7 @@ static const dd_key KEYS[] = {
     NUM("focal_gamma", DD_KEY_FLOAT, focal_gamma, 0, 10, "focal gamma"),
     NUM("smoothl1_beta", DD_KEY_FLOAT, smoothl1_beta, 1e-6, 100, "SmoothL1 beta"),
     NUM("topk", DD_KEY_INT, topk, 0, 1 << 30, "image score = mean of the top-k map values (0: 50 scaled by area)"),
+    NUM("map_sigma", DD_KEY_FLOAT, map_sigma, 0, DD_MAX_MAP_SIGMA, "anomaly map smoothed by a Gaussian of this sigma (working pixels) before the score, the regions and the pixel map (0: off, the paper)"),
     {"conv_algo", DD_KEY_ENUM, M(conv_algo), .names = CONV_ALGO_NAMES,
      .help = "convolution algorithm: auto (Winograd for training layers with >= 64 channels), direct or winograd"},
     {"precision", DD_KEY_ENUM, M(precision), .names = PRECISION_NAMES,

@@ -24,7 +24,7 @@ void dd_model_config_paper(dd_model_config *c, int h, int w) {
     c->lr_unet = 1e-4f, c->lr_seg = 1e-5f;
     c->clip_norm = 0.0f;
     c->focal_weight = 5.0f, c->focal_alpha = 0.5f, c->focal_gamma = 4.0f, c->smoothl1_beta = 1.0f;
-    c->topk = 0;
+    c->topk = 0, c->map_sigma = 0.0f;
     c->conv_algo = DD_CONV_AUTO;
     c->precision = DD_PREC_AUTO;
     c->tile_scale = 0.0f, c->tile_overlap = 0.25f;
@@ -78,6 +78,9 @@ int dd_model_config_check(const dd_model_config *c, dd_error *err) {
     if (!(c->tile_overlap >= 0 && c->tile_overlap <= 0.9f))
         return dd_fail(err, DD_E_RANGE, "model: tile_overlap %g out of range 0..0.9", c->tile_overlap);
     if (c->topk < 0 || c->topk > c->unet.h * c->unet.w) return dd_fail(err, DD_E_RANGE, "model: topk %d out of range 0..H*W", c->topk);
+    if (!(c->map_sigma >= 0 && c->map_sigma <= DD_MAX_MAP_SIGMA))
+        return dd_fail(err, DD_E_RANGE, "model: map_sigma %g out of range 0..%g (working pixels; 0: off)", (double)c->map_sigma,
+                       DD_MAX_MAP_SIGMA);
     if (!(c->guide_w >= 0 && c->guide_w <= 10)) return dd_fail(err, DD_E_RANGE, "model: guidance weight w %g out of range 0..10", c->guide_w);
     if ((rc = dd_model_check_regions(c->min_area, c->max_regions, c->mm_per_pixel, "model: ", err))) return rc;
     if (!(c->review >= 0 && c->review <= 0.5f))

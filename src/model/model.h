@@ -49,6 +49,9 @@ typedef struct dd_model_config {
     float clip_norm;        /* <= 0: off */
     float focal_weight, focal_alpha, focal_gamma, smoothl1_beta; /* 5, 0.5, 4, 1 */
     int topk;               /* image score = mean of the top-k map values; 0: scale 50 by area */
+    float map_sigma;        /* the stitched anomaly map smoothed by a Gaussian of this sigma
+                               (working pixels) before the score, the regions and the pixel
+                               map (infer/scorer.h); 0: off (the paper) */
     dd_conv_algo conv_algo;
     dd_precision precision; /* convolution arithmetic: auto (bf16 where the CPU has it), f32, bf16 */
     /* calibrated on good validation images (0 = not calibrated) */
@@ -68,6 +71,7 @@ typedef struct dd_model_config {
 #define DD_MAX_AREA (1L << 28)     /* min_area range 0..DD_MAX_AREA (the largest image's pixels) */
 #define DD_MAX_REGIONS 1024        /* max_regions range 0..DD_MAX_REGIONS */
 #define DD_MAX_MM_PER_PIXEL 1000.0 /* mm_per_pixel range 0..DD_MAX_MM_PER_PIXEL */
+#define DD_MAX_MAP_SIGMA 64.0      /* map_sigma range 0..DD_MAX_MAP_SIGMA working pixels */
 
 /* The paper's published configuration at h x w (docs/method.md §4-5). */
 void dd_model_config_paper(dd_model_config *c, int h, int w);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/rng.h"
+#include "data/image.h"
 #include "eval/metrics.h"
 
 /* "valid": keeps the validation defects off the training stream's (seed, index) draws
@@ -18,8 +19,9 @@ struct dd_validator {
     dd_model *model; /* inference, batch 1: the batch size predict uses, so scores match bit for bit */
     int h, w, n;
     long topk;
-    float *block;   /* one allocation: images [n,H,W,3] | masks [n,H,W] | noise [2,H,W,3] */
-    float *images, *masks, *noise;
+    float *block;   /* one allocation: images [n,H,W,3] | masks [n,H,W] | noise [2,H,W,3] |
+                       smoothed map [H,W] | the blur's row pass [H,W] */
+    float *images, *masks, *noise, *smoothed, *blur_tmp;
     int *labels, *items;
     double *scores; /* of the last run */
     int n_anomalous;
@@ -55,7 +57,7 @@ int dd_validator_create(const dd_dataset *ds, const int *val_idx, int n_val,
     v->n = n_val * (1 + n_per_image);
     v->topk = dd_model_topk(cfg);
     size_t hw = (size_t)v->h * v->w;
-    v->block = malloc(((size_t)v->n * hw * 4 + hw * 6) * sizeof(float));
+    v->block = malloc(((size_t)v->n * hw * 4 + hw * 8) * sizeof(float));
     v->labels = malloc((size_t)v->n * sizeof(int));
     v->items = malloc((size_t)v->n * sizeof(int));
     v->scores = malloc((size_t)v->n * sizeof(double));
@@ -67,6 +69,8 @@ int dd_validator_create(const dd_dataset *ds, const int *val_idx, int n_val,
     v->images = v->block;
     v->masks = v->images + (size_t)v->n * hw * 3;
     v->noise = v->masks + (size_t)v->n * hw;
+    v->smoothed = v->noise + hw * 6;
+    v->blur_tmp = v->smoothed + hw;
     for (int i = 0; i < v->n; i++) v->scores[i] = NAN;
 
     /* The training synthesiser, forced to paste a defect in every draw. */
@@ -160,11 +164,18 @@ int dd_validator_run(dd_validator *v, const dd_params *weights, dd_val_metrics *
         const float *img = v->images + (size_t)i * hw * 3, *mask = v->masks + (size_t)i * hw;
         double score = 0;
         if ((rc = dd_model_infer_with(v->model, img, v->noise, NULL, NULL, err))) break;
-        if ((rc = dd_topk_mean(v->model->seg.mask, (long)hw, v->topk, &score, err))) break;
+        /* the map as the scorer makes it from one tile: smoothed by the model's map_sigma */
+        const float *map = v->model->seg.mask;
+        float sigma = v->model->cfg.map_sigma;
+        if (sigma > 0) {
+            if ((rc = dd_gaussian_blur(map, v->smoothed, v->h, v->w, sigma, v->blur_tmp, err))) break;
+            map = v->smoothed;
+        }
+        if ((rc = dd_topk_mean(map, (long)hw, v->topk, &score, err))) break;
         /* Stored as predict reports it (diffad_result.score is a float). */
         v->scores[i] = (float)score;
         rc = dd_metrics_add_image(acc, v->scores[i], v->labels[i], v->labels[i] ? "synthetic" : NULL,
-                                  v->model->seg.mask, mask, v->h, v->w, err);
+                                  map, mask, v->h, v->w, err);
     }
     if (!rc) rc = dd_metrics_compute(acc, &res, err);
     if (!rc) {
@@ -188,6 +199,15 @@ int dd_validator_set_levels(dd_validator *v, int t_s, int t_b, dd_error *err) {
     int rc = dd_model_config_check(&c, err);
     /* read at every inference (dd_model_infer_with); nothing precomputed depends on them */
     if (!rc) v->model->cfg.t_s = t_s, v->model->cfg.t_b = t_b;
+    return rc;
+}
+
+int dd_validator_set_map_sigma(dd_validator *v, float map_sigma, dd_error *err) {
+    if (!v) return dd_fail(err, DD_E_INVALID, "validation: NULL argument");
+    dd_model_config c = v->model->cfg;
+    c.map_sigma = map_sigma;
+    int rc = dd_model_config_check(&c, err);
+    if (!rc) v->model->cfg.map_sigma = map_sigma; /* read at every run */
     return rc;
 }
 

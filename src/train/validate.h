@@ -16,7 +16,8 @@
  * 1, built once) and scores every image with the inference noise levels and
  * the noise `diffad predict` uses by default (DD_PREDICT_SEED of model.h,
  * drawn once): the score of a clean validation image is bit for bit the score
- * `diffad predict` gives that file with a model file of the same weights. Image
+ * `diffad predict` gives that file with a model file of the same weights. The map is
+ * smoothed by the model's map_sigma as the scorer smooths a one-tile map; image
  * score = top-k mean (dd_model_topk). Metrics: image AUROC, pixel AP and AUPRO
  * (FPR <= 0.3) from the eval metrics accumulator, overall set. */
 #ifndef DD_VALIDATE_H
@@ -57,6 +58,10 @@ int dd_validator_run(dd_validator *v, const dd_params *weights, dd_val_metrics *
  * levels per model scores the same set once per pair (train/trainer.c). DD_E_RANGE unless
  * 0 <= t_s < t_b < T. */
 int dd_validator_set_levels(dd_validator *v, int t_s, int t_b, dd_error *err);
+
+/* The map smoothing the next runs use (creation: cfg's map_sigma); DD_E_RANGE outside
+ * 0..DD_MAX_MAP_SIGMA. */
+int dd_validator_set_map_sigma(dd_validator *v, float map_sigma, dd_error *err);
 
 void dd_validator_free(dd_validator *v);
 
