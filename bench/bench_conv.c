@@ -186,7 +186,7 @@ static double max_rel(const float *a, const float *b, size_t n) {
 
 static void bench_shape(dd_engine *eng, const opts *o, int id) {
     const bshape *bs = &SHAPES[id];
-    dd_conv_shape s = {bs->n, bs->h, bs->w, bs->cin, bs->cout, bs->k, bs->stride, bs->pad};
+    dd_conv_shape s = {bs->n, bs->h, bs->w, bs->cin, bs->cout, bs->k, bs->stride, bs->pad, 0};
     int ho, wo;
     out_hw(bs, &ho, &wo);
     size_t nx = (size_t)s.n * s.h * s.w * s.cin, ny = (size_t)s.n * ho * wo * s.cout;

@@ -110,7 +110,7 @@ static double measure_peak(dd_precision p, int gemm, dd_error *err) {
     dd_conv *c = NULL;
     const dd_backend *be = dd_backend_get("cpu");
     double best = -1;
-    const dd_conv_shape s = {1, 64, 64, 1024, 1024, 1, 1, 0};
+    const dd_conv_shape s = {1, 64, 64, 1024, 1024, 1, 1, 0, 0};
     size_t n = gemm ? (size_t)1024 * 1024 : (size_t)64 * 64 * 1024;
     float *a = malloc(n * sizeof(float)), *w = malloc((size_t)1024 * 1024 * sizeof(float)), *y = malloc(n * sizeof(float));
     if (!a || !w || !y || dd_engine_create(THREADS, &e, err) || dd_engine_set_precision(e, p, err)) goto done;

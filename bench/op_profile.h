@@ -158,6 +158,9 @@ static int opp_conv_forward(dd_conv *cv, const float *x, const float *w, const f
 static int opp_conv_takes_bf16(const dd_conv *c) {
     return OPP_I->conv_takes_bf16 && OPP_I->conv_takes_bf16(((const opprof_conv *)c)->inner);
 }
+static int opp_conv_accumulates(const dd_conv *c) {
+    return OPP_I->conv_accumulates && OPP_I->conv_accumulates(((const opprof_conv *)c)->inner);
+}
 static int opp_conv_forward_bf16(dd_conv *cv, const uint16_t *x, const float *w, const float *b, float *y,
                                  dd_error *err) {
     opprof_conv *c = (opprof_conv *)cv;
@@ -407,6 +410,7 @@ static const dd_backend *opprof_backend(void) {
         /* the optional bf16 entries only where the wrapped backend has them */
         .conv_takes_bf16 = opprof_inner->conv_takes_bf16 ? opp_conv_takes_bf16 : NULL,
         .conv_forward_bf16 = opprof_inner->conv_forward_bf16 ? opp_conv_forward_bf16 : NULL,
+        .conv_accumulates = opprof_inner->conv_accumulates ? opp_conv_accumulates : NULL,
         .groupnorm_forward_bf16 = opprof_inner->groupnorm_forward_bf16 ? opp_gn_fwd_bf16 : NULL,
         .batchnorm_forward = opp_bn_fwd, .batchnorm_backward = opp_bn_bwd,
         .silu_forward = opp_silu_forward, .silu_backward = opp_silu_backward,

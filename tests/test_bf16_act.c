@@ -193,7 +193,7 @@ static void test_conv(void) {
         return;
     }
     /* float32 convolutions never take a bf16 source */
-    dd_conv_shape s0 = {1, 8, 8, 16, 16, 3, 1, 1};
+    dd_conv_shape s0 = {1, 8, 8, 16, 16, 3, 1, 1, 0};
     dd_conv *c32 = NULL;
     if (!dd_conv_create(e32, &s0, DD_CONV_DIRECT, 0, &c32, &err)) {
         uint16_t x16[8 * 8 * 16] = {0};
@@ -212,7 +212,7 @@ static void test_conv(void) {
         return;
     }
     const dd_conv_shape shapes[] = {
-        {1, 16, 16, 32, 64, 3, 1, 1}, {2, 12, 20, 64, 32, 1, 1, 0}, {1, 16, 16, 32, 32, 3, 2, 1}, {1, 8, 8, 3, 16, 3, 1, 1}};
+        {1, 16, 16, 32, 64, 3, 1, 1, 0}, {2, 12, 20, 64, 32, 1, 1, 0, 0}, {1, 16, 16, 32, 32, 3, 2, 1, 0}, {1, 8, 8, 3, 16, 3, 1, 1, 0}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const dd_conv_shape *s = &shapes[si];
         dd_conv *c = NULL;

@@ -99,7 +99,7 @@ static double max_err_d(const float *a, const double *b, size_t n) {
 }
 
 static void test_conv(dd_engine *eng, int n, int h, int w, int cin, int cout, int k, int stride, dd_conv_algo algo) {
-    dd_conv_shape s = {n, h, w, cin, cout, k, stride, k / 2};
+    dd_conv_shape s = {n, h, w, cin, cout, k, stride, k / 2, 0};
     dd_conv *c;
     dd_error err = {0};
     if (dd_conv_create(eng, &s, algo, 1, &c, &err)) {
@@ -165,7 +165,7 @@ static void test_conv_bf16(dd_engine *f32eng, int n, int h, int w, int cin, int 
         dd_engine_free(beng);
         return;
     }
-    dd_conv_shape s = {n, h, w, cin, cout, k, stride, k / 2};
+    dd_conv_shape s = {n, h, w, cin, cout, k, stride, k / 2, 0};
     dd_conv *cb = NULL, *cf = NULL;
     CHECK(dd_conv_create(beng, &s, DD_CONV_WINOGRAD, 1, &cb, &err) == 0, "bf16 conv create: %s", err.msg);
     CHECK(dd_conv_create(f32eng, &s, DD_CONV_DIRECT, 1, &cf, &err) == 0, "f32 conv create: %s", err.msg);
@@ -921,7 +921,7 @@ static void test_diffusion(void) {
     X(has_bf16)                                                                            \
     X(buf_alloc) X(buf_free) X(buf_zero) X(copy_h2d) X(copy_d2h) X(copy_d2d)               \
     X(conv_create) X(conv_free) X(conv_algo_used) X(conv_impl) X(conv_forward)             \
-    X(conv_takes_bf16) X(conv_forward_bf16) X(groupnorm_forward_bf16)                      \
+    X(conv_takes_bf16) X(conv_accumulates) X(conv_forward_bf16) X(groupnorm_forward_bf16)                      \
     X(conv_backward) X(sgemm) X(linear_forward) X(linear_backward) X(groupnorm_forward)    \
     X(groupnorm_backward) X(batchnorm_forward) X(batchnorm_backward) X(silu_forward)       \
     X(silu_backward) X(relu_forward) X(relu_backward) X(sigmoid_forward)                   \
@@ -1008,7 +1008,7 @@ static void test_backend_table(dd_engine *eng) {
     }
     /* convolution made and run through the table, against one made and run directly */
     {
-        dd_conv_shape s = {n, hh, ww, c, 16, 3, 1, 1};
+        dd_conv_shape s = {n, hh, ww, c, 16, 3, 1, 1, 0};
         dd_conv *c1 = NULL, *c2 = NULL;
         size_t nw = (size_t)16 * c * 9, ny = (size_t)n * hw * 16;
         float *w = rnd(nw, 0.1f), *b = rnd(16, 1), *gy = rnd(ny, 1);
@@ -1071,7 +1071,7 @@ static void test_frozen_weights(int bf16) {
     }
     dd_precision p = bf16 ? DD_PREC_BF16 : DD_PREC_F32;
     dd_engine_set_precision(ref, p, &err), dd_engine_set_precision(fr, p, &err), dd_engine_set_precision(none, p, &err);
-    dd_conv_shape s = {1, 12, 10, 16, 32, 3, 1, 1}; /* N H W Cin Cout k stride pad */
+    dd_conv_shape s = {1, 12, 10, 16, 32, 3, 1, 1, 0}; /* N H W Cin Cout k stride pad */
     size_t nx = (size_t)12 * 10 * 16, nw = (size_t)32 * 16 * 9, ny = (size_t)12 * 10 * 32;
     float *x = rnd(nx, 1), *w = rnd(nw, 0.2f), *w2 = rnd(nw, 0.2f), *b = rnd(32, 1);
     float *y_ref = malloc(ny * 4), *y_ref2 = malloc(ny * 4), *y = malloc(ny * 4);
@@ -1114,14 +1114,63 @@ done:
     free(x), free(w), free(w2), free(b), free(y_ref), free(y_ref2), free(y);
 }
 
+/* The accumulating forward (shape.accumulate, a sum post-op): y_new = y_old + (conv(x) + b),
+ * the same bits as an overwriting forward followed by the addition, at the engine's precision;
+ * a conv built with backward ignores the request (training keeps its buffers). */
+static void test_conv_accumulate(int bf16) {
+    dd_error err = {0};
+    dd_engine *e = NULL;
+    if (dd_engine_create(2, &e, &err)) {
+        CHECK(0, "accumulate: engine: %s", err.msg);
+        return;
+    }
+    dd_engine_set_precision(e, bf16 ? DD_PREC_BF16 : DD_PREC_F32, &err);
+    const dd_conv_shape shapes[] = {{1, 12, 10, 16, 32, 3, 1, 1, 1}, {2, 9, 7, 32, 16, 1, 1, 0, 1}, {1, 16, 16, 8, 8, 3, 2, 1, 1}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        dd_conv_shape s = shapes[si], plain_s = s;
+        plain_s.accumulate = 0;
+        int ho, wo;
+        dd_conv_out_hw(&s, &ho, &wo);
+        size_t nx = (size_t)s.n * s.h * s.w * s.cin, nw = (size_t)s.cout * s.cin * s.k * s.k;
+        size_t ny = (size_t)s.n * ho * wo * s.cout;
+        float *x = rnd(nx, 1), *w = rnd(nw, 0.2f), *b = rnd((size_t)s.cout, 1), *y0 = rnd(ny, 1);
+        float *y = malloc(ny * 4), *ref = malloc(ny * 4);
+        dd_conv *ca = NULL, *cp = NULL, *ct = NULL;
+        if (dd_conv_create(e, &s, DD_CONV_DIRECT, 0, &ca, &err) || dd_conv_create(e, &plain_s, DD_CONV_DIRECT, 0, &cp, &err) ||
+            dd_conv_create(e, &s, DD_CONV_DIRECT, 1, &ct, &err) || dd_engine_commit_scratch(e, &err)) {
+            CHECK(0, "accumulate: create: %s", err.msg);
+        } else {
+            CHECK(!dd_conv_accumulates(cp) && !dd_conv_accumulates(ct), "shape %zu: no accumulation unless asked, none with backward",
+                  si);
+            dd_conv_forward(cp, x, w, b, ref, &err);
+            for (size_t i = 0; i < ny; i++) ref[i] = y0[i] + ref[i];
+            memcpy(y, y0, ny * 4);
+            int rc = dd_conv_forward(ca, x, w, b, y, &err);
+            if (dd_conv_accumulates(ca))
+                CHECK(rc == 0 && same_bits(y, ref, ny), "shape %zu (%s): y += conv differs from y + conv (%s)", si,
+                      bf16 ? "bf16" : "f32", rc ? err.msg : "bits");
+            else
+                SKIP("shape %zu (%s): the backend builds no accumulating forward here (%s)", si, bf16 ? "bf16" : "f32",
+                     dd_conv_impl(ca));
+            memcpy(y, y0, ny * 4);
+            dd_conv_forward(ct, x, w, b, y, &err); /* built with backward: overwrites */
+            dd_conv_forward(cp, x, w, b, ref, &err);
+            CHECK(same_bits(y, ref, ny), "shape %zu: a conv with backward overwrites y", si);
+        }
+        dd_conv_free(ca), dd_conv_free(cp), dd_conv_free(ct);
+        free(x), free(w), free(b), free(y0), free(y), free(ref);
+    }
+    dd_engine_free(e);
+}
+
 /* ---- bad input: errors name the op and the shapes ---- */
 static void test_bad_input(dd_engine *eng) {
     dd_error err = {0};
     dd_conv *c = NULL;
-    dd_conv_shape s = {0, 8, 8, 4, 4, 3, 1, 1};
+    dd_conv_shape s = {0, 8, 8, 4, 4, 3, 1, 1, 0};
     CHECK(dd_conv_create(eng, &s, DD_CONV_DIRECT, 1, &c, &err) == DD_E_INVALID && !c, "zero batch accepted");
     CHECK(strstr(err.msg, "conv") && strstr(err.msg, "N=0"), "conv error message: '%s'", err.msg);
-    dd_conv_shape s2 = {1, 1, 1, 4, 4, 5, 1, 0};
+    dd_conv_shape s2 = {1, 1, 1, 4, 4, 5, 1, 0, 0};
     CHECK(dd_conv_create(eng, &s2, DD_CONV_DIRECT, 0, &c, &err) == DD_E_INVALID, "empty output accepted: %s", err.msg);
     float x[64] = {0}, y[64];
     CHECK(dd_groupnorm_forward(x, x, x, y, y, y, 1, 2, 30, 8, 1e-5f, 0, &err) == DD_E_INVALID && strstr(err.msg, "groupnorm") && strstr(err.msg, "C=30"),
@@ -1157,6 +1206,8 @@ int main(void) {
     }
     test_frozen_weights(0);
     if (dd_engine_has_bf16(eng)) test_frozen_weights(1);
+    test_conv_accumulate(0);
+    if (dd_engine_has_bf16(eng)) test_conv_accumulate(1);
     test_groupnorm(0);
     test_groupnorm(1);
     test_batchnorm();

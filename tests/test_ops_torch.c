@@ -33,7 +33,7 @@ static void conv_case(dd_engine *eng, const char *tag, int n, int cin, int cout,
                       int stride, dd_conv_algo algo) {
     char nm[64];
 #define N_(s) (snprintf(nm, sizeof nm, "%s.%s", tag, s), nm)
-    dd_conv_shape s = {n, h, w, cin, cout, k, stride, k / 2};
+    dd_conv_shape s = {n, h, w, cin, cout, k, stride, k / 2, 0};
     dd_conv *c;
     dd_error err = {0};
     int rc = dd_conv_create(eng, &s, algo, 1, &c, &err);

@@ -65,6 +65,9 @@ typedef struct dd_conv_shape {
     int k;          /* kernel size (1 or 3; any odd k works) */
     int stride;     /* 1 or 2 */
     int pad;        /* usually k / 2 */
+    int accumulate; /* 1: the forward adds its result to y (y += conv(x) + b) where the backend
+                       can do that inside the convolution (conv_accumulates says whether it
+                       does; else the forward overwrites y as with 0); forward-only convs */
 } dd_conv_shape;
 
 /* One convolution, created for one shape by a backend (its primitives, plans or
@@ -157,6 +160,10 @@ struct dd_backend {
      * in that form (groupnorm_forward_bf16): the same bits as conv_forward on the float32
      * values, without converting them (the inference path of nn/unet.c). */
     int (*conv_takes_bf16)(const dd_conv *c);
+    /* Optional (NULL: never): 1 when a convolution created with shape.accumulate adds its
+     * forward result to y: y_new = y + (conv(x) + b), one f32 addition per value, so the
+     * same bits as an overwriting forward followed by y_old + y. */
+    int (*conv_accumulates)(const dd_conv *c);
     int (*conv_forward_bf16)(dd_conv *c, const uint16_t *x, const float *w, const float *b,
                              float *y, dd_error *err);
     /* dy [N,Ho,Wo,Cout]. Any of dx [N,H,W,Cin], dw [Cout,Cin,k,k], db [Cout] may be NULL

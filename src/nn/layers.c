@@ -41,7 +41,7 @@ int dd_convl_declare(dd_convl *l, dd_params *p, const char *name, int cin, int c
 
 int dd_convl_build(dd_convl *l, dd_engine *e, int n, int h, int w, dd_conv_algo algo, int training,
                    dd_error *err) {
-    dd_conv_shape s = {n, h, w, l->cin, l->cout, l->k, l->stride, l->k / 2};
+    dd_conv_shape s = {n, h, w, l->cin, l->cout, l->k, l->stride, l->k / 2, l->accumulate && !training};
     dd_conv_out_hw(&s, &l->ho, &l->wo);
     /* Winograd only exists for 3x3 stride 1, and only pays with >= 64 channels. */
     dd_conv_algo a = DD_CONV_DIRECT;
@@ -57,8 +57,13 @@ int dd_convl_build(dd_convl *l, dd_engine *e, int n, int h, int w, dd_conv_algo 
 
 int dd_convl_forward(dd_engine *e, const dd_convl *l, const dd_params *p, const float *x, float *y,
                      dd_error *err) {
+    return dd_convl_forward_b(e, l, p, x, NULL, y, err);
+}
+
+int dd_convl_forward_b(dd_engine *e, const dd_convl *l, const dd_params *p, const float *x, const float *bias,
+                       float *y, dd_error *err) {
     return dd_engine_backend(e)->conv_forward(l->prim, x, dd_params_value(p, l->w),
-                                              dd_params_value(p, l->b), y, err);
+                                              bias ? bias : dd_params_value(p, l->b), y, err);
 }
 
 int dd_convl_takes_bf16(const dd_convl *l) {
@@ -67,10 +72,20 @@ int dd_convl_takes_bf16(const dd_convl *l) {
            be->conv_takes_bf16(l->prim);
 }
 
+int dd_convl_accumulates(const dd_convl *l) {
+    const dd_backend *be = l->prim ? dd_engine_backend(l->eng) : NULL;
+    return be && be->conv_accumulates && be->conv_accumulates(l->prim);
+}
+
 int dd_convl_forward_bf16(dd_engine *e, const dd_convl *l, const dd_params *p, const uint16_t *x,
                           float *y, dd_error *err) {
+    return dd_convl_forward_bf16_b(e, l, p, x, NULL, y, err);
+}
+
+int dd_convl_forward_bf16_b(dd_engine *e, const dd_convl *l, const dd_params *p, const uint16_t *x,
+                            const float *bias, float *y, dd_error *err) {
     return dd_engine_backend(e)->conv_forward_bf16(l->prim, x, dd_params_value(p, l->w),
-                                                   dd_params_value(p, l->b), y, err);
+                                                   bias ? bias : dd_params_value(p, l->b), y, err);
 }
 
 int dd_convl_backward(dd_engine *e, const dd_convl *l, dd_params *p, const float *x, const float *dy,

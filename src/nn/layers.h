@@ -21,6 +21,8 @@ typedef struct dd_convl {
     dd_conv *prim;        /* made by the backend of eng */
     dd_engine *eng;       /* the engine it was built on */
     int ho, wo;           /* output size once built */
+    int accumulate;       /* set before an inference build: the forward adds to y where the
+                             backend can (dd_convl_accumulates) */
 } dd_convl;
 
 typedef struct dd_gnl {
@@ -47,12 +49,21 @@ int dd_convl_build(dd_convl *l, dd_engine *e, int n, int h, int w, dd_conv_algo 
                    dd_error *err);
 int dd_convl_forward(dd_engine *e, const dd_convl *l, const dd_params *p, const float *x, float *y,
                      dd_error *err);
+/* The same with a caller's bias [cout] in place of the layer's (NULL: the layer's): inference
+ * folds a per-channel addend that follows the convolution into it. */
+int dd_convl_forward_b(dd_engine *e, const dd_convl *l, const dd_params *p, const float *x, const float *bias,
+                       float *y, dd_error *err);
 /* 1 when the convolution also runs from a bf16 source (backend's conv_takes_bf16; then
  * dd_gnl_forward_bf16 and dd_convl_forward_bf16 exist): the inference path that skips
  * the conversion of its input. */
 int dd_convl_takes_bf16(const dd_convl *l);
+/* 1 when the built convolution's forward adds its result to y (accumulate was set and the
+ * backend does it inside the convolution: backend.h conv_accumulates). */
+int dd_convl_accumulates(const dd_convl *l);
 int dd_convl_forward_bf16(dd_engine *e, const dd_convl *l, const dd_params *p, const uint16_t *x,
                           float *y, dd_error *err);
+int dd_convl_forward_bf16_b(dd_engine *e, const dd_convl *l, const dd_params *p, const uint16_t *x,
+                            const float *bias, float *y, dd_error *err);
 /* dW, db accumulate into p->grad; dx (may be NULL) overwritten or added (acc). */
 int dd_convl_backward(dd_engine *e, const dd_convl *l, dd_params *p, const float *x, const float *dy,
                       float *dx, int acc, dd_error *err);

@@ -259,6 +259,7 @@ int dd_unet_build(dd_unet *u, dd_engine *e, int n, int chunk, int training, dd_c
             return rc;
         if (m->kind == DD_MOD_RES) {
             dd_resblock *b = &m->rb;
+            b->conv2.accumulate = !training; /* res_forward: conv2 adds onto the residual */
             if ((rc = dd_convl_build(&b->conv1, e, chunk, b->ho, b->wo, algo, training, err)) ||
                 (rc = dd_convl_build(&b->conv2, e, chunk, b->ho, b->wo, algo, training, err)) ||
                 (b->has_skip && (rc = dd_convl_build(&b->skip, e, chunk, b->ho, b->wo, algo, training, err))))
@@ -456,10 +457,12 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
         DD_ARENA_ALLOC(a, err, buf, (n16 + 1) / 2);
         u->act16 = (uint16_t *)buf;
     }
-    if (tr) {
-        int cmax = 0;
-        for (int i = 0; i < u->nmod; i++) cmax = u->mod[i].c_out > cmax ? u->mod[i].c_out : cmax;
-        DD_ARENA_ALLOC(a, err, u->deproj, N * (size_t)cmax);
+    int cmax = 0;
+    for (int i = 0; i < u->nmod; i++) cmax = u->mod[i].c_out > cmax ? u->mod[i].c_out : cmax;
+    if (tr) DD_ARENA_ALLOC(a, err, u->deproj, N * (size_t)cmax);
+    else {
+        DD_ARENA_ALLOC(a, err, u->zeros, (size_t)cmax);
+        u->zeros_n = cmax;
     }
     /* Attention backward needs an [L,L] scratch for the largest attention map. */
     size_t ll = 0;
@@ -478,20 +481,25 @@ int dd_unet_plan(dd_unet *u, dd_arena *a, dd_error *err) {
  * plan has that buffer and the convolution reads bf16 (the same bits, without oneDNN's
  * conversion; see dd_unet_plan), else in float32 at a. */
 static int gn_silu_conv(dd_engine *e, const dd_gnl *gn, const dd_convl *conv, dd_params *p, const float *x,
-                        float *a, uint16_t *act16, float *y, int n, int hw, dd_error *err) {
+                        float *a, uint16_t *act16, const float *bias, float *y, int n, int hw, dd_error *err) {
     int rc;
     if (act16 && dd_convl_takes_bf16(conv)) {
         if ((rc = dd_gnl_forward_bf16(e, gn, p, x, act16, n, hw, 1, err))) return rc;
-        return dd_convl_forward_bf16(e, conv, p, act16, y, err);
+        return dd_convl_forward_bf16_b(e, conv, p, act16, bias, y, err);
     }
     if ((rc = dd_gnl_forward(e, gn, p, x, a, n, hw, 1, err))) return rc;
-    return dd_convl_forward(e, conv, p, a, y, err);
+    return dd_convl_forward_b(e, conv, p, a, bias, y, err);
 }
 
 /* eproj: this pass's rows of the block's embedding projection [n,out] (dd_unet_forward
- * computes it for all samples before the passes). */
+ * computes it for all samples before the passes). zeros: NULL in training; at inference
+ * [out] zeros, and eproj already holds conv1's bias (dd_unet_forward adds it), so that a
+ * pass of one sample hands its row to conv1 as the bias: conv1 + b + emb as one addition
+ * to the accumulator, without a pass over h1. A pass of several samples runs conv1 with
+ * the zero bias and adds the rows after it: the same single f32 addition, so passes of
+ * one and of several samples give the same bits (unet.h, Passes). */
 static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *x,
-                       const float *eproj, float *out, int n, uint16_t *act16, dd_error *err) {
+                       const float *eproj, const float *zeros, float *out, int n, uint16_t *act16, dd_error *err) {
     const dd_backend *be = dd_engine_backend(e);
     int rc;
     size_t ihw = (size_t)b->h * b->w, ohw = (size_t)b->ho * b->wo;
@@ -502,9 +510,10 @@ static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *
      * out = xm + h2 as add_forward computes it, without a buffer of its own. */
     float *xm = b->has_skip ? b->xm : out;
     const float *xs = x;
+    const float *bias1 = zeros ? (n == 1 ? eproj : zeros) : NULL;
     if (b->mode == 0) {
         /* h1 = conv1(a1), a1 = SiLU(GN(x)) [N,h,w,in] */
-        if ((rc = gn_silu_conv(e, &b->gn1, &b->conv1, p, x, b->a1, act16, b->h1, n, (int)ihw, err))) return rc;
+        if ((rc = gn_silu_conv(e, &b->gn1, &b->conv1, p, x, b->a1, act16, bias1, b->h1, n, (int)ihw, err))) return rc;
     } else {
         /* a1 = SiLU(GN(x)), resampled with x, then conv1 */
         if ((rc = dd_gnl_forward(e, &b->gn1, p, x, b->a1, n, (int)ihw, 1, err))) return rc;
@@ -517,13 +526,25 @@ static int res_forward(dd_engine *e, dd_resblock *b, dd_params *p, const float *
             be->upnearest2_forward(e, x, xm, n, b->h, b->w, b->in);
         }
         xs = xm;
-        if ((rc = dd_convl_forward(e, &b->conv1, p, b->a1m, b->h1, err))) return rc;
+        if ((rc = dd_convl_forward_b(e, &b->conv1, p, b->a1m, bias1, b->h1, err))) return rc;
     }
-    /* h1 += Linear(SiLU(emb)) broadcast over pixels [N,ho,wo,out] */
-    be->add_bcast_forward(e, b->h1, eproj, n, ohw, co);
+    /* h1 += Linear(SiLU(emb)) broadcast over pixels [N,ho,wo,out] (folded into conv1's
+     * bias for a one-sample inference pass) */
+    if (!(zeros && n == 1)) be->add_bcast_forward(e, b->h1, eproj, n, ohw, co);
     /* h2 = conv2(SiLU(GN(h1))); out = skip(xs) + h2 */
-    if ((rc = gn_silu_conv(e, &b->gn2, &b->conv2, p, b->h1, b->a2, act16, b->h2, n, (int)ohw, err))) return rc;
     size_t total = (size_t)n * ohw * co;
+    if (dd_convl_accumulates(&b->conv2)) {
+        /* Inference: the residual goes into out first and conv2 adds h2 to it inside the
+         * convolution (a sum post-op): out = residual + h2, the same one addition per value
+         * as below, without h2's buffer and the pass that adds it. */
+        if (b->has_skip) {
+            if ((rc = dd_convl_forward(e, &b->skip, p, xs, out, err))) return rc;
+        } else if (xs != out) {
+            be->copy_d2d(e, out, xs, total * sizeof(float));
+        }
+        return gn_silu_conv(e, &b->gn2, &b->conv2, p, b->h1, b->a2, act16, NULL, out, n, (int)ohw, err);
+    }
+    if ((rc = gn_silu_conv(e, &b->gn2, &b->conv2, p, b->h1, b->a2, act16, NULL, b->h2, n, (int)ohw, err))) return rc;
     if (b->has_skip) {
         if ((rc = dd_convl_forward(e, &b->skip, p, xs, out, err))) return rc;
         be->copy_grad(e, b->h2, out, total, 1); /* out += h2 */
@@ -587,6 +608,15 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
         if (u->mod[i].kind == DD_MOD_RES &&
             (rc = dd_linl_forward(e, &u->mod[i].rb.emb, p, u->semb, u->mod[i].rb.eproj, n, err)))
             return rc;
+    /* Inference: conv1's bias joins the projection, which then is the bias (res_forward). */
+    if (!u->training) {
+        for (int i = 0; i < u->nmod; i++) {
+            dd_resblock *b = &u->mod[i].rb;
+            if (u->mod[i].kind == DD_MOD_RES)
+                be->add_bcast_forward(e, b->eproj, dd_params_value(p, b->conv1.b), 1, (size_t)n, b->out);
+        }
+        memset(u->zeros, 0, (size_t)u->zeros_n * sizeof(float));
+    }
 
     size_t img = (size_t)c->h * c->w * c->in_ch;
     for (int s0 = 0; s0 < n; s0 += ns) { /* one pass of ns samples */
@@ -602,13 +632,14 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
             m->in = h;
             if (m->kind == DD_MOD_CONV) rc = dd_convl_forward(e, &m->conv, p, h, m->out, err);
             else if (m->kind == DD_MOD_RES)
-                rc = res_forward(e, &m->rb, p, h, m->rb.eproj + (size_t)s0 * m->rb.out, m->out, ns, u->act16, err);
+                rc = res_forward(e, &m->rb, p, h, m->rb.eproj + (size_t)s0 * m->rb.out, u->training ? NULL : u->zeros,
+                                 m->out, ns, u->act16, err);
             else rc = attn_forward(e, &m->at, p, h, m->out, ns, u->training, err);
             if (rc) return rc;
             h = m->out;
         }
         /* eps = out.2(SiLU(GN(h))) [N,H,W,in_ch] */
-        if ((rc = gn_silu_conv(e, &u->out_gn, &u->out_conv, p, h, u->head_a, u->act16, u->eps + (size_t)s0 * img, ns,
+        if ((rc = gn_silu_conv(e, &u->out_gn, &u->out_conv, p, h, u->head_a, u->act16, NULL, u->eps + (size_t)s0 * img, ns,
                                c->h * c->w, err)))
             return rc;
     }

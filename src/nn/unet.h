@@ -118,7 +118,10 @@ typedef struct dd_unet {
                                              output in bf16 for the convolution that reads it
                                              (no conversion in between); NULL otherwise */
     float *dsemb, *demb, *ds1, *de1;      /* [N,4C] gradients */
-    float *deproj;                        /* [N, max channels] */
+    float *deproj;                        /* [N, max channels] (training) */
+    float *zeros;                         /* [max channels] zeros: conv1's bias in an inference
+                                             pass of several samples (res_forward) */
+    int zeros_n;
     float *lscratch;                      /* [L,L] of the largest attention map (training) */
     size_t max_act;                       /* floats of the largest activation of a pass (each
                                              scratch buffer's size in training) */

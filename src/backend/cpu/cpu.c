@@ -259,6 +259,7 @@ const dd_backend dd_backend_cpu = {
     .conv_impl = dd_conv_impl,
     .conv_forward = dd_conv_forward,
     .conv_takes_bf16 = dd_conv_takes_bf16,
+    .conv_accumulates = dd_conv_accumulates,
     .conv_forward_bf16 = dd_conv_forward_bf16,
     .conv_backward = dd_conv_backward,
     .sgemm = sgemm,

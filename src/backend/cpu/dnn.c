@@ -172,6 +172,7 @@ struct dd_conv {
     int bf16;             /* DD_PREC_BF16 operands (see conv_build) */
     int share_diff_dst;   /* backward converts dy once for both primitives */
     int src_bf16_nhwc;    /* the forward reads its source as bf16 NHWC (dd_conv_forward_bf16) */
+    int accumulates;      /* the forward has a sum post-op: y += conv(x) + b (shape.accumulate) */
     char impl[64];
     dnnl_primitive_t fwd, bwd_d, bwd_w;
     port p[P_COUNT];
@@ -270,13 +271,22 @@ static int run_reorder(dd_conv *c, port *pt, int to_prim, dd_error *err) {
     return DD_OK;
 }
 
-static int make_prim(dd_conv *c, const_dnnl_op_desc_t od, const_dnnl_primitive_desc_t hint,
+/* sum: a sum post-op (dst = dst_old + result, scale 1): the accumulating forward. */
+static int make_prim(dd_conv *c, const_dnnl_op_desc_t od, const_dnnl_primitive_desc_t hint, int sum,
                      dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim, size_t *pad_bytes,
                      const char *what, dd_error *err) {
     int rc = DD_OK;
     dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
     DNNL_TRY(dnnl_primitive_attr_create(&attr), what);
     DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), what);
+    if (sum) {
+        DNNL_TRY(dnnl_post_ops_create(&po), what);
+        DNNL_TRY(dnnl_post_ops_append_sum(po, 1.0f), what);
+        DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), what);
+        dnnl_post_ops_destroy(po);
+        po = NULL;
+    }
     dnnl_status_t st = dnnl_primitive_desc_create(pd, od, attr, c->e->eng, hint);
     dnnl_primitive_attr_destroy(attr);
     attr = NULL;
@@ -289,6 +299,7 @@ static int make_prim(dd_conv *c, const_dnnl_op_desc_t od, const_dnnl_primitive_d
     *pad_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(*pd, dnnl_query_scratchpad_md, 0));
     return DD_OK;
 fail:
+    if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
 }
@@ -355,7 +366,22 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
                                                 alg, &src_in, &w_in, &b_md, &dst_out, strides,
                                                 pad, pad_r),
              "conv: forward descriptor");
-    rc = make_prim(c, &fd, NULL, &fpd, &c->fwd, &c->pad_fwd, "conv forward", err);
+    /* The accumulating forward: a sum post-op, kept only where the primitive writes the
+     * caller's NHWC float32 directly (the old y is then what it reads); with a converted
+     * dst (AVX2's blocked layouts) the plain forward is built and conv_accumulates says 0. */
+    c->accumulates = 0;
+    if (s->accumulate && !with_backward) {
+        rc = make_prim(c, &fd, NULL, 1, &fpd, &c->fwd, &c->pad_fwd, "conv forward (accumulating)", err);
+        if (!rc && dnnl_memory_desc_equal(dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), &dst_user))
+            c->accumulates = 1;
+        else {
+            if (fpd) dnnl_primitive_desc_destroy(fpd);
+            if (c->fwd) dnnl_primitive_destroy(c->fwd);
+            fpd = NULL, c->fwd = NULL;
+            dd_error_clear(err);
+        }
+    }
+    if (!c->accumulates) rc = make_prim(c, &fd, NULL, 0, &fpd, &c->fwd, &c->pad_fwd, "conv forward", err);
     if (rc) goto fail;
     const char *impl = NULL;
     dnnl_primitive_desc_query(fpd, dnnl_query_impl_info_str, 0, &impl);
@@ -383,12 +409,12 @@ static int conv_build(dd_conv *c, int with_backward, dd_error *err) {
         DNNL_TRY(dnnl_convolution_backward_data_desc_init(&bdd, alg, &src_out, &w_in, &dst_in,
                                                           strides, pad, pad_r),
                  "conv: backward-data descriptor");
-        rc = make_prim(c, &bdd, fpd, &bdpd, &c->bwd_d, &c->pad_bwd_d, "conv backward-data", err);
+        rc = make_prim(c, &bdd, fpd, 0, &bdpd, &c->bwd_d, &c->pad_bwd_d, "conv backward-data", err);
         if (rc) goto fail;
         DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, alg, &src_in, &w_out, &b_md,
                                                              &dst_in, strides, pad, pad_r),
                  "conv: backward-weights descriptor");
-        rc = make_prim(c, &bwd, fpd, &bwpd, &c->bwd_w, &c->pad_bwd_w, "conv backward-weights", err);
+        rc = make_prim(c, &bwd, fpd, 0, &bwpd, &c->bwd_w, &c->pad_bwd_w, "conv backward-weights", err);
         if (rc) goto fail;
         c->p[P_DIFF_SRC].user_md = src_user;
         c->p[P_DIFF_DST_D].user_md = dst_user;
@@ -604,6 +630,8 @@ int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, 
 }
 
 int dd_conv_takes_bf16(const dd_conv *c) { return c && c->src_bf16_nhwc; }
+
+int dd_conv_accumulates(const dd_conv *c) { return c && c->accumulates; }
 
 int dd_conv_forward_bf16(dd_conv *c, const uint16_t *x, const float *w, const float *b, float *y,
                          dd_error *err) {

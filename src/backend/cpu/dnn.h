@@ -50,6 +50,7 @@ int dd_conv_forward(dd_conv *c, const float *x, const float *w, const float *b, 
 /* 1 when c's forward reads its source as bf16 NHWC, so a producer may write it in that
  * form and call dd_conv_forward_bf16 (c is bf16 and direct). */
 int dd_conv_takes_bf16(const dd_conv *c);
+int dd_conv_accumulates(const dd_conv *c);
 /* dd_conv_forward with the source already rounded to bf16 (NHWC, as bf16.h rounds):
  * the same result as dd_conv_forward on the float32 values, without their conversion. */
 int dd_conv_forward_bf16(dd_conv *c, const uint16_t *x, const float *w, const float *b, float *y,
