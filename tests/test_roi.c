@@ -891,6 +891,35 @@ static void test_cli(void) {
         CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, bads[i]) && same_file(before, nb, model),
               "calibrate --roi %s: exit 2, one line naming it, model unchanged (%d): %s", bads[i], rc, o);
     }
+    /* calibrate --map_sigma: the key is stored and the thresholds are dd_calibrate's with it;
+     * out-of-range values: exit 2, one line naming the option, the model byte-unchanged */
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "calibrate --model '%s' --good '%s' --map_sigma %s --threads 1", model, good,
+                 i ? "70" : "-1");
+        rc = run_cli(cmd, o, sizeof o);
+        CHECK(rc == 2 && count_lines(o) == 1 && strstr(o, "map_sigma") && same_file(before, nb, model),
+              "calibrate --map_sigma %s: exit 2, one line naming it, model unchanged (%d): %s", i ? "70" : "-1", rc, o);
+    }
+    snprintf(cmd, sizeof cmd, "calibrate --model '%s' --good '%s' --map_sigma 1.5 --false_reject 0.25 --threads 1", model, good);
+    rc = run_cli(cmd, o, sizeof o);
+    {
+        dd_model_config got;
+        dd_dataset *ds = NULL;
+        int idx[4] = {0, 1, 2, 3};
+        int ok2 = rc == 0 && !dd_model_load(model, 1, 0, 1, &m, &err) && !dd_model_file_config(model, &got, NULL, NULL, &err) &&
+                  got.map_sigma == 1.5f && !dd_dataset_open(good, &ds, &err);
+        dd_model_config want = got, plain = got;
+        plain.map_sigma = 0;
+        ok2 = ok2 && !dd_calibrate(&want, m->params.value, m->params.total, &m->roi, ds, idx, 4, 0.25f, 1, NULL, &err) &&
+              !dd_calibrate(&plain, m->params.value, m->params.total, &m->roi, ds, idx, 4, 0.25f, 1, NULL, &err);
+        CHECK(ok2 && want.image_threshold == got.image_threshold && want.pixel_threshold == got.pixel_threshold &&
+                  plain.image_threshold != got.image_threshold,
+              "calibrate --map_sigma 1.5 stores it and calibrates with it: %.9g / %.9g (with) %.9g (without) (exit %d: %s %s)",
+              got.image_threshold, want.image_threshold, plain.image_threshold, rc, o, err.msg);
+        dd_dataset_free(ds);
+        dd_model_free(m);
+        m = NULL;
+    }
     free(before);
     /* a model with a corrupt ROI: predict stops naming it */
     char corrupt[600];
