@@ -72,6 +72,7 @@ KEYS = [
     ("focal_gamma", "float", 0, 10),
     ("smoothl1_beta", "float", 1e-6, 100),
     ("topk", "int", 0, 1 << 30),
+    ("map_sigma", "float", 0, 64),
     ("conv_algo", "enum", 0, 1),
     ("precision", "enum", 0, 1),
     ("image_threshold", "float", -1e30, 1e30),
@@ -95,7 +96,7 @@ def profile(name):
     c = dict(size=(256, 256), base_channels=128, channel_mult=[1, 1, 2, 2, 4, 4], res_blocks=2,
              attention=[32, 16, 8], heads=4, groups=32, seg_width=64, T=1000, t_s=200, t_b=400,
              guide_w=1.0, train_ts_max=299, train_tb_min=300, train_ts_min=0, train_tb_max=0, snr_gamma=0.0, grey_noise=0, tile_scale=0.0, tile_overlap=0.25, lr_unet=1e-4, lr_seg=1e-5, clip_norm=0.0,
-             focal_weight=5.0, focal_alpha=0.5, focal_gamma=4.0, smoothl1_beta=1.0, topk=0,
+             focal_weight=5.0, focal_alpha=0.5, focal_gamma=4.0, smoothl1_beta=1.0, topk=0, map_sigma=0.0,
              conv_algo="auto", image_threshold=0.0, pixel_threshold=0.0, score_lo=0.0, score_hi=0.0,
              min_area=0, max_regions=16, mm_per_pixel=0.0, review=0.0, review_lo=0.0, review_hi=0.0,
              # a file without the key runs f32 (src/model/config.c: written before it existed); a

@@ -220,6 +220,9 @@ def export(src, out, opset, fixed_noise, seed):
     if os.path.exists(out) and os.path.exists(src) and os.path.samefile(src, out):
         raise ExportError("%s: is the model file itself; give another output name" % out)
     cfg, tensors, meta = MF.read_model(src)  # before importing torch: a bad file is told at once
+    if cfg.get("map_sigma", 0) > 0:  # the graph has no smoothing step: it would score differently
+        raise ExportError("%s: map_sigma %g (the map is smoothed before the score) is not exported; "
+                          "set it to 0 first (diffad calibrate --map_sigma 0)" % (src, cfg["map_sigma"]))
     try:
         import torch
     except ImportError:

@@ -320,6 +320,7 @@ def test_bad_inputs(model, tmp):
     heads = rewrite(model, os.path.join(tmp, "heads.safetensors"), {"heads": "3"})
     unknown = rewrite(model, os.path.join(tmp, "unknown.safetensors"), {"batch": "8"})
     width = rewrite(model, os.path.join(tmp, "width.safetensors"), {"seg_width": "8"})
+    smooth = rewrite(model, os.path.join(tmp, "smooth.safetensors"), {"map_sigma": "2"})
     name = "seg.decoder_segment.fin_out.0.bias"
     nan = rewrite(model, os.path.join(tmp, "nan.safetensors"), tensors={name: np.array([np.nan], np.float32)})
     # a header key twice; two tensors sharing bytes (the C reader refuses both)
@@ -351,6 +352,7 @@ def test_bad_inputs(model, tmp):
         (unknown, "unknown config key 'batch'"),
         (width, "the config declares"),
         (nan, "NaN"),
+        (smooth, "map_sigma 2"),
     ]
     for src, has in cases:
         rc, so, se = export(src, out)
