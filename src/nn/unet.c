@@ -267,6 +267,18 @@ int dd_unet_build(dd_unet *u, dd_engine *e, int n, int chunk, int training, dd_c
         }
     }
     if ((rc = dd_convl_build(&u->out_conv, e, chunk, u->cfg.h, u->cfg.w, algo, training, err))) return rc;
+    /* Fold the time embedding into conv1's bias (res_forward) only where the convolutions add
+     * the bias after the products, as oneDNN's NHWC AVX-512 kernels do (the ones that also take
+     * conv2's sum post-op): there conv + (b + e) is one rounding whether e comes in the bias or
+     * after a zero-bias conv, so passes stay bit-identical (checked by test_model_torch's
+     * passes). oneDNN's blocked AVX2 kernels start the accumulator at the bias instead, which
+     * would round the two ways differently: they keep conv + b, then + e. */
+    u->fold_emb = 0;
+    for (int i = 0; i < u->nmod && !training; i++)
+        if (u->mod[i].kind == DD_MOD_RES) {
+            u->fold_emb = dd_convl_accumulates(&u->mod[i].rb.conv2);
+            break;
+        }
     free(u->t);
     u->t = calloc((size_t)n, sizeof *u->t);
     if (!u->t) return dd_fail(err, DD_E_NOMEM, "denoiser: out of memory");
@@ -492,7 +504,8 @@ static int gn_silu_conv(dd_engine *e, const dd_gnl *gn, const dd_convl *conv, dd
 }
 
 /* eproj: this pass's rows of the block's embedding projection [n,out] (dd_unet_forward
- * computes it for all samples before the passes). zeros: NULL in training; at inference
+ * computes it for all samples before the passes). zeros: NULL in training (and where the
+ * embedding is not folded, dd_unet_build's fold_emb); else
  * [out] zeros, and eproj already holds conv1's bias (dd_unet_forward adds it), so that a
  * pass of one sample hands its row to conv1 as the bias: conv1 + b + emb as one addition
  * to the accumulator, without a pass over h1. A pass of several samples runs conv1 with
@@ -609,7 +622,7 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
             (rc = dd_linl_forward(e, &u->mod[i].rb.emb, p, u->semb, u->mod[i].rb.eproj, n, err)))
             return rc;
     /* Inference: conv1's bias joins the projection, which then is the bias (res_forward). */
-    if (!u->training) {
+    if (u->fold_emb) {
         for (int i = 0; i < u->nmod; i++) {
             dd_resblock *b = &u->mod[i].rb;
             if (u->mod[i].kind == DD_MOD_RES)
@@ -632,7 +645,7 @@ int dd_unet_forward(dd_unet *u, dd_params *p, const float *x, const int *t, dd_e
             m->in = h;
             if (m->kind == DD_MOD_CONV) rc = dd_convl_forward(e, &m->conv, p, h, m->out, err);
             else if (m->kind == DD_MOD_RES)
-                rc = res_forward(e, &m->rb, p, h, m->rb.eproj + (size_t)s0 * m->rb.out, u->training ? NULL : u->zeros,
+                rc = res_forward(e, &m->rb, p, h, m->rb.eproj + (size_t)s0 * m->rb.out, u->fold_emb ? u->zeros : NULL,
                                  m->out, ns, u->act16, err);
             else rc = attn_forward(e, &m->at, p, h, m->out, ns, u->training, err);
             if (rc) return rc;

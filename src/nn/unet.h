@@ -122,6 +122,8 @@ typedef struct dd_unet {
     float *zeros;                         /* [max channels] zeros: conv1's bias in an inference
                                              pass of several samples (res_forward) */
     int zeros_n;
+    int fold_emb;                         /* inference: the time embedding rides in conv1's bias
+                                             (dd_unet_build says where) */
     float *lscratch;                      /* [L,L] of the largest attention map (training) */
     size_t max_act;                       /* floats of the largest activation of a pass (each
                                              scratch buffer's size in training) */
